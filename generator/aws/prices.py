@@ -1,0 +1,99 @@
+"""The bundled price table and the arithmetic that turns a resource into $/month."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from generator.findings import Cost
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VolumeTypePrice(_Frozen):
+    gib_month: float
+    iops_month: float | None = None
+    included_iops: int = 0
+    iops_tiers: tuple[tuple[int | None, float], ...] = Field(
+        default=(), description="(up to this many IOPS, $/IOPS-month); None is the open top tier."
+    )
+    mibps_month: float | None = None
+    included_mibps: int = 0
+
+
+class SnapshotPrice(_Frozen):
+    standard_gib_month: float
+    archive_gib_month: float
+
+
+class PriceTable(_Frozen):
+    source: str
+    compiled: str
+    region: str
+    note: str = ""
+    ebs_volume: dict[str, VolumeTypePrice]
+    ebs_snapshot: SnapshotPrice
+
+    def volume_cost(
+        self,
+        *,
+        region: str,
+        volume_type: str,
+        size_gib: int,
+        iops: int | None,
+        throughput_mibps: int | None,
+    ) -> Cost:
+        price = self.ebs_volume.get(volume_type)
+        if price is None:
+            return Cost(
+                monthly_usd=0.0,
+                estimated=True,
+                price_region=self.region,
+                basis=f"no bundled price for volume type {volume_type!r}; cost unknown",
+            )
+        parts = [f"{size_gib} GiB {volume_type} x ${price.gib_month}/GiB-month"]
+        total = size_gib * price.gib_month
+        if iops and price.iops_month is not None and iops > price.included_iops:
+            billable = iops - price.included_iops
+            total += billable * price.iops_month
+            parts.append(f"{billable} IOPS x ${price.iops_month}/IOPS-month")
+        elif iops and price.iops_tiers:
+            total += _tiered(iops, price.iops_tiers)
+            parts.append(f"{iops} IOPS at tiered rates")
+        if throughput_mibps and price.mibps_month is not None:
+            billable_mibps = throughput_mibps - price.included_mibps
+            if billable_mibps > 0:
+                total += billable_mibps * price.mibps_month
+                parts.append(f"{billable_mibps} MiB/s x ${price.mibps_month}/MiB/s-month")
+        return self._cost(total, region, " + ".join(parts))
+
+    def _cost(self, total: float, region: str, basis: str) -> Cost:
+        estimated = region != self.region
+        if estimated:
+            basis += f" ({self.region} list prices; {region} may differ)"
+        return Cost(
+            monthly_usd=round(total, 2), estimated=estimated, price_region=self.region, basis=basis
+        )
+
+
+def _tiered(quantity: int, tiers: tuple[tuple[int | None, float], ...]) -> float:
+    total, floor = 0.0, 0
+    for ceiling, rate in tiers:
+        top = quantity if ceiling is None else min(quantity, ceiling)
+        if top > floor:
+            total += (top - floor) * rate
+        if ceiling is None or quantity <= ceiling:
+            break
+        floor = ceiling
+    return total
+
+
+@cache
+def bundled_prices() -> PriceTable:
+    text = resources.files("generator.data").joinpath("prices.json").read_text(encoding="utf-8")
+    return PriceTable.model_validate(json.loads(text))

@@ -1,0 +1,277 @@
+"""The `reclaim` command: parses arguments, calls one function per command, maps errors to
+exit codes. Expected failures print a message and a hint, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from generator import __version__
+from generator.errors import EXIT_CODE_HELP, ExitCode, ReclaimError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def handles_errors(command: F) -> F:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ReclaimError as error:
+            err.print(f"[bold red]error:[/bold red] {error.message}", highlight=False)
+            if error.hint:
+                err.print(f"[yellow]hint:[/yellow] {error.hint}", highlight=False)
+            sys.exit(int(error.exit_code))
+        except KeyboardInterrupt:
+            err.print("interrupted; journal.json records what completed, re-run to resume")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not ISO 8601, e.g. 2026-11-28T00:00:00Z", param_hint="--as-of"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="reclaim.yml to use (default: ./reclaim.yml, else built-in defaults).",
+)
+as_of_option = click.option(
+    "--as-of",
+    default=None,
+    help="Evaluate ages and metric windows as of this ISO 8601 instant (default: now).",
+)
+folder_argument = click.argument(
+    "folder", type=click.Path(path_type=Path, file_okay=False, exists=True)
+)
+
+
+@click.group(epilog=EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reclaim")
+def main() -> None:
+    """reclaim: idle AWS resources become reviewed, reversible pull requests.
+
+    Scan finds idle resources and prices them; propose opens one PR per finding carrying a
+    plan (pre-checks, backup, dry run, change, verification) and a rollback; merging applies
+    the plan; /rollback undoes it. Run `reclaim demo` to see the whole path offline.
+    """
+
+
+@main.command()
+@config_option
+@as_of_option
+@click.option(
+    "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write findings JSON here."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+)
+@handles_errors
+def scan(config_path: Path | None, as_of: str | None, output: Path | None, fmt: str) -> None:
+    """Find idle resources in every configured account and region, with $/month.
+
+    Records first-seen times in the state file. Exit code 1 when some account, region or
+    rule failed (the others are still reported)."""
+    from generator.config import load_config
+    from generator.fileio import write_atomically
+    from generator.report_format import print_report
+    from generator.scan import scan as run_scan
+
+    report = run_scan(load_config(config_path), as_of=parse_as_of(as_of))
+    if output:
+        write_atomically(output, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+    print_report(report, fmt, out)
+    if report.errors:
+        sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
+@main.command()
+@click.option(
+    "--findings",
+    "findings_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Output of `reclaim scan`.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("remediations"),
+    show_default=True,
+)
+@handles_errors
+def plan(findings_path: Path, out_dir: Path) -> None:
+    """Write remediations/<finding-id>/{plan.json, rollback.json, README.md} for each finding.
+
+    Pure: no AWS call. Report-only findings get no plan."""
+    from generator.planner import executable, plan_finding, write_remediation
+
+    report = _load_findings(findings_path)
+    for finding in executable(report.findings):
+        path = write_remediation(plan_finding(finding), out_dir)
+        out.print(f"wrote {path}", highlight=False)
+
+
+def _load_findings(path: Path) -> Any:
+    from pydantic import ValidationError
+
+    from generator.errors import ManifestError, describe_validation_error
+    from generator.findings import FindingsReport
+
+    try:
+        return FindingsReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as error:
+        if error.errors()[0]["type"] == "json_invalid":
+            raise ManifestError(f"{path} is not valid JSON: {error.errors()[0]['msg']}") from None
+        raise ManifestError(describe_validation_error(str(path), error)) from None
+
+
+@main.command()
+@config_option
+@as_of_option
+@handles_errors
+def propose(config_path: Path | None, as_of: str | None) -> None:
+    """Scan, plan, and open or update one PR per finding through the configured forge."""
+    from generator.config import load_config
+    from generator.propose import forge_from_config, remediations_in_repo
+    from generator.propose import propose as run_propose
+    from generator.scan import scan as run_scan
+
+    config = load_config(config_path)
+    forge = forge_from_config(config)
+    folder = remediations_in_repo(config)
+    report = run_scan(config, as_of=parse_as_of(as_of))
+    for result in run_propose(report, forge, folder):
+        out.print(
+            f"{result.outcome.value:>15}  {result.finding_id}  ({result.reference})",
+            highlight=False,
+        )
+    for error in report.errors:
+        err.print(
+            f"scan error {error.account}/{error.region}/{error.rule}: {error.message}",
+            highlight=False,
+        )
+    if report.errors:
+        sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
+def _executor(config_path: Path | None, actor: str | None) -> Any:
+    from generator.aws.session import AccountSession
+    from generator.executor.runner import Executor
+
+    if config_path is not None:
+        from generator.config import load_config
+
+        load_config(config_path)
+    session = AccountSession()
+    return Executor(
+        client_for=session.client,
+        account_id=session.account_id,
+        actor=actor or os.environ.get("GITHUB_ACTOR"),
+    )
+
+
+actor_option = click.option(
+    "--actor", default=None, help="Who approved this run (default: $GITHUB_ACTOR)."
+)
+
+
+@main.command()
+@folder_argument
+@config_option
+@actor_option
+@handles_errors
+def apply(folder: Path, config_path: Path | None, actor: str | None) -> None:
+    """Apply remediations/<finding-id>: validate, pre-check, back up, dry-run, change, verify.
+
+    Resumes from journal.json after a failure without repeating a mutation."""
+    from generator.report_format import print_run
+
+    print_run(_executor(config_path, actor).apply(folder), out)
+
+
+@main.command()
+@folder_argument
+@config_option
+@actor_option
+@handles_errors
+def rollback(folder: Path, config_path: Path | None, actor: str | None) -> None:
+    """Undo an applied remediation from its backup, using the values in journal.json."""
+    from generator.report_format import print_run
+
+    print_run(_executor(config_path, actor).rollback(folder), out)
+
+
+@main.command()
+@folder_argument
+@handles_errors
+def validate(folder: Path) -> None:
+    """Check a remediation without touching AWS: schema, allow-list, API parameters,
+    references, and that the plan is exactly what its rule derives from the finding."""
+    from generator.manifest.folder import RemediationFolder
+    from generator.manifest.validation import validate_pair
+
+    remediation = RemediationFolder(folder)
+    plan_model, rollback_model = remediation.load_plan(), remediation.load_rollback()
+    validate_pair(plan_model, rollback_model)
+    out.print(
+        f"ok: {plan_model.plan_id} ({len(plan_model.steps)} plan steps, "
+        f"{len(rollback_model.steps)} rollback steps) is valid and derivable",
+        highlight=False,
+    )
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["plan", "rollback", "journal", "findings", "config"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a manifest, the journal, the findings file or reclaim.yml."""
+    from generator.manifest.schema import json_schema
+
+    out.print_json(json.dumps(json_schema(kind)))
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("reclaim-demo"),
+    show_default=True,
+    help="Where to leave the demo repository (must be new or a previous demo).",
+)
+@handles_errors
+def demo(directory: Path) -> None:
+    """Run the whole path offline: in-process AWS (moto) with a seeded account and a local git
+    repository standing in for GitHub. Scan, propose, merge one PR, apply, roll back."""
+    from generator.demo import run_demo
+
+    run_demo(directory, out)

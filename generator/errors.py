@@ -1,0 +1,97 @@
+"""Errors a user can act on, each mapped to a documented exit code.
+
+Every expected failure is a ``ReclaimError``: the CLI prints its message (what failed, for
+which resource, what to do) and exits with its code, never with a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pydantic import ValidationError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FINDINGS_INCOMPLETE = 1  # the run finished but some accounts/regions/rules failed
+    USAGE = 2  # bad command line (click's own code)
+    CONFIG = 3  # reclaim.yml invalid
+    MANIFEST = 4  # plan/rollback/journal invalid, tampered or not derivable
+    PRECHECK = 5  # the resource changed since the PR was opened; nothing was mutated
+    AWS = 6  # an AWS call failed mid-run; the journal says where, re-run to resume
+    STATE = 7  # refused because of the recorded state (already applied, not applied, ...)
+    FORGE = 8  # git / GitHub failure
+
+
+EXIT_CODE_HELP = """\b
+Exit codes:
+  0  success
+  1  finished, but some accounts, regions or rules failed (see the summary)
+  2  bad command line
+  3  invalid configuration (the message names the key path)
+  4  invalid, tampered or underivable manifest (no AWS call was made)
+  5  a pre-check failed: the resource changed since the PR; nothing was mutated
+  6  an AWS call failed; the journal records progress, re-run to resume
+  7  refused by recorded state (already applied, not applied, already rolled back)
+  8  forge (git or GitHub) failure"""
+
+
+class ReclaimError(Exception):
+    exit_code: ExitCode = ExitCode.AWS
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(ReclaimError):
+    exit_code = ExitCode.CONFIG
+
+
+class ManifestError(ReclaimError):
+    exit_code = ExitCode.MANIFEST
+
+
+class PrecheckFailed(ReclaimError):
+    exit_code = ExitCode.PRECHECK
+
+
+class AwsCallFailed(ReclaimError):
+    exit_code = ExitCode.AWS
+
+
+class StateRefusal(ReclaimError):
+    exit_code = ExitCode.STATE
+
+
+class ForgeError(ReclaimError):
+    exit_code = ExitCode.FORGE
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item.startswith(("function-", "value_error")):
+            continue
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def describe_validation_error(source: str, error: ValidationError) -> str:
+    lines = [f"{source} is not valid:"]
+    for detail in error.errors():
+        where = _key_path(tuple(detail["loc"]))
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "is not a known key (check the spelling; see the config reference in README)"
+        got = detail.get("input")
+        suffix = "" if detail["type"] in ("extra_forbidden", "missing") else f" (got {got!r})"
+        lines.append(f"  {where}: {message}{suffix}")
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""One AWS call of a manifest: invoke, classify the outcome, check expectations, wait."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from botocore import xform_name
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from pydantic import JsonValue
+
+from generator.manifest.models import Expectation, WaitFor
+
+
+@dataclass(frozen=True)
+class CallError(Exception):
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def invoke(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Call ``operation``; AWS errors become ``CallError`` with AWS's error code."""
+    try:
+        response: dict[str, Any] = getattr(client, xform_name(operation))(**params)
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise CallError(
+            details.get("Code", "Unknown"), details.get("Message", str(error))
+        ) from None
+    except BotoCoreError as error:
+        raise CallError(type(error).__name__, str(error)) from None
+    response.pop("ResponseMetadata", None)
+    return _json_safe(response)  # type: ignore[no-any-return]
+
+
+def extract(paths: dict[str, str], response: dict[str, Any]) -> dict[str, JsonValue]:
+    return {name: jmespath.search(path, response) for name, path in paths.items()}
+
+
+def unmet(expectations: tuple[Expectation, ...], response: dict[str, Any]) -> list[str]:
+    """Each expectation the response does not meet, as 'what: expected X, found Y'."""
+    failures = []
+    for expectation in expectations:
+        actual = jmespath.search(expectation.path, response)
+        if actual != expectation.equals:
+            failures.append(
+                f"{expectation.what}: expected {expectation.equals!r}, found {actual!r}"
+            )
+    return failures
+
+
+def wait(client: Any, spec: WaitFor, params: dict[str, Any]) -> None:
+    try:
+        client.get_waiter(spec.waiter).wait(
+            **params,
+            WaiterConfig={"Delay": spec.delay_seconds, "MaxAttempts": spec.max_attempts},
+        )
+    except WaiterError as error:
+        reason = error.kwargs.get("reason") or str(error)
+        raise CallError("WaiterFailed", f"{spec.waiter}: {reason}") from None
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise CallError(details.get("Code", "Unknown"), details.get("Message", "")) from None

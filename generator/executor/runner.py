@@ -1,0 +1,292 @@
+"""apply and rollback: validate everything, then run steps, journaling after every one.
+
+Resuming: completed steps are not repeated; a mutating step always asks its lookup first
+whether it already happened (a crash can fall between an AWS call and its journal entry),
+so re-running never repeats a mutation. Read-only pre-checks run again on a resume until a
+change step has started, because the resource may have changed while the run was stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import JsonValue
+
+from generator.errors import AwsCallFailed, ManifestError, PrecheckFailed, StateRefusal
+from generator.executor.calls import CallError, extract, invoke, unmet, wait
+from generator.manifest.folder import RemediationFolder, digest
+from generator.manifest.models import Journal, Manifest, RunRecord, Step, StepRecord
+from generator.manifest.refs import Outputs, resolve
+from generator.manifest.validation import validate_pair
+
+Clock = Callable[[], datetime]
+ClientFor = Callable[[str, str], Any]
+"""(service, region) → boto3 client for the plan's account."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StepOutcome:
+    step_id: str
+    description: str
+    status: Literal["done", "already done", "skipped (completed earlier)"]
+    outputs: dict[str, JsonValue] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    plan_id: str
+    kind: Literal["apply", "rollback"]
+    steps: list[StepOutcome]
+    nothing_to_do: str | None = None
+
+    def output(self, step_id: str, name: str) -> JsonValue:
+        for outcome in self.steps:
+            if outcome.step_id == step_id:
+                return outcome.outputs.get(name)
+        return None
+
+
+@dataclass
+class Executor:
+    """Runs a remediation folder's manifests against one account."""
+
+    client_for: ClientFor
+    account_id: Callable[[], str]
+    clock: Clock = utc_now
+    actor: str | None = None
+
+    # ---- entry points --------------------------------------------------------------
+
+    def apply(self, path: Path) -> RunResult:
+        folder, plan, _rollback, journal = self._load(path)
+        if journal.rollback is not None:
+            raise StateRefusal(
+                f"{plan.plan_id} was rolled back on {journal.rollback.started_at:%Y-%m-%d}; "
+                "it will not be applied again",
+                hint="if the resource is idle again, the next scan opens a new PR",
+            )
+        if journal.apply is not None and journal.apply.status == "completed":
+            return RunResult(
+                plan.plan_id,
+                "apply",
+                [],
+                nothing_to_do=f"already applied on {journal.apply.finished_at:%Y-%m-%d %H:%M} UTC;"
+                " nothing to do",
+            )
+        self._check_account(plan)
+        run = self._start_run(journal, "apply")
+        outcomes = self._run(folder, journal, run, plan, {})
+        return RunResult(plan.plan_id, "apply", outcomes)
+
+    def rollback(self, path: Path) -> RunResult:
+        folder, plan, rollback, journal = self._load(path)
+        applied = journal.apply
+        if applied is None:
+            raise StateRefusal(f"{plan.plan_id} was never applied: nothing to roll back")
+        if journal.rollback is not None and journal.rollback.status == "completed":
+            raise StateRefusal(
+                f"{plan.plan_id} was already rolled back on "
+                f"{journal.rollback.finished_at:%Y-%m-%d %H:%M} UTC"
+            )
+        change_steps = {s.id for s in plan.steps if s.phase == "change"}
+        if applied.status != "completed" and not any(
+            record.step_id in change_steps for record in applied.steps
+        ):
+            raise StateRefusal(
+                f"{plan.plan_id}: apply stopped before changing anything ({applied.error}); "
+                "there is nothing to roll back",
+                hint="re-run `reclaim apply` to finish it, or close the PR",
+            )
+        self._check_account(plan)
+        run = self._start_run(journal, "rollback")
+        outcomes = self._run(folder, journal, run, rollback, {"apply": applied.outputs()})
+        return RunResult(plan.plan_id, "rollback", outcomes)
+
+    # ---- preparation (no AWS writes) ---------------------------------------------------
+
+    def _load(self, path: Path) -> tuple[RemediationFolder, Any, Any, Journal]:
+        folder = RemediationFolder(path)
+        plan, rollback = folder.load_plan(), folder.load_rollback()
+        validate_pair(plan, rollback)
+        plan_sha, rollback_sha = digest(folder.plan_text()), digest(folder.rollback_text())
+        journal = folder.load_journal()
+        if journal is None:
+            journal = Journal(
+                plan_id=plan.plan_id, plan_sha256=plan_sha, rollback_sha256=rollback_sha
+            )
+        elif (journal.plan_sha256, journal.rollback_sha256) != (plan_sha, rollback_sha):
+            raise ManifestError(
+                f"{folder.journal_path} was written for a different plan.json/rollback.json",
+                hint="manifests must not change once a run has started; restore them from git",
+            )
+        return folder, plan, rollback, journal
+
+    def _check_account(self, plan: Any) -> None:
+        actual = self.account_id()
+        if actual != plan.account:
+            raise AwsCallFailed(
+                f"the credentials reach account {actual}, but {plan.plan_id} belongs to "
+                f"account {plan.account}; nothing was changed",
+                hint="use credentials (or the role chain) of the plan's account",
+            )
+
+    def _start_run(self, journal: Journal, kind: Literal["apply", "rollback"]) -> RunRecord:
+        run = journal.apply if kind == "apply" else journal.rollback
+        if run is None:
+            run = RunRecord(kind=kind, status="running", started_at=self.clock(), actor=self.actor)
+            setattr(journal, kind, run)
+        else:
+            run.status, run.error = "running", None
+            run.attempts += 1
+        return run
+
+    # ---- execution -----------------------------------------------------------------------
+
+    def _run(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        manifest: Manifest,
+        fixed_scopes: dict[str, dict[str, dict[str, JsonValue]]],
+    ) -> list[StepOutcome]:
+        outcomes: list[StepOutcome] = []
+        change_ids = {s.id for s in manifest.steps if s.phase == "change"}
+        change_started = any(r.step_id in change_ids for r in run.steps)
+        try:
+            for step in manifest.steps:
+                record = run.record(step.id)
+                rerun_precheck = step.phase == "precheck" and not change_started
+                if record and record.status == "completed" and not rerun_precheck:
+                    outcomes.append(
+                        StepOutcome(
+                            step.id, step.description, "skipped (completed earlier)", record.outputs
+                        )
+                    )
+                    continue
+                if step.destroys_data:
+                    self._require_backups(manifest, run, step)
+                scopes: Outputs = {**fixed_scopes, "steps": run.outputs()}
+                outcomes.append(self._run_step(folder, journal, run, manifest, step, scopes))
+                change_started = change_started or step.id in change_ids
+        except (PrecheckFailed, AwsCallFailed, ManifestError) as error:
+            run.status = "aborted" if isinstance(error, PrecheckFailed) else "failed"
+            run.error = error.message
+            folder.save_journal(journal)
+            raise
+        run.status, run.finished_at = "completed", self.clock()
+        folder.save_journal(journal)
+        return outcomes
+
+    def _require_backups(self, manifest: Manifest, run: RunRecord, step: Step) -> None:
+        for backup in (s for s in manifest.steps if s.phase == "backup"):
+            record = run.record(backup.id)
+            if record is None or record.status != "completed":
+                raise AwsCallFailed(
+                    f"refusing step {step.id!r}: backup step {backup.id!r} has not completed"
+                )
+
+    def _run_step(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        manifest: Manifest,
+        step: Step,
+        scopes: Outputs,
+    ) -> StepOutcome:
+        client = self.client_for(step.call.service, manifest.region)
+        params = resolve(step.call.params, scopes)
+        record = StepRecord(
+            step_id=step.id, status="started", started_at=self.clock(), request=params
+        )
+        previous = run.record(step.id)
+        if previous is not None:
+            run.steps.remove(previous)
+        run.steps.append(record)
+        # Journal before a mutation: a crash after the call is then visible on resume.
+        folder.save_journal(journal)
+
+        status: Literal["done", "already done"] = "done"
+        try:
+            outputs = self._lookup(client, step, scopes) if step.mutates else None
+            if outputs is not None:
+                status, record.note = "already done", "found already done by its lookup"
+            else:
+                outputs = self._call(client, step, params, manifest)
+            record.outputs = outputs
+            if step.wait:
+                wait_scopes: Outputs = {**scopes, "steps": {**scopes["steps"], step.id: outputs}}
+                wait(client, step.wait, resolve(step.wait.params, wait_scopes))
+        except CallError as error:
+            record.status, record.error = "failed", str(error)
+            record.finished_at = self.clock()
+            raise AwsCallFailed(
+                f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) failed: {error}",
+                hint=f"fix the cause, then re-run `reclaim {run.kind}`: it resumes at this step",
+            ) from None
+        except PrecheckFailed as error:
+            record.status, record.error = "failed", error.message
+            record.finished_at = self.clock()
+            raise
+        record.status, record.finished_at = "completed", self.clock()
+        folder.save_journal(journal)
+        return StepOutcome(step.id, step.description, status, record.outputs)
+
+    def _lookup(self, client: Any, step: Step, scopes: Outputs) -> dict[str, JsonValue] | None:
+        lookup = step.already_done
+        if lookup is None:
+            return None
+        try:
+            response = invoke(client, lookup.call.operation, resolve(lookup.call.params, scopes))
+        except CallError as error:
+            if lookup.found_on_error and error.code == lookup.found_on_error:
+                return {}
+            raise
+        if lookup.found_when and _truthy(extract({"found": lookup.found_when}, response)["found"]):
+            return extract(lookup.outputs, response)
+        return None
+
+    def _call(
+        self, client: Any, step: Step, params: dict[str, Any], manifest: Manifest
+    ) -> dict[str, JsonValue]:
+        try:
+            response = invoke(client, step.call.operation, params)
+        except CallError as error:
+            if step.expect_error and error.code == step.expect_error:
+                return {}
+            if step.phase == "precheck":
+                raise PrecheckFailed(
+                    f"{manifest.plan_id}: pre-check {step.id!r} could not read the resource "
+                    f"({error}); nothing was changed",
+                    hint="if the resource was deleted or changed by someone else, close the PR",
+                ) from None
+            raise
+        if step.expect_error:
+            raise CallError(
+                "UnexpectedSuccess",
+                f"expected {step.expect_error} but the call succeeded"
+                + (" (DryRun was not honoured)" if step.phase == "dry_run" else ""),
+            )
+        failures = unmet(step.expect, response)
+        if failures and step.phase == "precheck":
+            raise PrecheckFailed(
+                f"{manifest.plan_id}: the resource changed since the PR was opened; nothing "
+                "was changed:\n  " + "\n  ".join(failures),
+                hint="close this PR; the next scan proposes again if it is still idle",
+            )
+        if failures:
+            raise CallError(f"{step.phase}Failed", "; ".join(failures))
+        return extract(step.outputs, response)
+
+
+def _truthy(value: JsonValue) -> bool:
+    return value not in (None, False, 0, "", [], {})

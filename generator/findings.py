@@ -1,0 +1,88 @@
+"""A Finding: one idle resource, its evidence, its price and how reversible its clean-up is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+Reversibility = Literal["full", "full-delayed", "best-effort", "report-only"]
+Risk = Literal["low", "medium", "high"]
+
+FINDINGS_SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cost(_Frozen):
+    monthly_usd: float = Field(ge=0)
+    estimated: bool = Field(
+        description="True when the bundled prices are not for this region (list prices used)."
+    )
+    price_region: str = Field(description="The region whose list prices were used.")
+    basis: str = Field(description="How the figure was computed, in words a reviewer can check.")
+
+    @property
+    def yearly_usd(self) -> float:
+        return round(self.monthly_usd * 12, 2)
+
+
+class Evidence(_Frozen):
+    label: str
+    value: str
+    source: str = Field(description="Where the value came from (API call, CloudTrail, state file).")
+
+
+class Finding(_Frozen):
+    id: str = Field(pattern=r"^[a-z0-9-]+-\d{12}-[a-z0-9-]+-[A-Za-z0-9_.:/-]+$")
+    rule: str
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str
+    resource_type: str
+    resource_id: str
+    title: str
+    observed_at: datetime = Field(description="The as-of instant the scan evaluated ages at.")
+    cost: Cost
+    reversibility: Reversibility
+    risk: Risk
+    risk_reasons: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...]
+    resource: dict[str, JsonValue] = Field(
+        description="The resource as recorded at scan time, in the rule's own typed shape."
+    )
+
+
+def finding_id(rule: str, account: str, region: str, resource_id: str) -> str:
+    return f"{rule}-{account}-{region}-{resource_id}"
+
+
+class ScanError(_Frozen):
+    account: str
+    region: str
+    rule: str
+    message: str
+
+
+class SkippedResource(_Frozen):
+    account: str
+    region: str
+    rule: str
+    resource_id: str
+    reason: str
+
+
+class FindingsReport(_Frozen):
+    schema_version: Literal[1] = 1
+    as_of: datetime
+    findings: tuple[Finding, ...]
+    errors: tuple[ScanError, ...] = ()
+    skipped: tuple[SkippedResource, ...] = Field(
+        default=(), description="Resources a rule looked at and deliberately left alone, and why."
+    )
+
+    @property
+    def monthly_total(self) -> float:
+        return round(sum(f.cost.monthly_usd for f in self.findings), 2)

@@ -1,0 +1,170 @@
+"""Plan, Rollback and Journal: the files a remediation PR carries and the executor writes.
+
+A plan is a list of AWS calls, each with the checks that make it safe: expectations on the
+response, an error code that means success (a dry run), a lookup that makes it idempotent,
+and a botocore waiter. Values produced by earlier steps are referenced structurally
+(``{"$from": "steps.backup.SnapshotId"}``), never spliced into strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from generator.findings import Finding
+
+MANIFEST_SCHEMA_VERSION = 1
+
+Phase = Literal["precheck", "backup", "dry_run", "change", "verify"]
+PHASE_ORDER: tuple[Phase, ...] = ("precheck", "backup", "dry_run", "change", "verify")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AwsCall(_Frozen):
+    service: str = Field(description="boto3 service name, e.g. 'ec2'.")
+    operation: str = Field(description="API operation name as AWS spells it, e.g. 'DeleteVolume'.")
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+
+class Expectation(_Frozen):
+    path: str = Field(description="JMESPath over the response.")
+    equals: JsonValue
+    what: str = Field(description="What is being checked, for the error message.")
+
+
+class Lookup(_Frozen):
+    """A read-only call that tells whether a mutating step has already happened."""
+
+    call: AwsCall
+    found_when: str | None = Field(
+        default=None, description="JMESPath; a truthy result means the step already happened."
+    )
+    found_on_error: str | None = Field(
+        default=None, description="An error code meaning the step already happened."
+    )
+    outputs: dict[str, str] = Field(
+        default_factory=dict, description="Outputs to record from the lookup response."
+    )
+
+
+class WaitFor(_Frozen):
+    waiter: str = Field(description="botocore waiter name, e.g. 'snapshot_completed'.")
+    params: dict[str, JsonValue]
+    delay_seconds: int = Field(default=15, ge=1)
+    max_attempts: int = Field(default=40, ge=1)
+
+
+class Step(_Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    phase: Phase
+    description: str = Field(description="What the step does, in plain words.")
+    call: AwsCall
+    mutates: bool
+    destroys_data: bool = Field(
+        default=False,
+        description="Deletes data: refused unless every backup step before it has completed.",
+    )
+    expect: tuple[Expectation, ...] = ()
+    expect_error: str | None = Field(
+        default=None,
+        description="The error code that means success (DryRunOperation, a NotFound). "
+        "A call that succeeds instead is a failure.",
+    )
+    outputs: dict[str, str] = Field(
+        default_factory=dict, description="Name → JMESPath over the response, kept in the journal."
+    )
+    already_done: Lookup | None = None
+    wait: WaitFor | None = None
+
+
+class Manifest(_Frozen):
+    schema_version: Literal[1] = 1
+    plan_id: str
+    rule: str
+    account: str
+    region: str
+    steps: tuple[Step, ...] = Field(min_length=1)
+    notes: tuple[str, ...] = Field(default=(), description="What a reviewer must know.")
+
+    def kind_label(self) -> str:
+        return "manifest"
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+class Plan(Manifest):
+    kind: Literal["plan"] = "plan"
+    finding: Finding
+
+    def kind_label(self) -> str:
+        return "plan.json"
+
+
+class Rollback(Manifest):
+    kind: Literal["rollback"] = "rollback"
+
+    def kind_label(self) -> str:
+        return "rollback.json"
+
+
+StepStatus = Literal["started", "completed", "failed"]
+RunStatus = Literal["running", "completed", "failed", "aborted"]
+
+
+class StepRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    status: StepStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    request: dict[str, JsonValue] = Field(default_factory=dict)
+    outputs: dict[str, JsonValue] = Field(default_factory=dict)
+    note: str | None = None
+    error: str | None = None
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["apply", "rollback"]
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    attempts: int = 1
+    actor: str | None = Field(default=None, description="Who started it (e.g. GitHub actor).")
+    steps: list[StepRecord] = Field(default_factory=list)
+    error: str | None = None
+
+    def record(self, step_id: str) -> StepRecord | None:
+        for record in self.steps:
+            if record.step_id == step_id:
+                return record
+        return None
+
+    def outputs(self) -> dict[str, dict[str, JsonValue]]:
+        return {r.step_id: r.outputs for r in self.steps if r.status == "completed"}
+
+
+class Journal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    plan_id: str
+    plan_sha256: str = Field(description="Digest of the plan.json this journal belongs to.")
+    rollback_sha256: str
+    apply: RunRecord | None = None
+    rollback: RunRecord | None = None

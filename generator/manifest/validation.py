@@ -1,0 +1,197 @@
+"""Everything checked before the first AWS call of an apply or a rollback.
+
+A manifest is accepted only if: it parses against the schema, every call is on its rule's
+allow-list, every parameter set passes botocore's own validation against the service model,
+every reference points at an output an earlier step declares, the phases come in order with
+a backup before anything that destroys data, and it equals what the rule derives from the
+recorded finding (so a hand-edited plan.json cannot slip in another call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from botocore import xform_name
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from botocore.model import OperationNotFoundError
+from botocore.session import Session, get_session
+from botocore.validate import ParamValidator
+
+from generator.errors import ManifestError
+from generator.manifest.models import PHASE_ORDER, AwsCall, Manifest, Plan, Rollback
+from generator.manifest.refs import iter_refs, with_placeholders
+from generator.rules import rule_for
+from generator.rules.base import ApiCall
+
+
+@cache
+def _botocore() -> Session:
+    return get_session()
+
+
+def waiter_operation(service: str, waiter: str) -> str:
+    """The operation a botocore waiter polls, e.g. snapshot_completed → DescribeSnapshots."""
+    try:
+        model = _botocore().get_waiter_model(service)
+    except (UnknownServiceError, DataNotFoundError):
+        raise ManifestError(f"service {service!r} has no waiters") from None
+    names = {xform_name(name): name for name in model.waiter_names}
+    if waiter not in names:
+        raise ManifestError(f"{service} has no waiter {waiter!r}")
+    operation: str = model.get_waiter(names[waiter]).operation
+    return operation
+
+
+def validate_call_params(call: AwsCall, where: str) -> None:
+    try:
+        operation = _botocore().get_service_model(call.service).operation_model(call.operation)
+    except UnknownServiceError:
+        raise ManifestError(f"{where}: unknown AWS service {call.service!r}") from None
+    except OperationNotFoundError:
+        raise ManifestError(
+            f"{where}: {call.service} has no operation {call.operation!r}"
+        ) from None
+    report = ParamValidator().validate(with_placeholders(call.params), operation.input_shape)
+    if report.has_errors():
+        raise ManifestError(
+            f"{where}: parameters of {call.label} do not match the AWS API:\n"
+            + report.generate_report()
+        )
+
+
+def _calls_of(manifest: Manifest) -> Iterable[tuple[str, AwsCall]]:
+    for step in manifest.steps:
+        yield f"step {step.id!r}", step.call
+        if step.already_done:
+            yield f"step {step.id!r} lookup", step.already_done.call
+        if step.wait:
+            operation = waiter_operation(step.call.service, step.wait.waiter)
+            yield (
+                f"step {step.id!r} waiter",
+                AwsCall(service=step.call.service, operation=operation, params=step.wait.params),
+            )
+
+
+def check_allow_list(manifest: Manifest, allowed: frozenset[ApiCall]) -> None:
+    for where, call in _calls_of(manifest):
+        if (call.service, call.operation) not in allowed:
+            raise ManifestError(
+                f"{manifest.kind_label()} {where}: {call.label} is not allowed for rule "
+                f"{manifest.rule!r}",
+                hint="manifests may only make the calls their rule declares",
+            )
+
+
+def check_params(manifest: Manifest) -> None:
+    for where, call in _calls_of(manifest):
+        validate_call_params(call, f"{manifest.kind_label()} {where}")
+
+
+def check_phases(manifest: Manifest) -> None:
+    seen_backup = False
+    last = 0
+    for step in manifest.steps:
+        position = PHASE_ORDER.index(step.phase)
+        if position < last:
+            raise ManifestError(
+                f"{manifest.kind_label()} step {step.id!r}: phase {step.phase!r} comes after "
+                f"{PHASE_ORDER[last]!r}; order must be {' → '.join(PHASE_ORDER)}"
+            )
+        last = position
+        seen_backup = seen_backup or step.phase == "backup"
+        if step.destroys_data and not seen_backup:
+            raise ManifestError(
+                f"{manifest.kind_label()} step {step.id!r} destroys data with no backup before it"
+            )
+        if step.mutates and step.phase in ("precheck", "dry_run", "verify"):
+            raise ManifestError(
+                f"{manifest.kind_label()} step {step.id!r}: a {step.phase} step may not mutate"
+            )
+        if step.mutates and step.already_done is None:
+            raise ManifestError(
+                f"{manifest.kind_label()} step {step.id!r} mutates but has no lookup that "
+                "tells whether it already happened, so a resume could repeat it"
+            )
+        if step.already_done and set(step.already_done.outputs) != set(step.outputs):
+            raise ManifestError(
+                f"{manifest.kind_label()} step {step.id!r}: its lookup must record the same "
+                f"outputs as the call ({sorted(step.outputs)})"
+            )
+    ids = [step.id for step in manifest.steps]
+    if len(set(ids)) != len(ids):
+        raise ManifestError(f"{manifest.kind_label()}: step IDs repeat: {ids}")
+
+
+def check_references(manifest: Manifest, apply_outputs: dict[str, set[str]]) -> None:
+    """Each reference names an output declared by an earlier step (or the step's own, for its
+    waiter), or, in a rollback, an output of the plan's steps."""
+    declared: dict[str, set[str]] = {}
+    for step in manifest.steps:
+        sources: list[tuple[str, Any, dict[str, set[str]]]] = [
+            ("call", step.call.params, declared),
+        ]
+        if step.already_done:
+            sources.append(("lookup", step.already_done.call.params, declared))
+        if step.wait:
+            sources.append(("waiter", step.wait.params, {**declared, step.id: set(step.outputs)}))
+        for part, params, visible in sources:
+            for scope, ref_step, name in iter_refs(params):
+                available = visible if scope == "steps" else apply_outputs
+                if name not in available.get(ref_step, set()):
+                    raise ManifestError(
+                        f"{manifest.kind_label()} step {step.id!r} {part}: reference "
+                        f"{scope}.{ref_step}.{name} does not name an output of an earlier step"
+                    )
+        declared[step.id] = set(step.outputs)
+
+
+def _first_difference(expected: Any, actual: Any, path: str = "") -> str:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(set(expected) | set(actual), key=str):
+            if expected.get(key) != actual.get(key):
+                return _first_difference(expected.get(key), actual.get(key), f"{path}.{key}")
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            return f"{path or '.'} has {len(actual)} entries, the rule derives {len(expected)}"
+        for index, (left, right) in enumerate(zip(expected, actual, strict=True)):
+            if left != right:
+                return _first_difference(left, right, f"{path}[{index}]")
+    return f"{path or '.'} is {actual!r}, the rule derives {expected!r}"
+
+
+def check_derivation(manifest: Manifest, derived: Manifest) -> None:
+    if manifest == derived:
+        return
+    where = _first_difference(derived.model_dump(mode="json"), manifest.model_dump(mode="json"))
+    raise ManifestError(
+        f"{manifest.kind_label()} differs from what rule {manifest.rule!r} derives from the "
+        f"recorded finding: {where}",
+        hint="regenerate it with `reclaim plan`; manifests are never edited by hand",
+    )
+
+
+def validate_pair(plan: Plan, rollback: Rollback) -> None:
+    """Every static check on a plan and its rollback. Makes no AWS call."""
+    rule = rule_for(plan.rule)
+    finding = plan.finding
+    if finding.rule != plan.rule or plan.plan_id != finding.id:
+        raise ManifestError("plan.json: plan_id and rule must match the recorded finding")
+    if (plan.account, plan.region) != (finding.account, finding.region):
+        raise ManifestError("plan.json: account and region must match the recorded finding")
+    if rollback.plan_id != plan.plan_id or rollback.rule != plan.rule:
+        raise ManifestError("rollback.json belongs to a different plan than plan.json")
+    if finding.reversibility == "report-only":
+        raise ManifestError(f"{finding.id} is report-only: reclaim never executes it")
+    for manifest in (plan, rollback):
+        check_phases(manifest)
+    check_references(plan, {})
+    plan_outputs = {step.id: set(step.outputs) for step in plan.steps}
+    check_references(rollback, plan_outputs)
+    check_allow_list(plan, rule.calls.apply)
+    check_allow_list(rollback, rule.calls.rollback)
+    check_params(plan)
+    check_params(rollback)
+    check_derivation(plan, rule.build_plan(finding))
+    check_derivation(rollback, rule.build_rollback(finding))

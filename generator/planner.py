@@ -1,0 +1,65 @@
+"""Findings in, remediation folders out. Building manifests is pure (the rule's builders);
+writing them is the only I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.findings import Finding
+from generator.manifest.folder import (
+    PLAN_FILE,
+    README_FILE,
+    ROLLBACK_FILE,
+    RemediationFolder,
+    to_json,
+)
+from generator.manifest.models import Plan, Rollback
+from generator.render import render
+from generator.rules import rule_for
+
+PHASE_NAMES = {
+    "precheck": "Pre-check (read-only)",
+    "backup": "Backup",
+    "dry_run": "Dry run",
+    "change": "Change",
+    "verify": "Verify",
+}
+
+
+@dataclass(frozen=True)
+class Remediation:
+    finding: Finding
+    plan: Plan
+    rollback: Rollback
+    readme: str
+
+    @property
+    def files(self) -> dict[str, str]:
+        return {
+            PLAN_FILE: to_json(self.plan),
+            ROLLBACK_FILE: to_json(self.rollback),
+            README_FILE: self.readme,
+        }
+
+
+def pr_body(finding: Finding, plan: Plan, rollback: Rollback) -> str:
+    return render(
+        "pr/body.md.j2", finding=finding, plan=plan, rollback=rollback, phase_names=PHASE_NAMES
+    )
+
+
+def plan_finding(finding: Finding) -> Remediation:
+    rule = rule_for(finding.rule)
+    plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
+    return Remediation(finding, plan, rollback, pr_body(finding, plan, rollback))
+
+
+def executable(findings: tuple[Finding, ...] | list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.reversibility != "report-only"]
+
+
+def write_remediation(remediation: Remediation, out_dir: Path) -> Path:
+    folder = RemediationFolder(out_dir / remediation.finding.id)
+    folder.write_manifests(remediation.plan, remediation.rollback, remediation.readme)
+    return folder.path

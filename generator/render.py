@@ -1,0 +1,49 @@
+"""Jinja2 rendering of the templates shipped with reclaim (StrictUndefined: a missing value
+is a bug, not an empty string)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+
+def templates_dir() -> Path:
+    package = Path(__file__).resolve().parent
+    installed = package / "templates"  # inside a wheel
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(templates_dir()),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["money"] = _money
+    env.filters["code"] = _code
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def _code(value: object) -> str:
+    """Markdown inline code that no value can break out of (tag values are user input)."""
+    text = str(value).replace("\n", " ")
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"

@@ -1,0 +1,90 @@
+"""Findings for people: a rich table on a terminal, markdown for PR comments, JSON for tools."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from generator.executor.runner import RunResult
+from generator.findings import FindingsReport
+
+
+def findings_table(report: FindingsReport) -> Table:
+    table = Table(title=f"reclaim findings as of {report.as_of:%Y-%m-%d %H:%M UTC}")
+    for column, justify in (
+        ("finding", "left"),
+        ("resource", "left"),
+        ("$/month", "right"),
+        ("reversibility", "left"),
+        ("risk", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for finding in report.findings:
+        price = f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
+        table.add_row(finding.id, finding.title, price, finding.reversibility, finding.risk)
+    table.caption = (
+        f"{len(report.findings)} finding(s), ${report.monthly_total:,.2f}/month; "
+        f"{len(report.skipped)} resource(s) left alone; {len(report.errors)} error(s)"
+        + (
+            "; * estimated (list prices of another region)"
+            if any(f.cost.estimated for f in report.findings)
+            else ""
+        )
+    )
+    return table
+
+
+def print_report(report: FindingsReport, fmt: str, console: Console) -> None:
+    if fmt == "json":
+        console.print_json(json.dumps(report.model_dump(mode="json")))
+        return
+    if fmt == "markdown":
+        console.print(findings_markdown(report), markup=False, highlight=False, soft_wrap=True)
+        return
+    console.print(findings_table(report))
+    for error in report.errors:
+        console.print(
+            f"[red]error[/red] {error.account}/{error.region}/{error.rule}: {error.message}",
+            highlight=False,
+        )
+
+
+def findings_markdown(report: FindingsReport) -> str:
+    lines = [
+        f"**{len(report.findings)} finding(s), ${report.monthly_total:,.2f}/month** "
+        f"(as of {report.as_of:%Y-%m-%d %H:%M UTC})",
+        "",
+        "| finding | $/month | reversibility | risk |",
+        "|---|---:|---|---|",
+    ]
+    for finding in report.findings:
+        estimated = " (est.)" if finding.cost.estimated else ""
+        lines.append(
+            f"| {_cell(finding.title)} | {finding.cost.monthly_usd:,.2f}{estimated} "
+            f"| {finding.reversibility} | {finding.risk} |"
+        )
+    for error in report.errors:
+        lines.append(f"\n- error in {error.account}/{error.region}/{error.rule}: {error.message}")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell that a tag value cannot split or format."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def print_run(result: RunResult, console: Console) -> None:
+    if result.nothing_to_do:
+        console.print(f"{result.plan_id}: {result.nothing_to_do}", highlight=False)
+        return
+    table = Table(title=f"{result.kind} {result.plan_id}")
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("outputs")
+    for step in result.steps:
+        outputs = ", ".join(f"{k}={v}" for k, v in step.outputs.items() if v is not None)
+        table.add_row(step.step_id, step.status, outputs)
+    console.print(table)
+    console.print(f"{result.kind} of {result.plan_id} completed", highlight=False)

@@ -1,0 +1,536 @@
+"""ebs-unattached: volumes nobody has attached for a while. Snapshot, then delete.
+
+Undo: a new volume from the snapshot, in the same zone, with the same type, size, IOPS,
+throughput, encryption, KMS key and tags (it gets a new volume ID).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from generator.aws.cloudtrail import DetachHistory, detach_history
+from generator.findings import (
+    Evidence,
+    Finding,
+    Reversibility,
+    Risk,
+    SkippedResource,
+    finding_id,
+)
+from generator.manifest.models import (
+    AwsCall,
+    Expectation,
+    Lookup,
+    Plan,
+    Rollback,
+    Step,
+    WaitFor,
+)
+from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.context import ScanContext
+from generator.rules.ebs_volume import (
+    VolumeSpec,
+    json_literal,
+    spec_expectations,
+    tag_list,
+)
+from generator.state import state_key
+
+PLAN_ID_TAG = "reclaim:plan-id"
+SNAPSHOT_POLL_SECONDS = 15
+_IMPORTANT = re.compile(r"prod|do[-_ ]?not[-_ ]?delete|keep|critical|important", re.IGNORECASE)
+
+
+class EbsUnattachedSettings(RuleSettings):
+    min_unattached_days: int = Field(
+        default=7, ge=1, description="Days a volume must have been unattached."
+    )
+    use_cloudtrail: bool = Field(
+        default=True,
+        description="Ask CloudTrail LookupEvents for DetachVolume times when permitted.",
+    )
+    cloudtrail_lookback_days: int = Field(
+        default=90, ge=1, le=90, description="CloudTrail event history keeps 90 days."
+    )
+    snapshot_timeout_minutes: int = Field(
+        default=120, ge=5, description="How long apply waits for the backup snapshot."
+    )
+
+
+class UnattachedVolume(BaseModel):
+    """What the finding records: enough to re-derive the plan and to restore."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    volume: VolumeSpec
+    unattached_since: datetime
+    unattached_source: str
+    skip_tag: str
+    snapshot_timeout_minutes: int
+
+
+def _client_token(plan_id: str) -> str:
+    return "reclaim-" + hashlib.sha256(plan_id.encode()).hexdigest()[:48]
+
+
+def _ref(path: str) -> dict[str, JsonValue]:
+    return {"$from": path}
+
+
+class EbsUnattached(Rule):
+    name: ClassVar[str] = "ebs-unattached"
+    summary: ClassVar[str] = "EBS volumes unattached for longer than a threshold"
+    resource_type: ClassVar[str] = "AWS::EC2::Volume"
+    reversibility: ClassVar[Reversibility] = "full"
+    settings_model: ClassVar[type[RuleSettings]] = EbsUnattachedSettings
+    calls: ClassVar[RuleCalls] = RuleCalls(
+        scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
+        apply=frozenset(
+            {
+                ("ec2", "DescribeVolumes"),
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "CreateSnapshot"),
+                ("ec2", "DeleteVolume"),
+            }
+        ),
+        rollback=frozenset(
+            {
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "DescribeVolumes"),
+                ("ec2", "CreateVolume"),
+            }
+        ),
+    )
+
+    # ---- detection -------------------------------------------------------------------
+
+    def detect(
+        self, ctx: ScanContext, settings: RuleSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        assert isinstance(settings, EbsUnattachedSettings)
+        ec2 = ctx.client("ec2")
+        candidates: list[VolumeSpec] = []
+        pages = ec2.get_paginator("describe_volumes").paginate(
+            Filters=[{"Name": "status", "Values": ["available"]}]
+        )
+        for page in pages:
+            for item in page.get("Volumes", []):
+                volume = VolumeSpec.from_api(item)
+                # The first-seen clock runs for every unattached volume, excluded or not,
+                # so that lifting an exclusion does not restart it.
+                ctx.state.first_seen(
+                    self.name, state_key(ctx.account_id, ctx.region, volume.volume_id), ctx.as_of
+                )
+                reason = self._skip_reason(ctx, volume)
+                if reason:
+                    yield self._skipped(ctx, volume, reason)
+                else:
+                    candidates.append(volume)
+        if not candidates:
+            return
+        history = self._detach_history(ctx, settings)
+        threshold = timedelta(days=settings.min_unattached_days)
+        for volume in candidates:
+            since, source, source_note = self._unattached_since(ctx, volume, history)
+            idle_for = ctx.as_of - since
+            if idle_for < threshold:
+                yield self._skipped(
+                    ctx,
+                    volume,
+                    f"unattached {idle_for.days} day(s) by {source}, "
+                    f"under min_unattached_days={settings.min_unattached_days}",
+                )
+                continue
+            yield self._finding(ctx, settings, volume, since, source, source_note)
+
+    def _skip_reason(self, ctx: ScanContext, volume: VolumeSpec) -> str | None:
+        if volume.state != "available":
+            return f"state is {volume.state!r}"
+        if volume.attachment_count:
+            return "reports attachments while available (odd state)"
+        if volume.multi_attach:
+            return "Multi-Attach enabled: left to a human"
+        return ctx.exclusions.reason_to_skip(volume.volume_id, volume.tags)
+
+    def _skipped(self, ctx: ScanContext, volume: VolumeSpec, reason: str) -> SkippedResource:
+        return SkippedResource(
+            account=ctx.account_id,
+            region=ctx.region,
+            rule=self.name,
+            resource_id=volume.volume_id,
+            reason=reason,
+        )
+
+    def _detach_history(self, ctx: ScanContext, settings: EbsUnattachedSettings) -> DetachHistory:
+        start = ctx.as_of - timedelta(days=settings.cloudtrail_lookback_days)
+        if not settings.use_cloudtrail:
+            return DetachHistory(start, ctx.as_of, unavailable_reason="use_cloudtrail is off")
+        return detach_history(ctx.client("cloudtrail"), start, ctx.as_of)
+
+    def _unattached_since(
+        self, ctx: ScanContext, volume: VolumeSpec, history: DetachHistory
+    ) -> tuple[datetime, str, str]:
+        if history.available:
+            detached = history.latest_detach.get(volume.volume_id)
+            if detached is not None:
+                return detached, "cloudtrail", "DetachVolume event in CloudTrail"
+            if volume.create_time >= history.start:
+                return (
+                    volume.create_time,
+                    "create-time",
+                    "never attached: no DetachVolume in CloudTrail since it was created",
+                )
+        first_seen = ctx.state.first_seen(
+            self.name, state_key(ctx.account_id, ctx.region, volume.volume_id), ctx.as_of
+        )
+        why = history.unavailable_reason or "volume older than the CloudTrail window"
+        return (
+            max(first_seen, volume.create_time),
+            "first-seen",
+            f"first seen unattached by reclaim's scans (state file); CloudTrail not used: {why}",
+        )
+
+    def _finding(
+        self,
+        ctx: ScanContext,
+        settings: EbsUnattachedSettings,
+        volume: VolumeSpec,
+        since: datetime,
+        source: str,
+        source_note: str,
+    ) -> Finding:
+        idle_days = (ctx.as_of - since).days
+        cost = ctx.prices.volume_cost(
+            region=ctx.region,
+            volume_type=volume.volume_type,
+            size_gib=volume.size_gib,
+            iops=volume.explicit_iops,
+            throughput_mibps=volume.explicit_throughput,
+        )
+        risk, risk_reasons = _risk(volume, idle_days)
+        record = UnattachedVolume(
+            volume=volume,
+            unattached_since=since,
+            unattached_source=source,
+            skip_tag=ctx.exclusions.skip_tag,
+            snapshot_timeout_minutes=settings.snapshot_timeout_minutes,
+        )
+        evidence = [
+            Evidence(label="State", value="available, no attachments", source="DescribeVolumes"),
+            Evidence(
+                label="Unattached since",
+                value=f"{since.isoformat()} ({idle_days} days)",
+                source=source_note,
+            ),
+            Evidence(
+                label="Created", value=volume.create_time.isoformat(), source="DescribeVolumes"
+            ),
+            Evidence(label="Volume", value=volume.label(), source="DescribeVolumes"),
+        ]
+        if volume.source_snapshot_id:
+            evidence.append(
+                Evidence(
+                    label="Created from snapshot",
+                    value=volume.source_snapshot_id,
+                    source="DescribeVolumes",
+                )
+            )
+        return Finding(
+            id=finding_id(self.name, ctx.account_id, ctx.region, volume.volume_id),
+            rule=self.name,
+            account=ctx.account_id,
+            region=ctx.region,
+            resource_type=self.resource_type,
+            resource_id=volume.volume_id,
+            title=f"Delete unattached {volume.label()}, idle {idle_days} days",
+            observed_at=ctx.as_of,
+            cost=cost,
+            reversibility=self.reversibility,
+            risk=risk,
+            risk_reasons=tuple(risk_reasons),
+            evidence=tuple(evidence),
+            resource=record.model_dump(mode="json"),
+        )
+
+    # ---- manifests (pure) --------------------------------------------------------------
+
+    def build_plan(self, finding: Finding) -> Plan:
+        record = UnattachedVolume.model_validate(finding.resource)
+        volume = record.volume
+        vid = volume.volume_id
+        root = "Volumes[0]"
+        describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
+        prechecks = [
+            Expectation(path=f"{root}.State", equals="available", what="state"),
+            Expectation(
+                path=f"length({root}.Attachments || `[]`)", equals=0, what="attachment count"
+            ),
+            Expectation(
+                path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] || `[]`)",
+                equals=0,
+                what=f"skip tag {record.skip_tag!r} absent",
+            ),
+            *spec_expectations(volume, root),
+        ]
+        snapshot_tags = {
+            PLAN_ID_TAG: finding.id,
+            "reclaim:source-volume": vid,
+            "reclaim:volume-spec": _spec_tag(volume),
+        }
+        if len(volume.restorable_tags) + len(snapshot_tags) <= 50:
+            snapshot_tags = {**volume.restorable_tags, **snapshot_tags}
+        by_plan_tag = AwsCall(
+            service="ec2",
+            operation="DescribeSnapshots",
+            params={
+                "OwnerIds": ["self"],
+                "Filters": [{"Name": f"tag:{PLAN_ID_TAG}", "Values": [finding.id]}],
+            },
+        )
+        usable = "Snapshots[?State != 'error']"
+        snapshot_ref = _ref("steps.backup.SnapshotId")
+        steps = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=(
+                    f"Read {vid} and confirm it is still available, unattached, without the "
+                    f"skip tag, and unchanged since the scan (type, size, IOPS, throughput, "
+                    f"encryption, KMS key, tags)."
+                ),
+                call=describe,
+                mutates=False,
+                expect=tuple(prechecks),
+            ),
+            Step(
+                id="backup",
+                phase="backup",
+                description=(
+                    f"Snapshot {vid}, tagged with the plan ID and the volume's full "
+                    f"specification, and wait until the snapshot is completed."
+                ),
+                call=AwsCall(
+                    service="ec2",
+                    operation="CreateSnapshot",
+                    params={
+                        "VolumeId": vid,
+                        "Description": f"reclaim backup of {vid} before deletion ({finding.id})",
+                        "TagSpecifications": [
+                            {"ResourceType": "snapshot", "Tags": tag_list(snapshot_tags)}
+                        ],
+                    },
+                ),
+                mutates=True,
+                outputs={"SnapshotId": "SnapshotId"},
+                already_done=Lookup(
+                    call=by_plan_tag,
+                    found_when=f"length({usable}) > `0`",
+                    outputs={"SnapshotId": f"{usable} | [0].SnapshotId"},
+                ),
+                wait=WaitFor(
+                    waiter="snapshot_completed",
+                    params={"SnapshotIds": [snapshot_ref]},
+                    delay_seconds=SNAPSHOT_POLL_SECONDS,
+                    max_attempts=record.snapshot_timeout_minutes * 60 // SNAPSHOT_POLL_SECONDS,
+                ),
+            ),
+            Step(
+                id="dry-run",
+                phase="dry_run",
+                description=(
+                    f"Ask EC2 whether DeleteVolume {vid} would be permitted (DryRun); anything "
+                    f"but DryRunOperation stops the plan."
+                ),
+                call=AwsCall(
+                    service="ec2",
+                    operation="DeleteVolume",
+                    params={"VolumeId": vid, "DryRun": True},
+                ),
+                mutates=False,
+                expect_error="DryRunOperation",
+            ),
+            Step(
+                id="delete",
+                phase="change",
+                description=f"Delete {vid} and wait until EC2 reports it deleted.",
+                call=AwsCall(service="ec2", operation="DeleteVolume", params={"VolumeId": vid}),
+                mutates=True,
+                destroys_data=True,
+                already_done=Lookup(call=describe, found_on_error="InvalidVolume.NotFound"),
+                wait=WaitFor(waiter="volume_deleted", params={"VolumeIds": [vid]}),
+            ),
+            Step(
+                id="verify-deleted",
+                phase="verify",
+                description=f"Confirm {vid} no longer exists.",
+                call=describe,
+                mutates=False,
+                expect_error="InvalidVolume.NotFound",
+            ),
+            Step(
+                id="verify-backup",
+                phase="verify",
+                description="Confirm the backup snapshot is still there and completed.",
+                call=AwsCall(
+                    service="ec2",
+                    operation="DescribeSnapshots",
+                    params={"SnapshotIds": [snapshot_ref]},
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="Snapshots[0].State", equals="completed", what="snapshot state"
+                    ),
+                ),
+            ),
+        )
+        notes = [
+            "The backup snapshot is kept until you delete it; it costs about "
+            f"${volume.size_gib * 0.05:.2f}/month at most (incremental data only).",
+            "A restore creates a new volume with a new ID from the snapshot.",
+        ]
+        if len(volume.tags) != len(volume.restorable_tags):
+            notes.append("Tags starting with 'aws:' are set by AWS and cannot be restored.")
+        return Plan(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            finding=finding,
+            steps=steps,
+            notes=tuple(notes),
+        )
+
+    def build_rollback(self, finding: Finding) -> Rollback:
+        record = UnattachedVolume.model_validate(finding.resource)
+        volume = record.volume
+        backup = _ref("apply.backup.SnapshotId")
+        restored = _ref("steps.restore.VolumeId")
+        create_params: dict[str, Any] = {
+            "AvailabilityZone": volume.availability_zone,
+            "SnapshotId": backup,
+            "VolumeType": volume.volume_type,
+            "Size": volume.size_gib,
+            "ClientToken": _client_token(finding.id),
+        }
+        if volume.encrypted:
+            create_params["Encrypted"] = True
+        if volume.kms_key_id:
+            create_params["KmsKeyId"] = volume.kms_key_id
+        if volume.explicit_iops is not None:
+            create_params["Iops"] = volume.explicit_iops
+        if volume.explicit_throughput is not None:
+            create_params["Throughput"] = volume.explicit_throughput
+        if volume.restorable_tags:
+            create_params["TagSpecifications"] = [
+                {"ResourceType": "volume", "Tags": tag_list(volume.restorable_tags)}
+            ]
+        live = "Volumes[?State == 'creating' || State == 'available' || State == 'in-use']"
+        steps = (
+            Step(
+                id="precheck-backup",
+                phase="precheck",
+                description="Confirm the backup snapshot exists and is completed.",
+                call=AwsCall(
+                    service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [backup]}
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="Snapshots[0].State", equals="completed", what="snapshot state"
+                    ),
+                ),
+            ),
+            Step(
+                id="restore",
+                phase="change",
+                description=(
+                    f"Create a volume from the backup in {volume.availability_zone} with the "
+                    f"recorded type, size, IOPS, throughput, encryption, KMS key and tags, and "
+                    f"wait until it is available."
+                ),
+                call=AwsCall(service="ec2", operation="CreateVolume", params=create_params),
+                mutates=True,
+                outputs={"VolumeId": "VolumeId"},
+                already_done=Lookup(
+                    call=AwsCall(
+                        service="ec2",
+                        operation="DescribeVolumes",
+                        params={
+                            "Filters": [
+                                {"Name": "snapshot-id", "Values": [backup]},
+                                {
+                                    "Name": "availability-zone",
+                                    "Values": [volume.availability_zone],
+                                },
+                            ]
+                        },
+                    ),
+                    found_when=f"length({live}) > `0`",
+                    outputs={"VolumeId": f"{live} | [0].VolumeId"},
+                ),
+                wait=WaitFor(waiter="volume_available", params={"VolumeIds": [restored]}),
+            ),
+            Step(
+                id="verify-restored",
+                phase="verify",
+                description="Confirm the restored volume matches the recorded specification.",
+                call=AwsCall(
+                    service="ec2", operation="DescribeVolumes", params={"VolumeIds": [restored]}
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(path="Volumes[0].State", equals="available", what="state"),
+                    *spec_expectations(volume, "Volumes[0]", include_az=True),
+                ),
+            ),
+        )
+        return Rollback(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            steps=steps,
+            notes=(
+                f"The restored volume gets a new ID; {volume.volume_id} is not reused.",
+                "Data is as of the backup snapshot taken during apply.",
+            ),
+        )
+
+
+def _spec_tag(volume: VolumeSpec) -> str:
+    """The volume's specification in one tag value (max 256 characters)."""
+    parts = [
+        f"az={volume.availability_zone}",
+        f"type={volume.volume_type}",
+        f"size={volume.size_gib}",
+    ]
+    if volume.explicit_iops is not None:
+        parts.append(f"iops={volume.explicit_iops}")
+    if volume.explicit_throughput is not None:
+        parts.append(f"throughput={volume.explicit_throughput}")
+    parts.append(f"encrypted={str(volume.encrypted).lower()}")
+    if volume.kms_key_id:
+        parts.append(f"kms={volume.kms_key_id}")
+    return ";".join(parts)[:256]
+
+
+def _risk(volume: VolumeSpec, idle_days: int) -> tuple[Risk, list[str]]:
+    reasons: list[str] = []
+    for key, value in volume.tags.items():
+        if _IMPORTANT.search(value) or _IMPORTANT.search(key):
+            reasons.append(f"tag {key}={value!r} suggests someone meant to keep it")
+            break
+    if idle_days < 30:
+        reasons.append(f"unattached only {idle_days} days")
+    if volume.size_gib >= 1024:
+        reasons.append("1 TiB or larger: the backup snapshot takes longer")
+    if not reasons:
+        return "low", ["unattached 30+ days, no tag asking to keep it"]
+    return "medium", reasons
