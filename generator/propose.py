@@ -58,7 +58,9 @@ def remediations_in_repo(config: ReclaimConfig) -> str:
 
 
 def propose(report: FindingsReport, forge: Forge, folder_in_repo: str) -> list[ProposalResult]:
+    # Largest savings first, whatever order the findings file has (a streamed or merged
+    # scan writes them as they were found), so PR limits keep the most valuable ones.
+    ordered = sorted(executable(report.findings), key=lambda f: (-f.cost.monthly_usd, f.id))
     return [
-        forge.propose(proposal_for(plan_finding(finding), folder_in_repo))
-        for finding in executable(report.findings)
+        forge.propose(proposal_for(plan_finding(finding), folder_in_repo)) for finding in ordered
     ]
