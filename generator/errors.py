@@ -7,6 +7,7 @@ which resource, what to do) and exits with its code, never with a traceback.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -84,6 +85,20 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+_SECRET_KEYS = ("external_id", "secret", "token", "password")
+
+
+def _shows_input(detail: Any) -> bool:
+    """Echo the offending value only when it is a plain value that cannot be a secret
+    (a mapping or list may hold one, e.g. an account's inline external_id)."""
+    if detail["type"] in ("extra_forbidden", "missing"):
+        return False
+    if isinstance(detail.get("input"), dict | list | tuple):
+        return False
+    names = [str(part).lower() for part in detail["loc"]]
+    return not any(secret in name for name in names for secret in _SECRET_KEYS)
+
+
 def describe_validation_error(source: str, error: ValidationError) -> str:
     lines = [f"{source} is not valid:"]
     for detail in error.errors():
@@ -91,7 +106,6 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "is not a known key (check the spelling; see the config reference in README)"
-        got = detail.get("input")
-        suffix = "" if detail["type"] in ("extra_forbidden", "missing") else f" (got {got!r})"
+        suffix = f" (got {detail.get('input')!r})" if _shows_input(detail) else ""
         lines.append(f"  {where}: {message}{suffix}")
     return "\n".join(lines)
