@@ -15,13 +15,12 @@ from generator.aws.chain import Hop, RoleChain, RoleChainError, RunIdentity, ass
 from generator.aws.session import new_session
 from generator.errors import ConfigError
 from generator.scan import scan
-from tests.fleet_support import (
+from tests.fleet.support import (
     CUSTOMER_A,
     CUSTOMER_B,
     REGION,
     SERVICE,
     SERVICE_ROLE,
-    aws,  # noqa: F401  (fixture)
     fleet_config,
     make_role,
     make_user_keys,
@@ -54,8 +53,11 @@ def _two_customers(tmp_path: Path, **account_b: Any):
         regions=[REGION, "eu-west-1", "eu-central-1"],
         accounts=[
             {"name": "a", "role_arn": f"arn:aws:iam::{CUSTOMER_A}:role/reclaim-remediation"},
-            {"name": "b", "role_arn": f"arn:aws:iam::{CUSTOMER_B}:role/reclaim-remediation",
-             **account_b},
+            {
+                "name": "b",
+                "role_arn": f"arn:aws:iam::{CUSTOMER_B}:role/reclaim-remediation",
+                **account_b,
+            },
         ],
     )
 
@@ -63,15 +65,19 @@ def _two_customers(tmp_path: Path, **account_b: Any):
 def test_calls_land_in_each_customer_account_and_each_hop_is_assumed_once(
     aws, tmp_path: Path, hops: list[Hop]
 ):
-    in_a = unattached_volumes(CUSTOMER_A, REGION, 3) + unattached_volumes(CUSTOMER_A, "eu-west-1", 1)
+    in_a = unattached_volumes(CUSTOMER_A, REGION, 3)
+    in_a += unattached_volumes(CUSTOMER_A, "eu-west-1", 1)
     in_b = unattached_volumes(CUSTOMER_B, "eu-central-1", 2)
     unattached_volumes(SERVICE, REGION, 4)  # the tooling account is not scanned
     config = _two_customers(tmp_path)
     chain = RoleChain(config, SCAN)
 
     scan(config, as_of=datetime.now(UTC), session_for=chain.session_for)
-    report = scan(config, as_of=datetime.now(UTC) + timedelta(days=30),
-                  session_for=RoleChain(config, SCAN).session_for)
+    report = scan(
+        config,
+        as_of=datetime.now(UTC) + timedelta(days=30),
+        session_for=RoleChain(config, SCAN).session_for,
+    )
 
     found = {(f.account, f.resource_id) for f in report.findings}
     assert found == {(CUSTOMER_A, v) for v in in_a} | {(CUSTOMER_B, v) for v in in_b}
@@ -110,10 +116,20 @@ def _auth_on_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **account: A
     """Service account with a CI user, the service role, and (moto quirk: same account so
     the trust policy is checked) a remediation role requiring an ExternalId."""
     key, secret = make_user_keys(SERVICE, "ci", "sts:AssumeRole", "sts:SetSourceIdentity")
-    make_role(SERVICE, "reclaim-service", trust(f"arn:aws:iam::{SERVICE}:user/ci"),
-              "sts:AssumeRole", "sts:SetSourceIdentity")
-    role = make_role(SERVICE, "reclaim-remediation", trust(SESSION_ARN, "right-external-id"),
-                     "ec2:*", "sts:GetCallerIdentity")
+    make_role(
+        SERVICE,
+        "reclaim-service",
+        trust(f"arn:aws:iam::{SERVICE}:user/ci"),
+        "sts:AssumeRole",
+        "sts:SetSourceIdentity",
+    )
+    role = make_role(
+        SERVICE,
+        "reclaim-remediation",
+        trust(SESSION_ARN, "right-external-id"),
+        "ec2:*",
+        "sts:GetCallerIdentity",
+    )
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     return fleet_config(
@@ -239,8 +255,9 @@ class _FakeSts:
 def test_a_three_hour_run_never_signs_with_expired_credentials():
     clock = _Clock()
     sts = _FakeSts(clock)
-    credentials = chain_module.refreshable_hop(sts, Hop(2, "arn:aws:iam::222222222222:role/r"),
-                                               SCAN, time_fetcher=clock)
+    credentials = chain_module.refreshable_hop(
+        sts, Hop(2, "arn:aws:iam::222222222222:role/r"), SCAN, time_fetcher=clock
+    )
     for minute in range(0, 181, 5):
         clock.offset = timedelta(minutes=minute)
         frozen = credentials.get_frozen_credentials()
@@ -252,17 +269,33 @@ def test_a_three_hour_run_never_signs_with_expired_credentials():
 
 def test_assume_role_sends_the_run_the_external_id_and_the_source_identity():
     sts = new_session().client("sts", region_name=REGION)
-    identity = RunIdentity.current("apply", "alice", environ={"GITHUB_RUN_ID": "42",
-                                                              "GITHUB_RUN_ATTEMPT": "2"})
-    hop = Hop(2, "arn:aws:iam::222222222222:role/r", external_id="ext-123",
-              source_identity=identity.source_identity)
+    identity = RunIdentity.current(
+        "apply", "alice", environ={"GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2"}
+    )
+    hop = Hop(
+        2,
+        "arn:aws:iam::222222222222:role/r",
+        external_id="ext-123",
+        source_identity=identity.source_identity,
+    )
     with Stubber(sts) as stub:
         stub.add_response(
             "assume_role",
-            {"Credentials": {"AccessKeyId": "ASIAXXXXXXXXXXXXXXXX", "SecretAccessKey": "s",
-                             "SessionToken": "t", "Expiration": datetime.now(UTC)}},
-            {"RoleArn": hop.role_arn, "RoleSessionName": "reclaim-apply-gh-42-2",
-             "DurationSeconds": 3600, "ExternalId": "ext-123", "SourceIdentity": "alice"},
+            {
+                "Credentials": {
+                    "AccessKeyId": "ASIAXXXXXXXXXXXXXXXX",
+                    "SecretAccessKey": "s",
+                    "SessionToken": "t",
+                    "Expiration": datetime.now(UTC),
+                }
+            },
+            {
+                "RoleArn": hop.role_arn,
+                "RoleSessionName": "reclaim-apply-gh-42-2",
+                "DurationSeconds": 3600,
+                "ExternalId": "ext-123",
+                "SourceIdentity": "alice",
+            },
         )
         metadata = assume_role(sts, hop, identity)
     assert metadata["access_key"] == "ASIAXXXXXXXXXXXXXXXX"
@@ -272,12 +305,21 @@ def test_assume_role_sends_the_run_the_external_id_and_the_source_identity():
 @pytest.mark.parametrize(
     ("code", "message", "hint_part"),
     [
-        ("ExpiredToken", "The security token included in the request is expired",
-         "the service role (hop 1) are invalid or expired"),
-        ("ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit",
-         "chained sessions cannot last longer than one hour"),
-        ("AccessDenied", "not authorized to perform: sts:AssumeRole",
-         "sts:AssumeRole and sts:SetSourceIdentity"),
+        (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            "the service role (hop 1) are invalid or expired",
+        ),
+        (
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit",
+            "chained sessions cannot last longer than one hour",
+        ),
+        (
+            "AccessDenied",
+            "not authorized to perform: sts:AssumeRole",
+            "sts:AssumeRole and sts:SetSourceIdentity",
+        ),
     ],
 )
 def test_assume_role_failures_carry_a_hint_for_the_likely_fix(code, message, hint_part):

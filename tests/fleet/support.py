@@ -14,13 +14,10 @@ moto quirks these tests work around (moto 5):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-from moto import mock_aws
 from moto.iam.models import iam_backends
 
 from generator.config import ReclaimConfig, parse_config
@@ -31,38 +28,13 @@ CUSTOMER_B = "333333333333"
 REGION = "us-east-1"
 SERVICE_ROLE = f"arn:aws:iam::{SERVICE}:role/reclaim-service"
 
-_HIDDEN = (
-    "AWS_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "GITHUB_RUN_ID",
-    "GITHUB_RUN_ATTEMPT",
-    "GITHUB_ACTOR",
-    "CI",
-)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in _HIDDEN:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
-
 
 def policy(*actions: str) -> str:
     return json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions),
-                                                 "Resource": "*"}]}
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+        }
     )
 
 
@@ -99,9 +71,9 @@ def session_in(account: str, region: str = REGION) -> boto3.Session:
     if account == "123456789012":
         return boto3.Session(region_name=region)
     sts = boto3.client("sts", region_name=region)
-    creds = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/seeder", RoleSessionName="seed"
-    )["Credentials"]
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/seeder", RoleSessionName="seed")[
+        "Credentials"
+    ]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],

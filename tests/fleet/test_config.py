@@ -63,30 +63,55 @@ def test_an_account_without_regions_uses_the_top_level_ones(tmp_path: Path):
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"accounts": [{"name": "a", "regions": ["us-east-1", "moon-1"]}]},
-         "accounts[0].regions: 'moon-1' is not an AWS region name"),
-        ({"accounts": [{"name": "a", "role_arn": "arn:aws:iam::2222:role/x"}]},
-         "accounts[0].role_arn: String should match pattern"),
-        ({"service_role": {"role_arn": "reclaim-service"}},
-         "service_role.role_arn: String should match pattern"),
-        ({"accounts": [{"name": "a", "id": "222222222222", "role_arn": ROLE_B}]},
-         "accounts[0]: role_arn is in account 333333333333 but id is 222222222222"),
-        ({"accounts": [{"name": "a", "external_id_env": "X"}]},
-         "accounts[0]: an ExternalId is only used with role_arn"),
-        ({"accounts": [{"name": "a", "role_arn": ROLE_A, "external_id": "abc",
-                        "external_id_env": "X"}]},
-         "accounts[0]: set external_id or external_id_env, not both"),
-        ({"accounts": [{"name": "a", "role_arn": ROLE_A, "external_id_env": "not a name"}]},
-         "accounts[0].external_id_env: String should match pattern"),
-        ({"accounts": [{"name": "a", "role_arn": ROLE_A}, {"name": "a", "role_arn": ROLE_B}]},
-         "accounts: account name 'a' is used twice"),
-        ({"accounts": [{"name": "a", "role_arn": ROLE_A}, {"name": "b", "id": "222222222222"}]},
-         "accounts: account 222222222222 is listed twice"),
-        ({"accounts": [{"name": "a"}, {"name": "b"}]},
-         "accounts: more than one account has no role_arn"),
+        (
+            {"accounts": [{"name": "a", "regions": ["us-east-1", "moon-1"]}]},
+            "accounts[0].regions: 'moon-1' is not an AWS region name",
+        ),
+        (
+            {"accounts": [{"name": "a", "role_arn": "arn:aws:iam::2222:role/x"}]},
+            "accounts[0].role_arn: String should match pattern",
+        ),
+        (
+            {"service_role": {"role_arn": "reclaim-service"}},
+            "service_role.role_arn: String should match pattern",
+        ),
+        (
+            {"accounts": [{"name": "a", "id": "222222222222", "role_arn": ROLE_B}]},
+            "accounts[0]: role_arn is in account 333333333333 but id is 222222222222",
+        ),
+        (
+            {"accounts": [{"name": "a", "external_id_env": "X"}]},
+            "accounts[0]: an ExternalId is only used with role_arn",
+        ),
+        (
+            {
+                "accounts": [
+                    {"name": "a", "role_arn": ROLE_A, "external_id": "abc", "external_id_env": "X"}
+                ]
+            },
+            "accounts[0]: set external_id or external_id_env, not both",
+        ),
+        (
+            {"accounts": [{"name": "a", "role_arn": ROLE_A, "external_id_env": "not a name"}]},
+            "accounts[0].external_id_env: String should match pattern",
+        ),
+        (
+            {"accounts": [{"name": "a", "role_arn": ROLE_A}, {"name": "a", "role_arn": ROLE_B}]},
+            "accounts: account name 'a' is used twice",
+        ),
+        (
+            {"accounts": [{"name": "a", "role_arn": ROLE_A}, {"name": "b", "id": "222222222222"}]},
+            "accounts: account 222222222222 is listed twice",
+        ),
+        (
+            {"accounts": [{"name": "a"}, {"name": "b"}]},
+            "accounts: more than one account has no role_arn",
+        ),
         ({"accounts": [{"name": "a", "regions": "every"}]}, "accounts[0].regions"),
-        ({"accounts": [{"name": "a", "rol_arn": ROLE_A}]},
-         "accounts[0].rol_arn: is not a known key"),
+        (
+            {"accounts": [{"name": "a", "rol_arn": ROLE_A}]},
+            "accounts[0].rol_arn: is not a known key",
+        ),
     ],
 )
 def test_invalid_chain_settings_name_the_key_path(data: dict, expected: str, tmp_path: Path):
