@@ -7,9 +7,10 @@ which resource, what to do) and exits with its code, never with a traceback.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # pydantic is slow to import; `reclaim --help` must stay quick
+    from pydantic import ValidationError
 
 
 class ExitCode(IntEnum):

@@ -95,6 +95,18 @@ class _LockedSink:
             self._summary.errors.append(error)
             self._sink.add_error(error)
 
+    def unit_finished(self, *, failed: bool) -> None:
+        with self._lock:
+            if failed:
+                self._summary.failed_units += 1
+            else:
+                self._summary.units += 1
+
+    def account_failed(self, error: ScanError) -> None:
+        self.add_error(error)
+        with self._lock:
+            self._summary.failed_accounts += 1
+
 
 def scan_into(
     config: ReclaimConfig,
@@ -150,17 +162,16 @@ def scan_into(
                     hint=hint,
                 )
             )
-            summary.failed_units += 1
+            locked.unit_finished(failed=True)
             return UnitOutcome(
                 unit, target.account_id, found, skipped, time.monotonic() - started, message
             )
         state.forget_unobserved(unit.rule, target.account_id, unit.region)
-        summary.units += 1
+        locked.unit_finished(failed=False)
         return UnitOutcome(unit, target.account_id, found, skipped, time.monotonic() - started)
 
     def on_account_error(account: AccountConfig, error: ReclaimError) -> None:
-        summary.failed_accounts += 1
-        locked.add_error(
+        locked.account_failed(
             ScanError(
                 account=account.label, region="*", rule="*", message=error.message, hint=error.hint
             )
