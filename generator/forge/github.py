@@ -261,7 +261,7 @@ class GitHubForge(Forge):
         )
         pulls[proposal.finding_id] = pull
         if proposal.labels:
-            self._write(f"labelling {pull.html_url}", lambda: pull.add_to_labels(*proposal.labels))
+            self._add_labels(pull, proposal.labels)
         self._request_reviews(pull)
         return ProposalResult(proposal.finding_id, Outcome.CREATED, pull.html_url)
 
@@ -283,9 +283,9 @@ class GitHubForge(Forge):
 
     def _branch(self, branch: str) -> GitRef | None:
         with self._calling(f"reading branch {branch}"):
-            ref = self.repo.get_git_ref(f"heads/{branch}")
             try:
-                ref.object  # noqa: B018  (a lazy object: this is the request)
+                ref = self.repo.get_git_ref(f"heads/{branch}")
+                ref.object  # noqa: B018  (completes the object when PyGithub runs lazily)
             except UnknownObjectException:
                 return None
             return ref
@@ -331,12 +331,22 @@ class GitHubForge(Forge):
         } - _STATE_LABELS
         missing = [name for name in wanted if name not in current]
         if missing:
-            self._write(f"labelling {pull.html_url}", lambda: pull.add_to_labels(*missing))
+            self._add_labels(pull, missing)
         for name in sorted(derived - set(wanted)):
             self._write(
                 f"removing label {name} from {pull.html_url}",
                 lambda name=name: pull.remove_from_labels(name),  # type: ignore[misc]
             )
+
+    def _add_labels(self, pull: PullRequest, names: Sequence[str]) -> None:
+        # PyGithub's add_to_labels sends a bare JSON array; GitHub's API description only
+        # documents {"labels": [...]}, so send that.
+        self._write(
+            f"labelling {pull.html_url}",
+            lambda: self.client.requester.requestJsonAndCheck(
+                "POST", f"{pull.issue_url}/labels", input={"labels": list(names)}
+            ),
+        )
 
     def _request_reviews(self, pull: PullRequest) -> None:
         if not self.settings.reviewers:
@@ -389,7 +399,7 @@ class GitHubForge(Forge):
             lambda: [
                 issue
                 for issue in self.repo.get_issues(state="all", labels=[DASHBOARD_LABEL])
-                if issue.pull_request is None and has_marker(issue.body, DASHBOARD_KIND)
+                if has_marker(issue.body, DASHBOARD_KIND)
             ],
         )
         if not issues:
@@ -405,7 +415,7 @@ class GitHubForge(Forge):
             self._write(f"updating the dashboard {issue.html_url}", lambda: issue.edit(body=body))
         return issue.html_url
 
-    def comment_result(self, finding_id: str, commit_sha: str, result: ResultComment) -> str | None:
+    def comment_result(self, finding_id: str, commit_sha: str, result: ResultComment) -> str:
         pull = self._merged_pull(finding_id, commit_sha)
         return self._post_result(pull, result)
 
@@ -420,7 +430,7 @@ class GitHubForge(Forge):
         add, remove = _result_labels(result.state)
         missing = [name for name in add if name not in current]
         if missing:
-            self._write(f"labelling {pull.html_url}", lambda: pull.add_to_labels(*missing))
+            self._add_labels(pull, missing)
         for name in sorted(remove & current):
             self._write(
                 f"removing label {name} from {pull.html_url}",
