@@ -10,6 +10,7 @@ misbehave as GitHub does (rate limits, errors) with ``fail_next``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -32,6 +33,7 @@ from tests.github_standin.contract import ApiRequest, ApiResponse, check_request
 from tests.github_standin.gitrepo import BareRepo
 
 Json = dict[str, Any]
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
 BODY_LIMIT = 65_536
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
