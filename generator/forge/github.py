@@ -24,6 +24,7 @@ from github.GithubException import (
     UnknownObjectException,
 )
 from github.GitRef import GitRef
+from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
@@ -84,11 +85,7 @@ def connect(
     pacer: WritePacer | None = None,
 ) -> GitHubForge:
     """A forge on ``settings.repository``; ``sleeper``/``pacer`` let tests run without sleeping."""
-    retry = (
-        ReclaimRetry(max_wait=settings.max_wait)
-        if sleeper is None
-        else ReclaimRetry(max_wait=settings.max_wait, sleeper=sleeper)
-    )
+    retry = ReclaimRetry(max_wait=settings.max_wait, sleeper=sleeper)
     client = Github(
         auth=auth,
         base_url=settings.api_url.rstrip("/"),
@@ -442,9 +439,17 @@ class GitHubForge(Forge):
         branch = branch_for(finding_id)
 
         def associated() -> list[PullRequest]:
+            # repos/list-pull-requests-associated-with-commit, without first fetching the
+            # commit itself (Repository.get_commit is eager).
+            pulls = PaginatedList(
+                PullRequest,
+                self.client.requester,
+                f"{self.repo.url}/commits/{commit_sha}/pulls",
+                None,
+            )
             return [
                 pull
-                for pull in self.repo.get_commit(commit_sha).get_pulls()
+                for pull in pulls
                 if pull.head.ref == branch and pull.base.ref == self.settings.base_branch
             ]
 

@@ -29,11 +29,19 @@ DEFAULT_MAX_WAIT_SECONDS = 300.0
 SECONDS_BETWEEN_WRITES = 1.0
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
 class ReclaimRetry(GithubRetry):
     def __init__(
         self,
         *,
-        sleeper: Sleeper = time.sleep,
+        sleeper: Sleeper | None = None,
         max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
         **kwargs: Any,
     ) -> None:
@@ -43,7 +51,7 @@ class ReclaimRetry(GithubRetry):
         kwargs.setdefault("secondary_rate_wait", 60.0)
         kwargs.setdefault("max_rate_limit_wait", max_wait)
         super().__init__(**kwargs)
-        self.sleeper = sleeper
+        self.sleeper = sleeper or _sleep
         self.max_wait = max_wait
 
     def new(self, **kw: Any) -> Self:
@@ -97,12 +105,12 @@ class WritePacer:
     def __init__(
         self,
         *,
-        clock: Clock = time.monotonic,
-        sleeper: Sleeper = time.sleep,
+        clock: Clock | None = None,
+        sleeper: Sleeper | None = None,
         interval: float = SECONDS_BETWEEN_WRITES,
     ) -> None:
-        self.clock = clock
-        self.sleeper = sleeper
+        self.clock = clock or _monotonic
+        self.sleeper = sleeper or _sleep
         self.interval = interval
         self._last: float | None = None
         self.writes = 0

@@ -20,9 +20,10 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from tests.github_standin.trim_spec import SUBSET
 
 GITHUB = "https://api.github.com"
-# Rate-limit answers can come from any endpoint (GitHub documents them for the API as a
-# whole, not per operation); the stand-in checks their bodies against this schema instead.
-RATE_LIMIT_STATUSES = {403, 429}
+# Bad credentials (401) and rate limits (403, 429) can come from any endpoint: GitHub
+# documents them for the API as a whole, not per operation. Where an operation does not list
+# them, their bodies are checked against `basic-error` instead.
+API_WIDE_STATUSES = {401, 403, 429}
 
 
 @cache
@@ -119,7 +120,7 @@ def check_response(request: ApiRequest, response: ApiResponse) -> str | None:
     try:
         openapi().validate_response(request, response)
     except ResponseNotFound:
-        if response.status_code in RATE_LIMIT_STATUSES:
+        if response.status_code in API_WIDE_STATUSES:
             return _check_basic_error(where, response)
         return f"{where}: status not documented for this operation"
     except (OpenAPIError, CastError) as error:
@@ -132,7 +133,7 @@ def _check_basic_error(where: str, response: ApiResponse) -> str | None:
     try:
         OAS30Validator(schema).validate(json.loads(response.data or b"null"))
     except Exception as error:  # noqa: BLE001  (any validation failure is the finding)
-        return f"{where}: rate-limit body is not a basic-error: {error}"
+        return f"{where}: body is not a basic-error: {error}"
     return None
 
 
