@@ -6,6 +6,8 @@ Every exchange in these tests is also checked against GitHub's API description b
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from generator.errors import ForgeError
@@ -36,9 +38,7 @@ def outcomes(results: list[ProposalResult]) -> dict[str, Outcome]:
 
 
 def pr_for(standin: GitHubStandIn, finding_id: str, state: str | None = None) -> int:
-    pulls = [
-        p for p in standin.pull_by_head(branch_for(finding_id)) if state in (None, p.state)
-    ]
+    pulls = [p for p in standin.pull_by_head(branch_for(finding_id)) if state in (None, p.state)]
     assert pulls, f"no PR for {finding_id}"
     return max(p.number for p in pulls)
 
@@ -88,7 +88,7 @@ def test_first_run_opens_one_single_commit_pr_per_finding_with_labels_and_review
     assert writes[-1] == "POST /repos/acme/infra/issues"  # the dashboard
     # writes at least a second apart, and nobody actually slept
     times = [e.at for e in standin.writes()]
-    assert all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
     assert len(fake_time.sleeps) == len(times) - 1
 
 
@@ -392,7 +392,9 @@ def test_dashboard_is_created_once_then_updated_in_place(
     assert "```mermaid\npie" in issue.body and f'"{RULE}" : 8.00' in issue.body
 
     report_only = finding(9, size_gib=10, reversibility="report-only")
-    second = sync_proposals(report(one, finding(2, size_gib=400), report_only), make_forge(), FOLDER)
+    second = sync_proposals(
+        report(one, finding(2, size_gib=400), report_only), make_forge(), FOLDER
+    )
 
     assert list(standin.issues) == [number]
     body = standin.issues[number].body or ""

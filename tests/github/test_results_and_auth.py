@@ -160,7 +160,9 @@ def test_comment_result_command_posts_through_the_configured_forge(
     assert by_number.exit_code == 0, by_number.output
     assert len(standin.comments_on(1)) == 1
 
-    neither = CliRunner().invoke(main, ["comment-result", str(folder.path), "--config", str(config)])
+    neither = CliRunner().invoke(
+        main, ["comment-result", str(folder.path), "--config", str(config)]
+    )
     assert neither.exit_code == ExitCode.USAGE
     assert "exactly one of --commit" in neither.output
 

@@ -49,7 +49,9 @@ def _invalid(resource: str, fieldname: str, message: str) -> ApiError:
         422,
         objects.error(
             "Validation Failed",
-            errors=[{"resource": resource, "code": "custom", "field": fieldname, "message": message}],
+            errors=[
+                {"resource": resource, "code": "custom", "field": fieldname, "message": message}
+            ],
         ),
     )
 
@@ -261,7 +263,15 @@ class GitHubStandIn:
             number = self._number()
             now = self._now()
             self.pulls[number] = PullState(
-                number, title, body, head_ref, "main", "someone", now, now, state=state,
+                number,
+                title,
+                body,
+                head_ref,
+                "main",
+                "someone",
+                now,
+                now,
+                state=state,
                 closed_at=None if state == "open" else now,
                 last_head_sha=self.git.ref("refs/heads/main") or "",
             )
@@ -279,8 +289,12 @@ class GitHubStandIn:
     ) -> None:
         self.faults.append(
             Fault(
-                method, re.compile(path), status,
-                body or objects.error("error", status=status), headers or {}, times,
+                method,
+                re.compile(path),
+                status,
+                body or objects.error("error", status=status),
+                headers or {},
+                times,
             )
         )
 
@@ -304,9 +318,7 @@ class GitHubStandIn:
         return objects.user(self.urls, login, 1000 + sum(map(ord, login)), kind)
 
     def _repo_json(self, *, full: bool = False) -> Json:
-        return objects.repository(
-            self.urls, self._user(self.owner), "main", full=full
-        )
+        return objects.repository(self.urls, self._user(self.owner), "main", full=full)
 
     def _label(self, name: str) -> Json:
         if name not in self.label_ids:
@@ -364,25 +376,45 @@ class GitHubStandIn:
         if number in self.pulls:
             pull = self.pulls[number]
             data = objects.issue(
-                self.urls, number=number, title=pull.title, body=pull.body, state=pull.state,
-                author=self._user(pull.author), labels=[self._label(n) for n in pull.labels],
-                comments=len(self.comments_on(number)), created_at=pull.created_at,
-                updated_at=pull.updated_at, closed_at=pull.closed_at, is_pull=True,
+                self.urls,
+                number=number,
+                title=pull.title,
+                body=pull.body,
+                state=pull.state,
+                author=self._user(pull.author),
+                labels=[self._label(n) for n in pull.labels],
+                comments=len(self.comments_on(number)),
+                created_at=pull.created_at,
+                updated_at=pull.updated_at,
+                closed_at=pull.closed_at,
+                is_pull=True,
             )
             data["pull_request"]["merged_at"] = pull.merged_at
             return data
         issue = self.issues[number]
         return objects.issue(
-            self.urls, number=number, title=issue.title, body=issue.body, state=issue.state,
-            author=self._user(issue.author), labels=[self._label(n) for n in issue.labels],
-            comments=len(self.comments_on(number)), created_at=issue.created_at,
-            updated_at=issue.updated_at, closed_at=issue.closed_at, is_pull=False,
+            self.urls,
+            number=number,
+            title=issue.title,
+            body=issue.body,
+            state=issue.state,
+            author=self._user(issue.author),
+            labels=[self._label(n) for n in issue.labels],
+            comments=len(self.comments_on(number)),
+            created_at=issue.created_at,
+            updated_at=issue.updated_at,
+            closed_at=issue.closed_at,
+            is_pull=False,
         )
 
     def _comment_json(self, comment: CommentState) -> Json:
         return objects.comment(
-            self.urls, cid=comment.cid, issue_number=comment.issue, body=comment.body,
-            author=self._user(comment.author), created=comment.created_at,
+            self.urls,
+            cid=comment.cid,
+            issue_number=comment.issue,
+            body=comment.body,
+            author=self._user(comment.author),
+            created=comment.created_at,
             updated=comment.updated_at,
         )
 
@@ -504,9 +536,13 @@ class GitHubStandIn:
         try:
             claims = jwt.decode(token, self.app_keys.get(app_id or -1, ""), algorithms=["RS256"])
         except (jwt.PyJWTError, ValueError):
-            raise ApiError(401, objects.error("A JSON web token could not be decoded", status=401)) from None
+            raise ApiError(
+                401, objects.error("A JSON web token could not be decoded", status=401)
+            ) from None
         if str(claims.get("iss")) != str(app_id):
-            raise ApiError(401, objects.error("'Issuer' claim ('iss') must be an Integer", status=401))
+            raise ApiError(
+                401, objects.error("'Issuer' claim ('iss') must be an Integer", status=401)
+            )
         installation_token = f"ghs_installation_{iid}_{len(self.tokens)}"
         self.tokens[installation_token] = "reclaim-app[bot]"
         expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -541,9 +577,7 @@ class GitHubStandIn:
         self.git.set_ref(ref, sha)
         return 201, objects.git_ref(self.urls, ref, sha), {}
 
-    def _op_update_ref(
-        self, _r: Request, _l: str, p: Json, owner: str, name: str, ref: str
-    ) -> Any:
+    def _op_update_ref(self, _r: Request, _l: str, p: Json, owner: str, name: str, ref: str) -> Any:
         self._check_repo(owner, name)
         full = f"refs/{ref}"
         current = self.git.ref(full)
@@ -559,11 +593,17 @@ class GitHubStandIn:
 
     def _commit_json(self, sha: str) -> Json:
         return objects.git_commit(
-            self.urls, sha=sha, tree=self.git.tree_of(sha), parents=self.git.parents(sha),
-            message=self.git.message(sha), date="2026-01-01T00:00:00Z",
+            self.urls,
+            sha=sha,
+            tree=self.git.tree_of(sha),
+            parents=self.git.parents(sha),
+            message=self.git.message(sha),
+            date="2026-01-01T00:00:00Z",
         )
 
-    def _op_get_commit(self, _r: Request, _l: str, _p: Json, owner: str, name: str, sha: str) -> Any:
+    def _op_get_commit(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, sha: str
+    ) -> Any:
         self._check_repo(owner, name)
         if self.git.kind(sha) != "commit":
             raise ApiError(404, objects.error("Not Found", status=404))
@@ -618,14 +658,16 @@ class GitHubStandIn:
             and (base is None or pull.base_ref == base)
             and (head is None or f"{self.owner}:{pull.head_ref}" == head)
         ]
-        newest_first = request.args.get("direction", "desc" if request.args.get("sort") else "desc")
+        newest_first = request.args.get("direction", "desc")
         selected.sort(key=lambda p: p.number, reverse=newest_first == "desc")
         page, headers = self._paginate(request, [self._pull_json(p) for p in selected])
         return 200, page, headers
 
     def _too_long(self, resource: str, text: str | None) -> None:
         if text is not None and len(text) > BODY_LIMIT:
-            raise _invalid(resource, "body", f"body is too long (maximum is {BODY_LIMIT} characters)")
+            raise _invalid(
+                resource, "body", f"body is too long (maximum is {BODY_LIMIT} characters)"
+            )
 
     def _op_create_pull(self, _r: Request, login: str, p: Json, owner: str, name: str) -> Any:
         self._check_repo(owner, name)
@@ -637,13 +679,25 @@ class GitHubStandIn:
             raise _invalid("PullRequest", "head", "head is invalid")
         if base_sha is None:
             raise _invalid("PullRequest", "base", "base is invalid")
-        if any(x.state == "open" and x.head_ref == head and x.base_ref == base for x in self.pulls.values()):
-            raise _invalid("PullRequest", "head", f"A pull request already exists for {self.owner}:{head}.")
+        if any(
+            x.state == "open" and x.head_ref == head and x.base_ref == base
+            for x in self.pulls.values()
+        ):
+            raise _invalid(
+                "PullRequest", "head", f"A pull request already exists for {self.owner}:{head}."
+            )
         if self.git.is_ancestor(head_sha, base_sha):
             raise _invalid("PullRequest", "head", f"No commits between {base} and {head}")
         now = self._now()
         pull = PullState(
-            self._number(), p.get("title", ""), p.get("body"), head, base, login, now, now,
+            self._number(),
+            p.get("title", ""),
+            p.get("body"),
+            head,
+            base,
+            login,
+            now,
+            now,
             last_head_sha=head_sha,
         )
         self.pulls[pull.number] = pull
@@ -654,11 +708,15 @@ class GitHubStandIn:
             raise ApiError(404, objects.error("Not Found", status=404))
         return self.pulls[number]
 
-    def _op_get_pull(self, _r: Request, _l: str, _p: Json, owner: str, name: str, number: int) -> Any:
+    def _op_get_pull(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, number: int
+    ) -> Any:
         self._check_repo(owner, name)
         return 200, self._pull_json(self._pull(number), detailed=True), {}
 
-    def _op_update_pull(self, _r: Request, _l: str, p: Json, owner: str, name: str, number: int) -> Any:
+    def _op_update_pull(
+        self, _r: Request, _l: str, p: Json, owner: str, name: str, number: int
+    ) -> Any:
         self._check_repo(owner, name)
         pull = self._pull(number)
         self._too_long("PullRequest", p.get("body"))
@@ -668,7 +726,9 @@ class GitHubStandIn:
             pull.body = p["body"]
         if p.get("state") in ("open", "closed") and p["state"] != pull.state:
             if pull.merged_at:
-                raise _invalid("PullRequest", "state", "Cannot change the state of a merged pull request")
+                raise _invalid(
+                    "PullRequest", "state", "Cannot change the state of a merged pull request"
+                )
             pull.state = p["state"]
             pull.closed_at = self._now() if pull.state == "closed" else None
             pull.last_head_sha = self._head_sha(pull)
@@ -681,7 +741,9 @@ class GitHubStandIn:
         self._check_repo(owner, name)
         pull = self._pull(number)
         users, teams = p.get("reviewers", []), p.get("team_reviewers", [])
-        if any(u not in self.collaborators for u in users) or any(t not in self.teams for t in teams):
+        if any(u not in self.collaborators for u in users) or any(
+            t not in self.teams for t in teams
+        ):
             raise ApiError(
                 422,
                 objects.error(
@@ -727,13 +789,20 @@ class GitHubStandIn:
         self._too_long("Issue", p.get("body"))
         now = self._now()
         issue = IssueState(
-            self._number(), p.get("title", ""), p.get("body"), login, now, now,
+            self._number(),
+            p.get("title", ""),
+            p.get("body"),
+            login,
+            now,
+            now,
             labels=[x if isinstance(x, str) else x["name"] for x in p.get("labels", [])],
         )
         self.issues[issue.number] = issue
         return 201, self._issue_json(issue.number), {}
 
-    def _op_update_issue(self, _r: Request, _l: str, p: Json, owner: str, name: str, number: int) -> Any:
+    def _op_update_issue(
+        self, _r: Request, _l: str, p: Json, owner: str, name: str, number: int
+    ) -> Any:
         self._check_repo(owner, name)
         if number not in self.issues:
             raise ApiError(404, objects.error("Not Found", status=404))
@@ -771,7 +840,9 @@ class GitHubStandIn:
         self.comments[comment.cid] = comment
         return 201, self._comment_json(comment), {}
 
-    def _op_update_comment(self, _r: Request, _l: str, p: Json, owner: str, name: str, cid: int) -> Any:
+    def _op_update_comment(
+        self, _r: Request, _l: str, p: Json, owner: str, name: str, cid: int
+    ) -> Any:
         self._check_repo(owner, name)
         if cid not in self.comments:
             raise ApiError(404, objects.error("Not Found", status=404))
@@ -784,7 +855,9 @@ class GitHubStandIn:
         self._exists(number)
         return self.pulls[number].labels if number in self.pulls else self.issues[number].labels
 
-    def _op_add_labels(self, _r: Request, _l: str, p: Json, owner: str, name: str, number: int) -> Any:
+    def _op_add_labels(
+        self, _r: Request, _l: str, p: Json, owner: str, name: str, number: int
+    ) -> Any:
         self._check_repo(owner, name)
         labels = self._labels_of(number)
         given = p.get("labels", []) if isinstance(p, dict) else p
@@ -803,4 +876,3 @@ class GitHubStandIn:
             raise ApiError(404, objects.error("Label does not exist", status=404))
         labels.remove(label)
         return 200, [self._label(n) for n in labels], {}
-
