@@ -314,8 +314,15 @@ def test_secondary_rate_limit_is_retried_after_the_retry_after_delay(
     assert len(standin.pulls) == 1
 
 
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"Retry-After": "3600", "X-RateLimit-Remaining": "0"}, "3600"),  # secondary, long
+        ({"X-RateLimit-Remaining": "0"}, "s)"),  # primary: reset in an hour (X-RateLimit-Reset)
+    ],
+)
 def test_exhausted_rate_limit_stops_cleanly_names_what_remains_and_resumes(
-    standin: GitHubStandIn, make_forge: ForgeFactory
+    standin: GitHubStandIn, make_forge: ForgeFactory, headers: dict[str, str], wait: str
 ):
     first, second = finding(1, size_gib=900), finding(2, size_gib=100)
     standin.fail_next(
@@ -326,13 +333,13 @@ def test_exhausted_rate_limit_stops_cleanly_names_what_remains_and_resumes(
             "message": "API rate limit exceeded for installation ID 1.",
             "documentation_url": "https://docs.github.com/rest/rate-limit",
         },
-        headers={"Retry-After": "3600", "X-RateLimit-Remaining": "0"},
+        headers=headers,
     )
 
     outcome = sync_proposals(report(first, second), make_forge(), FOLDER)
 
     assert isinstance(outcome.stopped, RateLimitReached)
-    assert "rate limit" in outcome.stopped.message and "3600" in outcome.stopped.message
+    assert "rate limit" in outcome.stopped.message and wait in outcome.stopped.message
     assert outcome.remaining[0].startswith(f"open {first.id}")
     assert outcome.remaining[1].startswith(f"open {second.id}")
     assert outcome.remaining[-1] == "update the dashboard"

@@ -153,7 +153,10 @@ class GitHubStandIn:
         self.web = f"http://127.0.0.1:{self.port}"
         self.api_url = f"{self.web}{prefix}"
         self.urls = objects.Urls(self.api_url, self.web, owner, name)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._refs: dict[str, str | None] = {}
         self._routes = Map(
             [
                 Rule(r, endpoint=e, methods=[m])
@@ -240,12 +243,14 @@ class GitHubStandIn:
 
     def human_close(self, number: int) -> None:
         with self._lock:
+            self._refs = {}
             pull = self.pulls[number]
             pull.state, pull.closed_at = "closed", self._now()
             pull.last_head_sha = self._head_sha(pull)
 
     def human_merge(self, number: int) -> str:
         with self._lock:
+            self._refs = {}
             pull = self.pulls[number]
             base_ref = f"refs/heads/{pull.base_ref}"
             base, head = self.git.ref(base_ref), self._head_sha(pull)
@@ -325,12 +330,18 @@ class GitHubStandIn:
             self.label_ids[name] = 7000 + len(self.label_ids)
         return objects.label(self.urls, name, self.label_ids[name])
 
+    def _ref(self, name: str) -> str | None:
+        """A ref, remembered for the rest of the request (listings resolve many)."""
+        if name not in self._refs:
+            self._refs[name] = self.git.ref(name)
+        return self._refs[name]
+
     def _head_sha(self, pull: PullState) -> str:
-        return self.git.ref(f"refs/heads/{pull.head_ref}") or pull.last_head_sha
+        return self._ref(f"refs/heads/{pull.head_ref}") or pull.last_head_sha
 
     def _pull_json(self, pull: PullState, *, detailed: bool = False) -> Json:
         head = self._head_sha(pull)
-        base = self.git.ref(f"refs/heads/{pull.base_ref}") or ""
+        base = self._ref(f"refs/heads/{pull.base_ref}") or ""
         extra = None
         if detailed:
             changed = self.git.changed_files(base, head) if head and base else 0
@@ -344,7 +355,7 @@ class GitHubStandIn:
                 "review_comments": 0,
                 "maintainer_can_modify": True,
                 "commits": self.commits_on(pull.head_ref, pull.base_ref)
-                if self.git.ref(f"refs/heads/{pull.head_ref}")
+                if self._ref(f"refs/heads/{pull.head_ref}")
                 else 1,
                 "additions": changed * 10,
                 "deletions": 0,
@@ -457,6 +468,7 @@ class GitHubStandIn:
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
+        self._refs = {}
         path = request.path
         if self.prefix:
             if not path.startswith(self.prefix):
