@@ -22,8 +22,10 @@ from generator.forge.local import LocalGitForge
 from generator.forge.sync import Limits, ScanScope, SyncReport, plan_sync, run_sync
 from generator.planner import Remediation, executable, plan_finding
 
-# What changes between two scans of an unchanged resource: never a reason to touch a PR.
-_VOLATILE_FINDING_FIELDS = ("observed_at", "title", "evidence")
+# What changes between two scans of an unchanged resource (the scan time, and idle-day
+# counts in the title, evidence and risk wording): never a reason to touch a PR. The risk
+# level itself stays material.
+_VOLATILE_FINDING_FIELDS = ("observed_at", "title", "evidence", "risk_reasons")
 
 
 def savings_band(monthly_usd: float) -> str:
