@@ -237,7 +237,7 @@ def comment_result(
     assert isinstance(forge, GitHubForge)
     finding_id = remediation.load_plan().finding.id
     if pr_number is not None:
-        url = forge.comment_result_on(pr_number, comment)
+        url = forge.comment_result_on(pr_number, finding_id, comment)
     else:
         assert commit_sha is not None
         url = forge.comment_result(finding_id, commit_sha, comment)

@@ -416,9 +416,14 @@ class GitHubForge(Forge):
         pull = self._merged_pull(finding_id, commit_sha)
         return self._post_result(pull, result)
 
-    def comment_result_on(self, number: int, result: ResultComment) -> str:
+    def comment_result_on(self, number: int, finding_id: str, result: ResultComment) -> str:
         pull = self._read(f"reading pull request #{number}", lambda: self.repo.get_pull(number))
-        self._read(f"reading pull request #{number}", lambda: pull.head)
+        head = self._read(f"reading pull request #{number}", lambda: pull.head.ref)
+        if head != branch_for(finding_id):
+            raise ForgeError(
+                f"pull request #{number} is from {head!r}, not from {branch_for(finding_id)!r}",
+                hint="pass the number of the PR that proposed this remediation folder",
+            )
         return self._post_result(pull, result)
 
     def _post_result(self, pull: PullRequest, result: ResultComment) -> str:

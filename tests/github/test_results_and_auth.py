@@ -160,6 +160,19 @@ def test_comment_result_command_posts_through_the_configured_forge(
     assert by_number.exit_code == 0, by_number.output
     assert len(standin.comments_on(1)) == 1
 
+    other = CliRunner().invoke(
+        main,
+        [
+            "comment-result",
+            str(applied_folder(tmp_path, 2).path),
+            "--config",
+            str(config),
+            "--pr",
+            "1",
+        ],
+    )
+    assert other.exit_code == ExitCode.FORGE and "not from 'reclaim/" in other.output
+
     neither = CliRunner().invoke(
         main, ["comment-result", str(folder.path), "--config", str(config)]
     )
