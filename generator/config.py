@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -165,10 +166,78 @@ class OutputConfig(_Strict):
     state_file: str = ".reclaim/state.json"
 
 
+class GitHubAppConfig(_Strict):
+    """A GitHub App installation: its PRs trigger the apply workflow (the workflow's own
+    GITHUB_TOKEN cannot). The private key comes from an environment variable, never the file."""
+
+    app_id: int = Field(gt=0)
+    installation_id: int = Field(gt=0)
+    private_key_env: str = Field(
+        default="RECLAIM_GITHUB_APP_PRIVATE_KEY",
+        description="Environment variable holding the App's PEM private key.",
+    )
+
+
 class ForgeConfig(_Strict):
-    type: Literal["local"] = "local"
+    type: Literal["local", "github"] = "local"
     path: str = Field(default=".", description="The git repository that receives the PRs.")
-    base_branch: str = "main"
+    base_branch: str = Field(default="main", min_length=1)
+    repository: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="GitHub repository owner/name (forge.type: github).",
+    )
+    api_url: str = Field(
+        default="https://api.github.com",
+        pattern=r"^https?://",
+        description="GitHub API URL; GitHub Enterprise Server: https://HOST/api/v3.",
+    )
+    max_open_prs: int = Field(default=10, ge=1)
+    max_new_prs_per_run: int = Field(default=5, ge=0)
+    reviewers: tuple[str, ...] = Field(
+        default=(), description="Users or @org/team slugs asked to review every new PR."
+    )
+    reopen_cost_ratio: float = Field(
+        default=2.0,
+        gt=1.0,
+        description="A PR a human closed is proposed again only when the finding's cost "
+        "grew by at least this factor.",
+    )
+    dashboard: bool = Field(default=True, description="Keep a dashboard issue up to date.")
+    app: GitHubAppConfig | None = None
+
+    @model_validator(mode="after")
+    def _github_needs_repository(self) -> ForgeConfig:
+        if self.type == "github" and not self.repository:
+            raise ValueError("forge.type github needs forge.repository (owner/name)")
+        return self
+
+
+def _field_name(rule_name: str) -> str:
+    return rule_name.replace("-", "_")
+
+
+def _rules_model() -> type[BaseModel]:
+    """One typed field per rule (keyed by the rule's name), so a mistake in any threshold is
+    reported with its full key path, e.g. rules.ebs-unattached.min_unattached_days."""
+    fields: dict[str, Any] = {
+        _field_name(name): (
+            rule.settings_model,
+            Field(default_factory=rule.settings_model, alias=name),
+        )
+        for name, rule in RULES.items()
+    }
+    return create_model(
+        "RulesConfig",
+        __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=True),
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    RulesConfig = BaseModel
+else:
+    RulesConfig = _rules_model()
 
 
 class ReclaimConfig(_Strict):
@@ -180,7 +249,7 @@ class ReclaimConfig(_Strict):
     )
     accounts: tuple[AccountConfig, ...] = Field(default=(AccountConfig(),), min_length=1)
     regions: Regions = Field(default=("us-east-1",), min_length=1)
-    rules: dict[str, RuleSettings] = Field(default_factory=dict, validate_default=True)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
     exclusions: Exclusions = Exclusions()
     output: OutputConfig = OutputConfig()
     forge: ForgeConfig = ForgeConfig()
@@ -227,25 +296,12 @@ class ReclaimConfig(_Strict):
             return self.regions[0]
         return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
-    @field_validator("rules", mode="before")
-    @classmethod
-    def _settings_per_rule(cls, raw: Any) -> dict[str, RuleSettings]:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ValueError("expected a mapping of rule name to its settings")
-        settings: dict[str, RuleSettings] = {}
-        for name, values in raw.items():
-            if name not in RULES:
-                known = ", ".join(sorted(RULES))
-                raise ValueError(f"unknown rule {name!r}; known rules: {known}")
-            settings[name] = RULES[name].settings_model.model_validate(values or {})
-        for name, rule in RULES.items():
-            settings.setdefault(name, rule.settings_model())
+    def rule_settings(self, name: str) -> RuleSettings:
+        settings: RuleSettings = getattr(self.rules, _field_name(name))
         return settings
 
     def enabled_rules(self) -> list[str]:
-        return [name for name, s in sorted(self.rules.items()) if s.enabled]
+        return [name for name in sorted(RULES) if self.rule_settings(name).enabled]
 
     def resolve(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()
@@ -269,7 +325,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path) -> ReclaimConfig:
     try:
         return ReclaimConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(source, error)) from None
+        raise ConfigError(describe_validation_error(source, error, tuple(RULES))) from None
 
 
 def load_config(path: Path | None) -> ReclaimConfig:

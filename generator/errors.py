@@ -100,13 +100,17 @@ def _shows_input(detail: Any) -> bool:
     return not any(secret in name for name in names for secret in _SECRET_KEYS)
 
 
-def describe_validation_error(source: str, error: ValidationError) -> str:
+def describe_validation_error(
+    source: str, error: ValidationError, known_rules: tuple[str, ...] = ()
+) -> str:
     lines = [f"{source} is not valid:"]
     for detail in error.errors():
         where = _key_path(tuple(detail["loc"]))
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "is not a known key (check the spelling; see the config reference in README)"
+            if detail["loc"][:1] == ("rules",) and len(detail["loc"]) == 2 and known_rules:
+                message = f"is not a known rule; known rules: {', '.join(sorted(known_rules))}"
         suffix = f" (got {detail.get('input')!r})" if _shows_input(detail) else ""
         lines.append(f"  {where}: {message}{suffix}")
     return "\n".join(lines)

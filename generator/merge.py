@@ -81,7 +81,7 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
     heads: list[FindingsReport] = []
     for path in paths:
         report = _read(path)
-        heads.append(report.model_copy(update={"findings": (), "skipped": ()}))
+        heads.append(report.model_copy(update={"findings": (), "skipped": (), "completed": ()}))
     missing = _missing_shards(paths, heads)
     as_of = min(head.as_of for head in heads)
     origin: dict[str, Path] = {}
@@ -102,6 +102,9 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
                 writer.add_skipped(skipped)
             for error in report.errors:
                 writer.add_error(error)
+            # A missing shard adds no completed unit: propose then leaves its PRs alone.
+            for unit in report.completed:
+                writer.add_completed(unit)
         for error in missing:
             writer.add_error(error)
     return MergeResult(findings=findings, errors=sum(len(h.errors) for h in heads) + len(missing))

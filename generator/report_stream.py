@@ -3,8 +3,8 @@ for the terminal, or (for library callers and tests) into one FindingsReport in 
 
 Streaming keeps memory flat on a large fleet: a finding is written and dropped as soon as
 its rule yields it. Skipped resources, which can outnumber findings, are spooled to a
-temporary file and appended when the run ends. Only errors (a few per failed unit) and
-the tally's top findings stay in memory.
+temporary file and appended when the run ends. Only errors (a few per failed unit), the
+completed units (one short record per unit) and the tally's top findings stay in memory.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from generator.findings import (
     Finding,
     FindingsReport,
     ScanError,
+    ScanUnit,
     ShardInfo,
     SkippedResource,
 )
@@ -30,6 +31,7 @@ class ReportSink(Protocol):
     def add_finding(self, finding: Finding) -> None: ...
     def add_skipped(self, skipped: SkippedResource) -> None: ...
     def add_error(self, error: ScanError) -> None: ...
+    def add_completed(self, unit: ScanUnit) -> None: ...
 
 
 def _by_priority(finding: Finding) -> tuple[float, str]:
@@ -40,6 +42,10 @@ def _error_order(error: ScanError) -> tuple[str, str, str]:
     return (error.account, error.region, error.rule)
 
 
+def _unit_order(unit: ScanUnit) -> tuple[str, str, str]:
+    return (unit.account, unit.region, unit.rule)
+
+
 class ReportCollector:
     """Keeps everything: for library callers (propose, the demo, tests)."""
 
@@ -47,6 +53,7 @@ class ReportCollector:
         self.findings: list[Finding] = []
         self.skipped: list[SkippedResource] = []
         self.errors: list[ScanError] = []
+        self.completed: list[ScanUnit] = []
 
     def add_finding(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -57,6 +64,9 @@ class ReportCollector:
     def add_error(self, error: ScanError) -> None:
         self.errors.append(error)
 
+    def add_completed(self, unit: ScanUnit) -> None:
+        self.completed.append(unit)
+
     def report(self, as_of: datetime, shard: ShardInfo | None = None) -> FindingsReport:
         return FindingsReport(
             as_of=as_of,
@@ -64,6 +74,7 @@ class ReportCollector:
             findings=tuple(sorted(self.findings, key=_by_priority)),
             errors=tuple(sorted(self.errors, key=_error_order)),
             skipped=tuple(sorted(self.skipped, key=lambda s: (s.account, s.region, s.rule))),
+            completed=tuple(sorted(self.completed, key=_unit_order)),
         )
 
 
@@ -96,6 +107,9 @@ class ScanTally:
     def add_error(self, error: ScanError) -> None:
         self.errors.append(error)
 
+    def add_completed(self, unit: ScanUnit) -> None:
+        pass
+
     @property
     def truncated(self) -> bool:
         return self.count > len(self._top)
@@ -125,6 +139,10 @@ class Tee:
         for sink in self.sinks:
             sink.add_error(error)
 
+    def add_completed(self, unit: ScanUnit) -> None:
+        for sink in self.sinks:
+            sink.add_completed(unit)
+
 
 class StreamingReportWriter:
     """Writes a FindingsReport JSON document incrementally to ``stream``.
@@ -135,6 +153,7 @@ class StreamingReportWriter:
     def __init__(self, stream: IO[str], as_of: datetime, shard: ShardInfo | None = None) -> None:
         self._stream = stream
         self._errors: list[ScanError] = []
+        self._completed: list[ScanUnit] = []
         # Lives as long as the writer; closed by close() or __exit__.
         self._spool: IO[str] = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self._findings = 0
@@ -156,6 +175,9 @@ class StreamingReportWriter:
     def add_error(self, error: ScanError) -> None:
         self._errors.append(error)
 
+    def add_completed(self, unit: ScanUnit) -> None:
+        self._completed.append(unit)
+
     def close(self) -> None:
         errors = ",".join(
             "\n    " + e.model_dump_json() for e in sorted(self._errors, key=_error_order)
@@ -164,7 +186,11 @@ class StreamingReportWriter:
         self._stream.write(errors + ("\n  " if errors else "") + '],\n  "skipped": [')
         self._spool.seek(0)
         shutil.copyfileobj(self._spool, self._stream)
-        self._stream.write(("\n  " if self._skipped else "") + "]\n}\n")
+        completed = ",".join(
+            "\n    " + u.model_dump_json() for u in sorted(self._completed, key=_unit_order)
+        )
+        self._stream.write(("\n  " if self._skipped else "") + '],\n  "completed": [')
+        self._stream.write(completed + ("\n  " if completed else "") + "]\n}\n")
         self._stream.flush()
         self._spool.close()
 

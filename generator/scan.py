@@ -28,7 +28,14 @@ from generator.aws.prices import PriceTable, bundled_prices
 from generator.aws.units import Unit
 from generator.config import AccountConfig, ReclaimConfig
 from generator.errors import ReclaimError
-from generator.findings import Finding, FindingsReport, ScanError, ShardInfo, SkippedResource
+from generator.findings import (
+    Finding,
+    FindingsReport,
+    ScanError,
+    ScanUnit,
+    ShardInfo,
+    SkippedResource,
+)
 from generator.progress import SilentProgress
 from generator.report_stream import ReportCollector, ReportSink
 from generator.rules import RULES
@@ -95,12 +102,14 @@ class _LockedSink:
             self._summary.errors.append(error)
             self._sink.add_error(error)
 
-    def unit_finished(self, *, failed: bool) -> None:
+    def unit_failed(self) -> None:
         with self._lock:
-            if failed:
-                self._summary.failed_units += 1
-            else:
-                self._summary.units += 1
+            self._summary.failed_units += 1
+
+    def unit_completed(self, unit: ScanUnit) -> None:
+        with self._lock:
+            self._summary.units += 1
+            self._sink.add_completed(unit)
 
     def account_failed(self, error: ScanError) -> None:
         self.add_error(error)
@@ -140,7 +149,7 @@ def scan_into(
             state=state,
         )
         try:
-            for item in RULES[unit.rule].detect(ctx, config.rules[unit.rule]):
+            for item in RULES[unit.rule].detect(ctx, config.rule_settings(unit.rule)):
                 locked.add(item)
                 if isinstance(item, Finding):
                     found += 1
@@ -162,12 +171,14 @@ def scan_into(
                     hint=hint,
                 )
             )
-            locked.unit_finished(failed=True)
+            locked.unit_failed()
             return UnitOutcome(
                 unit, target.account_id, found, skipped, time.monotonic() - started, message
             )
         state.forget_unobserved(unit.rule, target.account_id, unit.region)
-        locked.unit_finished(failed=False)
+        locked.unit_completed(
+            ScanUnit(account=target.account_id, region=unit.region, rule=unit.rule)
+        )
         return UnitOutcome(unit, target.account_id, found, skipped, time.monotonic() - started)
 
     def on_account_error(account: AccountConfig, error: ReclaimError) -> None:
