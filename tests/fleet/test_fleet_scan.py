@@ -188,6 +188,7 @@ def test_the_streamed_file_is_a_valid_report_with_every_result(aws, tmp_path: Pa
     )
     assert len(streamed.findings) == 3
     assert streamed.errors == expected.errors and len(streamed.errors) == 1
+    assert streamed.completed == expected.completed and len(streamed.completed) == 4
 
 
 def test_an_empty_streamed_report_is_valid_json(tmp_path: Path):

@@ -125,6 +125,10 @@ def test_sharded_scans_merge_into_exactly_the_whole_scan(aws, tmp_path: Path):
     assert sum(len(p.findings) for p in parts) == 6  # disjoint
     assert [str(p.shard) for p in parts] == ["1/3", "2/3", "3/3"]
     assert merged_report.shard is None and merged_report.errors == ()
+    # Units each shard completed add up to the whole scan's: propose closes stale PRs only
+    # inside completed units, so the merged file must carry them all.
+    assert merged_report.completed == whole_report.completed
+    assert len(whole_report.completed) == 4
 
 
 def _report(tmp_path: Path, name: str, shard: ShardInfo | None, findings=()) -> Path:
