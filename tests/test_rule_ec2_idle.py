@@ -122,7 +122,7 @@ def test_thresholds_are_settings() -> None:
 
 @mock_aws
 def test_auto_scaling_members_are_never_stopped() -> None:
-    ec2, cw, asg = client("ec2"), client("cloudwatch"), client("autoscaling")
+    cw, asg = client("cloudwatch"), client("autoscaling")
     asg.create_launch_configuration(
         LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
     )
