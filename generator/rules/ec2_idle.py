@@ -546,7 +546,7 @@ class Ec2Idle(Rule):
             Expectation(path=f"{root}.State.Name", equals="running", what="state"),
             *_identity_expectations(instance, root),
         ]
-        steps = (
+        steps: tuple[Step, ...] = (
             Step(
                 id="precheck",
                 phase="precheck",
