@@ -30,7 +30,7 @@ from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollba
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import json_literal, tag_list
-from generator.rules.ec2_instance import ASG_TAG, InstanceSpec
+from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
 
 MB = 1_000_000
 DAY_SECONDS = 86400
@@ -164,14 +164,26 @@ class Ec2Idle(Rule):
     ) -> Iterator[Finding | SkippedResource]:
         assert isinstance(settings, Ec2IdleSettings)
         ec2 = ctx.client("ec2")
-        running = [
-            InstanceSpec.from_api(item)
-            for page in ec2.get_paginator("describe_instances").paginate(
-                Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
-            )
-            for reservation in page.get("Reservations", [])
-            for item in reservation.get("Instances", [])
-        ]
+        running: list[InstanceSpec] = []
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for item in reservation.get("Instances", []):
+                    try:
+                        instance = InstanceSpec.from_api(item)
+                    except IncompleteInstance as error:
+                        yield SkippedResource(
+                            account=ctx.account_id,
+                            region=ctx.region,
+                            rule=self.name,
+                            resource_id=str(item.get("InstanceId", "unknown")),
+                            reason=f"cannot judge: {error}",
+                        )
+                        continue
+                    if instance.state == "running":
+                        running.append(instance)
         if not running:
             return
         in_groups = self._auto_scaling_members(ctx)

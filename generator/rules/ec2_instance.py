@@ -13,6 +13,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 ASG_TAG = "aws:autoscaling:groupName"
+_REQUIRED = ("InstanceId", "InstanceType", "State", "LaunchTime")
+
+
+class IncompleteInstance(ValueError):
+    """A DescribeInstances item without the fields reclaim needs to judge it."""
 
 
 class InstanceSpec(BaseModel):
@@ -37,6 +42,12 @@ class InstanceSpec(BaseModel):
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> InstanceSpec:
+        missing = [key for key in _REQUIRED if key not in item]
+        if missing:
+            raise IncompleteInstance(
+                f"{item.get('InstanceId', 'an instance')}: DescribeInstances gave no "
+                + ", ".join(missing)
+            )
         tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
         volumes = sorted(
             m["Ebs"]["VolumeId"]
