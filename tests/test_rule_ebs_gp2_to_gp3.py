@@ -15,6 +15,7 @@ from generator.rules.ebs_volume import VolumeSpec
 from tests.rule_harness import REGION, client, executor, remediation_folder, scan
 
 RULE = "ebs-gp2-to-gp3"
+UNATTACHED_TOO = Gp2ToGp3Settings(include_unattached=True)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,8 @@ def test_detect_prices_savings_and_skips_what_it_must() -> None:
     volume(ec2, 50, "gp3")
     kept = volume(ec2, 100, tags={"reclaim:skip": "yes"})
 
-    result = scan(RULE)
+    assert "left to ebs-unattached" in scan(RULE).skip_reason(small)
+    result = scan(RULE, settings=UNATTACHED_TOO)
 
     assert {f.resource_id for f in result.findings} == {small, large}
     f_small = result.finding(small)
@@ -90,7 +92,9 @@ def test_detect_prices_savings_and_skips_what_it_must() -> None:
     assert result.finding(large).cost.monthly_usd == pytest.approx(20.0)
     assert "skip tag" in result.skip_reason(kept)
 
-    strict = scan(RULE, settings=Gp2ToGp3Settings(min_monthly_savings_usd=5))
+    strict = scan(
+        RULE, settings=Gp2ToGp3Settings(include_unattached=True, min_monthly_savings_usd=5)
+    )
     assert [f.resource_id for f in strict.findings] == [large]
     assert "not over min_monthly_savings_usd=5" in strict.skip_reason(small)
 
@@ -149,7 +153,7 @@ def test_apply_then_rollback_waits_out_the_6_hour_window_and_restores(tmp_path: 
 def test_apply_waits_when_someone_modified_the_volume_recently(tmp_path: Path) -> None:
     ec2 = client("ec2")
     vid = volume(ec2, 100)
-    finding = scan(RULE).finding(vid)
+    finding = scan(RULE, settings=UNATTACHED_TOO).finding(vid)
     folder = remediation_folder(finding, tmp_path)
     ec2.modify_volume(VolumeId=vid, Size=100, VolumeType="gp2")  # e.g. an operator's change
     with pytest.raises(RetryLater, match="cannot run before"):
@@ -164,7 +168,7 @@ def test_apply_waits_when_someone_modified_the_volume_recently(tmp_path: Path) -
 def test_rollback_refuses_a_volume_someone_changed_after_the_apply(tmp_path: Path) -> None:
     ec2 = client("ec2")
     vid = volume(ec2, 400)
-    folder = remediation_folder(scan(RULE).finding(vid), tmp_path)
+    folder = remediation_folder(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
     executor().apply(folder)
     ec2.modify_volume(VolumeId=vid, Iops=5000)
     later = datetime.now(UTC) + timedelta(hours=7)
@@ -177,7 +181,7 @@ def test_rollback_refuses_a_volume_someone_changed_after_the_apply(tmp_path: Pat
 def test_apply_refuses_a_volume_that_is_no_longer_gp2(tmp_path: Path) -> None:
     ec2 = client("ec2")
     vid = volume(ec2, 100)
-    folder = remediation_folder(scan(RULE).finding(vid), tmp_path)
+    folder = remediation_folder(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
     ec2.modify_volume(VolumeId=vid, VolumeType="io1", Iops=500)
     with pytest.raises(PrecheckFailed, match="volume type: expected 'gp2', found 'io1'"):
         executor().apply(folder)

@@ -29,6 +29,8 @@ from generator.manifest.models import (
     Journal,
     Manifest,
     NotBefore,
+    Plan,
+    Rollback,
     RunRecord,
     Step,
     StepRecord,
@@ -125,7 +127,7 @@ class Executor:
 
     # ---- preparation (no AWS writes) ---------------------------------------------------
 
-    def _load(self, path: Path) -> tuple[RemediationFolder, Any, Any, Journal]:
+    def _load(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
         folder = RemediationFolder(path)
         plan, rollback = folder.load_plan(), folder.load_rollback()
         validate_pair(plan, rollback)
@@ -142,7 +144,7 @@ class Executor:
             )
         return folder, plan, rollback, journal
 
-    def _check_account(self, plan: Any) -> None:
+    def _check_account(self, plan: Plan) -> None:
         actual = self.account_id()
         if actual != plan.account:
             raise AwsCallFailed(

@@ -41,7 +41,15 @@ _BUSY_MODIFICATION = frozenset({"modifying", "optimizing"})
 
 class Gp2ToGp3Settings(RuleSettings):
     min_monthly_savings_usd: float = Field(
-        default=0.0, ge=0, description="Propose only when gp3 saves more than this per month."
+        default=1.0,
+        ge=0,
+        description="Propose only when gp3 saves more than this per month (a PR for cents is "
+        "noise: small gp2 volumes need their throughput kept, which eats the saving).",
+    )
+    include_unattached: bool = Field(
+        default=False,
+        description="Also convert unattached volumes; by default ebs-unattached judges those "
+        "(deleting an idle volume beats converting it, and one PR per volume avoids conflicts).",
     )
     min_throughput_mibps: int = Field(
         default=GP3_INCLUDED_THROUGHPUT,
@@ -160,7 +168,7 @@ class EbsGp2ToGp3(Rule):
             if item.get("ModificationState") in _BUSY_MODIFICATION
         }
         for volume in volumes:
-            reason = self._skip_reason(ctx, volume, busy)
+            reason = self._skip_reason(ctx, volume, busy, settings)
             if reason is None:
                 finding, reason = self._finding(ctx, settings, volume)
                 if finding is not None:
@@ -175,10 +183,19 @@ class EbsGp2ToGp3(Rule):
             )
 
     def _skip_reason(
-        self, ctx: ScanContext, volume: VolumeSpec, busy: dict[str, str]
+        self,
+        ctx: ScanContext,
+        volume: VolumeSpec,
+        busy: dict[str, str],
+        settings: Gp2ToGp3Settings,
     ) -> str | None:
         if volume.state not in ("available", "in-use"):
             return f"state is {volume.state!r}"
+        if volume.state == "available" and not settings.include_unattached:
+            return (
+                "unattached: left to ebs-unattached (set include_unattached to convert "
+                "unattached volumes too)"
+            )
         if volume.volume_id in busy:
             return f"a modification is in progress ({busy[volume.volume_id]})"
         return ctx.exclusions.reason_to_skip(volume.volume_id, volume.tags)
