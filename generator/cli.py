@@ -65,6 +65,13 @@ as_of_option = click.option(
     default=None,
     help="Evaluate ages and metric windows as of this ISO 8601 instant (default: now).",
 )
+prices_option = click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Price table from `reclaim prices refresh` (default: the bundled table).",
+)
 folder_argument = click.argument(
     "folder", type=click.Path(path_type=Path, file_okay=False, exists=True)
 )
@@ -84,6 +91,7 @@ def main() -> None:
 @main.command()
 @config_option
 @as_of_option
+@prices_option
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -115,6 +123,7 @@ def main() -> None:
 def scan(
     config_path: Path | None,
     as_of: str | None,
+    prices_path: Path | None,
     output: Path | None,
     fmt: str,
     workers: int,
@@ -153,6 +162,7 @@ def scan(
             Tee(*sinks),
             as_of=when,
             session_for=chain_sessions(config),
+            prices=_prices(prices_path),
             workers=workers,
             shard=shard_info,
             progress=progress,
@@ -228,6 +238,14 @@ def plan(findings_path: Path, out_dir: Path) -> None:
         out.print(f"wrote {path}", highlight=False)
 
 
+def _prices(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from generator.aws.prices import load_price_table
+
+    return load_price_table(path)
+
+
 def _load_findings(path: Path) -> Any:
     from pydantic import ValidationError
 
@@ -252,8 +270,14 @@ def _load_findings(path: Path) -> Any:
     default=None,
     help="Use this findings file (e.g. from `reclaim merge-findings`) instead of scanning.",
 )
+@prices_option
 @handles_errors
-def propose(config_path: Path | None, as_of: str | None, findings_path: Path | None) -> None:
+def propose(
+    config_path: Path | None,
+    as_of: str | None,
+    findings_path: Path | None,
+    prices_path: Path | None,
+) -> None:
     """Scan (or read --findings), plan, and open, update or close one PR per finding through
     the configured forge.
 
@@ -278,7 +302,12 @@ def propose(config_path: Path | None, as_of: str | None, findings_path: Path | N
     if findings_path is not None:
         report = _load_findings(findings_path)
     else:
-        report = run_scan(config, as_of=parse_as_of(as_of), session_for=chain_sessions(config))
+        report = run_scan(
+            config,
+            as_of=parse_as_of(as_of),
+            session_for=chain_sessions(config),
+            prices=_prices(prices_path),
+        )
     outcome = sync_proposals(
         report,
         forge,
@@ -432,6 +461,54 @@ def validate(folder: Path) -> None:
         f"{len(rollback_model.steps)} rollback steps) is valid and derivable",
         highlight=False,
     )
+
+
+@main.group()
+def prices() -> None:
+    """The price table findings are priced with."""
+
+
+@prices.command("refresh")
+@click.option(
+    "--region",
+    default="us-east-1",
+    show_default=True,
+    help="Region whose list prices to fetch.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("prices.json"),
+    show_default=True,
+    help="Where to write the table; pass it to scan/propose with --prices.",
+)
+@handles_errors
+def prices_refresh(region: str, out_path: Path) -> None:
+    """Rebuild the price table from the AWS Price List (needs pricing:GetProducts).
+
+    Prices the Price List does not return keep the bundled value and are listed."""
+    from generator.aws.price_list import PRICING_API_REGION, refresh_price_table
+    from generator.aws.prices import bundled_prices
+    from generator.aws.session import AccountSession
+    from generator.fileio import write_atomically
+
+    pricing = AccountSession().client("pricing", PRICING_API_REGION)
+    result = refresh_price_table(
+        pricing, region, base=bundled_prices(), today=datetime.now(UTC).date()
+    )
+    write_atomically(out_path, json.dumps(result.table.model_dump(mode="json"), indent=2) + "\n")
+    out.print(
+        f"wrote {out_path}: {len(result.refreshed)} price(s) refreshed from the Price List "
+        f"in {result.calls} request(s)",
+        highlight=False,
+    )
+    if result.kept:
+        err.print(
+            "kept from the bundled table (not in the Price List answer): "
+            + ", ".join(sorted(result.kept)),
+            highlight=False,
+        )
 
 
 @main.command()

@@ -269,7 +269,8 @@ def _run(repo: Path, console: Console) -> DemoResult:
     _commit_all(repo, "reclaim scan: record first-seen times")
     console.print(
         f"\n[bold]Day 0[/bold] scan: {len(first.findings)} findings. AWS records no detach time, "
-        f"so the scan starts a clock for each of {len(first.skipped)} unattached volumes "
+        f"so the scan starts a clock for each of "
+        f"{sum(1 for s in first.skipped if s.rule == 'ebs-unattached')} unattached volumes "
         f"(.reclaim/state.json).",
         highlight=False,
     )

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from generator.errors import AwsCallFailed, ManifestError, PrecheckFailed, StateRefusal
+from generator.errors import (
+    AwsCallFailed,
+    ManifestError,
+    PrecheckFailed,
+    RetryLater,
+    StateRefusal,
+)
 from generator.executor.calls import CallError, extract, invoke, unmet, wait
 from generator.manifest.folder import RemediationFolder, digest
 from generator.manifest.models import (
     Journal,
     Manifest,
+    NotBefore,
     Plan,
     Rollback,
     RunRecord,
@@ -152,7 +159,7 @@ class Executor:
             run = RunRecord(kind=kind, status="running", started_at=self.clock(), actor=self.actor)
             setattr(journal, kind, run)
         else:
-            run.status, run.error = "running", None
+            run.status, run.error, run.not_before = "running", None, None
             run.attempts += 1
         return run
 
@@ -185,6 +192,10 @@ class Executor:
                 scopes: Outputs = {**fixed_scopes, "steps": run.outputs()}
                 outcomes.append(self._run_step(folder, journal, run, manifest, step, scopes))
                 change_started = change_started or step.id in change_ids
+        except RetryLater as error:
+            run.status, run.error, run.not_before = "waiting", error.message, error.not_before
+            folder.save_journal(journal)
+            raise
         except (PrecheckFailed, AwsCallFailed, ManifestError) as error:
             run.status = "aborted" if isinstance(error, PrecheckFailed) else "failed"
             run.error = error.message
@@ -229,6 +240,8 @@ class Executor:
             if outputs is not None:
                 status, record.note = "already done", "found already done by its lookup"
             else:
+                if step.not_before:
+                    self._check_not_before(client, step, step.not_before, scopes, manifest, run)
                 outputs = self._call(client, step, params, manifest)
             record.outputs = outputs
             if step.wait:
@@ -241,13 +254,42 @@ class Executor:
                 f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) failed: {error}",
                 hint=f"fix the cause, then re-run `reclaim {run.kind}`: it resumes at this step",
             ) from None
-        except PrecheckFailed as error:
+        except (PrecheckFailed, RetryLater) as error:
             record.status, record.error = "failed", error.message
             record.finished_at = self.clock()
             raise
         record.status, record.finished_at = "completed", self.clock()
         folder.save_journal(journal)
         return StepOutcome(step.id, step.description, status, record.outputs)
+
+    def _check_not_before(
+        self,
+        client: Any,
+        step: Step,
+        rule: NotBefore,
+        scopes: Outputs,
+        manifest: Manifest,
+        run: RunRecord,
+    ) -> None:
+        response = invoke(client, rule.call.operation, resolve(rule.call.params, scopes))
+        found = extract({"times": rule.time_path}, response)["times"]
+        values = found if isinstance(found, list) else [found]
+        times = [_parse_time(value) for value in values if value is not None]
+        if not times:
+            return
+        earliest = max(times) + timedelta(seconds=rule.delay_seconds)
+        now = self.clock()
+        if now < earliest:
+            wait_for = earliest - now
+            hours, minutes = divmod(int(wait_for.total_seconds()) // 60 + 1, 60)
+            raise RetryLater(
+                f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) cannot run before "
+                f"{earliest:%Y-%m-%d %H:%M} UTC (in {hours} h {minutes:02d} min): "
+                f"{rule.reason}. Nothing was changed by this step.",
+                not_before=earliest,
+                hint=f"re-run `reclaim {run.kind}` after {earliest:%Y-%m-%d %H:%M} UTC; "
+                "journal.json keeps the run pending and it resumes at this step",
+            )
 
     def _lookup(self, client: Any, step: Step, scopes: Outputs) -> dict[str, JsonValue] | None:
         lookup = step.already_done
@@ -294,6 +336,15 @@ class Executor:
         if failures:
             raise CallError(f"{step.phase}Failed", "; ".join(failures))
         return extract(step.outputs, response)
+
+
+def _parse_time(value: JsonValue) -> datetime:
+    """A timestamp from a response (ISO 8601 after the journal's JSON round trip)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise CallError("UnreadableTime", f"expected a timestamp, found {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _truthy(value: JsonValue) -> bool:

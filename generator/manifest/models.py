@@ -63,6 +63,18 @@ class WaitFor(_Frozen):
     max_attempts: int = Field(default=40, ge=1)
 
 
+class NotBefore(_Frozen):
+    """A step that AWS refuses to run too soon after an earlier event, e.g. EBS allows one
+    modification per volume every 6 hours. Before the step's call, the executor reads the
+    event time(s) with ``call``; until the latest plus ``delay_seconds`` has passed it stops
+    with a retry-later error saying when, and the journal keeps the run resumable."""
+
+    call: AwsCall
+    time_path: str = Field(description="JMESPath to a timestamp or a list of them; latest counts.")
+    delay_seconds: int = Field(ge=1)
+    reason: str = Field(description="Why the wait exists, for the message.")
+
+
 class Step(_Frozen):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     phase: Phase
@@ -83,6 +95,7 @@ class Step(_Frozen):
         default_factory=dict, description="Name → JMESPath over the response, kept in the journal."
     )
     already_done: Lookup | None = None
+    not_before: NotBefore | None = None
     wait: WaitFor | None = None
 
 
@@ -121,7 +134,7 @@ class Rollback(Manifest):
 
 
 StepStatus = Literal["started", "completed", "failed"]
-RunStatus = Literal["running", "completed", "failed", "aborted"]
+RunStatus = Literal["running", "completed", "failed", "aborted", "waiting"]
 
 
 class StepRecord(BaseModel):
@@ -148,6 +161,9 @@ class RunRecord(BaseModel):
     actor: str | None = Field(default=None, description="Who started it (e.g. GitHub actor).")
     steps: list[StepRecord] = Field(default_factory=list)
     error: str | None = None
+    not_before: datetime | None = Field(
+        default=None, description="When status is 'waiting': the earliest time a re-run can go on."
+    )
 
     def record(self, step_id: str) -> StepRecord | None:
         for record in self.steps:

@@ -66,6 +66,8 @@ def _calls_of(manifest: Manifest) -> Iterable[tuple[str, AwsCall]]:
         yield f"step {step.id!r}", step.call
         if step.already_done:
             yield f"step {step.id!r} lookup", step.already_done.call
+        if step.not_before:
+            yield f"step {step.id!r} not-before check", step.not_before.call
         if step.wait:
             operation = waiter_operation(step.call.service, step.wait.waiter)
             yield (
@@ -134,6 +136,8 @@ def check_references(manifest: Manifest, apply_outputs: dict[str, set[str]]) -> 
         ]
         if step.already_done:
             sources.append(("lookup", step.already_done.call.params, declared))
+        if step.not_before:
+            sources.append(("not-before check", step.not_before.call.params, declared))
         if step.wait:
             sources.append(("waiter", step.wait.params, {**declared, step.id: set(step.outputs)}))
         for part, params, visible in sources:

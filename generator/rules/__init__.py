@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from generator.rules.base import Rule
+from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
+from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
+from generator.rules.ec2_idle import Ec2Idle
 
-RULES: dict[str, Rule] = {rule.name: rule for rule in (EbsUnattached(),)}
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        EbsUnattached(),
+        EbsGp2ToGp3(),
+        EbsSnapshotArchive(),
+        Ec2Idle(),
+    )
+}
 
 
 def rule_for(name: str) -> Rule:

@@ -21,6 +21,7 @@ import boto3
 from moto.iam.models import iam_backends
 
 from generator.config import ReclaimConfig, parse_config
+from generator.rules import RULES
 
 SERVICE = "111111111111"
 CUSTOMER_A = "222222222222"
@@ -90,7 +91,14 @@ def unattached_volumes(account: str, region: str, count: int, size: int = 10) ->
     ]
 
 
+def only_ebs_unattached() -> dict[str, Any]:
+    """The fleet tests count units and findings: one rule keeps those numbers plain."""
+    rules: dict[str, Any] = {name: {"enabled": False} for name in RULES}
+    rules["ebs-unattached"] = {"use_cloudtrail": False}
+    return rules
+
+
 def fleet_config(tmp_path: Path, **data: Any) -> ReclaimConfig:
     data.setdefault("regions", [REGION])
-    data.setdefault("rules", {"ebs-unattached": {"use_cloudtrail": False}})
+    data.setdefault("rules", only_ebs_unattached())
     return parse_config(data, source="reclaim.yml", base_dir=tmp_path)

@@ -18,7 +18,14 @@ from generator.aws.units import Unit, owns, parse_shard, shard_of
 from generator.cli import main
 from generator.errors import ConfigError
 from generator.findings import FindingsReport, ShardInfo
-from tests.fleet.support import CUSTOMER_A, CUSTOMER_B, REGION, SERVICE_ROLE, unattached_volumes
+from tests.fleet.support import (
+    CUSTOMER_A,
+    CUSTOMER_B,
+    REGION,
+    SERVICE_ROLE,
+    only_ebs_unattached,
+    unattached_volumes,
+)
 
 units_strategy = st.sets(
     st.builds(
@@ -82,7 +89,7 @@ def _write_config(tmp_path: Path) -> Path:
                     {"name": "a", "role_arn": f"arn:aws:iam::{CUSTOMER_A}:role/r"},
                     {"name": "b", "role_arn": f"arn:aws:iam::{CUSTOMER_B}:role/r"},
                 ],
-                "rules": {"ebs-unattached": {"use_cloudtrail": False}},
+                "rules": only_ebs_unattached(),
             }
         )
     )
