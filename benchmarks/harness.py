@@ -76,8 +76,8 @@ def child(module: str, *args: str) -> Iterator[Child]:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    with child("benchmarks.moto_process") as server:
+def moto_server(*flags: str) -> Iterator[str]:
+    with child("benchmarks.moto_process", *flags) as server:
         yield f"http://127.0.0.1:{server.port}"
 
 
@@ -88,9 +88,15 @@ def latency_proxy(upstream: str, delay_seconds: float) -> Iterator[str]:
         yield f"http://127.0.0.1:{proxy.port}"
 
 
-def proxy_requests(endpoint: str) -> int:
+def proxy_counts(endpoint: str) -> dict[str, int]:
+    """Requests forwarded so far, by signing service (ec2, sts, monitoring, ...)."""
     with urllib.request.urlopen(endpoint + COUNT_PATH, timeout=10) as response:
-        return int(response.read())
+        counts: dict[str, int] = json.loads(response.read())
+    return counts
+
+
+def proxy_requests(endpoint: str) -> int:
+    return sum(proxy_counts(endpoint).values())
 
 
 def aws_env(endpoint: str, **extra: str) -> dict[str, str]:

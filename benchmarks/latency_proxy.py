@@ -9,6 +9,7 @@ Listens on 127.0.0.1 only. Run: python -m benchmarks.latency_proxy UPSTREAM_PORT
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import sys
 import threading
@@ -19,6 +20,13 @@ COUNT_PATH = "/__latency_proxy_requests__"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
+def _service_of(authorization: str) -> str:
+    """The signing service from SigV4's credential scope (key/date/region/SERVICE/aws4_request),
+    e.g. "monitoring" for CloudWatch: counts per service without parsing any protocol."""
+    scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
+    return scope[3] if len(scope) > 3 else "unsigned"
+
+
 class LatencyProxy(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -26,13 +34,13 @@ class LatencyProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream_port = upstream_port
         self.delay = delay
-        self.requests = 0
+        self.requests: dict[str, int] = {}
         self._count_lock = threading.Lock()
         self._local = threading.local()
 
-    def count(self) -> None:
+    def count(self, service: str) -> None:
         with self._count_lock:
-            self.requests += 1
+            self.requests[service] = self.requests.get(service, 0) + 1
 
     def upstream(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
@@ -54,9 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         if self.path == COUNT_PATH:  # the harness asks how many requests went through
-            self._reply(200, [], str(self.server.requests).encode())
+            self._reply(200, [], json.dumps(self.server.requests).encode())
             return
-        self.server.count()
+        self.server.count(_service_of(self.headers.get("Authorization", "")))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
