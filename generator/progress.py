@@ -13,7 +13,6 @@ from types import TracebackType
 from typing import IO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from generator.aws.fleet import UnitOutcome
 from generator.config import AccountConfig
@@ -78,6 +77,15 @@ class PlainProgress:
 
 class RichProgress:
     def __init__(self, console: Console) -> None:
+        # Imported here: CI runs (plain lines) never pay for rich.progress.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.console = console
         self.progress = Progress(
             TextColumn("scanning"),

@@ -207,6 +207,8 @@ class RoleChain:
         self._environ = environ
         self._hop1: Credentials | None = None
         self._hop1_lock = threading.Lock()
+        self._hop2_sts: Any = None
+        self._hop2_sts_lock = threading.Lock()
 
     def _sts(self, session: boto3.Session) -> Any:
         return session.client("sts", region_name=self.config.home_region, config=RETRY_CONFIG)
@@ -233,6 +235,15 @@ class RoleChain:
             return self._base_session
         return lambda: new_session(hop1)
 
+    def _sts_for_hop2(self) -> Any:
+        """One STS client signing as hop 1 (or the ambient credentials) for every account's
+        hop 2: clients are thread-safe, and building one per account cost more CPU than
+        the AssumeRole calls themselves."""
+        with self._hop2_sts_lock:
+            if self._hop2_sts is None:
+                self._hop2_sts = self._sts(self._source_session()())
+            return self._hop2_sts
+
     def session_for(self, account: AccountConfig) -> AccountSession:
         """Clients for one account; assumes hop 2 now, so a refusal names this account."""
         index = self.config.accounts.index(account)
@@ -248,7 +259,7 @@ class RoleChain:
             source_identity=None if self.config.service_role else self.identity.source_identity,
             account_label=account.label,
         )
-        credentials = refreshable_hop(self._sts(source()), hop, self.identity, self._time_fetcher)
+        credentials = refreshable_hop(self._sts_for_hop2(), hop, self.identity, self._time_fetcher)
         return AccountSession(
             lambda: new_session(credentials),
             label=f"account {account.label} via {hop.describe()}",
