@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import InitErrorDetails
 
 from generator.errors import ConfigError, describe_validation_error
 from generator.exclusions import Exclusions
@@ -74,7 +75,23 @@ class ReclaimConfig(_Strict):
             if name not in RULES:
                 known = ", ".join(sorted(RULES))
                 raise ValueError(f"unknown rule {name!r}; known rules: {known}")
-            settings[name] = RULES[name].settings_model.model_validate(values or {})
+            try:
+                settings[name] = RULES[name].settings_model.model_validate(values or {})
+            except ValidationError as error:
+                # Re-raised under the rule's name, so the message names the whole key path
+                # (rules.<rule>.<setting>), not just the setting.
+                raise ValidationError.from_exception_data(
+                    error.title,
+                    [
+                        InitErrorDetails(
+                            type=detail["type"],
+                            loc=(name, *detail["loc"]),
+                            input=detail["input"],
+                            ctx=detail.get("ctx", {}),
+                        )
+                        for detail in error.errors()
+                    ],
+                ) from None
         for name, rule in RULES.items():
             settings.setdefault(name, rule.settings_model())
         return settings

@@ -22,7 +22,11 @@ def findings_table(report: FindingsReport) -> Table:
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for finding in report.findings:
-        price = f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
+        price = (
+            "unknown"
+            if finding.cost.unknown
+            else f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
+        )
         table.add_row(finding.id, finding.title, price, finding.reversibility, finding.risk)
     table.caption = (
         f"{len(report.findings)} finding(s), ${report.monthly_total:,.2f}/month; "
@@ -61,9 +65,9 @@ def findings_markdown(report: FindingsReport) -> str:
     ]
     for finding in report.findings:
         estimated = " (est.)" if finding.cost.estimated else ""
+        price = "unknown" if finding.cost.unknown else f"{finding.cost.monthly_usd:,.2f}{estimated}"
         lines.append(
-            f"| {_cell(finding.title)} | {finding.cost.monthly_usd:,.2f}{estimated} "
-            f"| {finding.reversibility} | {finding.risk} |"
+            f"| {_cell(finding.title)} | {price} | {finding.reversibility} | {finding.risk} |"
         )
     for error in report.errors:
         lines.append(f"\n- error in {error.account}/{error.region}/{error.rule}: {error.message}")

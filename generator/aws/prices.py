@@ -31,6 +31,51 @@ class SnapshotPrice(_Frozen):
     archive_gib_month: float
 
 
+HOURS_PER_MONTH = 730
+"""AWS bills hourly resources on a 730-hour month."""
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+BYTES_PER_GB = 1024**3
+"""AWS bills storage and transfer per GB of 2^30 bytes."""
+
+
+class PublicIpv4Price(_Frozen):
+    hour: float
+    source: str
+
+
+class CloudWatchLogsPrice(_Frozen):
+    storage_gb_month: float
+    source: str
+
+
+class CloudFrontPrice(_Frozen):
+    """Data transfer out by the region codes Cost Explorer uses in CloudFront usage types
+    (``SA-DataTransfer-Out-Bytes``), and which of them each price class serves."""
+
+    source: str
+    data_transfer_out_gb: dict[str, float]
+    price_class_regions: dict[str, tuple[str, ...]]
+    served_from_when_excluded: dict[str, tuple[str, ...]] = Field(
+        description="Region code → where CloudFront most likely serves those viewers from "
+        "when a price class excludes it, nearest first."
+    )
+
+    def dropped_regions(self, current: str, target: str) -> tuple[str, ...]:
+        kept = set(self.price_class_regions[target])
+        return tuple(r for r in self.price_class_regions[current] if r not in kept)
+
+    def serving_region(self, dropped: str, target: str) -> str | None:
+        kept = self.price_class_regions[target]
+        return next((r for r in self.served_from_when_excluded.get(dropped, ()) if r in kept), None)
+
+    def saving_per_gb(self, dropped: str, target: str) -> float | None:
+        """$/GB saved when viewers in ``dropped`` are served from the target class's edges."""
+        serving = self.serving_region(dropped, target)
+        if serving is None or dropped not in self.data_transfer_out_gb:
+            return None
+        return max(0.0, self.data_transfer_out_gb[dropped] - self.data_transfer_out_gb[serving])
+
+
 class PriceTable(_Frozen):
     source: str
     compiled: str
@@ -38,6 +83,27 @@ class PriceTable(_Frozen):
     note: str = ""
     ebs_volume: dict[str, VolumeTypePrice]
     ebs_snapshot: SnapshotPrice
+    public_ipv4: PublicIpv4Price
+    cloudwatch_logs: CloudWatchLogsPrice
+    cloudfront: CloudFrontPrice
+
+    def public_ipv4_cost(self, *, region: str) -> Cost:
+        price = self.public_ipv4.hour
+        return self._cost(
+            HOURS_PER_MONTH * price,
+            region,
+            f"1 public IPv4 address x ${price}/hour x {HOURS_PER_MONTH} hours",
+        )
+
+    def logs_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:
+        gb = stored_bytes / BYTES_PER_GB
+        price = self.cloudwatch_logs.storage_gb_month
+        return self._cost(gb * price, region, f"{what}: {gb:,.2f} GB x ${price}/GB-month")
+
+    def unknown_cost(self, region: str, why: str) -> Cost:
+        return Cost(
+            monthly_usd=0.0, estimated=False, unknown=True, price_region=self.region, basis=why
+        )
 
     def volume_cost(
         self,

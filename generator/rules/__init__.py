@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from generator.rules.base import Rule
 from generator.rules.ebs_unattached import EbsUnattached
+from generator.rules.logs_retention import LogsRetention
 
-RULES: dict[str, Rule] = {rule.name: rule for rule in (EbsUnattached(),)}
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        EbsUnattached(),
+        LogsRetention(),
+    )
+}
 
 
 def rule_for(name: str) -> Rule:
