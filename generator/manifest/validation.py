@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore import xform_name
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
@@ -49,10 +49,27 @@ class _RunTimeValueValidator(ParamValidator):  # type: ignore[misc]
     """botocore's validator, except that values known only at run time (references, merges)
     are accepted wherever they stand; botocore checks them again when the call is made."""
 
+    # Lists of unconstrained scalars are type-checked in bulk, not through _validate.
+    _BULK_STAND_INS: ClassVar[dict[str, Any]] = {
+        "string": "",
+        "integer": 0,
+        "long": 0,
+        "float": 0.0,
+        "double": 0.0,
+        "boolean": False,
+    }
+
     def _validate(self, params: Any, shape: Any, errors: Any, name: str) -> None:
         if params is UNRESOLVED:
             return
         super()._validate(params, shape, errors, name)
+
+    def _validate_list(self, param: Any, shape: Any, errors: Any, name: str) -> None:
+        member = shape.member
+        if isinstance(param, list) and not self._shape_has_constraints(member):
+            stand_in = self._BULK_STAND_INS.get(member.type_name, UNRESOLVED)
+            param = [stand_in if item is UNRESOLVED else item for item in param]
+        super()._validate_list(param, shape, errors, name)
 
 
 def validate_call_params(call: AwsCall, where: str) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from generator.rules.base import Rule
 from generator.rules.ebs_unattached import EbsUnattached
+from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
 
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
         EbsUnattached(),
+        EipUnassociated(),
         LogsRetention(),
     )
 }
