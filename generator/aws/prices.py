@@ -100,6 +100,12 @@ class PriceTable(_Frozen):
         price = self.cloudwatch_logs.storage_gb_month
         return self._cost(gb * price, region, f"{what}: {gb:,.2f} GB x ${price}/GB-month")
 
+    def global_cost(self, monthly_usd: float, basis: str) -> Cost:
+        """A global service's cost (CloudFront): one price list, whatever the region."""
+        return Cost(
+            monthly_usd=round(monthly_usd, 2), estimated=False, price_region="global", basis=basis
+        )
+
     def unknown_cost(self, region: str, why: str) -> Cost:
         return Cost(
             monthly_usd=0.0, estimated=False, unknown=True, price_region=self.region, basis=why

@@ -356,7 +356,8 @@ class Executor:
             raise PrecheckFailed(
                 f"{manifest.plan_id}: the resource changed since the PR was opened; nothing "
                 "was changed:\n  " + "\n  ".join(failures),
-                hint="close this PR; the next scan proposes again if it is still idle",
+                hint=step.failure_hint
+                or "close this PR; the next scan proposes again if it is still idle",
             )
         if failures:
             raise CallError(f"{step.phase}Failed", "; ".join(failures))

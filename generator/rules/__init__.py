@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from generator.rules.base import Rule
+from generator.rules.cloudfront_price_class import CloudFrontPriceClass
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
@@ -10,6 +11,7 @@ from generator.rules.logs_retention import LogsRetention
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
+        CloudFrontPriceClass(),
         EbsUnattached(),
         EipUnassociated(),
         LogsRetention(),
