@@ -12,7 +12,6 @@ import boto3
 import pytest
 import requests
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from generator.config import parse_config
 from generator.errors import AwsCallFailed, PrecheckFailed
@@ -105,12 +104,6 @@ def _config(distribution_id: str) -> dict[str, Any]:
     return moto_client("cloudfront").get_distribution_config(Id=distribution_id)[  # type: ignore[no-any-return]
         "DistributionConfig"
     ]
-
-
-@pytest.fixture
-def aws() -> Any:
-    with mock_aws():
-        yield
 
 
 def test_prices_the_saving_from_cost_explorer_usage(aws: None) -> None:

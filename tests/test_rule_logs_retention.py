@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from generator.aws.prices import bundled_prices
 from generator.config import parse_config
@@ -56,12 +55,6 @@ def _state(name: str) -> dict[str, Any]:
     )
     arn = entry["logGroupArn"]
     return {**entry, "tags": logs.list_tags_for_resource(resourceArn=arn)["tags"]}
-
-
-@pytest.fixture
-def aws() -> Any:
-    with mock_aws():
-        yield
 
 
 def test_detects_only_never_expiring_groups_that_hold_data(aws: None) -> None:
