@@ -196,7 +196,7 @@ def test_every_accepted_retention_is_a_valid_setting() -> None:
         config = parse_config(
             {"rules": {RULE: {"retention_days": days}}}, source="reclaim.yml", base_dir=Path(".")
         )
-        assert config.rules[RULE].retention_days == days  # type: ignore[attr-defined]
+        assert config.rule_settings(RULE).retention_days == days  # type: ignore[attr-defined]
 
 
 def test_exclusion_patterns_match_the_group_name(aws: None) -> None:
