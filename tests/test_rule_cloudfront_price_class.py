@@ -11,8 +11,10 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from generator.aws.cost_explorer import cloudfront_transfer
 from generator.config import parse_config
 from generator.errors import AwsCallFailed, PrecheckFailed
 from generator.findings import Cost, Finding
@@ -431,3 +433,72 @@ def test_rule_declares_the_calls_its_manifests_make() -> None:
     assert ("cloudfront", "UpdateDistribution") in rule.calls.apply
     assert ("ce", "GetCostAndUsage") in rule.calls.scan
     assert ("ce", "GetCostAndUsage") not in rule.calls.apply
+
+
+# ---- Cost Explorer reading --------------------------------------------------------------
+
+
+def _ce() -> tuple[Any, Stubber]:
+    client = boto3.client(
+        "ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return client, Stubber(client)
+
+
+def _page(groups: dict[str, str], token: str | None = None) -> dict[str, Any]:
+    page: dict[str, Any] = {
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": "2026-10-29", "End": "2026-11-01"},
+                "Groups": [
+                    {"Keys": [key], "Metrics": {"UsageQuantity": {"Amount": amount, "Unit": "GB"}}}
+                    for key, amount in groups.items()
+                ],
+            }
+        ]
+    }
+    if token:
+        page["NextPageToken"] = token
+    return page
+
+
+def test_cost_explorer_transfer_is_summed_by_region_across_pages() -> None:
+    client, stub = _ce()
+    request = {
+        "TimePeriod": {"Start": "2026-10-29", "End": "2026-11-28"},
+        "Granularity": "MONTHLY",
+        "Metrics": ["UsageQuantity"],
+        "Filter": {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon CloudFront"]}},
+        "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+    }
+    stub.add_response(
+        "get_cost_and_usage",
+        _page({"SA-DataTransfer-Out-Bytes": "10.5", "SA-Requests-Tier2-HTTPS": "99"}, "next"),
+        request,
+    )
+    stub.add_response(
+        "get_cost_and_usage",
+        _page({"SA-DataTransfer-Out-Bytes": "4.5", "US-DataTransfer-Out-Bytes": "100"}),
+        {**request, "NextPageToken": "next"},
+    )
+    with stub:
+        transfer = cloudfront_transfer(client, NOW, 30)
+    assert transfer.gb_by_region == {"SA": 15.0, "US": 100.0}
+    assert transfer.available and transfer.days == 30
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "DataUnavailableException"])
+def test_cost_explorer_refusal_means_unknown_not_an_error(code: str) -> None:
+    client, stub = _ce()
+    stub.add_client_error("get_cost_and_usage", service_error_code=code, service_message="no")
+    with stub:
+        transfer = cloudfront_transfer(client, NOW, 30)
+    assert not transfer.available
+    assert transfer.unavailable_reason == f"{code}: no"
+
+
+def test_cost_explorer_throttling_is_a_scan_error() -> None:
+    client, stub = _ce()
+    stub.add_client_error("get_cost_and_usage", service_error_code="LimitExceededException")
+    with stub, pytest.raises(ClientError):
+        cloudfront_transfer(client, NOW, 30)

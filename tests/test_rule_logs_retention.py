@@ -30,6 +30,11 @@ LATER = datetime.now(UTC) + timedelta(days=360)
 """moto stamps groups with the real clock; scanning a year later makes them a year old."""
 
 
+def _detect(ctx: Any, **settings: Any) -> Any:
+    """moto's groups hold kilobytes: price them, but propose them whatever they save."""
+    return detect(RULE, ctx, **{"min_monthly_savings_usd": 0, **settings})
+
+
 def _group(name: str, *, events: int = 0, tags: dict[str, str] | None = None) -> None:
     logs = moto_client("logs")
     logs.create_log_group(logGroupName=name, **({"tags": tags} if tags else {}))
@@ -66,7 +71,7 @@ def test_detects_only_never_expiring_groups_that_hold_data(aws: None) -> None:
         logGroupName="/aws/lambda/expiring", retentionInDays=30
     )
 
-    result = detect(RULE, context(as_of=LATER))
+    result = _detect(context(as_of=LATER))
 
     finding = result.only()
     assert finding.resource_id == "/aws/lambda/busy"
@@ -81,7 +86,7 @@ def test_detects_only_never_expiring_groups_that_hold_data(aws: None) -> None:
 
 def test_young_group_is_left_alone_until_something_would_expire(aws: None) -> None:
     _group("app", events=3)
-    result = detect(RULE, context(as_of=datetime.now(UTC) + timedelta(days=10)))
+    result = _detect(context(as_of=datetime.now(UTC) + timedelta(days=10)))
     assert result.findings == []
     assert "nothing would expire yet" in result.skip_reason("app")
 
@@ -89,7 +94,7 @@ def test_young_group_is_left_alone_until_something_would_expire(aws: None) -> No
 def test_saving_is_the_share_older_than_the_retention(aws: None) -> None:
     _group("app", events=50)
     stored = _state("app")["storedBytes"]
-    finding = detect(RULE, context(as_of=LATER), retention_days=90).only()
+    finding = _detect(context(as_of=LATER), retention_days=90).only()
     age = (LATER - datetime.fromtimestamp(_state("app")["creationTime"] / 1000, UTC)).days
     expected = stored * (1 - 90 / age) / 1024**3 * bundled_prices().cloudwatch_logs.storage_gb_month
     assert finding.cost.monthly_usd == round(expected, 2)
@@ -100,7 +105,7 @@ def test_saving_is_the_share_older_than_the_retention(aws: None) -> None:
 def test_apply_then_rollback_restores_every_attribute(aws: None, tmp_path: Path) -> None:
     _group("/aws/ecs/payments", events=30, tags={"team": "payments", "env": "staging"})
     original = _state("/aws/ecs/payments")
-    finding = detect(RULE, context(as_of=LATER), retention_days=30).only()
+    finding = _detect(context(as_of=LATER), retention_days=30).only()
     folder = planned(finding, tmp_path)
     run = executor()
 
@@ -116,7 +121,7 @@ def test_apply_then_rollback_restores_every_attribute(aws: None, tmp_path: Path)
 
 def test_apply_stops_when_someone_set_a_retention_since_the_scan(aws: None, tmp_path: Path) -> None:
     _group("app", events=10)
-    folder = planned(detect(RULE, context(as_of=LATER)).only(), tmp_path)
+    folder = planned(_detect(context(as_of=LATER)).only(), tmp_path)
     moto_client("logs").put_retention_policy(logGroupName="app", retentionInDays=365)
 
     with pytest.raises(PrecheckFailed, match="retention"):
@@ -126,7 +131,7 @@ def test_apply_stops_when_someone_set_a_retention_since_the_scan(aws: None, tmp_
 
 def test_apply_stops_when_the_skip_tag_appeared(aws: None, tmp_path: Path) -> None:
     _group("app", events=10)
-    folder = planned(detect(RULE, context(as_of=LATER)).only(), tmp_path)
+    folder = planned(_detect(context(as_of=LATER)).only(), tmp_path)
     arn = _state("app")["logGroupArn"]
     moto_client("logs").tag_resource(resourceArn=arn, tags={"reclaim:skip": ""})
 
@@ -137,7 +142,7 @@ def test_apply_stops_when_the_skip_tag_appeared(aws: None, tmp_path: Path) -> No
 
 def test_rollback_refuses_to_undo_a_retention_someone_else_chose(aws: None, tmp_path: Path) -> None:
     _group("app", events=10)
-    folder = planned(detect(RULE, context(as_of=LATER)).only(), tmp_path)
+    folder = planned(_detect(context(as_of=LATER)).only(), tmp_path)
     executor().apply(folder)
     moto_client("logs").put_retention_policy(logGroupName="app", retentionInDays=7)
 
@@ -150,7 +155,7 @@ def test_apply_rerun_after_a_lost_journal_entry_does_not_repeat_the_change(
     aws: None, tmp_path: Path
 ) -> None:
     _group("app", events=10)
-    folder = planned(detect(RULE, context(as_of=LATER)).only(), tmp_path)
+    folder = planned(_detect(context(as_of=LATER)).only(), tmp_path)
     result = executor().apply(folder)
     assert [s.status for s in result.steps] == ["done", "done", "done", "done"]
     # A crash between PutRetentionPolicy and its journal entry: the change step is 'started'.
@@ -170,7 +175,7 @@ def test_apply_rerun_after_a_lost_journal_entry_does_not_repeat_the_change(
 
 def test_plan_is_valid_and_declares_only_its_calls(aws: None, tmp_path: Path) -> None:
     _group("app", events=10)
-    folder = planned(detect(RULE, context(as_of=LATER)).only(), tmp_path)
+    folder = planned(_detect(context(as_of=LATER)).only(), tmp_path)
     remediation = RemediationFolder(folder)
     validate_pair(remediation.load_plan(), remediation.load_rollback())
     readme = (folder / "README.md").read_text()
@@ -202,6 +207,13 @@ def test_every_accepted_retention_is_a_valid_setting() -> None:
 def test_exclusion_patterns_match_the_group_name(aws: None) -> None:
     _group("/aws/lambda/legacy-thing", events=5)
     ctx = context(as_of=LATER, exclusions=Exclusions(resource_ids=("/aws/lambda/legacy-*",)))
-    result = detect(RULE, ctx)
+    result = _detect(ctx)
     assert result.findings == []
     assert "exclusion pattern" in result.skip_reason("/aws/lambda/legacy-thing")
+
+
+def test_groups_that_would_save_next_to_nothing_are_left_alone_by_default(aws: None) -> None:
+    _group("tiny", events=5)
+    result = detect(RULE, context(as_of=LATER))
+    assert result.findings == []
+    assert "saves $0.00/month, under min_monthly_savings_usd=1.0" in result.skip_reason("tiny")

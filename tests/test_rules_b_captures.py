@@ -128,9 +128,13 @@ class _NoTags:
         return {"tags": {}}
 
 
-def _log_findings(case: str) -> tuple[list[Finding], list[SkippedResource]]:
+def _log_findings(
+    case: str, settings: LogsRetentionSettings | None = None
+) -> tuple[list[Finding], list[SkippedResource]]:
+    """The captures' groups hold kilobytes: by default, propose whatever they save."""
     response = dict(placebo_responses("logs.DescribeLogGroups"))[case]
-    rule, settings, ctx = LogsRetention(), LogsRetentionSettings(), context(as_of=AS_OF)
+    settings = settings or LogsRetentionSettings(min_monthly_savings_usd=0)
+    rule, ctx = LogsRetention(), context(as_of=AS_OF)
     found: list[Finding | SkippedResource] = []
     for item in response["logGroups"]:
         found.extend(rule.evaluate(ctx, settings, item, _NoTags()))
@@ -182,6 +186,17 @@ def test_saving_of_a_2016_group_assumes_steady_ingestion() -> None:
     assert not finding.cost.unknown
     assert "older than 90 days" in finding.cost.basis
     assert "98%" in finding.cost.basis or "97%" in finding.cost.basis
+
+
+def test_with_default_thresholds_kilobyte_groups_are_left_alone_with_the_reason() -> None:
+    case = "test_log_group_retention/logs.DescribeLogGroups_1.json"
+    findings, skipped = _log_findings(case, LogsRetentionSettings())
+    assert findings == []
+    assert {s.resource_id for s in skipped} == {
+        "/aws/lambda/ec2-instance-type",
+        "/aws/lambda/process_resources",
+    }
+    assert all("under min_monthly_savings_usd=1.0" in s.reason for s in skipped)
 
 
 def test_a_creation_time_in_the_future_makes_the_saving_unknown_not_negative() -> None:

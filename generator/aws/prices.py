@@ -98,7 +98,7 @@ class PriceTable(_Frozen):
     def logs_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:
         gb = stored_bytes / BYTES_PER_GB
         price = self.cloudwatch_logs.storage_gb_month
-        return self._cost(gb * price, region, f"{what}: {gb:,.2f} GB x ${price}/GB-month")
+        return self._cost(gb * price, region, f"{what}: {gb:,.3g} GB x ${price}/GB-month")
 
     def global_cost(self, monthly_usd: float, basis: str) -> Cost:
         """A global service's cost (CloudFront): one price list, whatever the region."""

@@ -575,12 +575,12 @@ def _saving(
     parts, window_saving = [], 0.0
     for region, gb in dropped_gb.items():
         per_gb = prices.saving_per_gb(region, target)
-        if gb and per_gb is not None:
+        serving = prices.serving_region(region, target)
+        if gb and per_gb:
             window_saving += gb * per_gb
-            parts.append(
-                f"{gb:,.1f} GB to {region} x ${per_gb:.3f}/GB (served from "
-                f"{prices.serving_region(region, target)} instead)"
-            )
+            parts.append(f"{gb:,.1f} GB to {region} x ${per_gb:.3f}/GB (served from {serving})")
+        elif gb and per_gb is not None:
+            parts.append(f"{gb:,.1f} GB to {region}: no saving ({serving} edges cost as much)")
     monthly = window_saving * DAYS_PER_MONTH / usage.days
     basis = (
         f"over {usage.days} days: "

@@ -51,6 +51,13 @@ class LogsRetentionSettings(RuleSettings):
     min_stored_gib: float = Field(
         default=0.0, ge=0, description="Only propose groups storing at least this much."
     )
+    min_monthly_savings_usd: float = Field(
+        default=1.0,
+        ge=0,
+        description="Leave alone groups whose estimated saving is smaller (an account holds "
+        "hundreds of tiny never-expiring groups; 0 proposes every one). Groups whose saving "
+        "is unknown are always proposed.",
+    )
 
     @field_validator("retention_days")
     @classmethod
@@ -171,6 +178,16 @@ class LogsRetention(Rule):
         if group.retention_days is not None or group.stored_bytes <= 0:
             return  # already expires events, or holds nothing: not this rule's business
         reason = self._skip_reason(ctx, settings, group)
+        cost = _saving(ctx, group, settings.retention_days)
+        if (
+            reason is None
+            and not cost.unknown
+            and cost.monthly_usd < settings.min_monthly_savings_usd
+        ):
+            reason = (
+                f"saves ${cost.monthly_usd:,.2f}/month, under min_monthly_savings_usd="
+                f"{settings.min_monthly_savings_usd}"
+            )
         if reason is None:
             tags = logs.list_tags_for_resource(resourceArn=group.arn).get("tags") or {}
             group = group.model_copy(update={"tags": dict(sorted(tags.items()))})
@@ -184,7 +201,7 @@ class LogsRetention(Rule):
                 reason=reason,
             )
             return
-        yield self._finding(ctx, settings, group)
+        yield self._finding(ctx, settings, group, cost)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord
@@ -192,9 +209,8 @@ class LogsRetention(Rule):
         if group.log_group_class == "DELIVERY":
             return "DELIVERY class: CloudWatch fixes its retention"
         if group.stored_gib < settings.min_stored_gib:
-            return (
-                f"stores {group.stored_gib:.3f} GiB, under min_stored_gib={settings.min_stored_gib}"
-            )
+            size = _size(group.stored_bytes)
+            return f"stores {size}, under min_stored_gib={settings.min_stored_gib}"
         age = _age_days(group, ctx.as_of)
         if age is not None and age <= settings.retention_days:
             return (
@@ -204,10 +220,13 @@ class LogsRetention(Rule):
         return None
 
     def _finding(
-        self, ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord
+        self,
+        ctx: ScanContext,
+        settings: LogsRetentionSettings,
+        group: LogGroupRecord,
+        cost: Cost,
     ) -> Finding:
         retention = settings.retention_days
-        cost = _saving(ctx, group, retention)
         risk, risk_reasons = _risk(group, retention)
         record = RetentionProposal(
             group=group, retention_days=retention, skip_tag=ctx.exclusions.skip_tag
@@ -216,7 +235,7 @@ class LogsRetention(Rule):
             Evidence(label="Retention", value="never expire", source="DescribeLogGroups"),
             Evidence(
                 label="Stored",
-                value=f"{group.stored_bytes:,} bytes ({group.stored_gib:,.2f} GiB)",
+                value=f"{group.stored_bytes:,} bytes ({_size(group.stored_bytes)})",
                 source="DescribeLogGroups storedBytes",
             ),
             Evidence(
@@ -403,6 +422,13 @@ class LogsRetention(Rule):
         )
 
 
+def _size(size: float) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size:,.0f} bytes"
+
+
 def _age_days(group: LogGroupRecord, as_of: datetime) -> int | None:
     """Days since creation; None when unknown or in the future (sanitised captures)."""
     if group.created is None or group.created > as_of:
@@ -427,7 +453,7 @@ def _saving(ctx: ScanContext, group: LogGroupRecord, retention: int) -> Cost:
         stored_bytes=expiring,
         what=(
             f"events older than {retention} days, estimated as {1 - retention / age:.0%} of "
-            f"the {group.stored_gib:,.2f} GiB stored (steady ingestion over its {age} days "
+            f"the {_size(group.stored_bytes)} stored (steady ingestion over its {age} days "
             "assumed)"
         ),
     )
