@@ -320,10 +320,12 @@ class Executor:
         try:
             outputs = self._call(client, step, params, manifest, scopes)
         except PrecheckFailed as error:
+            # Keep what failed, not the generic "changed since the PR" opening line.
+            _, _, what_failed = error.message.partition(":\n")
             raise PrecheckFailed(
                 f"{manifest.plan_id}: someone changed the resource while reclaim was changing "
                 f"it, and it no longer passes step {step.id!r}; reclaim did not overwrite "
-                f"their change. {error.message}",
+                f"their change and changed nothing:\n" + (what_failed or error.message),
                 hint=error.hint,
             ) from None
         record.request, record.outputs, record.finished_at = params, outputs, self.clock()
