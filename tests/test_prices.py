@@ -264,9 +264,9 @@ def test_other_regions_are_marked_estimated_and_say_so():
     assert not cost("gp2", 100).estimated
 
 
-def test_unknown_type_is_zero_and_estimated_not_an_exception():
+def test_unknown_type_is_unknown_not_zero_and_not_an_exception():
     priced = cost("io9", 100)
-    assert priced.monthly_usd == 0.0 and priced.estimated
+    assert priced.unknown and priced.monthly_usd == 0.0
     assert "io9" in priced.basis
 
 

@@ -8,7 +8,7 @@ An account that cannot be prepared is one error in the summary; its units never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from generator.aws.units import Unit, owns
 from generator.config import ALL_ENABLED, AccountConfig, ReclaimConfig
 from generator.errors import AwsCallFailed, ReclaimError
 from generator.findings import ShardInfo
+from generator.rules import RULES
 
 # Scanning is I/O-bound (waiting on AWS), so a 2-core runner keeps many requests in flight;
 # beyond ~16 the GIL-bound response parsing, not the network, becomes the limit.
@@ -87,12 +88,25 @@ def prepare_account(
     return AccountTarget(account, account_id, tuple(regions), session)
 
 
+def account_units(account: str, regions: Sequence[str], rules: list[str]) -> list[Unit]:
+    """Every unit of one account: a rule per region, except a rule of a global service
+    (one with a home region), which runs once per account, in its home region."""
+    units: list[Unit] = []
+    for rule in rules:
+        home = RULES[rule].home_region
+        if home:
+            units.append(Unit(account, home, rule))
+        else:
+            units.extend(Unit(account, region, rule) for region in regions)
+    return units
+
+
 def static_units(config: ReclaimConfig, account: AccountConfig, rules: list[str]) -> list[Unit]:
     """The account's units when its regions are listed (no AWS call needed)."""
     regions = config.regions_for(account)
     if regions == ALL_ENABLED:
         return []
-    return [Unit(account.name, region, rule) for region in regions for rule in rules]
+    return account_units(account.name, regions, rules)
 
 
 def run_fleet(
@@ -138,10 +152,9 @@ def run_fleet(
                         progress.account_failed(account, failure.message)
                         continue
                     units = [
-                        u
-                        for region in target.regions
-                        for rule in rules
-                        if owns(shard, u := Unit(account.name, region, rule))
+                        unit
+                        for unit in account_units(account.name, target.regions, rules)
+                        if owns(shard, unit)
                     ]
                     progress.units_added(len(units))
                     for owned in units:

@@ -21,7 +21,11 @@ from generator.errors import ConfigError, describe_validation_error
 from generator.findings import Cost
 
 HOURS_PER_MONTH = 730
+"""AWS bills hourly resources on a 730-hour month."""
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GIB = 1024**3
+BYTES_PER_GB = GIB
+"""AWS bills storage and transfer per GB of 2^30 bytes."""
 
 
 class _Frozen(BaseModel):
@@ -79,6 +83,25 @@ class CloudFrontPrices(_Frozen):
     price_class_regions: dict[str, tuple[str, ...]] = Field(
         description="Price class → the billing regions whose edge locations it uses."
     )
+    served_from_when_excluded: dict[str, tuple[str, ...]] = Field(
+        description="Region code → where CloudFront most likely serves those viewers from "
+        "when a price class excludes it, nearest first."
+    )
+
+    def dropped_regions(self, current: str, target: str) -> tuple[str, ...]:
+        kept = set(self.price_class_regions[target])
+        return tuple(r for r in self.price_class_regions[current] if r not in kept)
+
+    def serving_region(self, dropped: str, target: str) -> str | None:
+        kept = self.price_class_regions[target]
+        return next((r for r in self.served_from_when_excluded.get(dropped, ()) if r in kept), None)
+
+    def saving_per_gb(self, dropped: str, target: str) -> float | None:
+        """$/GB saved when viewers in ``dropped`` are served from the target class's edges."""
+        serving = self.serving_region(dropped, target)
+        if serving is None or dropped not in self.data_transfer_out_gb:
+            return None
+        return max(0.0, self.data_transfer_out_gb[dropped] - self.data_transfer_out_gb[serving])
 
     @model_validator(mode="after")
     def _classes_name_priced_regions(self) -> CloudFrontPrices:
@@ -101,6 +124,26 @@ class PriceTable(_Frozen):
     vpc: VpcPrices
     logs: LogsPrices
     cloudfront: CloudFrontPrices
+
+    def public_ipv4_cost(self, *, region: str) -> Cost:
+        price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month
+        return self.cost(
+            hours * price, region, f"1 public IPv4 address x ${price}/hour x {hours} hours"
+        )
+
+    def logs_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:
+        gb = stored_bytes / GIB
+        price = self.logs.storage_gb_month
+        return self.cost(gb * price, region, f"{what}: {gb:,.3g} GB x ${price}/GB-month")
+
+    def global_cost(self, monthly_usd: float, basis: str) -> Cost:
+        """A global service's cost (CloudFront): one price list, whatever the region."""
+        return Cost(
+            monthly_usd=round(monthly_usd, 2), estimated=False, price_region="global", basis=basis
+        )
+
+    def unknown_cost(self, region: str, why: str) -> Cost:
+        return self.unknown(why)
 
     # ---- EBS ----------------------------------------------------------------------------
 
@@ -181,7 +224,9 @@ class PriceTable(_Frozen):
         )
 
     def unknown(self, basis: str) -> Cost:
-        return Cost(monthly_usd=0.0, estimated=True, price_region=self.region, basis=basis)
+        return Cost(
+            monthly_usd=0.0, estimated=False, unknown=True, price_region=self.region, basis=basis
+        )
 
 
 def _tiered(quantity: int, tiers: tuple[tuple[int | None, float], ...]) -> float:

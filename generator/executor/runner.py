@@ -242,7 +242,10 @@ class Executor:
             else:
                 if step.not_before:
                     self._check_not_before(client, step, step.not_before, scopes, manifest, run)
-                outputs = self._call(client, step, params, manifest)
+                outputs = self._call_retrying_conflicts(
+                    folder, journal, run, manifest, step, record, scopes
+                )
+                scopes = {**scopes, "steps": run.outputs()}
             record.outputs = outputs
             if step.wait:
                 wait_scopes: Outputs = {**scopes, "steps": {**scopes["steps"], step.id: outputs}}
@@ -250,9 +253,12 @@ class Executor:
         except CallError as error:
             record.status, record.error = "failed", str(error)
             record.finished_at = self.clock()
+            resume = f"re-run `reclaim {run.kind}`: it resumes at this step"
             raise AwsCallFailed(
                 f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) failed: {error}",
-                hint=f"fix the cause, then re-run `reclaim {run.kind}`: it resumes at this step",
+                hint=f"{step.failure_hint} If the cause can be fixed, {resume}"
+                if step.failure_hint
+                else f"fix the cause, then {resume}",
             ) from None
         except (PrecheckFailed, RetryLater) as error:
             record.status, record.error = "failed", error.message
@@ -305,8 +311,76 @@ class Executor:
             return extract(lookup.outputs, response)
         return None
 
+    def _call_retrying_conflicts(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        manifest: Manifest,
+        step: Step,
+        record: StepRecord,
+        scopes: Outputs,
+    ) -> dict[str, JsonValue]:
+        """The step's call; on its declared conflict error, re-read, re-check and retry with
+        the fresh values (never the stale ones), up to the declared number of calls."""
+        client = self.client_for(step.call.service, manifest.region)
+        policy = step.on_conflict
+        attempt = 1
+        while True:
+            try:
+                return self._call(client, step, resolve(step.call.params, scopes), manifest, scopes)
+            except CallError as error:
+                if policy is None or error.code != policy.error_code:
+                    raise
+                if attempt >= policy.max_attempts:
+                    raise CallError(
+                        error.code,
+                        f"{error.message} (the resource kept changing: {attempt} attempts, each "
+                        f"after re-reading it with step {policy.reread_step!r})",
+                    ) from None
+            attempt += 1
+            self._reread(folder, journal, run, manifest, manifest.step(policy.reread_step), scopes)
+            scopes = {**scopes, "steps": run.outputs()}
+            record.request = resolve(step.call.params, scopes)
+            record.note = f"{policy.error_code}: re-read {policy.reread_step!r}, attempt {attempt}"
+            folder.save_journal(journal)
+
+    def _reread(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        manifest: Manifest,
+        step: Step,
+        scopes: Outputs,
+    ) -> None:
+        """Run a completed read-only step again and replace its recorded outputs."""
+        client = self.client_for(step.call.service, manifest.region)
+        params = resolve(step.call.params, scopes)
+        record = run.record(step.id)
+        assert record is not None, "validation guarantees the re-read step ran earlier"
+        try:
+            outputs = self._call(client, step, params, manifest, scopes)
+        except PrecheckFailed as error:
+            # Keep what failed, not the generic "changed since the PR" opening line.
+            _, _, what_failed = error.message.partition(":\n")
+            raise PrecheckFailed(
+                f"{manifest.plan_id}: someone changed the resource while reclaim was changing "
+                f"it, and it no longer passes step {step.id!r}; reclaim did not overwrite "
+                f"their change and changed nothing:\n" + (what_failed or error.message),
+                hint=error.hint,
+            ) from None
+        record.request, record.outputs, record.finished_at = params, outputs, self.clock()
+        record.note = "re-read after a conflict"
+        folder.save_journal(journal)
+
     def _call(
-        self, client: Any, step: Step, params: dict[str, Any], manifest: Manifest
+        self,
+        client: Any,
+        step: Step,
+        params: dict[str, Any],
+        manifest: Manifest,
+        scopes: Outputs,
     ) -> dict[str, JsonValue]:
         try:
             response = invoke(client, step.call.operation, params)
@@ -326,12 +400,16 @@ class Executor:
                 f"expected {step.expect_error} but the call succeeded"
                 + (" (DryRun was not honoured)" if step.phase == "dry_run" else ""),
             )
-        failures = unmet(step.expect, response)
+        expectations = tuple(
+            e.model_copy(update={"equals": resolve(e.equals, scopes)}) for e in step.expect
+        )
+        failures = unmet(expectations, response)
         if failures and step.phase == "precheck":
             raise PrecheckFailed(
                 f"{manifest.plan_id}: the resource changed since the PR was opened; nothing "
                 "was changed:\n  " + "\n  ".join(failures),
-                hint="close this PR; the next scan proposes again if it is still idle",
+                hint=step.failure_hint
+                or "close this PR; the next scan proposes again if it is still idle",
             )
         if failures:
             raise CallError(f"{step.phase}Failed", "; ".join(failures))

@@ -37,7 +37,10 @@ class AwsCall(_Frozen):
 
 class Expectation(_Frozen):
     path: str = Field(description="JMESPath over the response.")
-    equals: JsonValue
+    equals: JsonValue = Field(
+        description="The expected value; may be a reference or a merge, resolved at run time "
+        "(e.g. a rollback checking the resource is as the apply left it)."
+    )
     what: str = Field(description="What is being checked, for the error message.")
 
 
@@ -75,6 +78,18 @@ class NotBefore(_Frozen):
     reason: str = Field(description="Why the wait exists, for the message.")
 
 
+class RetryOnConflict(_Frozen):
+    """For a call guarded by a version token (CloudFront's IfMatch/ETag): when AWS answers
+    ``error_code``, someone changed the resource after it was read. The executor then re-runs
+    ``reread_step`` (an earlier read-only step: it reads the resource again and re-checks its
+    expectations, stopping the run if they no longer hold) and retries with the fresh values,
+    instead of overwriting the other change."""
+
+    error_code: str = Field(description="e.g. 'PreconditionFailed'.")
+    reread_step: str = Field(description="ID of the earlier read-only step to run again.")
+    max_attempts: int = Field(default=3, ge=2, le=10, description="Calls in all, the first too.")
+
+
 class Step(_Frozen):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     phase: Phase
@@ -97,6 +112,10 @@ class Step(_Frozen):
     already_done: Lookup | None = None
     not_before: NotBefore | None = None
     wait: WaitFor | None = None
+    on_conflict: RetryOnConflict | None = None
+    failure_hint: str | None = Field(
+        default=None, description="What a failure of this step most likely means, for the user."
+    )
 
 
 class Manifest(_Frozen):

@@ -114,10 +114,14 @@ class EbsSnapshotArchive(Rule):
     ) -> Iterator[Finding | SkippedResource]:
         assert isinstance(settings, SnapshotArchiveSettings)
         ec2 = ctx.client("ec2")
+        # OwnerIds=["self"] already means this account's; the owner check guards against
+        # endpoints that ignore it (moto lists public AMI snapshots). Those are not this
+        # account's resources, so they are not reported as "left alone" either.
         snapshots = [
-            SnapshotSpec.from_api(item)
+            snapshot
             for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"])
-            for item in page.get("Snapshots", [])
+            for snapshot in map(SnapshotSpec.from_api, page.get("Snapshots", []))
+            if not snapshot.owner_id or snapshot.owner_id == ctx.account_id
         ]
         if not snapshots:
             return
@@ -163,8 +167,6 @@ class EbsSnapshotArchive(Rule):
         standard_by_volume: dict[str, int],
     ) -> str | None:
         age = ctx.as_of - snapshot.start_time
-        if snapshot.owner_id and snapshot.owner_id != ctx.account_id:
-            return f"owned by {snapshot.owner_id}, not this account"
         if snapshot.state != "completed":
             return f"state is {snapshot.state!r}"
         if snapshot.storage_tier != "standard":

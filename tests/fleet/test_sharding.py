@@ -187,3 +187,17 @@ def test_a_finding_in_two_inputs_is_refused(aws, tmp_path: Path):
     result = runner.invoke(main, ["merge-findings", str(out), str(out), "--output", str(merged)])
     assert result.exit_code == 4
     assert "is in both" in result.output and not merged.exists()
+
+
+def test_a_global_rule_is_one_unit_per_account_in_its_home_region():
+    from generator.aws.fleet import account_units
+    from generator.rules import RULES
+
+    global_rules = [name for name, rule in RULES.items() if rule.home_region]
+    regional = [name for name, rule in RULES.items() if not rule.home_region]
+    assert global_rules and regional  # e.g. cloudfront-price-class
+    units = account_units("prod", ["eu-west-1", "ap-south-1"], [*global_rules, *regional])
+    for name in global_rules:
+        assert [u.region for u in units if u.rule == name] == [RULES[name].home_region]
+    for name in regional:
+        assert sorted(u.region for u in units if u.rule == name) == ["ap-south-1", "eu-west-1"]
