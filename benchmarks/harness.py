@@ -182,7 +182,7 @@ def custodian_version(bin_dir: Path) -> str:
         text=True,
         check=True,
     ).stdout
-    versions = {p["name"].lower(): p["version"] for p in json.loads(out)}
+    versions = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
     return ", ".join(f"{name} {versions.get(name, '?')}" for name in ("c7n", "c7n-org"))
 
 
