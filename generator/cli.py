@@ -168,11 +168,10 @@ def scan(
             progress=progress,
         )
     if fmt != "json":
-        print_report(tally.report(when), fmt, out)
+        print_report(tally.report(when), fmt, out, tally.totals())
         if tally.truncated:
             out.print(
-                f"(showing the {tally.keep} largest of {tally.count} findings, "
-                f"${tally.monthly_usd:,.2f}/month in all; --output has every one)",
+                "--output FILE keeps every finding" if output is None else f"all in {output}",
                 highlight=False,
             )
     for error in summary.errors:

@@ -13,6 +13,7 @@ import heapq
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Protocol
@@ -25,6 +26,17 @@ from generator.findings import (
     ShardInfo,
     SkippedResource,
 )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The whole scan's counts when ``report`` holds only its largest findings (a streamed
+    scan keeps a screenful for the terminal; the --output file has everything)."""
+
+    findings: int
+    monthly_usd: float
+    skipped: int
+    errors: int
 
 
 class ReportSink(Protocol):
@@ -113,6 +125,9 @@ class ScanTally:
     @property
     def truncated(self) -> bool:
         return self.count > len(self._top)
+
+    def totals(self) -> Totals:
+        return Totals(self.count, round(self.monthly_usd, 2), self.skipped, len(self.errors))
 
     def report(self, as_of: datetime) -> FindingsReport:
         """The top findings and every error (skipped resources are only counted)."""

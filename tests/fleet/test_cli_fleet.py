@@ -168,3 +168,18 @@ def test_propose_accepts_merged_findings_instead_of_scanning(aws, tmp_path: Path
     result = _invoke("propose", "--config", str(config), "--findings", str(findings))
     assert result.exit_code == 0, result.output
     assert volume in result.output
+
+
+def test_the_terminal_summary_counts_the_whole_scan_and_shows_the_largest(aws, tmp_path: Path):
+    unattached_volumes(CUSTOMER_A, REGION, 30)
+    config = _config(tmp_path, {"name": "a", "role_arn": ROLE_A})
+    start = datetime.now(UTC)
+    first = _invoke("scan", "--config", str(config), "--as-of", start.isoformat())
+    assert "0 finding(s), $0.00/month; 30 resource(s) left alone; 0 error(s)" in first.output
+
+    later = (start + timedelta(days=30)).isoformat()
+    out = tmp_path / "findings.json"
+    result = _invoke("scan", "--config", str(config), "--as-of", later, "--output", str(out))
+    assert "30 finding(s) (the 25 largest shown)" in result.output
+    assert f"all in {out}" in result.output
+    assert len(FindingsReport.model_validate_json(out.read_text()).findings) == 30
