@@ -55,6 +55,10 @@ class LatencyProxy(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The reply goes out in two writes (headers, then body). With Nagle's algorithm on, the
+    # body waits for the client's delayed ACK of the headers: ~40 ms added to every request
+    # on Linux, which a "0 s" proxy must not add (measured: 51 ms vs 7.5 ms a call).
+    disable_nagle_algorithm = True
     server: LatencyProxy
 
     def log_message(self, format: str, *args: object) -> None:

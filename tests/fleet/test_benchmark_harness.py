@@ -3,7 +3,9 @@ suite: `python -m benchmarks.run`)."""
 
 from __future__ import annotations
 
+import socket
 import time
+from typing import Any
 
 import boto3
 
@@ -20,6 +22,35 @@ def test_the_latency_proxy_delays_and_counts_every_request_to_moto():
         direct = client(endpoint, "ec2").describe_volumes()["Volumes"]
         assert [v["VolumeId"] for v in direct] == [volume]  # it reached the same moto
         assert proxy_requests(proxied) == 1
+
+
+def test_the_latency_proxy_turns_nagle_off_on_the_connections_it_accepts():
+    """Its reply leaves in two writes; with Nagle on, the second waits ~40 ms for the
+    client's delayed ACK: a delay on every request that the scenario did not ask for."""
+    from benchmarks.latency_proxy import serve
+
+    with moto_server() as endpoint:
+        proxy = serve(int(endpoint.rsplit(":", 1)[1]), 0.0)
+        nodelay: list[int] = []
+        handle = proxy.finish_request
+
+        def capture(request: Any, address: Any) -> None:
+            handle(request, address)  # serves the connection until the client closes it
+            nodelay.append(request.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        proxy.finish_request = capture  # type: ignore[method-assign]
+        try:
+            ec2 = client(f"http://127.0.0.1:{proxy.server_address[1]}", "ec2")
+            ec2.describe_volumes()
+            ec2.close()
+            deadline = time.monotonic() + 10
+            while not nodelay and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert nodelay, "the request did not go through the proxy"
+            assert all(nodelay)
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
 
 
 def test_the_report_states_ratios_and_whether_each_target_was_met():
