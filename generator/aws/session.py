@@ -6,7 +6,8 @@ has a method per API operation), which measured as the largest cost of a fleet s
 every thread built its own. The session that builds them is not thread-safe, so it is
 only used under a lock. All sessions share one data loader, so the service models (EC2's
 is megabytes of JSON) are parsed once per process. Refreshable credentials lock their
-own refresh, so one credentials object serves every client of an account.
+own refresh, so one credentials object serves every client of an account. Responses parse
+their timestamps with generator.aws.timestamps (the standard library, not dateutil).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Credent
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator import __version__
+from generator.aws.timestamps import response_parser_factory
 from generator.errors import AwsCallFailed
 
 RETRY_CONFIG = Config(
@@ -34,6 +36,8 @@ SessionFactory = Callable[[], boto3.Session]
 
 _loader_lock = threading.Lock()
 _shared_loader: Any = None
+# Holds only the parser defaults (each response gets a parser of its own): safe to share.
+_PARSER_FACTORY = response_parser_factory()
 
 
 def _loader() -> Any:
@@ -60,6 +64,7 @@ def new_session(credentials: Credentials | None = None) -> boto3.Session:
     those (never falling back to the environment), else with the standard provider chain."""
     core = botocore.session.Session()
     core.register_component("data_loader", _loader())
+    core.register_component("response_parser_factory", _PARSER_FACTORY)
     if credentials is not None:
         resolver = CredentialResolver([_GivenCredentials(credentials)])
         core.register_component("credential_provider", resolver)
