@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from generator.errors import PrecheckFailed
-from generator.rules.ec2_idle import Ec2IdleSettings
+from generator.rules.ec2_idle import STOP_PROTECTION_LOOKUPS_IN_FLIGHT, Ec2IdleSettings
 from generator.rules.ec2_instance import InstanceSpec
 from tests.aws_calls import CallCounter
 from tests.rule_harness import REGION, client, executor, remediation_folder, scan
@@ -139,32 +141,100 @@ def test_auto_scaling_members_are_never_stopped() -> None:
 
 
 @mock_aws
-def test_1000_instances_cost_two_getmetricdata_calls_per_metric() -> None:
+def test_1000_instances_cost_two_cpu_calls_and_network_only_for_the_cpu_idle() -> None:
     ec2 = client("ec2")
     for _ in range(4):
         ec2.run_instances(
             ImageId="ami-12c6146b", MinCount=250, MaxCount=250, InstanceType="t3.micro"
         )
     counter = CallCounter()
-    cw = counter.attach(client("cloudwatch"))
+    cw, counted_ec2 = counter.attach(client("cloudwatch")), counter.attach(client("ec2"))
+    asked: list[str] = []
+    cw.meta.events.register(
+        "provide-client-params.monitoring.GetMetricData",
+        lambda params, **_: asked.extend(
+            q["MetricStat"]["Metric"]["MetricName"] for q in params["MetricDataQueries"]
+        ),
+    )
     instances = [
         i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
     ]
     assert len(instances) == 1000
-    for instance in instances[:3]:
+    idle, busy = instances[:3], instances[3:5]
+    for instance in idle:
         seed(cw, instance)
+    for instance in busy:
+        seed(cw, instance, cpu=60.0)
     counter.calls.clear()
+    asked.clear()
 
     result = scan(
         RULE,
         as_of=AS_OF,
-        client_factory=lambda service: cw if service == "cloudwatch" else client(service),
+        client_factory=lambda service: {"cloudwatch": cw, "ec2": counted_ec2}.get(
+            service, client(service)
+        ),
     )
 
-    assert len(result.findings) == 3 and len(result.skipped) == 997
-    # 1,000 instances x 3 metrics = 3,000 queries, 500 a call: 6 calls, 2 per metric.
-    assert counter["GetMetricData"] == 6
+    assert sorted(f.resource_id for f in result.findings) == sorted(idle)
+    assert all("CPU reached 60.0%" in result.skip_reason(i) for i in busy)
+    assert len(result.skipped) == 997
+    # CPU for all 1,000 (500 queries a call: 2 calls), then NetworkIn and NetworkOut for the
+    # 3 whose CPU is idle (1 call). The 2 busy ones and the 995 without data cost no more.
+    assert asked.count("CPUUtilization") == 1000
+    assert asked.count("NetworkIn") == asked.count("NetworkOut") == 3
+    assert counter["GetMetricData"] == 3
     assert counter["GetMetricStatistics"] == 0
+    # Stop protection is asked only about the idle ones.
+    assert counter["DescribeInstanceAttribute"] == 3
+
+
+@mock_aws
+def test_stop_protection_is_matched_to_each_idle_instance() -> None:
+    """The lookups run a few at a time; each answer must land on its own instance."""
+    ec2, cw = client("ec2"), client("cloudwatch")
+    instances = [launch(ec2, DisableApiStop=n in (1, 4, 5)) for n in range(9)]
+    for instance in instances:
+        seed(cw, instance)
+
+    result = scan(RULE, as_of=AS_OF)
+
+    protected = {instances[n] for n in (1, 4, 5)}
+    assert {f.resource_id for f in result.findings} == set(instances) - protected
+    assert {s.resource_id for s in result.skipped} == protected
+    assert all("stop protection" in result.skip_reason(i) for i in protected)
+
+
+@mock_aws
+def test_a_failed_stop_protection_lookup_fails_the_unit_and_stops_the_others() -> None:
+    """No finding without the answer: the unit fails (the scan reports it), and the lookups
+    still queued are not sent."""
+    ec2, cw = client("ec2"), client("cloudwatch")
+    instances = [launch(ec2) for _ in range(12)]
+    for instance in instances:
+        seed(cw, instance)
+    counter = CallCounter()
+    counted_ec2 = counter.attach(client("ec2"))
+
+    def refuse_one(params: dict[str, Any], **_: Any) -> None:
+        if params.get("InstanceId") == instances[0]:
+            raise ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}},
+                "DescribeInstanceAttribute",
+            )
+        time.sleep(0.5)  # the others are still in flight when the refusal arrives
+
+    counted_ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeInstanceAttribute", refuse_one
+    )
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        scan(
+            RULE,
+            as_of=AS_OF,
+            client_factory=lambda service: counted_ec2 if service == "ec2" else client(service),
+        )
+    # Only those already in flight were sent (the refused one never reached the wire).
+    assert counter["DescribeInstanceAttribute"] <= STOP_PROTECTION_LOOKUPS_IN_FLIGHT
 
 
 @mock_aws
