@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from generator.executor.runner import RunResult
 from generator.findings import FindingsReport
 from generator.report_stream import Totals
+
+if TYPE_CHECKING:  # `scan` prints through this module and never runs the executor
+    from generator.executor.runner import RunResult
 
 
 def _totals(report: FindingsReport, totals: Totals | None) -> Totals:

@@ -22,7 +22,9 @@ PHASE_ORDER: tuple[Phase, ...] = ("precheck", "backup", "dry_run", "change", "ve
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Rules import these to build plans, so every scan imports them, but a scan never
+    # validates one: their validators are built on first use, not at import.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AwsCall(_Frozen):
@@ -157,7 +159,7 @@ RunStatus = Literal["running", "completed", "failed", "aborted", "waiting"]
 
 
 class StepRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     step_id: str
     status: StepStatus
@@ -170,7 +172,7 @@ class StepRecord(BaseModel):
 
 
 class RunRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kind: Literal["apply", "rollback"]
     status: RunStatus
@@ -195,7 +197,7 @@ class RunRecord(BaseModel):
 
 
 class Journal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     schema_version: Literal[1] = 1
     plan_id: str
