@@ -1,0 +1,123 @@
+"""Where IAM can narrow an action below ``Resource: "*"``: resource ARNs and condition keys.
+
+Keyed by IAM action. An action absent here is granted on ``*`` (most Describe/List actions
+support nothing narrower), still limited to the configured regions by ``aws:RequestedRegion``.
+ARN templates use ``{partition}``, ``{account}`` and ``{region}``; a template with
+``{region}`` is expanded once per configured region. Condition values may use ``{plan_tag}``
+(the tag every reclaim backup carries) and ``{skip_tag}`` (the exclusion tag from reclaim.yml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PLAN_TAG = "reclaim:plan-id"
+
+
+@dataclass(frozen=True)
+class Condition:
+    test: str
+    variable: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One statement's worth of permission: some resources, under some conditions."""
+
+    resources: tuple[str, ...]
+    conditions: tuple[Condition, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class ActionScope:
+    grants: tuple[Grant, ...]
+    implied: tuple[tuple[tuple[str, ...], Grant], ...] = ()
+    """Further actions IAM checks when this action runs (tag-on-create, KMS for encryption)."""
+
+
+_VOLUME = "arn:{partition}:ec2:{region}:{account}:volume/*"
+_SNAPSHOT = "arn:{partition}:ec2:{region}::snapshot/*"
+_KMS_KEY = "arn:{partition}:kms:{region}:{account}:key/*"
+
+
+def _create_action(name: str) -> Condition:
+    return Condition("StringEquals", "ec2:CreateAction", (name,))
+
+
+_VIA_EC2 = Condition("StringLike", "kms:ViaService", ("ec2.{region}.amazonaws.com",))
+# Restoring an encrypted volume makes EBS use the volume's KMS key on reclaim's behalf.
+_RESTORE_ENCRYPTED = (
+    (
+        (
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:GenerateDataKeyWithoutPlaintext",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+        ),
+        Grant((_KMS_KEY,), (_VIA_EC2,), "only through EC2, to restore encrypted volumes"),
+    ),
+    (
+        ("kms:CreateGrant",),
+        Grant(
+            (_KMS_KEY,),
+            (_VIA_EC2, Condition("Bool", "kms:GrantIsForAWSResource", ("true",))),
+            "grants only for EBS itself, to restore encrypted volumes",
+        ),
+    ),
+)
+
+SCOPES: dict[str, ActionScope] = {
+    "ec2:CreateSnapshot": ActionScope(
+        grants=(
+            Grant((_VOLUME,), why="snapshot any volume in the configured regions"),
+            Grant(
+                (_SNAPSHOT,),
+                (Condition("Null", "aws:RequestTag/{plan_tag}", ("false",)),),
+                "only snapshots tagged with the plan ID at creation",
+            ),
+        ),
+        implied=(
+            (
+                ("ec2:CreateTags",),
+                Grant(
+                    (_SNAPSHOT,),
+                    (_create_action("CreateSnapshot"),),
+                    "tags only while creating a snapshot",
+                ),
+            ),
+        ),
+    ),
+    "ec2:DeleteVolume": ActionScope(
+        grants=(
+            Grant(
+                (_VOLUME,),
+                (Condition("Null", "aws:ResourceTag/{skip_tag}", ("true",)),),
+                "never a volume carrying the skip tag",
+            ),
+        ),
+    ),
+    "ec2:CreateVolume": ActionScope(
+        grants=(
+            Grant((_VOLUME,), why="the restored volume"),
+            Grant(
+                (_SNAPSHOT,),
+                (Condition("Null", "aws:ResourceTag/{plan_tag}", ("false",)),),
+                "restore only from reclaim's own backup snapshots",
+            ),
+        ),
+        implied=(
+            (
+                ("ec2:CreateTags",),
+                Grant(
+                    (_VOLUME,),
+                    (_create_action("CreateVolume"),),
+                    "tags only while restoring a volume",
+                ),
+            ),
+            *_RESTORE_ENCRYPTED,
+        ),
+    ),
+}
