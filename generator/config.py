@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from generator.errors import ConfigError, describe_validation_error
 from generator.exclusions import Exclusions
@@ -42,11 +42,38 @@ class ForgeConfig(_Strict):
     base_branch: str = "main"
 
 
+def _field_name(rule_name: str) -> str:
+    return rule_name.replace("-", "_")
+
+
+def _rules_model() -> type[BaseModel]:
+    """One typed field per rule (keyed by the rule's name), so a mistake in any threshold is
+    reported with its full key path, e.g. rules.ebs-unattached.min_unattached_days."""
+    fields: dict[str, Any] = {
+        _field_name(name): (
+            rule.settings_model,
+            Field(default_factory=rule.settings_model, alias=name),
+        )
+        for name, rule in RULES.items()
+    }
+    return create_model(
+        "RulesConfig",
+        __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=True),
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    RulesConfig = BaseModel
+else:
+    RulesConfig = _rules_model()
+
+
 class ReclaimConfig(_Strict):
     version: Literal[1] = 1
     accounts: tuple[AccountConfig, ...] = Field(default=(AccountConfig(),), min_length=1)
     regions: tuple[str, ...] = Field(default=("us-east-1",), min_length=1)
-    rules: dict[str, RuleSettings] = Field(default_factory=dict, validate_default=True)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
     exclusions: Exclusions = Exclusions()
     output: OutputConfig = OutputConfig()
     forge: ForgeConfig = ForgeConfig()
@@ -62,25 +89,12 @@ class ReclaimConfig(_Strict):
             raise ValueError("lists a region twice")
         return regions
 
-    @field_validator("rules", mode="before")
-    @classmethod
-    def _settings_per_rule(cls, raw: Any) -> dict[str, RuleSettings]:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ValueError("expected a mapping of rule name to its settings")
-        settings: dict[str, RuleSettings] = {}
-        for name, values in raw.items():
-            if name not in RULES:
-                known = ", ".join(sorted(RULES))
-                raise ValueError(f"unknown rule {name!r}; known rules: {known}")
-            settings[name] = RULES[name].settings_model.model_validate(values or {})
-        for name, rule in RULES.items():
-            settings.setdefault(name, rule.settings_model())
+    def rule_settings(self, name: str) -> RuleSettings:
+        settings: RuleSettings = getattr(self.rules, _field_name(name))
         return settings
 
     def enabled_rules(self) -> list[str]:
-        return [name for name, s in sorted(self.rules.items()) if s.enabled]
+        return [name for name in sorted(RULES) if self.rule_settings(name).enabled]
 
     def resolve(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()
@@ -104,7 +118,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path) -> ReclaimConfig:
     try:
         return ReclaimConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(source, error)) from None
+        raise ConfigError(describe_validation_error(source, error, tuple(RULES))) from None
 
 
 def load_config(path: Path | None) -> ReclaimConfig:

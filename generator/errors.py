@@ -84,13 +84,17 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def describe_validation_error(source: str, error: ValidationError) -> str:
+def describe_validation_error(
+    source: str, error: ValidationError, known_rules: tuple[str, ...] = ()
+) -> str:
     lines = [f"{source} is not valid:"]
     for detail in error.errors():
         where = _key_path(tuple(detail["loc"]))
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "is not a known key (check the spelling; see the config reference in README)"
+            if detail["loc"][:1] == ("rules",) and len(detail["loc"]) == 2 and known_rules:
+                message = f"is not a known rule; known rules: {', '.join(sorted(known_rules))}"
         got = detail.get("input")
         suffix = "" if detail["type"] in ("extra_forbidden", "missing") else f" (got {got!r})"
         lines.append(f"  {where}: {message}{suffix}")

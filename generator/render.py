@@ -32,6 +32,7 @@ def environment() -> Environment:
     )
     env.filters["money"] = _money
     env.filters["code"] = _code
+    env.filters["plain"] = _plain
     return env
 
 
@@ -47,3 +48,12 @@ def _code(value: object) -> str:
         fence += "`"
     padding = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{padding}{text}{padding}{fence}"
+
+
+_MARKDOWN_SPECIAL = "\\`*_{}[]<>()#+!|~"
+
+
+def _plain(value: object) -> str:
+    """Text that markdown shows as written: user data cannot format, link or inject HTML."""
+    text = str(value).replace("\n", " ")
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)

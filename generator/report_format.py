@@ -13,25 +13,27 @@ from generator.findings import FindingsReport
 
 def findings_table(report: FindingsReport) -> Table:
     table = Table(title=f"reclaim findings as of {report.as_of:%Y-%m-%d %H:%M UTC}")
-    for column, justify in (
-        ("finding", "left"),
-        ("resource", "left"),
-        ("$/month", "right"),
-        ("reversibility", "left"),
-        ("risk", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("region", no_wrap=True)
+    table.add_column("resource", no_wrap=True)
+    table.add_column("finding", ratio=1)
+    table.add_column("$/month", justify="right", no_wrap=True)
+    table.add_column("undo", no_wrap=True)
+    table.add_column("risk", no_wrap=True)
     for finding in report.findings:
         price = f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
-        table.add_row(finding.id, finding.title, price, finding.reversibility, finding.risk)
+        table.add_row(
+            finding.region,
+            finding.resource_id,
+            finding.title,
+            price,
+            finding.reversibility,
+            finding.risk,
+        )
+    estimated = any(f.cost.estimated for f in report.findings)
     table.caption = (
         f"{len(report.findings)} finding(s), ${report.monthly_total:,.2f}/month; "
         f"{len(report.skipped)} resource(s) left alone; {len(report.errors)} error(s)"
-        + (
-            "; * estimated (list prices of another region)"
-            if any(f.cost.estimated for f in report.findings)
-            else ""
-        )
+        + ("; * estimated (us-east-1 list prices)" if estimated else "")
     )
     return table
 

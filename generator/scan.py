@@ -73,7 +73,7 @@ def scan(
                 unit_findings: list[Finding] = []
                 unit_skipped: list[SkippedResource] = []
                 try:
-                    for item in rule.detect(ctx, config.rules[rule_name]):
+                    for item in rule.detect(ctx, config.rule_settings(rule_name)):
                         if isinstance(item, Finding):
                             unit_findings.append(item)
                         else:

@@ -8,10 +8,10 @@ about what a restore must reproduce.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
 
 from generator.manifest.models import Expectation
 
@@ -39,6 +39,12 @@ class VolumeSpec(BaseModel):
     source_snapshot_id: str | None = None
     create_time: datetime
     tags: dict[str, str] = {}
+
+    @field_validator("create_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        # boto3 always returns aware datetimes; recorded or hand-made responses may not.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> VolumeSpec:

@@ -1,0 +1,142 @@
+"""Shared fixtures: an isolated in-process AWS (moto), volumes, and a call recorder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from generator.aws.session import AccountSession
+from generator.config import ReclaimConfig, parse_config
+from generator.executor.runner import Executor
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+_AWS_ENV_TO_HIDE = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test can reach a real account, whatever the developer's shell holds."""
+    for key in _AWS_ENV_TO_HIDE:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for key, value in {
+        "GIT_AUTHOR_NAME": "reclaim tests",
+        "GIT_AUTHOR_EMAIL": "tests@reclaim.invalid",
+        "GIT_COMMITTER_NAME": "reclaim tests",
+        "GIT_COMMITTER_EMAIL": "tests@reclaim.invalid",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ec2(aws: None) -> Any:
+    return boto3.client("ec2", region_name=REGION)
+
+
+def make_volume(
+    ec2: Any, *, zone: str = "us-east-1a", tags: dict[str, str] | None = None, **spec: Any
+) -> str:
+    spec.setdefault("Size", 100)
+    spec.setdefault("VolumeType", "gp2")
+    if tags:
+        spec["TagSpecifications"] = [
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return str(ec2.create_volume(AvailabilityZone=zone, **spec)["VolumeId"])
+
+
+def config_for(tmp_path: Path, **overrides: Any) -> ReclaimConfig:
+    data: dict[str, Any] = {
+        "regions": [REGION],
+        "rules": {"ebs-unattached": {"use_cloudtrail": False}},
+    }
+    data.update(overrides)
+    return parse_config(data, source="test config", base_dir=tmp_path)
+
+
+def later(days: int) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+@dataclass
+class CallLog:
+    """Every AWS operation made through a recording session, in order."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def operations(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def count(self, operation: str, **params: Any) -> int:
+        return sum(
+            1
+            for name, sent in self.calls
+            if name == operation and all(sent.get(k) == v for k, v in params.items())
+        )
+
+
+class RecordingSession(AccountSession):
+    def __init__(self, log: CallLog, crash_after: str | None = None) -> None:
+        super().__init__(label="test session")
+        self.log = log
+        self.crash_after = crash_after
+
+    def client(self, service: str, region: str) -> Any:
+        client = super().client(service, region)
+        if not getattr(client, "_reclaim_recorded", False):
+            client.meta.events.register("provide-client-params", self._record)
+            client.meta.events.register("after-call", self._maybe_crash)
+            client._reclaim_recorded = True
+        return client
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.log.calls.append((model.name, dict(params)))
+
+    def _maybe_crash(self, model: Any, http_response: Any, **_: Any) -> None:
+        if self.crash_after == model.name and http_response.status_code < 300:
+            self.crash_after = None
+            raise SimulatedCrash(f"process died right after {model.name}")
+
+
+class SimulatedCrash(BaseException):
+    """Like a killed runner: nothing in reclaim may catch it."""
+
+
+def executor_for(session: AccountSession) -> Executor:
+    return Executor(client_for=session.client, account_id=session.account_id, actor="tester")
+
+
+def shared_or_skip(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared is only on the developers' machines)")
+    return path
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")

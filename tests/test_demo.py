@@ -1,0 +1,72 @@
+"""`reclaim demo` runs the whole path offline and leaves a repository to inspect."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator.demo import MARKER, run_demo
+from generator.errors import ReclaimError
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_demo_end_to_end(tmp_path: Path):
+    from rich.console import Console
+
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=120)  # noqa: SIM115
+    result = run_demo(tmp_path / "demo", console)
+    console.file.close()
+
+    assert result.findings == 4
+    assert result.monthly_usd == 530.0
+    assert result.mismatches == ()
+    repo = result.repo
+    branches = git(repo, "branch", "--list", "reclaim/*").split()
+    assert len(branches) == 4
+    journal = repo / "remediations" / result.merged_finding / "journal.json"
+    assert '"rollback"' in journal.read_text()
+    assert git(repo, "status", "--porcelain") == ""
+    log = git(repo, "log", "--format=%s", "main")
+    assert f"Merge reclaim/{result.merged_finding}" in log
+    assert "reclaim rollback" in log
+    output = (tmp_path / "out.txt").read_text()
+    assert "identical on every recorded attribute" in output
+
+
+def test_demo_refuses_a_directory_that_is_not_a_demo(tmp_path: Path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    from rich.console import Console
+
+    with pytest.raises(ReclaimError, match="not a previous reclaim demo"):
+        run_demo(tmp_path, Console(file=open(tmp_path / "o.txt", "w")))  # noqa: SIM115
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_demo_command_runs_as_a_newcomer_would(tmp_path: Path):
+    """The README's first command, in a subprocess: exit 0 and a summary."""
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", "demo", "--dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Summary" in result.stdout
+    assert (tmp_path / "d" / MARKER).exists()
+    rerun = subprocess.run(
+        [sys.executable, "-m", "generator", "demo", "--dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert rerun.returncode == 0, "a previous demo directory is replaced"

@@ -1,0 +1,139 @@
+"""Every recorded DescribeVolumes response from real accounts goes through the scanner's parser."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.rules.ebs_volume import VolumeSpec
+from tests.conftest import SHARED
+
+PLACEBO = SHARED / "aws-captures" / "placebo"
+
+
+def is_error(path: Path) -> bool:
+    return bool(json.loads(path.read_text()).get("status_code", 200) >= 400)
+
+
+CAPTURES = sorted(PLACEBO.glob("*/ec2.DescribeVolumes_*.json")) if PLACEBO.exists() else []
+
+
+def decode(value: Any) -> Any:
+    """Placebo encodes datetimes as {"__class__": "datetime", "year": ...}."""
+    if isinstance(value, dict):
+        if value.get("__class__") == "datetime":
+            fields = {k: v for k, v in value.items() if k != "__class__"}
+            return datetime(**fields)
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def load(path: Path) -> dict[str, Any]:
+    return decode(json.loads(path.read_text()))["data"]
+
+
+@pytest.mark.skipif(
+    not CAPTURES, reason=f"no captures under {PLACEBO} (only on developer machines)"
+)
+@pytest.mark.parametrize(
+    "capture", [c for c in CAPTURES if not is_error(c)], ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_real_describe_volumes_responses_parse(capture: Path):
+    volumes = load(capture).get("Volumes", [])
+    for item in volumes:
+        spec = VolumeSpec.from_api(item)
+        assert spec.volume_id == item["VolumeId"]
+        assert spec.size_gib == item["Size"]
+        assert spec.attachment_count == len(item.get("Attachments") or [])
+        if spec.volume_type in ("io1", "io2"):
+            assert spec.explicit_iops == item["Iops"]
+
+
+@pytest.mark.skipif(
+    not CAPTURES, reason=f"no captures under {PLACEBO} (only on developer machines)"
+)
+def test_captures_cover_attached_and_available_volumes():
+    states = {VolumeSpec.from_api(v).state for c in CAPTURES for v in load(c).get("Volumes", [])}
+    assert {"in-use", "available"} <= states
+
+
+@pytest.mark.skipif(
+    not CAPTURES, reason=f"no captures under {PLACEBO} (only on developer machines)"
+)
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
+    """The whole detection path on a recorded page: available volumes become findings (they
+    are far past the threshold as of 2030), everything else is never proposed."""
+    from datetime import UTC
+
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from generator.aws.prices import bundled_prices
+    from generator.exclusions import Exclusions
+    from generator.findings import Finding
+    from generator.rules.context import ScanContext
+    from generator.rules.ebs_unattached import EbsUnattached, EbsUnattachedSettings
+    from generator.state import SeenState
+
+    data = load(capture)
+    data.pop("ResponseMetadata", None)
+    if is_error(capture):
+        from botocore.exceptions import ClientError
+
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        with Stubber(ec2) as stub, pytest.raises(ClientError):
+            stub.add_client_error("describe_volumes", data["Error"]["Code"])
+            ctx = ScanContext(
+                account_id="123456789012",
+                region="us-east-1",
+                as_of=datetime(2030, 1, 1, tzinfo=UTC),
+                client={"ec2": ec2}.__getitem__,
+                prices=bundled_prices(),
+                exclusions=Exclusions(),
+                state=SeenState(None),
+            )
+            list(EbsUnattached().detect(ctx, EbsUnattachedSettings(use_cloudtrail=False)))
+        return
+    volumes = [VolumeSpec.from_api(v) for v in data.get("Volumes", [])]
+    data.pop("NextToken", None)
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    as_of = datetime(2030, 1, 1, tzinfo=UTC)
+    state = SeenState(tmp_path / "state.json")
+    for volume in volumes:  # an earlier scan saw them all
+        state.first_seen(
+            "ebs-unattached",
+            f"123456789012/us-east-1/{volume.volume_id}",
+            datetime(2020, 1, 1, tzinfo=UTC),
+        )
+    ctx = ScanContext(
+        account_id="123456789012",
+        region="us-east-1",
+        as_of=as_of,
+        client={"ec2": ec2}.__getitem__,
+        prices=bundled_prices(),
+        exclusions=Exclusions(),
+        state=state,
+    )
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", data, {"Filters": ANY})
+        items = list(EbsUnattached().detect(ctx, EbsUnattachedSettings(use_cloudtrail=False)))
+    found = {i.resource_id for i in items if isinstance(i, Finding)}
+    expected = {
+        v.volume_id
+        for v in volumes
+        if v.state == "available"
+        and not v.attachment_count
+        and not v.multi_attach
+        and "reclaim:skip" not in v.tags
+    }
+    assert found == expected
+    for item in items:
+        if isinstance(item, Finding):
+            assert item.cost.monthly_usd > 0 or item.cost.estimated
