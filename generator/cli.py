@@ -275,3 +275,55 @@ def demo(directory: Path) -> None:
     from generator.demo import run_demo
 
     run_demo(directory, out)
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="The repository to set up.",
+)
+@click.option("--repo", "repository", help="GitHub repository owner/name (remembered).")
+@click.option("--account", "accounts", multiple=True, help="See ACCOUNT below; repeatable.")
+@click.option("--region", "regions", multiple=True, help="Default regions (repeatable).")
+@click.option("--rule", "rules", multiple=True, help="Enable only these rules (repeatable).")
+@click.option("--service-account", help="12-digit account ID of the service role (remembered).")
+@click.option("--service-role-name", help="Default: reclaim-service.")
+@click.option("--customer-role-name", help="Default: reclaim-remediation.")
+@click.option("--default-branch", help="Default: main.")
+@click.option("--environment", help="GitHub environment of apply and rollback.")
+@click.option("--scan-cron", help="When the scan runs (five-field cron, UTC).")
+@click.option("--scan-shards", type=click.IntRange(1, 32), help="Parallel scan jobs.")
+@click.option("--python-version", help="Python of the workflow jobs. Default: 3.12.")
+@click.option("--reclaim-package", help="What the workflows pip-install.")
+@click.option("--config-file", help="reclaim.yml's path in the repository.")
+@click.option("--terraform-dir", help="Where the Terraform modules go. Default: terraform.")
+@click.option(
+    "--only",
+    "parts",
+    multiple=True,
+    type=click.Choice(["config", "workflows", "terraform", "codeowners"]),
+    help="Generate only these parts (repeatable; remembered).",
+)
+@click.option("--force", is_flag=True, help="Replace files you changed since init wrote them.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 7 when a file would change.")
+@handles_errors
+def init(
+    directory: Path, accounts: tuple[str, ...], force: bool, check: bool, **given: Any
+) -> None:
+    """Generate the pipeline: reclaim.yml, GitHub Actions workflows, Terraform for the
+    service role and the remediation role, and CODEOWNERS entries.
+
+    \b
+    ACCOUNT: comma-separated key=value, e.g.
+      --account id=222222222222,name=prod,regions=us-east-1+eu-west-1,owners=@org/prod
+    keys: id (required), name, role, external-id-env, regions, owners.
+
+    Re-running is idempotent; a file you edited is shown as a diff and kept unless --force.
+    Options are remembered in .reclaim/pipeline.json."""
+    from generator.pipeline.cli_support import init_command
+
+    init_command(directory, accounts, given, force=force, check=check, out=out, err=err)

@@ -92,6 +92,12 @@ def _expand(template: str, values: dict[str, str], regions: tuple[str, ...]) -> 
     return [template.format(**values, region=region) for region in regions]
 
 
+def _one_or_many(values: list[str]) -> str | list[str]:
+    """A single value as a string, as aws_iam_policy_document writes it (parliament reads
+    Null and Bool conditions only in that form)."""
+    return values[0] if len(values) == 1 else values
+
+
 def policy_json(
     statements: tuple[Statement, ...],
     *,
@@ -110,22 +116,24 @@ def policy_json(
     arn_regions = regions or ("*",)
     rendered = []
     for statement in statements:
-        conditions: dict[str, dict[str, list[str]]] = {}
+        conditions: dict[str, dict[str, str | list[str]]] = {}
         for condition in _with_region(statement.grant.conditions, regions):
             variable = condition.variable.format(**values)
             expanded = [
                 v for value in condition.values for v in _expand(value, values, arn_regions)
             ]
-            conditions.setdefault(condition.test, {})[variable] = expanded
+            conditions.setdefault(condition.test, {})[variable] = _one_or_many(expanded)
         body: dict[str, Any] = {
             "Sid": statement.sid,
             "Effect": "Allow",
-            "Action": list(statement.actions),
-            "Resource": [
-                r
-                for template in statement.grant.resources
-                for r in _expand(template, values, arn_regions)
-            ],
+            "Action": _one_or_many(list(statement.actions)),
+            "Resource": _one_or_many(
+                [
+                    r
+                    for template in statement.grant.resources
+                    for r in _expand(template, values, arn_regions)
+                ]
+            ),
         }
         if conditions:
             body["Condition"] = conditions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -77,6 +77,8 @@ class TargetAccount:
     regions: tuple[str, ...] | None
     """None: every region enabled in the account."""
     owners: tuple[str, ...]
+    all_enabled: bool = False
+    """Regions were given as 'all-enabled' (rather than left to the top-level list)."""
 
     @property
     def slug(self) -> str:
@@ -116,7 +118,7 @@ def _regions(value: object) -> tuple[str, ...] | None:
     return tuple(str(region) for region in value)  # type: ignore[attr-defined]
 
 
-def fleet_from_config(config: ReclaimConfig, repo_root: PurePosixPath | None = None) -> Fleet:
+def fleet_from_config(config: ReclaimConfig, repo_root: Path | None = None) -> Fleet:
     """Read the pipeline-relevant parts of a loaded reclaim.yml."""
     accounts = []
     top_regions = _regions(getattr(config, "regions", None))
@@ -142,7 +144,7 @@ def fleet_from_config(config: ReclaimConfig, repo_root: PurePosixPath | None = N
     remediations = config.remediations_path
     root = config.base_dir.resolve() if repo_root is None else repo_root
     try:
-        relative = PurePosixPath(remediations.relative_to(root).as_posix())  # type: ignore[arg-type]
+        relative = PurePosixPath(remediations.relative_to(root).as_posix())
     except ValueError:
         raise ConfigError(
             f"output.remediations_dir ({remediations}) is outside the repository ({root})",
