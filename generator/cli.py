@@ -327,3 +327,115 @@ def init(
     from generator.pipeline.cli_support import init_command
 
     init_command(directory, accounts, given, force=force, check=check, out=out, err=err)
+
+
+# ---- the steps of the generated workflows --------------------------------------------------
+
+event_option = click.option(
+    "--event",
+    "event_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The webhook payload ($GITHUB_EVENT_PATH).",
+)
+results_option = click.option(
+    "--results",
+    "results_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where the outcomes go, for the commit and comment steps.",
+)
+
+
+def _workflow_executor_for(config_path: Path | None, actor: str | None) -> Any:
+    def build(folder: Path, kind: str) -> Any:
+        return _executor(config_path, actor)
+
+    return build
+
+
+@main.command("gate-rollback")
+@config_option
+@event_option
+@handles_errors
+def gate_rollback(config_path: Path | None, event_path: Path) -> None:
+    """Decide whether a /rollback comment may roll back (rollback workflow, first job).
+
+    Refuses unless the comment is on a merged reclaim pull request, by a person (not a
+    bot) with write, maintain or admin permission per GitHub's API. Reacts to the comment,
+    explains a refusal, and sets the step outputs allowed, folder and pr. Exit 0 either way."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import gate_rollback as run_gate
+
+    run_gate(load_config(config_path), event_path, repo=Path.cwd(), out=out)
+
+
+@main.command("apply-merged")
+@config_option
+@event_option
+@results_option
+@actor_option
+@handles_errors
+def apply_merged(
+    config_path: Path | None, event_path: Path, results_path: Path, actor: str | None
+) -> None:
+    """Apply the plans a push to the default branch merged (apply workflow).
+
+    Applies the plans the push added and every merged plan without a journal.json, one
+    after another; one failure does not stop the others. Exit 6 when any failed."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import apply_merged as run_apply
+
+    results = run_apply(
+        load_config(config_path),
+        event_path,
+        results_path,
+        _workflow_executor_for(config_path, actor),
+        repo=Path.cwd(),
+        out=out,
+    )
+    if results.failed:
+        sys.exit(int(ExitCode.AWS))
+
+
+@main.command("rollback-requested")
+@config_option
+@click.option("--folder", required=True, help="The remediation folder (from gate-rollback).")
+@click.option("--pr", "pr_number", required=True, type=int, help="The pull request number.")
+@results_option
+@actor_option
+@handles_errors
+def rollback_requested(
+    config_path: Path | None, folder: str, pr_number: int, results_path: Path, actor: str | None
+) -> None:
+    """Roll back one remediation a gate allowed (rollback workflow, second job)."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import rollback_requested as run_rollback
+
+    results = run_rollback(
+        load_config(config_path),
+        folder,
+        pr_number,
+        results_path,
+        _workflow_executor_for(config_path, actor),
+        repo=Path.cwd(),
+        out=out,
+    )
+    if results.failed:
+        sys.exit(int(ExitCode.AWS))
+
+
+@main.command("commit-journals")
+@config_option
+@click.option("--branch", required=True, help="The branch to push to (the default branch).")
+@click.option("--message", required=True, help="Commit message.")
+@handles_errors
+def commit_journals(config_path: Path | None, branch: str, message: str) -> None:
+    """Commit new or changed journal.json files and push them, rebasing onto concurrent
+    pushes. Authenticates with $GITHUB_TOKEN through the environment, never .git/config."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import push_journals
+
+    push_journals(
+        load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out
+    )
