@@ -439,3 +439,40 @@ def commit_journals(config_path: Path | None, branch: str, message: str) -> None
     push_journals(
         load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out
     )
+
+
+@main.command("validate-changed")
+@config_option
+@click.option("--base", default="HEAD^1", show_default=True, help="Compare HEAD against this.")
+@click.option(
+    "--event",
+    "event_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A pull_request payload: comment the summary on that pull request.",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also append the summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@handles_errors
+def validate_changed(
+    config_path: Path | None, base: str, event_path: Path | None, summary_path: Path | None
+) -> None:
+    """Validate every remediation that changed since --base, without AWS, and summarize
+    what they would save (validate workflow). Exit 4 when one is invalid."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import validate_changed as run_validate
+
+    valid = run_validate(
+        load_config(config_path),
+        base,
+        event_path=event_path,
+        summary_path=summary_path,
+        repo=Path.cwd(),
+        out=out,
+        err=err,
+    )
+    if not valid:
+        sys.exit(int(ExitCode.MANIFEST))

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from generator.config import ReclaimConfig
-from generator.errors import ConfigError
+from generator.errors import ConfigError, ReclaimError
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
 from generator.pipeline.github_api import PyGithubView, connect_repository
@@ -158,3 +158,37 @@ def push_journals(
         server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
     )
     out.print(f"pushed {pushed} to {branch}" if pushed else "no journal changed", highlight=False)
+
+
+def validate_changed(
+    config: ReclaimConfig,
+    base: str,
+    *,
+    event_path: Path | None,
+    summary_path: Path | None,
+    repo: Path,
+    out: Console,
+    err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> bool:
+    """Validate the touched remediations, write the summary, comment it; True when valid."""
+    from generator.pipeline.events import PullRequestEvent
+    from generator.pipeline.summary import MARKER, changed_folders, check, summary_markdown
+
+    folders, removed = changed_folders(repo, base, remediations_dir(config, repo))
+    rows = [check(repo, folder) for folder in folders]
+    markdown = summary_markdown(rows, removed)
+    out.print(markdown, markup=False, highlight=False)
+    if summary_path is not None:
+        with open(summary_path, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    if event_path is not None:
+        event = load_event(event_path, PullRequestEvent)
+        try:
+            _repository, github = github_view(environ)
+            url = github.upsert_comment(event.number, MARKER, markdown)
+            out.print(f"summary: {url}", highlight=False)
+        except ReclaimError as error:
+            # A pull request from a fork gets a read-only token: the check still counts.
+            err.print(f"warning: summary comment not posted: {error.message}", highlight=False)
+    return all(row.error is None for row in rows)

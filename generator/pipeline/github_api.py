@@ -61,3 +61,16 @@ class PyGithubView:
             self.repo.get_issue(issue_number).create_comment(body)
         except GithubException as error:
             raise self._calling(f"a comment on #{issue_number}", error) from None
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> str:
+        """Edit the comment that starts with ``marker``, or create it; returns its URL."""
+        try:
+            issue = self.repo.get_issue(number)
+            for comment in issue.get_comments():
+                if comment.body.startswith(marker):
+                    if comment.body != body:
+                        comment.edit(body)
+                    return str(comment.html_url)
+            return str(issue.create_comment(body).html_url)
+        except GithubException as error:
+            raise self._calling(f"the summary comment on #{number}", error) from None

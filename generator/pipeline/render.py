@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from generator.pipeline.actions import ACTIONS
 from generator.pipeline.policy import RolePolicies, hcl_statement, role_policies
 from generator.pipeline.spec import Fleet, PipelineOptions, TargetAccount
+from generator.render import environment as markdown_environment
 from generator.render import templates_dir
 from generator.rules import RULES
 
@@ -26,7 +27,7 @@ CODEOWNERS_PATH = ".github/CODEOWNERS"
 
 @cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(templates_dir()),
         undefined=StrictUndefined,
         variable_start_string="[[",
@@ -36,6 +37,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.filters.update(markdown_environment().filters)  # money, code: as in PR bodies
+    return env
 
 
 def _render(template: str, **context: Any) -> str:
