@@ -70,7 +70,12 @@ def terraform_plugin_dir() -> Path:
 
 
 def run(command: Sequence[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "CHECKPOINT_DISABLE": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     env.update(kwargs.pop("env", {}))  # type: ignore[arg-type]
     return subprocess.run(
         list(command),
