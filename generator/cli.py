@@ -160,28 +160,88 @@ def _load_findings(path: Path) -> Any:
 @as_of_option
 @handles_errors
 def propose(config_path: Path | None, as_of: str | None) -> None:
-    """Scan, plan, and open or update one PR per finding through the configured forge."""
+    """Scan, plan, and open, update or close one PR per finding through the configured forge.
+
+    Unchanged PRs get no write; stale ones are closed with the reason; PRs a human closed are
+    not reopened; new PRs respect forge.max_open_prs and forge.max_new_prs_per_run (highest
+    savings first) and the rest wait on the dashboard. Exit code 8 when the forge stopped the
+    run (rate limit, refused request): what remains is listed and the next run continues."""
     from generator.config import load_config
-    from generator.propose import forge_from_config, remediations_in_repo
-    from generator.propose import propose as run_propose
+    from generator.propose import (
+        forge_from_config,
+        limits_from_config,
+        remediations_in_repo,
+        sync_proposals,
+    )
     from generator.scan import scan as run_scan
 
     config = load_config(config_path)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
     report = run_scan(config, as_of=parse_as_of(as_of))
-    for result in run_propose(report, forge, folder):
-        out.print(
-            f"{result.outcome.value:>15}  {result.finding_id}  ({result.reference})",
-            highlight=False,
-        )
+    outcome = sync_proposals(
+        report,
+        forge,
+        folder,
+        limits=limits_from_config(config),
+        dashboard=config.forge.dashboard,
+    )
+    for result in outcome.results:
+        note = f"  {result.note}" if result.note else ""
+        at = f"  ({result.reference})" if result.reference else ""
+        out.print(f"{result.outcome.value:>17}  {result.finding_id}{at}{note}", highlight=False)
+    if outcome.dashboard:
+        out.print(f"dashboard: {outcome.dashboard}", highlight=False)
     for error in report.errors:
         err.print(
             f"scan error {error.account}/{error.region}/{error.rule}: {error.message}",
             highlight=False,
         )
+    if outcome.stopped is not None:
+        err.print("stopped before: " + "; ".join(outcome.remaining), highlight=False)
+        raise outcome.stopped
     if report.errors:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
+@main.command("comment-result")
+@folder_argument
+@config_option
+@click.option("--commit", "commit_sha", help="The merge commit of the PR (github.sha on push).")
+@click.option("--pr", "pr_number", type=int, help="The PR number (known on issue_comment).")
+@handles_errors
+def comment_result(
+    folder: Path, config_path: Path | None, commit_sha: str | None, pr_number: int | None
+) -> None:
+    """Post (or update) the apply/rollback result comment on the remediation's PR.
+
+    Reads plan.json and journal.json in FOLDER; finds the PR through its merge commit
+    (--commit) or its number (--pr); labels it reclaim:applied / reclaim:rolled-back /
+    reclaim:failed. On a local forge it prints the comment instead."""
+    from generator.config import load_config
+    from generator.forge.result import result_comment
+    from generator.manifest.folder import RemediationFolder
+    from generator.propose import forge_from_config
+
+    if (commit_sha is None) == (pr_number is None):
+        raise click.UsageError("pass exactly one of --commit SHA or --pr NUMBER")
+    remediation = RemediationFolder(folder)
+    comment = result_comment(remediation)
+    config = load_config(config_path)
+    if config.forge.type != "github":
+        out.print(comment.markdown, markup=False, highlight=False)
+        return
+    from generator.forge.github import GitHubForge
+
+    forge = forge_from_config(config)
+    assert isinstance(forge, GitHubForge)
+    finding_id = remediation.load_plan().finding.id
+    if pr_number is not None:
+        url = forge.comment_result_on(pr_number, finding_id, comment)
+    else:
+        assert commit_sha is not None
+        url = forge.comment_result(finding_id, commit_sha, comment)
+    out.print(f"{comment.state.value}: {url}", highlight=False)
 
 
 def _executor(config_path: Path | None, actor: str | None) -> Any:

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from generator.errors import ConfigError, describe_validation_error
 from generator.exclusions import Exclusions
@@ -36,10 +44,51 @@ class OutputConfig(_Strict):
     state_file: str = ".reclaim/state.json"
 
 
+class GitHubAppConfig(_Strict):
+    """A GitHub App installation: its PRs trigger the apply workflow (the workflow's own
+    GITHUB_TOKEN cannot). The private key comes from an environment variable, never the file."""
+
+    app_id: int = Field(gt=0)
+    installation_id: int = Field(gt=0)
+    private_key_env: str = Field(
+        default="RECLAIM_GITHUB_APP_PRIVATE_KEY",
+        description="Environment variable holding the App's PEM private key.",
+    )
+
+
 class ForgeConfig(_Strict):
-    type: Literal["local"] = "local"
+    type: Literal["local", "github"] = "local"
     path: str = Field(default=".", description="The git repository that receives the PRs.")
-    base_branch: str = "main"
+    base_branch: str = Field(default="main", min_length=1)
+    repository: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="GitHub repository owner/name (forge.type: github).",
+    )
+    api_url: str = Field(
+        default="https://api.github.com",
+        pattern=r"^https?://",
+        description="GitHub API URL; GitHub Enterprise Server: https://HOST/api/v3.",
+    )
+    max_open_prs: int = Field(default=10, ge=1)
+    max_new_prs_per_run: int = Field(default=5, ge=0)
+    reviewers: tuple[str, ...] = Field(
+        default=(), description="Users or @org/team slugs asked to review every new PR."
+    )
+    reopen_cost_ratio: float = Field(
+        default=2.0,
+        gt=1.0,
+        description="A PR a human closed is proposed again only when the finding's cost "
+        "grew by at least this factor.",
+    )
+    dashboard: bool = Field(default=True, description="Keep a dashboard issue up to date.")
+    app: GitHubAppConfig | None = None
+
+    @model_validator(mode="after")
+    def _github_needs_repository(self) -> ForgeConfig:
+        if self.type == "github" and not self.repository:
+            raise ValueError("forge.type github needs forge.repository (owner/name)")
+        return self
 
 
 def _field_name(rule_name: str) -> str:

@@ -66,6 +66,14 @@ class ScanError(_Frozen):
     message: str
 
 
+class ScanUnit(_Frozen):
+    """One (account, region, rule) the scan completed without error."""
+
+    account: str
+    region: str
+    rule: str
+
+
 class SkippedResource(_Frozen):
     account: str
     region: str
@@ -81,6 +89,11 @@ class FindingsReport(_Frozen):
     errors: tuple[ScanError, ...] = ()
     skipped: tuple[SkippedResource, ...] = Field(
         default=(), description="Resources a rule looked at and deliberately left alone, and why."
+    )
+    completed: tuple[ScanUnit, ...] = Field(
+        default=(),
+        description="The (account, region, rule) units the scan finished. Only a finding "
+        "missing from a completed unit makes its open proposal stale.",
     )
 
     @property

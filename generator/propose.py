@@ -1,13 +1,31 @@
-"""propose: each executable finding becomes one proposal on the configured forge."""
+"""propose: each executable finding becomes one proposal on the configured forge.
+
+The whole report goes to the forge sync, not just the findings: the completed scan units
+decide which open proposals are stale, the skipped resources say why, and the dashboard
+shows everything, report-only findings and scan errors included.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from functools import partial
 
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError
 from generator.findings import Finding, FindingsReport
 from generator.forge.base import Forge, Proposal, ProposalResult
+from generator.forge.dashboard import render_dashboard
 from generator.forge.local import LocalGitForge
+from generator.forge.sync import Limits, ScanScope, SyncReport, plan_sync, run_sync
 from generator.planner import Remediation, executable, plan_finding
+
+# What changes between two scans of an unchanged resource (the scan time, and idle-day
+# counts in the title, evidence and risk wording): never a reason to touch a PR. The risk
+# level itself stays material.
+_VOLATILE_FINDING_FIELDS = ("observed_at", "title", "evidence", "risk_reasons")
 
 
 def savings_band(monthly_usd: float) -> str:
@@ -19,6 +37,17 @@ def savings_band(monthly_usd: float) -> str:
         if monthly_usd < ceiling:
             return label
     return "savings:$1k+"
+
+
+def material_fingerprint(remediation: Remediation) -> str:
+    """Digest of the plan and rollback minus the scan time and the idle-day counts."""
+    plan = remediation.plan.model_dump(mode="json")
+    plan["finding"] = {
+        key: value for key, value in plan["finding"].items() if key not in _VOLATILE_FINDING_FIELDS
+    }
+    payload = {"plan": plan, "rollback": remediation.rollback.model_dump(mode="json")}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def proposal_for(remediation: Remediation, folder_in_repo: str) -> Proposal:
@@ -38,14 +67,44 @@ def proposal_for(remediation: Remediation, folder_in_repo: str) -> Proposal:
             savings_band(finding.cost.monthly_usd),
         ),
         monthly_usd=finding.cost.monthly_usd,
+        fingerprint=material_fingerprint(remediation),
+        rule=finding.rule,
+        account=finding.account,
+        region=finding.region,
     )
 
 
-def forge_from_config(config: ReclaimConfig) -> LocalGitForge:
-    return LocalGitForge(config.resolve(config.forge.path), config.forge.base_branch)
+def forge_from_config(config: ReclaimConfig, env: Mapping[str, str] | None = None) -> Forge:
+    if config.forge.type == "github":
+        from generator.forge.github import GitHubSettings, connect
+        from generator.forge.github_auth import github_auth
+
+        assert config.forge.repository is not None  # the config model requires it
+        settings = GitHubSettings(
+            repository=config.forge.repository,
+            base_branch=config.forge.base_branch,
+            api_url=config.forge.api_url,
+            reviewers=config.forge.reviewers,
+        )
+        return connect(settings, github_auth(config.forge.app, os.environ if env is None else env))
+    dashboard = config.state_path.parent / "dashboard.md" if config.forge.dashboard else None
+    return LocalGitForge(
+        config.resolve(config.forge.path), config.forge.base_branch, dashboard_path=dashboard
+    )
+
+
+def limits_from_config(config: ReclaimConfig) -> Limits:
+    return Limits(
+        max_open=config.forge.max_open_prs,
+        max_new_per_run=config.forge.max_new_prs_per_run,
+        reopen_cost_ratio=config.forge.reopen_cost_ratio,
+    )
 
 
 def remediations_in_repo(config: ReclaimConfig) -> str:
+    if config.forge.type == "github":
+        # The PRs go to a remote repository: the folder is a path inside it.
+        return config.output.remediations_dir.strip("/")
     repo = config.resolve(config.forge.path)
     try:
         return config.remediations_path.relative_to(repo).as_posix()
@@ -57,8 +116,45 @@ def remediations_in_repo(config: ReclaimConfig) -> str:
         ) from None
 
 
-def propose(report: FindingsReport, forge: Forge, folder_in_repo: str) -> list[ProposalResult]:
-    return [
-        forge.propose(proposal_for(plan_finding(finding), folder_in_repo))
+def scan_scope(report: FindingsReport) -> ScanScope:
+    from generator.findings import finding_id
+
+    return ScanScope(
+        completed=frozenset((u.rule, u.account, u.region) for u in report.completed),
+        skipped={
+            finding_id(s.rule, s.account, s.region, s.resource_id): s.reason for s in report.skipped
+        },
+    )
+
+
+def sync_proposals(
+    report: FindingsReport,
+    forge: Forge,
+    folder_in_repo: str,
+    *,
+    limits: Limits | None = None,
+    dashboard: bool = True,
+) -> SyncReport:
+    """Open, refresh or close proposals for this report and update the dashboard."""
+    proposals = [
+        proposal_for(plan_finding(finding), folder_in_repo)
         for finding in executable(report.findings)
     ]
+    existing = forge.existing_proposals()
+    plan = plan_sync(
+        proposals,
+        existing,
+        scan_scope(report),
+        limits or Limits(),
+        as_of=f"{report.as_of:%Y-%m-%d %H:%M UTC}",
+    )
+    render = partial(render_dashboard, report, existing=existing) if dashboard else None
+    return run_sync(forge, plan, render)
+
+
+def propose(report: FindingsReport, forge: Forge, folder_in_repo: str) -> list[ProposalResult]:
+    """`sync_proposals` for callers that want the results or an error."""
+    outcome = sync_proposals(report, forge, folder_in_repo)
+    if outcome.stopped is not None:
+        raise outcome.stopped
+    return outcome.results

@@ -16,7 +16,7 @@ from generator.aws.prices import PriceTable, bundled_prices
 from generator.aws.session import AccountSession
 from generator.config import AccountConfig, ReclaimConfig
 from generator.errors import ReclaimError
-from generator.findings import Finding, FindingsReport, ScanError, SkippedResource
+from generator.findings import Finding, FindingsReport, ScanError, ScanUnit, SkippedResource
 from generator.rules import RULES
 from generator.rules.context import ScanContext
 from generator.state import SeenState
@@ -49,6 +49,7 @@ def scan(
     findings: list[Finding] = []
     skipped: list[SkippedResource] = []
     errors: list[ScanError] = []
+    completed: list[ScanUnit] = []
     for account in config.accounts:
         session = session_for(account)
         try:
@@ -91,8 +92,13 @@ def scan(
                 findings.extend(unit_findings)
                 skipped.extend(unit_skipped)
                 state.forget_unobserved(rule_name, account_id, region)
+                completed.append(ScanUnit(account=account_id, region=region, rule=rule_name))
     state.save()
     findings.sort(key=lambda f: (-f.cost.monthly_usd, f.id))
     return FindingsReport(
-        as_of=as_of, findings=tuple(findings), errors=tuple(errors), skipped=tuple(skipped)
+        as_of=as_of,
+        findings=tuple(findings),
+        errors=tuple(errors),
+        skipped=tuple(skipped),
+        completed=tuple(completed),
     )

@@ -19,7 +19,15 @@ from pydantic import JsonValue
 from generator.errors import AwsCallFailed, ManifestError, PrecheckFailed, StateRefusal
 from generator.executor.calls import CallError, extract, invoke, unmet, wait
 from generator.manifest.folder import RemediationFolder, digest
-from generator.manifest.models import Journal, Manifest, RunRecord, Step, StepRecord
+from generator.manifest.models import (
+    Journal,
+    Manifest,
+    Plan,
+    Rollback,
+    RunRecord,
+    Step,
+    StepRecord,
+)
 from generator.manifest.refs import Outputs, resolve
 from generator.manifest.validation import validate_pair
 
@@ -112,7 +120,7 @@ class Executor:
 
     # ---- preparation (no AWS writes) ---------------------------------------------------
 
-    def _load(self, path: Path) -> tuple[RemediationFolder, Any, Any, Journal]:
+    def _load(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
         folder = RemediationFolder(path)
         plan, rollback = folder.load_plan(), folder.load_rollback()
         validate_pair(plan, rollback)
@@ -129,7 +137,7 @@ class Executor:
             )
         return folder, plan, rollback, journal
 
-    def _check_account(self, plan: Any) -> None:
+    def _check_account(self, plan: Plan) -> None:
         actual = self.account_id()
         if actual != plan.account:
             raise AwsCallFailed(

@@ -1,10 +1,22 @@
-"""The forge: where proposals become reviewable changes (a GitHub PR, a local git branch)."""
+"""The forge: where proposals become reviewable changes (a GitHub PR, a local git branch).
+
+A forge knows how to list what it already holds (`existing_proposals`), open or refresh one
+proposal, close one with a reason, publish the dashboard and post a result comment. Deciding
+*what* to do (limits, stale findings, respecting a human's "no") is forge-agnostic and lives
+in `generator.forge.sync`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from generator.errors import ForgeError
+
+
+class RateLimitReached(ForgeError):
+    """The forge's API budget is spent: stop cleanly, the next run continues."""
 
 
 def branch_for(finding_id: str) -> str:
@@ -22,10 +34,39 @@ class Proposal:
     """Repository-relative path → content."""
     labels: tuple[str, ...] = ()
     monthly_usd: float = 0.0
+    fingerprint: str = ""
+    """Digest of what is material about the finding and its manifests. Equal fingerprints mean
+    nothing a reviewer cares about changed (the scan date and idle-day counts do not count)."""
+    rule: str = ""
+    account: str = ""
+    region: str = ""
 
     @property
     def branch(self) -> str:
         return branch_for(self.finding_id)
+
+
+class ProposalState(StrEnum):
+    OPEN = "open"
+    MERGED = "merged"
+    CLOSED_BY_HUMAN = "closed by a human"
+    CLOSED_BY_RECLAIM = "closed by reclaim"
+
+
+@dataclass(frozen=True)
+class ExistingProposal:
+    """What the forge already holds for one finding (the most recent proposal if several)."""
+
+    finding_id: str
+    state: ProposalState
+    reference: str
+    fingerprint: str = ""
+    monthly_usd: float = 0.0
+    rule: str = ""
+    account: str = ""
+    region: str = ""
+    applied: bool = False
+    rolled_back: bool = False
 
 
 class Outcome(StrEnum):
@@ -33,6 +74,10 @@ class Outcome(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     ALREADY_MERGED = "already merged"
+    REPROPOSED = "re-proposed"
+    DECLINED = "declined earlier"
+    WAITING = "waiting (limit)"
+    CLOSED = "closed (stale)"
 
 
 @dataclass(frozen=True)
@@ -41,13 +86,52 @@ class ProposalResult:
     outcome: Outcome
     reference: str
     """Where a reviewer finds it: a PR URL, or a branch name."""
+    note: str = ""
+
+
+class RunState(StrEnum):
+    APPLIED = "applied"
+    ROLLED_BACK = "rolled back"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ResultComment:
+    """What an apply or rollback did, for the PR that proposed it."""
+
+    markdown: str
+    state: RunState
 
 
 class Forge(ABC):
+    @abstractmethod
+    def existing_proposals(self) -> dict[str, ExistingProposal]:
+        """Every proposal reclaim made on this forge, by finding ID (reads only)."""
+
     @abstractmethod
     def propose(self, proposal: Proposal) -> ProposalResult:
         """Open the change, update it in place if it differs, or leave it alone."""
 
     @abstractmethod
+    def close(self, existing: ExistingProposal, reason: str) -> ProposalResult:
+        """Close an open proposal whose finding no longer holds, saying why."""
+
+    @abstractmethod
+    def publish_dashboard(self, markdown: str) -> str | None:
+        """Create or update the single dashboard; returns where it is (None: not published).
+
+        Must not write when the dashboard's content is unchanged."""
+
+    def comment_result(self, finding_id: str, commit_sha: str, result: ResultComment) -> str | None:
+        """Upsert the apply/rollback result comment on the proposal merged as ``commit_sha``.
+
+        Returns where it was posted, or None on a forge without comments."""
+        return None
+
     def open_proposals(self) -> list[str]:
         """Finding IDs with an open (unmerged) proposal."""
+        return sorted(
+            finding_id
+            for finding_id, existing in self.existing_proposals().items()
+            if existing.state is ProposalState.OPEN
+        )

@@ -1,7 +1,10 @@
 """A forge over a plain git repository: one branch per finding, merge is a real `git merge`.
 
 Branch commits are built with git plumbing (a temporary index, write-tree, commit-tree,
-update-ref) so the user's working tree and index are never touched by `propose`.
+update-ref) so the user's working tree and index are never touched by `propose`. What a PR
+body's hidden meta holds on GitHub, a commit message holds here. Closing a stale proposal
+moves its branch to ``refs/reclaim/closed/<id>`` (nothing is lost); a human declines one by
+moving it to ``refs/reclaim/declined/<id>``. The dashboard is a markdown file.
 """
 
 from __future__ import annotations
@@ -12,15 +15,31 @@ import tempfile
 from pathlib import Path
 
 from generator.errors import ForgeError
-from generator.forge.base import Forge, Outcome, Proposal, ProposalResult, branch_for
+from generator.fileio import write_atomically
+from generator.forge.base import (
+    ExistingProposal,
+    Forge,
+    Outcome,
+    Proposal,
+    ProposalResult,
+    ProposalState,
+    branch_for,
+)
+from generator.forge.dashboard import same_dashboard
+from generator.forge.markers import ProposalMeta, meta_comment, read_meta
 
 BRANCH_PREFIX = "refs/heads/reclaim/"
+CLOSED_PREFIX = "refs/reclaim/closed/"
+DECLINED_PREFIX = "refs/reclaim/declined/"
 
 
 class LocalGitForge(Forge):
-    def __init__(self, repo: Path, base_branch: str = "main") -> None:
+    def __init__(
+        self, repo: Path, base_branch: str = "main", dashboard_path: Path | None = None
+    ) -> None:
         self.repo = repo
         self.base_branch = base_branch
+        self.dashboard_path = dashboard_path
         if not (repo / ".git").exists():
             raise ForgeError(
                 f"{repo} is not a git repository",
@@ -71,11 +90,23 @@ class LocalGitForge(Forge):
         if any(self._on_base(path) for path in proposal.files):
             return ProposalResult(proposal.finding_id, Outcome.ALREADY_MERGED, self.base_branch)
         existing = self._rev(ref)
+        if existing and proposal.fingerprint:
+            held = read_meta(self._message(existing))
+            if held and held.fingerprint == proposal.fingerprint:
+                return ProposalResult(proposal.finding_id, Outcome.UNCHANGED, proposal.branch)
         parent = existing or self._base()
         tree = self._tree_with(parent, proposal.files)
         if existing and tree == self._git("rev-parse", f"{existing}^{{tree}}"):
             return ProposalResult(proposal.finding_id, Outcome.UNCHANGED, proposal.branch)
-        message = f"{proposal.title}\n\n{proposal.body}"
+        meta = ProposalMeta(
+            finding_id=proposal.finding_id,
+            fingerprint=proposal.fingerprint,
+            monthly_usd=proposal.monthly_usd,
+            rule=proposal.rule,
+            account=proposal.account,
+            region=proposal.region,
+        )
+        message = f"{proposal.title}\n\n{proposal.body}\n\n{meta_comment(meta)}\n"
         commit = self._git("commit-tree", tree, "-p", parent, "-F", "-", stdin=message)
         # Compare-and-swap: fails instead of clobbering a branch someone else moved.
         self._git("update-ref", ref, commit, existing or "0" * 40)
@@ -91,18 +122,78 @@ class LocalGitForge(Forge):
                 self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             return self._git("write-tree", env=env)
 
-    def open_proposals(self) -> list[str]:
-        refs = self._git("for-each-ref", "--format=%(refname)", BRANCH_PREFIX)
+    def _message(self, commit: str) -> str:
+        return self._git("log", "-1", "--format=%B", commit)
+
+    def _refs(self, prefix: str) -> list[str]:
+        refs = self._git("for-each-ref", "--format=%(refname)", prefix)
+        return [ref for ref in refs.splitlines() if ref]
+
+    def _is_merged(self, ref: str, base: str) -> bool:
+        merged = subprocess.run(
+            ["git", "-C", str(self.repo), "merge-base", "--is-ancestor", ref, base],
+            check=False,
+        )
+        return merged.returncode == 0
+
+    def _held(self, ref: str, prefix: str, state: ProposalState) -> ExistingProposal:
+        finding = ref.removeprefix(prefix)
+        meta = read_meta(self._message(ref)) or ProposalMeta(finding_id=finding)
+        reference = branch_for(finding) if prefix == BRANCH_PREFIX else ref
+        return ExistingProposal(
+            finding_id=finding,
+            state=state,
+            reference=reference,
+            fingerprint=meta.fingerprint,
+            monthly_usd=meta.monthly_usd,
+            rule=meta.rule,
+            account=meta.account,
+            region=meta.region,
+        )
+
+    def existing_proposals(self) -> dict[str, ExistingProposal]:
+        held: dict[str, ExistingProposal] = {}
+        for prefix, state in (
+            (CLOSED_PREFIX, ProposalState.CLOSED_BY_RECLAIM),
+            (DECLINED_PREFIX, ProposalState.CLOSED_BY_HUMAN),
+        ):
+            for ref in self._refs(prefix):
+                item = self._held(ref, prefix, state)
+                held[item.finding_id] = item
         base = self._base()
-        open_ids = []
-        for ref in filter(None, refs.splitlines()):
-            merged = subprocess.run(
-                ["git", "-C", str(self.repo), "merge-base", "--is-ancestor", ref, base],
-                check=False,
-            )
-            if merged.returncode != 0:
-                open_ids.append(ref.removeprefix(BRANCH_PREFIX))
-        return sorted(open_ids)
+        for ref in self._refs(BRANCH_PREFIX):
+            merged = self._is_merged(ref, base)
+            state = ProposalState.MERGED if merged else ProposalState.OPEN
+            item = self._held(ref, BRANCH_PREFIX, state)
+            held[item.finding_id] = item  # a live branch speaks over a closed one
+        return held
+
+    def close(self, existing: ExistingProposal, reason: str) -> ProposalResult:
+        branch_ref = f"refs/heads/{branch_for(existing.finding_id)}"
+        tip = self._rev(branch_ref)
+        if tip is None:
+            raise ForgeError(f"no proposal branch {branch_ref} in {self.repo} to close")
+        meta = read_meta(self._message(tip)) or ProposalMeta(finding_id=existing.finding_id)
+        closed = meta.model_copy(update={"closed_reason": reason})
+        message = f"Closed by reclaim: {reason}\n\n{meta_comment(closed)}\n"
+        tree = self._git("rev-parse", f"{tip}^{{tree}}")
+        marker = self._git("commit-tree", tree, "-p", tip, "-F", "-", stdin=message)
+        closed_ref = f"{CLOSED_PREFIX}{existing.finding_id}"
+        self._git("update-ref", closed_ref, marker)
+        self._git("update-ref", "-d", branch_ref, tip)
+        return ProposalResult(existing.finding_id, Outcome.CLOSED, closed_ref, note=reason)
+
+    def publish_dashboard(self, markdown: str) -> str | None:
+        if self.dashboard_path is None:
+            return None
+        current = (
+            self.dashboard_path.read_text(encoding="utf-8")
+            if self.dashboard_path.exists()
+            else None
+        )
+        if not same_dashboard(current, markdown):
+            write_atomically(self.dashboard_path, markdown)
+        return str(self.dashboard_path)
 
     def merge(self, finding_id: str) -> str:
         """Merge a proposal into the base branch, as a reviewer's merge button would."""

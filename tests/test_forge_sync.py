@@ -1,0 +1,135 @@
+"""The forge-agnostic decisions of a propose run: pure, so every rule is checked directly."""
+
+from __future__ import annotations
+
+from generator.forge.base import ExistingProposal, Outcome, Proposal, ProposalState
+from generator.forge.sync import Close, Create, Limits, Refresh, ScanScope, plan_sync
+
+ACCOUNT, REGION, RULE = "123456789012", "us-east-1", "ebs-unattached"
+SCOPE = ScanScope(completed=frozenset({(RULE, ACCOUNT, REGION)}))
+
+
+def fid(n: int) -> str:
+    return f"{RULE}-{ACCOUNT}-{REGION}-vol-{n}"
+
+
+def proposal(n: int, usd: float = 10.0, fingerprint: str = "f") -> Proposal:
+    return Proposal(
+        finding_id=fid(n),
+        title=f"vol-{n}",
+        body="body",
+        files={},
+        monthly_usd=usd,
+        fingerprint=fingerprint,
+        rule=RULE,
+        account=ACCOUNT,
+        region=REGION,
+    )
+
+
+def held(n: int, state: ProposalState, usd: float = 10.0, fingerprint: str = "f"):
+    return ExistingProposal(
+        finding_id=fid(n),
+        state=state,
+        reference=f"#{n}",
+        fingerprint=fingerprint,
+        monthly_usd=usd,
+        rule=RULE,
+        account=ACCOUNT,
+        region=REGION,
+    )
+
+
+def decide(proposals, existing, limits=None, scope=SCOPE):
+    return plan_sync(
+        proposals,
+        {e.finding_id: e for e in existing},
+        scope,
+        limits or Limits(),
+        as_of="2026-03-01",
+    )
+
+
+def settled(plan) -> dict[str, Outcome]:
+    return {r.finding_id: r.outcome for r in plan.settled}
+
+
+def test_unchanged_fingerprint_is_settled_without_action_and_a_new_one_refreshes():
+    plan = decide(
+        [proposal(1), proposal(2, fingerprint="new")],
+        [held(1, ProposalState.OPEN), held(2, ProposalState.OPEN)],
+    )
+    assert settled(plan) == {fid(1): Outcome.UNCHANGED}
+    assert plan.actions == (Refresh(proposal(2, fingerprint="new")),)
+
+
+def test_an_open_proposal_without_a_recorded_fingerprint_is_refreshed():
+    plan = decide([proposal(1)], [held(1, ProposalState.OPEN, fingerprint="")])
+    assert [type(a) for a in plan.actions] == [Refresh]
+
+
+def test_human_closed_is_declined_until_the_cost_ratio_is_reached():
+    closed = held(1, ProposalState.CLOSED_BY_HUMAN, usd=10.0)
+    assert settled(decide([proposal(1, usd=19.99)], [closed])) == {fid(1): Outcome.DECLINED}
+    plan = decide([proposal(1, usd=20.0)], [closed])
+    (action,) = plan.actions
+    assert isinstance(action, Create) and action.previous == closed
+    assert "Proposed again" in action.proposal.body and "#1" in action.proposal.body
+    strict = decide([proposal(1, usd=25.0)], [closed], Limits(reopen_cost_ratio=3.0))
+    assert settled(strict) == {fid(1): Outcome.DECLINED}
+
+
+def test_merged_is_never_proposed_again_and_reclaim_closed_is():
+    plan = decide(
+        [proposal(1), proposal(2)],
+        [held(1, ProposalState.MERGED), held(2, ProposalState.CLOSED_BY_RECLAIM)],
+    )
+    assert settled(plan) == {fid(1): Outcome.ALREADY_MERGED}
+    assert plan.actions == (Create(proposal(2)),)
+
+
+def test_stale_only_within_completed_units():
+    other_region = ExistingProposal(
+        finding_id=f"{RULE}-{ACCOUNT}-eu-west-1-vol-9",
+        state=ProposalState.OPEN,
+        reference="#9",
+        rule=RULE,
+        account=ACCOUNT,
+        region="eu-west-1",
+    )
+    skipped = ScanScope(completed=SCOPE.completed, skipped={fid(2): "tagged reclaim:skip"})
+    plan = decide(
+        [], [held(1, ProposalState.OPEN), held(2, ProposalState.OPEN), other_region], scope=skipped
+    )
+    closes = {a.existing.finding_id: a.reason for a in plan.actions if isinstance(a, Close)}
+    assert set(closes) == {fid(1), fid(2)}
+    assert "in use again or was deleted" in closes[fid(1)]
+    assert "tagged reclaim:skip" in closes[fid(2)]
+    # human-closed and merged proposals are never "closed" again
+    assert decide([], [held(3, ProposalState.CLOSED_BY_HUMAN)]).actions == ()
+
+
+def test_limits_count_open_proposals_and_keep_the_highest_savings():
+    proposals = [proposal(n, usd=float(n)) for n in range(1, 8)]
+    open_ones = [held(n, ProposalState.OPEN) for n in (20, 21)]  # open, still found
+    plan = decide(
+        [*proposals, proposal(20), proposal(21)],
+        open_ones,
+        Limits(max_open=5, max_new_per_run=4),
+    )
+    created = [a.proposal.finding_id for a in plan.actions if isinstance(a, Create)]
+    assert created == [fid(7), fid(6), fid(5)]  # 5 - 2 open = 3 slots, most expensive first
+    assert {k for k, v in settled(plan).items() if v is Outcome.WAITING} == {
+        fid(n) for n in (1, 2, 3, 4)
+    }
+    per_run = decide(proposals, [], Limits(max_open=50, max_new_per_run=2))
+    assert len([a for a in per_run.actions if isinstance(a, Create)]) == 2
+
+
+def test_closing_stale_proposals_frees_their_slots_and_closes_come_first():
+    plan = decide(
+        [proposal(1, usd=5.0)],
+        [held(2, ProposalState.OPEN)],
+        Limits(max_open=1, max_new_per_run=5),
+    )
+    assert [type(a) for a in plan.actions] == [Close, Create]
