@@ -536,3 +536,17 @@ def validate_changed(
     )
     if not valid:
         sys.exit(int(ExitCode.MANIFEST))
+
+
+@main.command("comment-results")
+@config_option
+@results_option
+@handles_errors
+def comment_results(config_path: Path | None, results_path: Path) -> None:
+    """Comment every outcome of apply-merged or rollback-requested on its pull request
+    (through the merge commit, or the number), with its label. Exit 8 when one failed."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import comment_results as run_comments
+
+    if not run_comments(load_config(config_path), results_path, repo=Path.cwd(), out=out, err=err):
+        sys.exit(int(ExitCode.FORGE))

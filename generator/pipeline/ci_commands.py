@@ -17,7 +17,7 @@ from generator.config import ReclaimConfig
 from generator.errors import ConfigError, ReclaimError
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
-from generator.pipeline.github_api import PyGithubView, connect_repository
+from generator.pipeline.github_api import PyGithubView
 from generator.pipeline.gitops import commit_journals
 from generator.pipeline.runs import ExecutorFor, RunOutcome, RunResults, pending_folders, run_all
 
@@ -51,12 +51,27 @@ def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None
             handle.write(f"{key}={value}\n")
 
 
-def github_view(environ: Mapping[str, str]) -> tuple[str, PyGithubView]:
-    hint = "run inside GitHub Actions, or set it as the workflow does"
-    repository = _env("GITHUB_REPOSITORY", environ, hint)
-    token = _env("GITHUB_TOKEN", environ, "pass the workflow token as env GITHUB_TOKEN")
-    api_url = environ.get("GITHUB_API_URL", "https://api.github.com")
-    return repository, PyGithubView(connect_repository(repository, token, api_url))
+def github_view(config: ReclaimConfig, environ: Mapping[str, str]) -> tuple[str, PyGithubView]:
+    """The repository reclaim.yml's forge names, through the forge's own connection (token
+    or GitHub App, GitHub Enterprise URL), checked against the workflow's repository."""
+    from generator.forge.github import GitHubForge
+    from generator.propose import forge_from_config
+
+    forge = forge_from_config(config, environ)
+    if not isinstance(forge, GitHubForge):
+        raise ConfigError(
+            "this command talks to GitHub, but reclaim.yml's forge.type is not github",
+            hint="set forge: {type: github, repository: owner/name}",
+        )
+    repository = forge.settings.repository
+    running_in = environ.get("GITHUB_REPOSITORY")
+    if running_in and running_in.lower() != repository.lower():
+        raise ConfigError(
+            f"reclaim.yml's forge.repository is {repository}, but this workflow runs in "
+            f"{running_in}",
+            hint="fix forge.repository, or run `reclaim init` for this repository",
+        )
+    return repository, PyGithubView(forge.repo)
 
 
 def gate_rollback(
@@ -68,7 +83,7 @@ def gate_rollback(
     environ: Mapping[str, str] = os.environ,
 ) -> Decision:
     event = load_event(event_path, IssueCommentEvent)
-    repository, github = github_view(environ)
+    repository, github = github_view(config, environ)
     decision = decide(
         event,
         github,
@@ -185,10 +200,66 @@ def validate_changed(
     if event_path is not None:
         event = load_event(event_path, PullRequestEvent)
         try:
-            _repository, github = github_view(environ)
+            _repository, github = github_view(config, environ)
             url = github.upsert_comment(event.number, MARKER, markdown)
             out.print(f"summary: {url}", highlight=False)
         except ReclaimError as error:
             # A pull request from a fork gets a read-only token: the check still counts.
             err.print(f"warning: summary comment not posted: {error.message}", highlight=False)
     return all(row.error is None for row in rows)
+
+
+def comment_results(
+    config: ReclaimConfig,
+    results_path: Path,
+    *,
+    repo: Path,
+    out: Console,
+    err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> bool:
+    """Post each outcome's result comment on its pull request; True when all were posted."""
+    from generator.forge.base import ResultComment, RunState
+    from generator.forge.github import GitHubForge
+    from generator.forge.result import result_comment
+    from generator.manifest.folder import RemediationFolder
+    from generator.propose import forge_from_config
+
+    results = RunResults.load(results_path)
+    if not results.outcomes:
+        out.print("no outcome to report", highlight=False)
+        return True
+    forge = forge_from_config(config, environ)
+    posted = True
+    for outcome in results.outcomes:
+        folder = RemediationFolder(repo / outcome.folder)
+        finding_id = Path(outcome.folder).name
+        try:
+            comment = result_comment(folder)
+        except ReclaimError:
+            # Failed before its journal recorded anything: say so, and why.
+            comment = ResultComment(
+                markdown=f"reclaim {outcome.kind} failed before it changed anything: "
+                f"{outcome.message}",
+                state=RunState.FAILED,
+            )
+        if outcome.status == "failed" and outcome.message not in comment.markdown:
+            comment = ResultComment(
+                markdown=f"{comment.markdown}\n\n**{outcome.kind} failed:** {outcome.message}",
+                state=RunState.FAILED,
+            )
+        if not isinstance(forge, GitHubForge):
+            out.print(comment.markdown, markup=False, highlight=False)
+            continue
+        try:
+            if outcome.pr is not None:
+                url = forge.comment_result_on(outcome.pr, finding_id, comment)
+            elif outcome.commit is not None:
+                url = forge.comment_result(finding_id, outcome.commit, comment)
+            else:
+                raise ConfigError(f"{outcome.folder}: no pull request or merge commit known")
+            out.print(f"{comment.state.value}: {url}", highlight=False)
+        except ReclaimError as error:
+            posted = False
+            err.print(f"{outcome.folder}: result not commented: {error.message}", highlight=False)
+    return posted

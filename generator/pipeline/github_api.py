@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from github import Auth, Github, GithubException, GithubRetry
+from github import GithubException
 from github.Repository import Repository
 
 from generator.errors import ForgeError
 from generator.pipeline.gate import PullInfo
-
-
-def connect_repository(repository: str, token: str, api_url: str) -> Repository:
-    client = Github(auth=Auth.Token(token), base_url=api_url, retry=GithubRetry())
-    try:
-        return client.get_repo(repository)
-    except GithubException as error:
-        raise ForgeError(
-            f"cannot read {repository} at {api_url}: {error.status} {error.data}",
-            hint="check GITHUB_TOKEN and that the workflow grants the permissions it needs",
-        ) from None
 
 
 class PyGithubView:

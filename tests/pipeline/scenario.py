@@ -1,5 +1,6 @@
-"""A repository that runs reclaim's pipeline: a bare origin, a merged remediation PR, a moto
-server holding the idle volume, and real webhook payloads for the events that follow."""
+"""A repository running reclaim's generated pipeline: the GitHub stand-in (its bare repository
+is the origin), moto on 127.0.0.1 for AWS, a remediation PR opened by `reclaim propose`, and
+real webhook payloads for what happens next."""
 
 from __future__ import annotations
 
@@ -13,27 +14,19 @@ from typing import Any
 
 import boto3
 import pytest
+from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
-from generator.config import load_config
+from generator.cli import main
+from generator.forge import throttle
 from generator.pipeline.render import render_workflows
 from generator.pipeline.spec import Fleet, PipelineOptions
-from generator.planner import plan_finding, write_remediation
-from generator.scan import scan
-from tests.pipeline.harness import load_workflow
+from tests.github_standin.server import GitHubStandIn
+from tests.pipeline.harness import JobRun, load_workflow, run_job
 
 REPOSITORY = "acme/infra"
 REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account: the ambient credentials' account
-
-CONFIG = f"""\
-version: 1
-accounts:
-  - name: prod
-regions: [{REGION}]
-rules:
-  ebs-unattached: {{use_cloudtrail: false}}
-"""
+TOKEN = "test-token"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -55,13 +48,32 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[GitHubStandIn]:
+    server = GitHubStandIn(tmp_path / "github", collaborators=("alice", "mia", "rob")).start()
+    server.roles.update({"mia": "maintain", "rob": "read"})
+    try:
+        yield server
+    finally:
+        server.stop()
+    if server.violations:
+        pytest.fail(
+            "exchanges that break GitHub's API description:\n" + "\n".join(server.violations)
+        )
+
+
 @dataclass
 class Pipeline:
     root: Path
-    origin: Path
+    standin: GitHubStandIn
     work: Path
     moto_url: str
     workflows: dict[str, dict[str, Any]]
+    runs: int = 0
+
+    @property
+    def origin(self) -> Path:
+        return self.standin.git.path
 
     @property
     def aws_env(self) -> dict[str, str]:
@@ -76,58 +88,94 @@ class Pipeline:
     def ec2(self) -> Any:
         return boto3.client("ec2", region_name=REGION, endpoint_url=self.moto_url)
 
-    def checkout(self, name: str) -> Path:
-        """What actions/checkout leaves for a job: the default branch, full history."""
-        path = self.root / name
+    def main_sha(self) -> str:
+        return git(self.origin, "rev-parse", "refs/heads/main")
+
+    def origin_file(self, path: str) -> str | None:
+        return self.standin.git.show("refs/heads/main", path)
+
+    def open_pr(self, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+        """An idle volume, scanned twice, proposed: (PR number, finding ID, volume ID)."""
+        volume = self.ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")
+        monkeypatch.setattr(throttle, "_sleep", lambda _s: None)
+        config = str(self.work / "reclaim.yml")
+        now = datetime.now(UTC)
+        for days in (0, 10):
+            as_of = (now + timedelta(days=days)).isoformat()
+            result = CliRunner().invoke(
+                main, ["propose", "--config", config, "--as-of", as_of], catch_exceptions=False
+            )
+            assert result.exit_code == 0, result.output
+        (pull,) = [
+            p for p in self.standin.pulls.values() if p.head_ref.endswith(volume["VolumeId"])
+        ]
+        return pull.number, pull.head_ref.removeprefix("reclaim/"), volume["VolumeId"]
+
+    def checkout(self) -> Path:
+        """What actions/checkout leaves for a job: the default branch as it is now."""
+        self.runs += 1
+        path = self.root / f"run-{self.runs}"
         git(self.root, "clone", "-q", "--branch", "main", str(self.origin), str(path))
         return path
 
-    def event(self, name: str, payload: dict[str, Any]) -> Path:
-        path = self.root / f"{name}.json"
+    def event(self, payload: dict[str, Any]) -> Path:
+        path = self.root / f"event-{self.runs}.json"
         path.write_text(json.dumps(payload))
         return path
 
-    def origin_file(self, path: str) -> str | None:
-        result = subprocess.run(
-            ["git", "show", f"main:{path}"], cwd=self.origin, capture_output=True, text=True
+    def run(
+        self,
+        workflow: str,
+        job: str,
+        payload: dict[str, Any],
+        *,
+        actor: str,
+        needs: dict[str, Any] | None = None,
+        honour_job_if: bool = True,
+    ) -> JobRun:
+        workdir = self.checkout()
+        event_name = {"reclaim-apply": "push", "reclaim-rollback": "issue_comment"}[workflow]
+        sha = self.main_sha()
+        return run_job(
+            self.workflows[workflow],
+            job,
+            workdir=workdir,
+            event_path=self.event(payload),
+            github={
+                "event_name": event_name,
+                "event": payload,
+                "repository": REPOSITORY,
+                "actor": actor,
+                "run_id": f"{4000 + self.runs}",
+                "sha": sha,
+                "ref": "refs/heads/main",
+                "token": TOKEN,
+            },
+            secrets={},
+            aws_env=self.aws_env,
+            extra_env={
+                "GITHUB_API_URL": self.standin.api_url,
+                "GITHUB_SERVER_URL": self.standin.web,
+            },
+            needs=needs,
+            honour_job_if=honour_job_if,
         )
-        return result.stdout if result.returncode == 0 else None
-
-    def merge_remediation_pr(self) -> tuple[str, str, str, str]:
-        """Scan moto, plan the finding on a branch, merge it.
-
-        Returns (finding ID, volume ID, main before the merge, the merge commit)."""
-        volume = self.ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")
-        config = load_config(self.work / "reclaim.yml")
-        now = datetime.now(UTC)
-        scan(config, as_of=now)
-        report = scan(config, as_of=now + timedelta(days=10))
-        (finding,) = [f for f in report.findings if f.resource_id == volume["VolumeId"]]
-        before = git(self.work, "rev-parse", "HEAD")
-        git(self.work, "checkout", "-q", "-b", f"reclaim/{finding.id}")
-        write_remediation(plan_finding(finding), self.work / "remediations")
-        git(self.work, "add", "remediations")
-        git(self.work, "commit", "-q", "-m", f"reclaim: {finding.title}")
-        git(self.work, "checkout", "-q", "main")
-        git(
-            self.work,
-            "merge",
-            "-q",
-            "--no-ff",
-            "-m",
-            "Merge pull request #7",
-            f"reclaim/{finding.id}",
-        )
-        git(self.work, "push", "-q", "origin", "main")
-        return finding.id, finding.resource_id, before, git(self.work, "rev-parse", "HEAD")
 
 
-def make_pipeline(tmp_path: Path, moto_url: str) -> Pipeline:
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+def make_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) -> Pipeline:
     work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    (work / "reclaim.yml").write_text(CONFIG)
+    git(tmp_path, "clone", "-q", str(standin.git.path), str(work))
+    (work / "reclaim.yml").write_text(
+        "version: 1\n"
+        "accounts:\n  - name: prod\n"
+        f"regions: [{REGION}]\n"
+        "rules:\n  ebs-unattached: {use_cloudtrail: false}\n"
+        "forge:\n"
+        "  type: github\n"
+        f"  repository: {REPOSITORY}\n"
+        f"  api_url: {standin.api_url}\n"
+        "  dashboard: false\n"
+    )
     (work / ".gitignore").write_text(".reclaim/\n")
     options = PipelineOptions(repository=REPOSITORY, service_account_id="111111111111")
     fleet = Fleet(
@@ -145,4 +193,4 @@ def make_pipeline(tmp_path: Path, moto_url: str) -> Pipeline:
     git(work, "add", ".")
     git(work, "commit", "-q", "-m", "reclaim init")
     git(work, "push", "-q", "origin", "HEAD:main")
-    return Pipeline(tmp_path, origin, work, moto_url, workflows)
+    return Pipeline(tmp_path, standin, work, moto_url, workflows)

@@ -31,6 +31,7 @@ def rollback_comment(
     on_pull_request: bool = True,
     bot: bool = False,
     body: str = "/rollback please, the volume was needed",
+    comment_id: int | None = None,
 ) -> dict[str, Any]:
     event = copy.deepcopy(payload("issue_comment.created.0.json"))
     owner, name = repository.split("/")
@@ -51,6 +52,8 @@ def rollback_comment(
     else:
         event["issue"].pop("pull_request", None)
     event["comment"]["body"] = body
+    if comment_id is not None:
+        event["comment"]["id"] = comment_id
     event["comment"]["user"]["login"] = f"{login}[bot]" if bot else login
     event["comment"]["user"]["type"] = "Bot" if bot else "User"
     # author_association says nothing about permission; make it look trustworthy to prove
