@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from generator.forge.codeowners import codeowners_entries
 from generator.pipeline.actions import ACTIONS
 from generator.pipeline.policy import RolePolicies, hcl_statement, role_policies
 from generator.pipeline.spec import Fleet, PipelineOptions, TargetAccount
@@ -119,6 +120,8 @@ def render_terraform(
 
 
 def render_codeowners_block(options: PipelineOptions, fleet: Fleet) -> str | None:
-    if not any(account.owners for account in fleet.accounts):
+    """reclaim's block of .github/CODEOWNERS, or None when no account names owners."""
+    owners = {account.id: account.owners for account in fleet.accounts if account.owners}
+    if not owners:
         return None
-    return _render("CODEOWNERS.j2", options=options, fleet=fleet)
+    return codeowners_entries(owners, fleet.remediations_dir)
