@@ -65,6 +65,13 @@ as_of_option = click.option(
     default=None,
     help="Evaluate ages and metric windows as of this ISO 8601 instant (default: now).",
 )
+prices_option = click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Price table from `reclaim prices refresh` (default: the bundled table).",
+)
 folder_argument = click.argument(
     "folder", type=click.Path(path_type=Path, file_okay=False, exists=True)
 )
@@ -84,6 +91,7 @@ def main() -> None:
 @main.command()
 @config_option
 @as_of_option
+@prices_option
 @click.option(
     "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write findings JSON here."
 )
@@ -95,7 +103,13 @@ def main() -> None:
     show_default=True,
 )
 @handles_errors
-def scan(config_path: Path | None, as_of: str | None, output: Path | None, fmt: str) -> None:
+def scan(
+    config_path: Path | None,
+    as_of: str | None,
+    prices_path: Path | None,
+    output: Path | None,
+    fmt: str,
+) -> None:
     """Find idle resources in every configured account and region, with $/month.
 
     Records first-seen times in the state file. Exit code 1 when some account, region or
@@ -105,7 +119,9 @@ def scan(config_path: Path | None, as_of: str | None, output: Path | None, fmt: 
     from generator.report_format import print_report
     from generator.scan import scan as run_scan
 
-    report = run_scan(load_config(config_path), as_of=parse_as_of(as_of))
+    report = run_scan(
+        load_config(config_path), as_of=parse_as_of(as_of), prices=_prices(prices_path)
+    )
     if output:
         write_atomically(output, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
     print_report(report, fmt, out)
@@ -141,6 +157,14 @@ def plan(findings_path: Path, out_dir: Path) -> None:
         out.print(f"wrote {path}", highlight=False)
 
 
+def _prices(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from generator.aws.prices import load_price_table
+
+    return load_price_table(path)
+
+
 def _load_findings(path: Path) -> Any:
     from pydantic import ValidationError
 
@@ -158,8 +182,9 @@ def _load_findings(path: Path) -> Any:
 @main.command()
 @config_option
 @as_of_option
+@prices_option
 @handles_errors
-def propose(config_path: Path | None, as_of: str | None) -> None:
+def propose(config_path: Path | None, as_of: str | None, prices_path: Path | None) -> None:
     """Scan, plan, and open, update or close one PR per finding through the configured forge.
 
     Unchanged PRs get no write; stale ones are closed with the reason; PRs a human closed are
@@ -178,7 +203,7 @@ def propose(config_path: Path | None, as_of: str | None) -> None:
     config = load_config(config_path)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
-    report = run_scan(config, as_of=parse_as_of(as_of))
+    report = run_scan(config, as_of=parse_as_of(as_of), prices=_prices(prices_path))
     outcome = sync_proposals(
         report,
         forge,
@@ -308,6 +333,54 @@ def validate(folder: Path) -> None:
         f"{len(rollback_model.steps)} rollback steps) is valid and derivable",
         highlight=False,
     )
+
+
+@main.group()
+def prices() -> None:
+    """The price table findings are priced with."""
+
+
+@prices.command("refresh")
+@click.option(
+    "--region",
+    default="us-east-1",
+    show_default=True,
+    help="Region whose list prices to fetch.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("prices.json"),
+    show_default=True,
+    help="Where to write the table; pass it to scan/propose with --prices.",
+)
+@handles_errors
+def prices_refresh(region: str, out_path: Path) -> None:
+    """Rebuild the price table from the AWS Price List (needs pricing:GetProducts).
+
+    Prices the Price List does not return keep the bundled value and are listed."""
+    from generator.aws.price_list import PRICING_API_REGION, refresh_price_table
+    from generator.aws.prices import bundled_prices
+    from generator.aws.session import AccountSession
+    from generator.fileio import write_atomically
+
+    pricing = AccountSession().client("pricing", PRICING_API_REGION)
+    result = refresh_price_table(
+        pricing, region, base=bundled_prices(), today=datetime.now(UTC).date()
+    )
+    write_atomically(out_path, json.dumps(result.table.model_dump(mode="json"), indent=2) + "\n")
+    out.print(
+        f"wrote {out_path}: {len(result.refreshed)} price(s) refreshed from the Price List "
+        f"in {result.calls} request(s)",
+        highlight=False,
+    )
+    if result.kept:
+        err.print(
+            "kept from the bundled table (not in the Price List answer): "
+            + ", ".join(sorted(result.kept)),
+            highlight=False,
+        )
 
 
 @main.command()

@@ -269,7 +269,8 @@ def _run(repo: Path, console: Console) -> DemoResult:
     _commit_all(repo, "reclaim scan: record first-seen times")
     console.print(
         f"\n[bold]Day 0[/bold] scan: {len(first.findings)} findings. AWS records no detach time, "
-        f"so the scan starts a clock for each of {len(first.skipped)} unattached volumes "
+        f"so the scan starts a clock for each of "
+        f"{sum(1 for s in first.skipped if s.rule == 'ebs-unattached')} unattached volumes "
         f"(.reclaim/state.json).",
         highlight=False,
     )
@@ -285,7 +286,8 @@ def _run(repo: Path, console: Console) -> DemoResult:
     _commit_all(repo, "reclaim scan: update first-seen times")
     console.print(f"\n[bold]Day {DAYS_BETWEEN_SCANS}[/bold] scan (--as-of {day10:%Y-%m-%d}):")
     console.print(findings_table(report))
-    for skipped in report.skipped:
+    left_alone = [s for s in report.skipped if s.rule == "ebs-unattached"]
+    for skipped in left_alone:
         console.print(
             f"  left alone: {skipped.resource_id} ({skipped.region}): {skipped.reason}",
             highlight=False,
@@ -335,7 +337,7 @@ def _run(repo: Path, console: Console) -> DemoResult:
         f"{len(report.findings)} (${report.monthly_total:,.2f}/month, "
         f"${report.monthly_total * 12:,.2f}/year)",
     )
-    summary.add_row("left alone", f"{len(report.skipped)} (skip tag, exclusion, too fresh)")
+    summary.add_row("left alone", f"{len(left_alone)} volumes (skip tag, exclusion, too fresh)")
     summary.add_row("branches", f"{len(results)} reclaim/* branches in the demo repository")
     summary.add_row(
         "applied",

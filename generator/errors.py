@@ -6,6 +6,7 @@ which resource, what to do) and exits with its code, never with a traceback.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import IntEnum
 
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ class ExitCode(IntEnum):
     AWS = 6  # an AWS call failed mid-run; the journal says where, re-run to resume
     STATE = 7  # refused because of the recorded state (already applied, not applied, ...)
     FORGE = 8  # git / GitHub failure
+    RETRY_LATER = 9  # AWS does not allow the next step yet; the message says when
 
 
 EXIT_CODE_HELP = """\b
@@ -33,7 +35,8 @@ Exit codes:
   5  a pre-check failed: the resource changed since the PR; nothing was mutated
   6  an AWS call failed; the journal records progress, re-run to resume
   7  refused by recorded state (already applied, not applied, already rolled back)
-  8  forge (git or GitHub) failure"""
+  8  forge (git or GitHub) failure
+  9  not yet: AWS refuses the next step until a time the message gives; re-run then"""
 
 
 class ReclaimError(Exception):
@@ -70,6 +73,16 @@ class StateRefusal(ReclaimError):
 
 class ForgeError(ReclaimError):
     exit_code = ExitCode.FORGE
+
+
+class RetryLater(ReclaimError):
+    """Nothing failed, but a step may not run before ``not_before``."""
+
+    exit_code = ExitCode.RETRY_LATER
+
+    def __init__(self, message: str, *, not_before: datetime, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.not_before = not_before
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -24,6 +24,11 @@ class Cost(_Frozen):
     )
     price_region: str = Field(description="The region whose list prices were used.")
     basis: str = Field(description="How the figure was computed, in words a reviewer can check.")
+    unknown: bool = Field(
+        default=False,
+        description="True when reclaim could not price the saving; monthly_usd is then 0 and "
+        "basis says why.",
+    )
 
     @property
     def yearly_usd(self) -> float:

@@ -52,9 +52,12 @@ def material_fingerprint(remediation: Remediation) -> str:
 
 def proposal_for(remediation: Remediation, folder_in_repo: str) -> Proposal:
     finding: Finding = remediation.finding
+    saving = (
+        "savings unknown" if finding.cost.unknown else f"${finding.cost.monthly_usd:,.2f}/month"
+    )
     return Proposal(
         finding_id=finding.id,
-        title=f"reclaim: {finding.title} (${finding.cost.monthly_usd:,.2f}/month)",
+        title=f"reclaim: {finding.title} ({saving})",
         body=remediation.readme,
         files={
             f"{folder_in_repo}/{finding.id}/{name}": content
@@ -64,7 +67,7 @@ def proposal_for(remediation: Remediation, folder_in_repo: str) -> Proposal:
             "reclaim",
             f"reclaim:{finding.rule}",
             f"risk:{finding.risk}",
-            savings_band(finding.cost.monthly_usd),
+            "savings:unknown" if finding.cost.unknown else savings_band(finding.cost.monthly_usd),
         ),
         monthly_usd=finding.cost.monthly_usd,
         fingerprint=material_fingerprint(remediation),

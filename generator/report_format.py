@@ -20,7 +20,11 @@ def findings_table(report: FindingsReport) -> Table:
     table.add_column("undo", no_wrap=True)
     table.add_column("risk", no_wrap=True)
     for finding in report.findings:
-        price = f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
+        price = (
+            "unknown"
+            if finding.cost.unknown
+            else f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
+        )
         table.add_row(
             finding.region,
             finding.resource_id,
@@ -63,9 +67,9 @@ def findings_markdown(report: FindingsReport) -> str:
     ]
     for finding in report.findings:
         estimated = " (est.)" if finding.cost.estimated else ""
+        price = "unknown" if finding.cost.unknown else f"{finding.cost.monthly_usd:,.2f}{estimated}"
         lines.append(
-            f"| {_cell(finding.title)} | {finding.cost.monthly_usd:,.2f}{estimated} "
-            f"| {finding.reversibility} | {finding.risk} |"
+            f"| {_cell(finding.title)} | {price} | {finding.reversibility} | {finding.risk} |"
         )
     for error in report.errors:
         lines.append(f"\n- error in {error.account}/{error.region}/{error.rule}: {error.message}")

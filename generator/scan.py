@@ -59,9 +59,12 @@ def scan(
                 ScanError(account=account.name, region="*", rule="*", message=error.message)
             )
             continue
-        for region in config.regions:
+        for configured_region in config.regions:
             for rule_name in config.enabled_rules():
                 rule = RULES[rule_name]
+                region = rule.home_region or configured_region
+                if rule.home_region and configured_region != config.regions[0]:
+                    continue  # a global service: once per account
                 ctx = ScanContext(
                     account_id=account_id,
                     region=region,

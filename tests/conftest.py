@@ -71,10 +71,13 @@ def make_volume(
 
 
 def config_for(tmp_path: Path, **overrides: Any) -> ReclaimConfig:
-    data: dict[str, Any] = {
-        "regions": [REGION],
-        "rules": {"ebs-unattached": {"use_cloudtrail": False}},
-    }
+    """A config running ebs-unattached alone (without CloudTrail); other rules are off so
+    that a test about one rule is not disturbed by the rest of the catalog."""
+    from generator.rules import RULES
+
+    rules: dict[str, Any] = {name: {"enabled": False} for name in RULES}
+    rules["ebs-unattached"] = {"use_cloudtrail": False}
+    data: dict[str, Any] = {"regions": [REGION], "rules": rules}
     data.update(overrides)
     return parse_config(data, source="test config", base_dir=tmp_path)
 

@@ -8,6 +8,7 @@ import pytest
 
 from generator.config import load_config
 from generator.errors import ConfigError
+from generator.rules import RULES
 from generator.rules.ebs_unattached import EbsUnattachedSettings
 
 
@@ -19,7 +20,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_enable_every_rule_with_its_default_thresholds(tmp_path):
     config = load_config(write(tmp_path, "version: 1\n"))
-    assert config.enabled_rules() == ["ebs-unattached"]
+    assert config.enabled_rules() == sorted(RULES)
+    assert {"ebs-unattached", "ebs-gp2-to-gp3", "ebs-snapshot-archive", "ec2-idle",
+            "eip-unassociated", "logs-retention", "cloudfront-price-class"} <= set(RULES)
     settings = config.rule_settings("ebs-unattached")
     assert isinstance(settings, EbsUnattachedSettings) and settings.min_unattached_days == 7
     assert config.exclusions.skip_tag == "reclaim:skip"
@@ -46,7 +49,7 @@ def test_rule_settings_are_typed(tmp_path):
         ),
         (
             "rules:\n  ebs-unattched: {}\n",
-            "rules.ebs-unattched: is not a known rule; known rules: ebs-unattached",
+            "rules.ebs-unattched: is not a known rule; known rules: " + ", ".join(sorted(RULES)),
         ),
         ("regions: [us-east-1, Frankfurt]\n", "'Frankfurt' is not an AWS region name"),
         ("exclusions:\n  skip_tags: x\n", "exclusions.skip_tags: is not a known key"),

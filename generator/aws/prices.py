@@ -1,14 +1,31 @@
-"""The bundled price table and the arithmetic that turns a resource into $/month."""
+"""The bundled price table and the arithmetic that turns a resource into $/month.
+
+The table is one JSON file with a section per service (``ebs``, ``ec2``, ``vpc``, ``logs``,
+``cloudfront``), each naming its source; the file as a whole names its region and the date
+it was compiled. ``reclaim prices refresh`` rebuilds it from the AWS Price List
+(``generator/aws/price_list.py``). Prices are list prices of one region: a finding in
+another region is marked ``estimated``.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from generator.errors import ConfigError, describe_validation_error
 from generator.findings import Cost
+
+HOURS_PER_MONTH = 730
+"""AWS bills hourly resources on a 730-hour month."""
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+GIB = 1024**3
+BYTES_PER_GB = GIB
+"""AWS bills storage and transfer per GB of 2^30 bytes."""
 
 
 class _Frozen(BaseModel):
@@ -29,33 +46,114 @@ class VolumeTypePrice(_Frozen):
 class SnapshotPrice(_Frozen):
     standard_gib_month: float
     archive_gib_month: float
+    archive_retrieval_gib: float = Field(description="$ per GiB restored from the archive tier.")
+    archive_minimum_days: int = Field(description="Archived snapshots are billed at least this.")
+
+
+class EbsPrices(_Frozen):
+    source: str
+    volume: dict[str, VolumeTypePrice]
+    snapshot: SnapshotPrice
+
+
+class Ec2Prices(_Frozen):
+    source: str
+    hours_per_month: int = HOURS_PER_MONTH
+    on_demand_hourly: dict[str, float] = Field(
+        description="Instance type → $/hour, Linux, shared tenancy."
+    )
+
+
+class VpcPrices(_Frozen):
+    source: str
+    public_ipv4_hourly: float
+
+
+class LogsPrices(_Frozen):
+    source: str
+    storage_gb_month: float
+
+
+class CloudFrontPrices(_Frozen):
+    source: str
+    data_transfer_out_gb: dict[str, float] = Field(
+        description="CloudFront billing region code (usage-type prefix: US, EU, JP, ...) → "
+        "$/GB out to the internet, first tier."
+    )
+    price_class_regions: dict[str, tuple[str, ...]] = Field(
+        description="Price class → the billing regions whose edge locations it uses."
+    )
+    served_from_when_excluded: dict[str, tuple[str, ...]] = Field(
+        description="Region code → where CloudFront most likely serves those viewers from "
+        "when a price class excludes it, nearest first."
+    )
+
+    def dropped_regions(self, current: str, target: str) -> tuple[str, ...]:
+        kept = set(self.price_class_regions[target])
+        return tuple(r for r in self.price_class_regions[current] if r not in kept)
+
+    def serving_region(self, dropped: str, target: str) -> str | None:
+        kept = self.price_class_regions[target]
+        return next((r for r in self.served_from_when_excluded.get(dropped, ()) if r in kept), None)
+
+    def saving_per_gb(self, dropped: str, target: str) -> float | None:
+        """$/GB saved when viewers in ``dropped`` are served from the target class's edges."""
+        serving = self.serving_region(dropped, target)
+        if serving is None or dropped not in self.data_transfer_out_gb:
+            return None
+        return max(0.0, self.data_transfer_out_gb[dropped] - self.data_transfer_out_gb[serving])
+
+    @model_validator(mode="after")
+    def _classes_name_priced_regions(self) -> CloudFrontPrices:
+        for price_class, regions in self.price_class_regions.items():
+            unknown = set(regions) - set(self.data_transfer_out_gb)
+            if unknown:
+                raise ValueError(f"{price_class} names unpriced regions {sorted(unknown)}")
+        return self
 
 
 class PriceTable(_Frozen):
-    source: str
-    compiled: str
+    schema_version: Literal[2] = 2
     region: str
+    currency: Literal["USD"] = "USD"
+    compiled: str = Field(description="Date the prices were compiled (YYYY-MM-DD).")
+    source: str
     note: str = ""
-    ebs_volume: dict[str, VolumeTypePrice]
-    ebs_snapshot: SnapshotPrice
+    ebs: EbsPrices
+    ec2: Ec2Prices
+    vpc: VpcPrices
+    logs: LogsPrices
+    cloudfront: CloudFrontPrices
 
-    def volume_cost(
-        self,
-        *,
-        region: str,
-        volume_type: str,
-        size_gib: int,
-        iops: int | None,
-        throughput_mibps: int | None,
-    ) -> Cost:
-        price = self.ebs_volume.get(volume_type)
+    def public_ipv4_cost(self, *, region: str) -> Cost:
+        price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month
+        return self.cost(
+            hours * price, region, f"1 public IPv4 address x ${price}/hour x {hours} hours"
+        )
+
+    def logs_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:
+        gb = stored_bytes / GIB
+        price = self.logs.storage_gb_month
+        return self.cost(gb * price, region, f"{what}: {gb:,.3g} GB x ${price}/GB-month")
+
+    def global_cost(self, monthly_usd: float, basis: str) -> Cost:
+        """A global service's cost (CloudFront): one price list, whatever the region."""
+        return Cost(
+            monthly_usd=round(monthly_usd, 2), estimated=False, price_region="global", basis=basis
+        )
+
+    def unknown_cost(self, region: str, why: str) -> Cost:
+        return self.unknown(why)
+
+    # ---- EBS ----------------------------------------------------------------------------
+
+    def volume_monthly(
+        self, volume_type: str, size_gib: int, iops: int | None, throughput_mibps: int | None
+    ) -> tuple[float, str] | None:
+        """$/month and its basis for a volume, or None when the type has no bundled price."""
+        price = self.ebs.volume.get(volume_type)
         if price is None:
-            return Cost(
-                monthly_usd=0.0,
-                estimated=True,
-                price_region=self.region,
-                basis=f"no bundled price for volume type {volume_type!r}; cost unknown",
-            )
+            return None
         parts = [f"{size_gib} GiB {volume_type} x ${price.gib_month}/GiB-month"]
         total = size_gib * price.gib_month
         if iops and price.iops_month is not None and iops > price.included_iops:
@@ -70,14 +168,64 @@ class PriceTable(_Frozen):
             if billable_mibps > 0:
                 total += billable_mibps * price.mibps_month
                 parts.append(f"{billable_mibps} MiB/s x ${price.mibps_month}/MiB/s-month")
-        return self._cost(total, region, " + ".join(parts))
+        return total, " + ".join(parts)
 
-    def _cost(self, total: float, region: str, basis: str) -> Cost:
+    def volume_cost(
+        self,
+        *,
+        region: str,
+        volume_type: str,
+        size_gib: int,
+        iops: int | None,
+        throughput_mibps: int | None,
+    ) -> Cost:
+        priced = self.volume_monthly(volume_type, size_gib, iops, throughput_mibps)
+        if priced is None:
+            return self.unknown(f"no bundled price for volume type {volume_type!r}; cost unknown")
+        return self.cost(priced[0], region, priced[1])
+
+    def snapshot_monthly(self, size_gib: float, tier: Literal["standard", "archive"]) -> float:
+        rate = (
+            self.ebs.snapshot.standard_gib_month
+            if tier == "standard"
+            else self.ebs.snapshot.archive_gib_month
+        )
+        return size_gib * rate
+
+    # ---- EC2, VPC, Logs, CloudFront ---------------------------------------------------------
+
+    def instance_hourly(self, instance_type: str) -> float | None:
+        return self.ec2.on_demand_hourly.get(instance_type)
+
+    def public_ipv4_monthly(self, addresses: int = 1) -> float:
+        return addresses * self.vpc.public_ipv4_hourly * self.ec2.hours_per_month
+
+    def logs_storage_monthly(self, stored_bytes: int) -> float:
+        return stored_bytes / GIB * self.logs.storage_gb_month
+
+    def cloudfront_rate(self, billing_region: str) -> float | None:
+        return self.cloudfront.data_transfer_out_gb.get(billing_region)
+
+    def cloudfront_price_class(self, price_class: str) -> tuple[str, ...] | None:
+        return self.cloudfront.price_class_regions.get(price_class)
+
+    # ---- Cost values --------------------------------------------------------------------------
+
+    def cost(self, total: float, region: str, basis: str) -> Cost:
+        """A Cost for ``region``, marked estimated when the table is for another region."""
         estimated = region != self.region
         if estimated:
             basis += f" ({self.region} list prices; {region} may differ)"
         return Cost(
-            monthly_usd=round(total, 2), estimated=estimated, price_region=self.region, basis=basis
+            monthly_usd=round(max(total, 0.0), 2),
+            estimated=estimated,
+            price_region=self.region,
+            basis=basis,
+        )
+
+    def unknown(self, basis: str) -> Cost:
+        return Cost(
+            monthly_usd=0.0, estimated=False, unknown=True, price_region=self.region, basis=basis
         )
 
 
@@ -93,7 +241,27 @@ def _tiered(quantity: int, tiers: tuple[tuple[int | None, float], ...]) -> float
     return total
 
 
+def parse_price_table(text: str, source: str) -> PriceTable:
+    try:
+        return PriceTable.model_validate(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{source}: not valid JSON: {error.msg} (line {error.lineno})") from None
+    except ValidationError as error:
+        raise ConfigError(
+            describe_validation_error(source, error),
+            hint="rebuild it with `reclaim prices refresh`, or remove it to use the bundled table",
+        ) from None
+
+
+def load_price_table(path: Path) -> PriceTable:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read price table {path}: {error.strerror}") from None
+    return parse_price_table(text, str(path))
+
+
 @cache
 def bundled_prices() -> PriceTable:
     text = resources.files("generator.data").joinpath("prices.json").read_text(encoding="utf-8")
-    return PriceTable.model_validate(json.loads(text))
+    return parse_price_table(text, "bundled prices.json")

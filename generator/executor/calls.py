@@ -11,6 +11,7 @@ from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from pydantic import JsonValue
 
+from generator.manifest.diff import first_difference
 from generator.manifest.models import Expectation, WaitFor
 
 
@@ -51,7 +52,12 @@ def unmet(expectations: tuple[Expectation, ...], response: dict[str, Any]) -> li
     failures = []
     for expectation in expectations:
         actual = jmespath.search(expectation.path, response)
-        if actual != expectation.equals:
+        if actual == expectation.equals:
+            continue
+        if isinstance(actual, dict | list) and isinstance(expectation.equals, dict | list):
+            # Whole documents: name the first difference instead of printing both.
+            failures.append(f"{expectation.what}: " + first_difference(expectation.equals, actual))
+        else:
             failures.append(
                 f"{expectation.what}: expected {expectation.equals!r}, found {actual!r}"
             )

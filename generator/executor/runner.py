@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from generator.errors import AwsCallFailed, ManifestError, PrecheckFailed, StateRefusal
+from generator.errors import (
+    AwsCallFailed,
+    ManifestError,
+    PrecheckFailed,
+    RetryLater,
+    StateRefusal,
+)
 from generator.executor.calls import CallError, extract, invoke, unmet, wait
 from generator.manifest.folder import RemediationFolder, digest
 from generator.manifest.models import (
     Journal,
     Manifest,
+    NotBefore,
     Plan,
     Rollback,
     RunRecord,
@@ -152,7 +159,7 @@ class Executor:
             run = RunRecord(kind=kind, status="running", started_at=self.clock(), actor=self.actor)
             setattr(journal, kind, run)
         else:
-            run.status, run.error = "running", None
+            run.status, run.error, run.not_before = "running", None, None
             run.attempts += 1
         return run
 
@@ -185,6 +192,10 @@ class Executor:
                 scopes: Outputs = {**fixed_scopes, "steps": run.outputs()}
                 outcomes.append(self._run_step(folder, journal, run, manifest, step, scopes))
                 change_started = change_started or step.id in change_ids
+        except RetryLater as error:
+            run.status, run.error, run.not_before = "waiting", error.message, error.not_before
+            folder.save_journal(journal)
+            raise
         except (PrecheckFailed, AwsCallFailed, ManifestError) as error:
             run.status = "aborted" if isinstance(error, PrecheckFailed) else "failed"
             run.error = error.message
@@ -229,7 +240,12 @@ class Executor:
             if outputs is not None:
                 status, record.note = "already done", "found already done by its lookup"
             else:
-                outputs = self._call(client, step, params, manifest)
+                if step.not_before:
+                    self._check_not_before(client, step, step.not_before, scopes, manifest, run)
+                outputs = self._call_retrying_conflicts(
+                    folder, journal, run, manifest, step, record, scopes
+                )
+                scopes = {**scopes, "steps": run.outputs()}
             record.outputs = outputs
             if step.wait:
                 wait_scopes: Outputs = {**scopes, "steps": {**scopes["steps"], step.id: outputs}}
@@ -237,17 +253,49 @@ class Executor:
         except CallError as error:
             record.status, record.error = "failed", str(error)
             record.finished_at = self.clock()
+            resume = f"re-run `reclaim {run.kind}`: it resumes at this step"
             raise AwsCallFailed(
                 f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) failed: {error}",
-                hint=f"fix the cause, then re-run `reclaim {run.kind}`: it resumes at this step",
+                hint=f"{step.failure_hint} If the cause can be fixed, {resume}"
+                if step.failure_hint
+                else f"fix the cause, then {resume}",
             ) from None
-        except PrecheckFailed as error:
+        except (PrecheckFailed, RetryLater) as error:
             record.status, record.error = "failed", error.message
             record.finished_at = self.clock()
             raise
         record.status, record.finished_at = "completed", self.clock()
         folder.save_journal(journal)
         return StepOutcome(step.id, step.description, status, record.outputs)
+
+    def _check_not_before(
+        self,
+        client: Any,
+        step: Step,
+        rule: NotBefore,
+        scopes: Outputs,
+        manifest: Manifest,
+        run: RunRecord,
+    ) -> None:
+        response = invoke(client, rule.call.operation, resolve(rule.call.params, scopes))
+        found = extract({"times": rule.time_path}, response)["times"]
+        values = found if isinstance(found, list) else [found]
+        times = [_parse_time(value) for value in values if value is not None]
+        if not times:
+            return
+        earliest = max(times) + timedelta(seconds=rule.delay_seconds)
+        now = self.clock()
+        if now < earliest:
+            wait_for = earliest - now
+            hours, minutes = divmod(int(wait_for.total_seconds()) // 60 + 1, 60)
+            raise RetryLater(
+                f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) cannot run before "
+                f"{earliest:%Y-%m-%d %H:%M} UTC (in {hours} h {minutes:02d} min): "
+                f"{rule.reason}. Nothing was changed by this step.",
+                not_before=earliest,
+                hint=f"re-run `reclaim {run.kind}` after {earliest:%Y-%m-%d %H:%M} UTC; "
+                "journal.json keeps the run pending and it resumes at this step",
+            )
 
     def _lookup(self, client: Any, step: Step, scopes: Outputs) -> dict[str, JsonValue] | None:
         lookup = step.already_done
@@ -263,8 +311,76 @@ class Executor:
             return extract(lookup.outputs, response)
         return None
 
+    def _call_retrying_conflicts(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        manifest: Manifest,
+        step: Step,
+        record: StepRecord,
+        scopes: Outputs,
+    ) -> dict[str, JsonValue]:
+        """The step's call; on its declared conflict error, re-read, re-check and retry with
+        the fresh values (never the stale ones), up to the declared number of calls."""
+        client = self.client_for(step.call.service, manifest.region)
+        policy = step.on_conflict
+        attempt = 1
+        while True:
+            try:
+                return self._call(client, step, resolve(step.call.params, scopes), manifest, scopes)
+            except CallError as error:
+                if policy is None or error.code != policy.error_code:
+                    raise
+                if attempt >= policy.max_attempts:
+                    raise CallError(
+                        error.code,
+                        f"{error.message} (the resource kept changing: {attempt} attempts, each "
+                        f"after re-reading it with step {policy.reread_step!r})",
+                    ) from None
+            attempt += 1
+            self._reread(folder, journal, run, manifest, manifest.step(policy.reread_step), scopes)
+            scopes = {**scopes, "steps": run.outputs()}
+            record.request = resolve(step.call.params, scopes)
+            record.note = f"{policy.error_code}: re-read {policy.reread_step!r}, attempt {attempt}"
+            folder.save_journal(journal)
+
+    def _reread(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        manifest: Manifest,
+        step: Step,
+        scopes: Outputs,
+    ) -> None:
+        """Run a completed read-only step again and replace its recorded outputs."""
+        client = self.client_for(step.call.service, manifest.region)
+        params = resolve(step.call.params, scopes)
+        record = run.record(step.id)
+        assert record is not None, "validation guarantees the re-read step ran earlier"
+        try:
+            outputs = self._call(client, step, params, manifest, scopes)
+        except PrecheckFailed as error:
+            # Keep what failed, not the generic "changed since the PR" opening line.
+            _, _, what_failed = error.message.partition(":\n")
+            raise PrecheckFailed(
+                f"{manifest.plan_id}: someone changed the resource while reclaim was changing "
+                f"it, and it no longer passes step {step.id!r}; reclaim did not overwrite "
+                f"their change and changed nothing:\n" + (what_failed or error.message),
+                hint=error.hint,
+            ) from None
+        record.request, record.outputs, record.finished_at = params, outputs, self.clock()
+        record.note = "re-read after a conflict"
+        folder.save_journal(journal)
+
     def _call(
-        self, client: Any, step: Step, params: dict[str, Any], manifest: Manifest
+        self,
+        client: Any,
+        step: Step,
+        params: dict[str, Any],
+        manifest: Manifest,
+        scopes: Outputs,
     ) -> dict[str, JsonValue]:
         try:
             response = invoke(client, step.call.operation, params)
@@ -284,16 +400,29 @@ class Executor:
                 f"expected {step.expect_error} but the call succeeded"
                 + (" (DryRun was not honoured)" if step.phase == "dry_run" else ""),
             )
-        failures = unmet(step.expect, response)
+        expectations = tuple(
+            e.model_copy(update={"equals": resolve(e.equals, scopes)}) for e in step.expect
+        )
+        failures = unmet(expectations, response)
         if failures and step.phase == "precheck":
             raise PrecheckFailed(
                 f"{manifest.plan_id}: the resource changed since the PR was opened; nothing "
                 "was changed:\n  " + "\n  ".join(failures),
-                hint="close this PR; the next scan proposes again if it is still idle",
+                hint=step.failure_hint
+                or "close this PR; the next scan proposes again if it is still idle",
             )
         if failures:
             raise CallError(f"{step.phase}Failed", "; ".join(failures))
         return extract(step.outputs, response)
+
+
+def _parse_time(value: JsonValue) -> datetime:
+    """A timestamp from a response (ISO 8601 after the journal's JSON round trip)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise CallError("UnreadableTime", f"expected a timestamp, found {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _truthy(value: JsonValue) -> bool:

@@ -37,7 +37,10 @@ class AwsCall(_Frozen):
 
 class Expectation(_Frozen):
     path: str = Field(description="JMESPath over the response.")
-    equals: JsonValue
+    equals: JsonValue = Field(
+        description="The expected value; may be a reference or a merge, resolved at run time "
+        "(e.g. a rollback checking the resource is as the apply left it)."
+    )
     what: str = Field(description="What is being checked, for the error message.")
 
 
@@ -63,6 +66,30 @@ class WaitFor(_Frozen):
     max_attempts: int = Field(default=40, ge=1)
 
 
+class NotBefore(_Frozen):
+    """A step that AWS refuses to run too soon after an earlier event, e.g. EBS allows one
+    modification per volume every 6 hours. Before the step's call, the executor reads the
+    event time(s) with ``call``; until the latest plus ``delay_seconds`` has passed it stops
+    with a retry-later error saying when, and the journal keeps the run resumable."""
+
+    call: AwsCall
+    time_path: str = Field(description="JMESPath to a timestamp or a list of them; latest counts.")
+    delay_seconds: int = Field(ge=1)
+    reason: str = Field(description="Why the wait exists, for the message.")
+
+
+class RetryOnConflict(_Frozen):
+    """For a call guarded by a version token (CloudFront's IfMatch/ETag): when AWS answers
+    ``error_code``, someone changed the resource after it was read. The executor then re-runs
+    ``reread_step`` (an earlier read-only step: it reads the resource again and re-checks its
+    expectations, stopping the run if they no longer hold) and retries with the fresh values,
+    instead of overwriting the other change."""
+
+    error_code: str = Field(description="e.g. 'PreconditionFailed'.")
+    reread_step: str = Field(description="ID of the earlier read-only step to run again.")
+    max_attempts: int = Field(default=3, ge=2, le=10, description="Calls in all, the first too.")
+
+
 class Step(_Frozen):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     phase: Phase
@@ -83,7 +110,12 @@ class Step(_Frozen):
         default_factory=dict, description="Name → JMESPath over the response, kept in the journal."
     )
     already_done: Lookup | None = None
+    not_before: NotBefore | None = None
     wait: WaitFor | None = None
+    on_conflict: RetryOnConflict | None = None
+    failure_hint: str | None = Field(
+        default=None, description="What a failure of this step most likely means, for the user."
+    )
 
 
 class Manifest(_Frozen):
@@ -121,7 +153,7 @@ class Rollback(Manifest):
 
 
 StepStatus = Literal["started", "completed", "failed"]
-RunStatus = Literal["running", "completed", "failed", "aborted"]
+RunStatus = Literal["running", "completed", "failed", "aborted", "waiting"]
 
 
 class StepRecord(BaseModel):
@@ -148,6 +180,9 @@ class RunRecord(BaseModel):
     actor: str | None = Field(default=None, description="Who started it (e.g. GitHub actor).")
     steps: list[StepRecord] = Field(default_factory=list)
     error: str | None = None
+    not_before: datetime | None = Field(
+        default=None, description="When status is 'waiting': the earliest time a re-run can go on."
+    )
 
     def record(self, step_id: str) -> StepRecord | None:
         for record in self.steps:

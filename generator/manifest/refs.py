@@ -1,7 +1,13 @@
-"""Structured references: ``{"$from": "<scope>.<step>.<output>"}`` inside call parameters.
+"""Structured references: ``{"$from": "<scope>.<step>.<output>"}`` inside call parameters
+and expectations.
 
 Scopes: ``steps`` is the run being executed, ``apply`` is the recorded apply run (used by a
 rollback). Resolution walks the JSON structure; nothing is ever spliced into a string.
+
+A merge, ``{"$merge": {"base": <value>, "set": {...}}}``, is a recorded document with some
+keys changed: APIs that replace a whole document (CloudFront's UpdateDistribution) get the
+document as it was just read, with only the rule's change applied, so nothing else in it is
+overwritten. Dicts merge key by key, recursively; any other value in ``set`` replaces.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pydantic import JsonValue
 from generator.errors import ManifestError
 
 REF_KEY = "$from"
+MERGE_KEY = "$merge"
 SCOPES = ("steps", "apply")
 
 Outputs = Mapping[str, Mapping[str, Mapping[str, JsonValue]]]
@@ -22,6 +29,35 @@ Outputs = Mapping[str, Mapping[str, Mapping[str, JsonValue]]]
 
 def is_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {REF_KEY}
+
+
+def is_merge(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {MERGE_KEY}
+
+
+def parse_merge(value: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any]]:
+    spec = value[MERGE_KEY]
+    if (
+        not isinstance(spec, dict)
+        or set(spec) != {"base", "set"}
+        or not isinstance(spec["set"], dict)
+    ):
+        raise ManifestError(
+            f"malformed merge {value!r}: expected "
+            '{"$merge": {"base": <document or reference>, "set": {<key>: <value>, ...}}}'
+        )
+    return spec["base"], spec["set"]
+
+
+def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in changes.items():
+        current = result.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            result[key] = merged(current, value)
+        else:
+            result[key] = value
+    return result
 
 
 def parse_ref(value: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -57,6 +93,14 @@ def resolve(value: Any, outputs: Outputs) -> Any:
                 f"reference {scope}.{step}.{name} has no recorded value",
                 hint="the step that produces it has not completed; check journal.json",
             ) from None
+    if is_merge(value):
+        base_spec, changes = parse_merge(value)
+        base = resolve(base_spec, outputs)
+        if not isinstance(base, dict):
+            raise ManifestError(
+                f"merge base {base_spec!r} resolved to {type(base).__name__}, not a document"
+            )
+        return merged(base, resolve(changes, outputs))
     if isinstance(value, dict):
         return {key: resolve(item, outputs) for key, item in value.items()}
     if isinstance(value, list):
@@ -64,9 +108,20 @@ def resolve(value: Any, outputs: Outputs) -> Any:
     return value
 
 
-def with_placeholders(value: Any, placeholder: str = "ref-placeholder") -> Any:
-    """Stand-in strings for references, so a parameter set can be validated before a run."""
-    if is_ref(value):
+class _Unresolved:
+    """Stands in for a value known only at run time (a reference or a merge)."""
+
+    def __repr__(self) -> str:
+        return "<resolved at run time>"
+
+
+UNRESOLVED: Any = _Unresolved()
+
+
+def with_placeholders(value: Any, placeholder: Any = UNRESOLVED) -> Any:
+    """Stand-ins for references and merges, so a parameter set can be validated before a
+    run; botocore validates the resolved values again when the call is made."""
+    if is_ref(value) or is_merge(value):
         return placeholder
     if isinstance(value, dict):
         return {key: with_placeholders(item, placeholder) for key, item in value.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore import xform_name
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
@@ -20,8 +20,9 @@ from botocore.session import Session, get_session
 from botocore.validate import ParamValidator
 
 from generator.errors import ManifestError
+from generator.manifest.diff import first_difference
 from generator.manifest.models import PHASE_ORDER, AwsCall, Manifest, Plan, Rollback
-from generator.manifest.refs import iter_refs, with_placeholders
+from generator.manifest.refs import UNRESOLVED, iter_refs, with_placeholders
 from generator.rules import rule_for
 from generator.rules.base import ApiCall
 
@@ -44,6 +45,33 @@ def waiter_operation(service: str, waiter: str) -> str:
     return operation
 
 
+class _RunTimeValueValidator(ParamValidator):  # type: ignore[misc]
+    """botocore's validator, except that values known only at run time (references, merges)
+    are accepted wherever they stand; botocore checks them again when the call is made."""
+
+    # Lists of unconstrained scalars are type-checked in bulk, not through _validate.
+    _BULK_STAND_INS: ClassVar[dict[str, Any]] = {
+        "string": "",
+        "integer": 0,
+        "long": 0,
+        "float": 0.0,
+        "double": 0.0,
+        "boolean": False,
+    }
+
+    def _validate(self, params: Any, shape: Any, errors: Any, name: str) -> None:
+        if params is UNRESOLVED:
+            return
+        super()._validate(params, shape, errors, name)
+
+    def _validate_list(self, param: Any, shape: Any, errors: Any, name: str) -> None:
+        member = shape.member
+        if isinstance(param, list) and not self._shape_has_constraints(member):
+            stand_in = self._BULK_STAND_INS.get(member.type_name, UNRESOLVED)
+            param = [stand_in if item is UNRESOLVED else item for item in param]
+        super()._validate_list(param, shape, errors, name)
+
+
 def validate_call_params(call: AwsCall, where: str) -> None:
     try:
         operation = _botocore().get_service_model(call.service).operation_model(call.operation)
@@ -53,7 +81,9 @@ def validate_call_params(call: AwsCall, where: str) -> None:
         raise ManifestError(
             f"{where}: {call.service} has no operation {call.operation!r}"
         ) from None
-    report = ParamValidator().validate(with_placeholders(call.params), operation.input_shape)
+    report = _RunTimeValueValidator().validate(
+        with_placeholders(call.params), operation.input_shape
+    )
     if report.has_errors():
         raise ManifestError(
             f"{where}: parameters of {call.label} do not match the AWS API:\n"
@@ -66,6 +96,8 @@ def _calls_of(manifest: Manifest) -> Iterable[tuple[str, AwsCall]]:
         yield f"step {step.id!r}", step.call
         if step.already_done:
             yield f"step {step.id!r} lookup", step.already_done.call
+        if step.not_before:
+            yield f"step {step.id!r} not-before check", step.not_before.call
         if step.wait:
             operation = waiter_operation(step.call.service, step.wait.waiter)
             yield (
@@ -122,6 +154,39 @@ def check_phases(manifest: Manifest) -> None:
     ids = [step.id for step in manifest.steps]
     if len(set(ids)) != len(ids):
         raise ManifestError(f"{manifest.kind_label()}: step IDs repeat: {ids}")
+    check_conflict_policies(manifest)
+
+
+def check_conflict_policies(manifest: Manifest) -> None:
+    """A retry on conflict re-runs an earlier read-only step whose outputs the call uses;
+    anything else would retry blindly and overwrite the change that caused the conflict."""
+    earlier: dict[str, Any] = {}
+    for step in manifest.steps:
+        policy = step.on_conflict
+        if policy is not None:
+            where = f"{manifest.kind_label()} step {step.id!r}"
+            reread = earlier.get(policy.reread_step)
+            if reread is None:
+                raise ManifestError(
+                    f"{where}: on_conflict re-reads {policy.reread_step!r}, which is not an "
+                    "earlier step"
+                )
+            if reread.mutates or reread.expect_error is not None:
+                raise ManifestError(
+                    f"{where}: on_conflict must re-read with a plain read-only step, "
+                    f"not {policy.reread_step!r}"
+                )
+            if not step.mutates:
+                raise ManifestError(f"{where}: on_conflict is for mutating steps")
+            used = {
+                ref_step for scope, ref_step, _ in iter_refs(step.call.params) if scope == "steps"
+            }
+            if policy.reread_step not in used:
+                raise ManifestError(
+                    f"{where}: on_conflict re-reads {policy.reread_step!r} but the call uses "
+                    "none of its outputs, so a retry would send the same request"
+                )
+        earlier[step.id] = step
 
 
 def check_references(manifest: Manifest, apply_outputs: dict[str, set[str]]) -> None:
@@ -134,8 +199,12 @@ def check_references(manifest: Manifest, apply_outputs: dict[str, set[str]]) -> 
         ]
         if step.already_done:
             sources.append(("lookup", step.already_done.call.params, declared))
+        if step.not_before:
+            sources.append(("not-before check", step.not_before.call.params, declared))
         if step.wait:
             sources.append(("waiter", step.wait.params, {**declared, step.id: set(step.outputs)}))
+        for expectation in step.expect:
+            sources.append((f"expectation {expectation.what!r}", expectation.equals, declared))
         for part, params, visible in sources:
             for scope, ref_step, name in iter_refs(params):
                 available = visible if scope == "steps" else apply_outputs
@@ -147,24 +216,14 @@ def check_references(manifest: Manifest, apply_outputs: dict[str, set[str]]) -> 
         declared[step.id] = set(step.outputs)
 
 
-def _first_difference(expected: Any, actual: Any, path: str = "") -> str:
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in sorted(set(expected) | set(actual), key=str):
-            if expected.get(key) != actual.get(key):
-                return _first_difference(expected.get(key), actual.get(key), f"{path}.{key}")
-    if isinstance(expected, list) and isinstance(actual, list):
-        if len(expected) != len(actual):
-            return f"{path or '.'} has {len(actual)} entries, the rule derives {len(expected)}"
-        for index, (left, right) in enumerate(zip(expected, actual, strict=True)):
-            if left != right:
-                return _first_difference(left, right, f"{path}[{index}]")
-    return f"{path or '.'} is {actual!r}, the rule derives {expected!r}"
-
-
 def check_derivation(manifest: Manifest, derived: Manifest) -> None:
     if manifest == derived:
         return
-    where = _first_difference(derived.model_dump(mode="json"), manifest.model_dump(mode="json"))
+    where = first_difference(
+        derived.model_dump(mode="json"),
+        manifest.model_dump(mode="json"),
+        expected_by="the rule derives",
+    )
     raise ManifestError(
         f"{manifest.kind_label()} differs from what rule {manifest.rule!r} derives from the "
         f"recorded finding: {where}",

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from generator.rules.base import Rule
+from generator.rules.cloudfront_price_class import CloudFrontPriceClass
+from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
+from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
+from generator.rules.ec2_idle import Ec2Idle
+from generator.rules.eip_unassociated import EipUnassociated
+from generator.rules.logs_retention import LogsRetention
 
-RULES: dict[str, Rule] = {rule.name: rule for rule in (EbsUnattached(),)}
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        EbsUnattached(),
+        EbsGp2ToGp3(),
+        EbsSnapshotArchive(),
+        Ec2Idle(),
+        EipUnassociated(),
+        LogsRetention(),
+        CloudFrontPriceClass(),
+    )
+}
 
 
 def rule_for(name: str) -> Rule:

@@ -47,6 +47,9 @@ class Rule(ABC):
     reversibility: ClassVar[Reversibility]
     settings_model: ClassVar[type[RuleSettings]]
     calls: ClassVar[RuleCalls]
+    home_region: ClassVar[str | None] = None
+    """For a global service (CloudFront): scanned once per account, through this region,
+    whatever regions are configured. None for regional rules."""
 
     @abstractmethod
     def detect(

@@ -1,0 +1,286 @@
+"""`reclaim prices refresh`: rebuild the price table from the AWS Price List Query API.
+
+pricing:GetProducts (through botocore's paginator) answers with one JSON document per
+product: its attributes (usagetype, instanceType, ...) and its terms, whose On-Demand price
+dimensions carry the $ rate. Products are recognised by usage type, which AWS prefixes with
+a region code outside us-east-1 (``EUW1-EBS:VolumeUsage.gp2``), so only the suffix counts.
+
+A price the API does not return keeps the bundled value and is listed as kept, so a partial
+answer never silently zeroes a price. CloudFront's price-class membership is not in the
+Price List; it is carried over from the bundled table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from generator.aws.prices import PriceTable, VolumeTypePrice
+from generator.errors import AwsCallFailed
+
+PRICING_API_REGION = "us-east-1"
+"""The Price List Query API is served from a few regions only; us-east-1 is one of them."""
+
+_VOLUME_USAGE = {
+    "EBS:VolumeUsage": "standard",
+    "EBS:VolumeUsage.gp2": "gp2",
+    "EBS:VolumeUsage.gp3": "gp3",
+    "EBS:VolumeUsage.piops": "io1",
+    "EBS:VolumeUsage.io2": "io2",
+    "EBS:VolumeUsage.st1": "st1",
+    "EBS:VolumeUsage.sc1": "sc1",
+}
+_IOPS_USAGE = {"EBS:VolumeP-IOPS.piops": "io1", "EBS:VolumeP-IOPS.gp3": "gp3"}
+_IO2_TIERS = {
+    "EBS:VolumeP-IOPS.io2": 0,
+    "EBS:VolumeP-IOPS.io2.tier2": 1,
+    "EBS:VolumeP-IOPS.io2.tier3": 2,
+}
+_SNAPSHOT_USAGE = {
+    "EBS:SnapshotUsage": "standard_gib_month",
+    "EBS:SnapshotArchiveStorage": "archive_gib_month",
+    "EBS:SnapshotArchiveRetrieval": "archive_retrieval_gib",
+}
+_EBS_FAMILIES = ("Storage", "System Operation", "Provisioned Throughput", "Storage Snapshot")
+
+
+@dataclass(frozen=True)
+class Product:
+    attributes: dict[str, str]
+    usage: str
+    """Usage type without its region prefix."""
+    unit: str
+    usd: float
+
+
+@dataclass
+class RefreshResult:
+    table: PriceTable
+    refreshed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    calls: int = 0
+
+
+def _usage_suffix(usagetype: str) -> str:
+    for marker in ("EBS:", "BoxUsage", "PublicIPv4:", "TimedStorage-"):
+        if marker in usagetype:
+            return usagetype[usagetype.index(marker) :]
+    return usagetype
+
+
+def _first_tier(terms: dict[str, Any]) -> tuple[str, float] | None:
+    """The unit and $ rate of the lowest On-Demand tier that costs something."""
+    dimensions = [
+        dimension
+        for term in (terms.get("OnDemand") or {}).values()
+        for dimension in (term.get("priceDimensions") or {}).values()
+    ]
+    priced = []
+    for dimension in dimensions:
+        try:
+            usd = float(dimension["pricePerUnit"]["USD"])
+            begin = float(dimension.get("beginRange", "0"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if usd > 0:
+            priced.append((begin, dimension.get("unit", ""), usd))
+    if not priced:
+        return None
+    _, unit, usd = min(priced)
+    return unit, usd
+
+
+def parse_products(price_list: list[str]) -> Iterator[Product]:
+    for document in price_list:
+        item = json.loads(document) if isinstance(document, str) else document
+        attributes = item.get("product", {}).get("attributes", {})
+        tier = _first_tier(item.get("terms", {}))
+        if tier is None:
+            continue
+        yield Product(
+            attributes=attributes,
+            usage=_usage_suffix(attributes.get("usagetype", "")),
+            unit=tier[0],
+            usd=tier[1],
+        )
+
+
+class PriceListReader:
+    """GetProducts through the paginator, counting requests, with errors a user can act on."""
+
+    def __init__(self, pricing: Any) -> None:
+        self.pricing = pricing
+        self.calls = 0
+
+    def products(self, service_code: str, **attributes: str) -> list[Product]:
+        filters = [
+            {"Type": "TERM_MATCH", "Field": name, "Value": value}
+            for name, value in attributes.items()
+        ]
+        found: list[Product] = []
+        try:
+            pages = self.pricing.get_paginator("get_products").paginate(
+                ServiceCode=service_code, Filters=filters, FormatVersion="aws_v1"
+            )
+            for page in pages:
+                self.calls += 1
+                found.extend(parse_products(page.get("PriceList", [])))
+        except NoCredentialsError:
+            raise AwsCallFailed(
+                "no AWS credentials found for the Price List API",
+                hint="configure credentials with pricing:GetProducts, or keep the bundled table",
+            ) from None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "Unknown")
+            message = error.response.get("Error", {}).get("Message", "")
+            raise AwsCallFailed(
+                f"the AWS Price List API refused GetProducts for {service_code}: {code}: "
+                f"{message}; no price file was written",
+                hint="the credentials need pricing:GetProducts; without it reclaim keeps "
+                "using its bundled table",
+            ) from None
+        except BotoCoreError as error:
+            raise AwsCallFailed(
+                f"cannot reach the AWS Price List API: {error}; no price file was written"
+            ) from None
+        return found
+
+
+def refresh_price_table(
+    pricing: Any, region: str, *, base: PriceTable, today: date
+) -> RefreshResult:
+    """A new table for ``region`` from the Price List; prices it lacks keep ``base``'s value."""
+    reader = PriceListReader(pricing)
+    result = RefreshResult(table=base)
+    data = base.model_dump(mode="json")
+    data.update(region=region, compiled=today.isoformat())
+    data["source"] = (
+        f"AWS Price List Query API (pricing:GetProducts), region {region}, On-Demand first-tier "
+        "rates; CloudFront price-class membership from the CloudFront Developer Guide."
+    )
+    data["note"] = ""
+
+    def record(name: str, value: float | None, setter: Any) -> None:
+        if value is None:
+            result.kept.append(name)
+        else:
+            setter(value)
+            result.refreshed.append(name)
+
+    _refresh_ebs(reader, region, data, record)
+    _refresh_ec2(reader, region, data, result)
+    ipv4 = [
+        p.usd
+        for p in reader.products("AmazonVPC", regionCode=region)
+        if p.usage == "PublicIPv4:InUseAddress"
+    ]
+    record(
+        "vpc.public_ipv4_hourly",
+        min(ipv4, default=None),
+        _setter(data["vpc"], "public_ipv4_hourly"),
+    )
+    storage = [
+        p.usd
+        for p in reader.products("AmazonCloudWatch", regionCode=region)
+        if p.usage == "TimedStorage-ByteHrs"
+    ]
+    record(
+        "logs.storage_gb_month",
+        min(storage, default=None),
+        _setter(data["logs"], "storage_gb_month"),
+    )
+    _refresh_cloudfront(reader, data, record)
+    if result.kept:
+        data["note"] = "Kept from the previous table (not in the Price List answer): " + ", ".join(
+            sorted(result.kept)
+        )
+    result.table = PriceTable.model_validate(data)
+    result.calls = reader.calls
+    return result
+
+
+def _setter(section: dict[str, Any], key: str) -> Any:
+    def set_value(value: float) -> None:
+        section[key] = value
+
+    return set_value
+
+
+def _refresh_ebs(reader: PriceListReader, region: str, data: dict[str, Any], record: Any) -> None:
+    products = [
+        product
+        for family in _EBS_FAMILIES
+        for product in reader.products("AmazonEC2", regionCode=region, productFamily=family)
+    ]
+    by_usage = {p.usage: p for p in products}
+    volumes: dict[str, Any] = data["ebs"]["volume"]
+    for usage, volume_type in _VOLUME_USAGE.items():
+        entry = volumes.setdefault(volume_type, VolumeTypePrice(gib_month=0).model_dump())
+        found = by_usage.get(usage)
+        record(
+            f"ebs.volume.{volume_type}.gib_month", found and found.usd, _setter(entry, "gib_month")
+        )
+    for usage, volume_type in _IOPS_USAGE.items():
+        found = by_usage.get(usage)
+        record(
+            f"ebs.volume.{volume_type}.iops_month",
+            found and found.usd,
+            _setter(volumes[volume_type], "iops_month"),
+        )
+    tiers = [list(tier) for tier in volumes["io2"].get("iops_tiers") or []]
+    for usage, index in _IO2_TIERS.items():
+        found = by_usage.get(usage)
+        if found is not None and index < len(tiers):
+            tiers[index][1] = found.usd
+            volumes["io2"]["iops_tiers"] = tiers
+        record(f"ebs.volume.io2.iops_tier{index + 1}", found and found.usd, lambda _v: None)
+    throughput = by_usage.get("EBS:VolumeP-Throughput.gp3")
+    mibps = None
+    if throughput is not None:
+        # Published per GiBps-month in some answers and per MiBps-month in others.
+        mibps = throughput.usd / 1024 if "GiBps" in throughput.unit else throughput.usd
+    record("ebs.volume.gp3.mibps_month", mibps, _setter(volumes["gp3"], "mibps_month"))
+    for usage, key in _SNAPSHOT_USAGE.items():
+        found = by_usage.get(usage)
+        record(f"ebs.snapshot.{key}", found and found.usd, _setter(data["ebs"]["snapshot"], key))
+
+
+def _refresh_ec2(
+    reader: PriceListReader, region: str, data: dict[str, Any], result: RefreshResult
+) -> None:
+    products = reader.products(
+        "AmazonEC2",
+        regionCode=region,
+        productFamily="Compute Instance",
+        operatingSystem="Linux",
+        tenancy="Shared",
+        preInstalledSw="NA",
+        capacitystatus="Used",
+    )
+    hourly = {
+        p.attributes["instanceType"]: p.usd
+        for p in products
+        if p.usage.startswith("BoxUsage") and p.attributes.get("instanceType")
+    }
+    if hourly:
+        data["ec2"]["on_demand_hourly"] = dict(sorted(hourly.items()))
+        result.refreshed.append(f"ec2.on_demand_hourly ({len(hourly)} instance types)")
+    else:
+        result.kept.append("ec2.on_demand_hourly")
+
+
+def _refresh_cloudfront(reader: PriceListReader, data: dict[str, Any], record: Any) -> None:
+    rates: dict[str, float] = {}
+    for product in reader.products("AmazonCloudFront"):
+        usagetype = product.attributes.get("usagetype", "")
+        code, _, rest = usagetype.partition("-")
+        if rest == "DataTransfer-Out-Bytes" and product.unit.upper() == "GB":
+            rates[code] = min(product.usd, rates.get(code, product.usd))
+    section = data["cloudfront"]["data_transfer_out_gb"]
+    for code in sorted(section):
+        record(f"cloudfront.data_transfer_out_gb.{code}", rates.get(code), _setter(section, code))

@@ -1,0 +1,627 @@
+"""cloudfront-price-class: distributions served from every edge location (PriceClass_All).
+Move them to a cheaper price class.
+
+The change writes CloudFront's whole distribution document, guarded by its ETag: the plan
+reads the current document, changes only PriceClass in it and sends it with IfMatch; if
+someone changed the distribution in between (412 PreconditionFailed), the executor reads it
+again, re-checks it and merges into the fresh copy, never overwriting their change.
+Undo: the document recorded just before the change, written back with a fresh ETag, once a
+read shows the distribution is still exactly as the apply left it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from generator.aws.cost_explorer import CloudFrontTransfer, cloudfront_transfer, unavailable
+from generator.aws.prices import DAYS_PER_MONTH, CloudFrontPrices
+from generator.findings import (
+    Cost,
+    Evidence,
+    Finding,
+    Reversibility,
+    Risk,
+    SkippedResource,
+    finding_id,
+)
+from generator.manifest.models import (
+    AwsCall,
+    Expectation,
+    Lookup,
+    Plan,
+    RetryOnConflict,
+    Rollback,
+    Step,
+    WaitFor,
+)
+from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.context import ScanContext
+from generator.rules.ebs_volume import json_literal
+
+ALL = "PriceClass_All"
+TargetClass = Literal["PriceClass_100", "PriceClass_200"]
+DEPLOY_POLL_SECONDS = 60
+_REGION_NAMES = {
+    "US": "United States",
+    "CA": "Canada",
+    "EU": "Europe and Israel",
+    "ZA": "South Africa",
+    "ME": "Middle East",
+    "IN": "India",
+    "JP": "Japan",
+    "AP": "Asia Pacific",
+    "SA": "South America",
+    "AU": "Australia and New Zealand",
+}
+
+
+class CloudFrontPriceClassSettings(RuleSettings):
+    target_price_class: TargetClass = Field(
+        default="PriceClass_200",
+        description="PriceClass_200 drops South America and Oceania; PriceClass_100 keeps only "
+        "North America and Europe.",
+    )
+    use_cost_explorer: bool = Field(
+        default=True,
+        description="Price the saving from Cost Explorer's CloudFront usage by region (one "
+        "GetCostAndUsage request per account and scan, $0.01 each). Off: savings unknown.",
+    )
+    lookback_days: int = Field(default=30, ge=1, le=365, description="Usage window.")
+    max_dropped_traffic_percent: float = Field(
+        default=10.0,
+        ge=0,
+        le=100,
+        description="Leave a distribution alone when more of its traffic than this goes to "
+        "viewers in the regions the target class drops: they would all get slower.",
+    )
+    min_monthly_savings_usd: float = Field(
+        default=1.0, ge=0, description="Leave a distribution alone when it saves less."
+    )
+    deploy_timeout_minutes: int = Field(
+        default=45, ge=5, description="How long apply and rollback wait for the deployment."
+    )
+
+
+class DistributionRecord(BaseModel):
+    """A distribution as ListDistributions / GetDistributionConfig describe it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    arn: str | None = None
+    domain_name: str | None = None
+    price_class: str | None
+    enabled: bool
+    staging: bool = False
+    connection_mode: str | None = None
+    aliases: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
+    comment: str = ""
+    tags: dict[str, str] = {}
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> DistributionRecord:
+        return cls._from(summary["Id"], summary, summary)
+
+    @classmethod
+    def from_config(
+        cls, distribution_id: str, response: dict[str, Any], summary: dict[str, Any] | None = None
+    ) -> DistributionRecord:
+        return cls._from(distribution_id, response.get("DistributionConfig") or {}, summary or {})
+
+    @classmethod
+    def _from(
+        cls, distribution_id: str, config: dict[str, Any], summary: dict[str, Any]
+    ) -> DistributionRecord:
+        return cls(
+            id=distribution_id,
+            arn=summary.get("ARN"),
+            domain_name=summary.get("DomainName"),
+            price_class=config.get("PriceClass"),
+            enabled=bool(config.get("Enabled", False)),
+            staging=bool(config.get("Staging", False)),
+            connection_mode=config.get("ConnectionMode"),
+            aliases=tuple((config.get("Aliases") or {}).get("Items") or ()),
+            origins=tuple(
+                o.get("DomainName", "") for o in (config.get("Origins") or {}).get("Items") or ()
+            ),
+            comment=config.get("Comment") or "",
+        )
+
+    def label(self) -> str:
+        name = self.aliases[0] if self.aliases else self.domain_name
+        return f"CloudFront distribution {self.id}" + (f" ({name})" if name else "")
+
+
+class PriceClassChange(BaseModel):
+    """What the finding records: enough to re-derive the plan and the rollback."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distribution: DistributionRecord
+    target_price_class: TargetClass
+    dropped_regions: tuple[str, ...]
+    skip_tag: str
+    deploy_timeout_minutes: int
+
+
+def _ref(path: str) -> dict[str, JsonValue]:
+    return {"$from": path}
+
+
+def _config_call(distribution_id: str) -> AwsCall:
+    return AwsCall(
+        service="cloudfront", operation="GetDistributionConfig", params={"Id": distribution_id}
+    )
+
+
+def _deployed(record: PriceClassChange) -> WaitFor:
+    return WaitFor(
+        waiter="distribution_deployed",
+        params={"Id": record.distribution.id},
+        delay_seconds=DEPLOY_POLL_SECONDS,
+        max_attempts=record.deploy_timeout_minutes * 60 // DEPLOY_POLL_SECONDS,
+    )
+
+
+class CloudFrontPriceClass(Rule):
+    name: ClassVar[str] = "cloudfront-price-class"
+    summary: ClassVar[str] = "CloudFront distributions on PriceClass_All"
+    resource_type: ClassVar[str] = "AWS::CloudFront::Distribution"
+    reversibility: ClassVar[Reversibility] = "full"
+    settings_model: ClassVar[type[RuleSettings]] = CloudFrontPriceClassSettings
+    home_region: ClassVar[str | None] = "us-east-1"
+    calls: ClassVar[RuleCalls] = RuleCalls(
+        scan=frozenset(
+            {
+                ("cloudfront", "ListDistributions"),
+                ("cloudfront", "GetDistributionConfig"),
+                ("cloudfront", "ListTagsForResource"),
+                ("ce", "GetCostAndUsage"),
+            }
+        ),
+        apply=frozenset(
+            {
+                ("cloudfront", "GetDistributionConfig"),
+                ("cloudfront", "ListTagsForResource"),
+                ("cloudfront", "UpdateDistribution"),
+                ("cloudfront", "GetDistribution"),
+            }
+        ),
+        rollback=frozenset(
+            {
+                ("cloudfront", "GetDistributionConfig"),
+                ("cloudfront", "UpdateDistribution"),
+                ("cloudfront", "GetDistribution"),
+            }
+        ),
+    )
+
+    # ---- detection -------------------------------------------------------------------
+
+    def detect(
+        self, ctx: ScanContext, settings: RuleSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        assert isinstance(settings, CloudFrontPriceClassSettings)
+        cloudfront = ctx.client("cloudfront")
+        distributions: list[DistributionRecord] = []
+        for page in cloudfront.get_paginator("list_distributions").paginate():
+            for summary in page.get("DistributionList", {}).get("Items") or []:
+                distributions.append(self._read(cloudfront, summary))
+
+        def transfer() -> CloudFrontTransfer:
+            if not settings.use_cost_explorer:
+                return unavailable(ctx.as_of, settings.lookback_days, "use_cost_explorer is off")
+            return cloudfront_transfer(ctx.client("ce"), ctx.as_of, settings.lookback_days)
+
+        def tags(distribution: DistributionRecord) -> dict[str, str]:
+            response = cloudfront.list_tags_for_resource(Resource=distribution.arn)
+            items = response.get("Tags", {}).get("Items") or []
+            return {t["Key"]: t.get("Value", "") for t in items}
+
+        yield from self.evaluate(ctx, settings, distributions, transfer, tags)
+
+    def _read(self, cloudfront: Any, summary: dict[str, Any]) -> DistributionRecord:
+        """From the summary when it says enough; the full configuration for candidates (and
+        when the summary lacks the price class, as some endpoints' summaries do)."""
+        listed = DistributionRecord.from_summary(summary)
+        if "PriceClass" in summary and "Enabled" in summary and listed.price_class != ALL:
+            return listed
+        response = cloudfront.get_distribution_config(Id=summary["Id"])
+        return DistributionRecord.from_config(summary["Id"], response, summary)
+
+    def evaluate(
+        self,
+        ctx: ScanContext,
+        settings: CloudFrontPriceClassSettings,
+        distributions: list[DistributionRecord],
+        transfer: Callable[[], CloudFrontTransfer],
+        tags: Callable[[DistributionRecord], dict[str, str]],
+    ) -> Iterator[Finding | SkippedResource]:
+        """Decide each distribution; Cost Explorer (``transfer``) is asked at most once and
+        only when there is a candidate, tags only for candidates."""
+        prices = ctx.prices.cloudfront
+        target = settings.target_price_class
+        dropped = prices.dropped_regions(ALL, target)
+        # Every enabled distribution that serves viewers in the dropped regions adds to the
+        # account-wide usage there; Cost Explorer cannot tell them apart.
+        sharing = [
+            d
+            for d in distributions
+            if d.enabled
+            and d.price_class in prices.price_class_regions
+            and set(prices.price_class_regions[d.price_class]) & set(dropped)
+        ]
+        usage: CloudFrontTransfer | None = None
+        for distribution in distributions:
+            if distribution.price_class is not None and distribution.price_class != ALL:
+                continue  # already on a cheaper class: not this rule's business
+            reason = _skip_reason(distribution)
+            if reason is None:
+                distribution = distribution.model_copy(update={"tags": tags(distribution)})
+                reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
+            if reason is None:
+                usage = usage or transfer()
+                cost, share = _saving(ctx, prices, target, dropped, usage, len(sharing))
+                reason = _threshold_reason(settings, cost, share)
+                if reason is None:
+                    yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+                    continue
+            yield SkippedResource(
+                account=ctx.account_id,
+                region=ctx.region,
+                rule=self.name,
+                resource_id=distribution.id,
+                reason=reason,
+            )
+
+    def _finding(
+        self,
+        ctx: ScanContext,
+        settings: CloudFrontPriceClassSettings,
+        distribution: DistributionRecord,
+        dropped: tuple[str, ...],
+        usage: CloudFrontTransfer,
+        cost: Cost,
+        share: float | None,
+    ) -> Finding:
+        target = settings.target_price_class
+        regions = ", ".join(_REGION_NAMES.get(r, r) for r in dropped)
+        risk, risk_reasons = _risk(regions, cost, share)
+        record = PriceClassChange(
+            distribution=distribution,
+            target_price_class=target,
+            dropped_regions=dropped,
+            skip_tag=ctx.exclusions.skip_tag,
+            deploy_timeout_minutes=settings.deploy_timeout_minutes,
+        )
+        evidence = [
+            Evidence(label="Price class", value=ALL, source="GetDistributionConfig"),
+            Evidence(
+                label="Aliases",
+                value=", ".join(distribution.aliases) or "none",
+                source="GetDistributionConfig",
+            ),
+            Evidence(
+                label="Origins",
+                value=", ".join(distribution.origins) or "none",
+                source="GetDistributionConfig",
+            ),
+        ]
+        if usage.available:
+            dropped_gb = sum(usage.gb_by_region.get(r, 0.0) for r in dropped)
+            evidence.append(
+                Evidence(
+                    label=f"Account traffic to viewers in {regions}",
+                    value=f"{dropped_gb:,.1f} GB of {usage.total_gb:,.1f} GB"
+                    + (f" ({share:.1%})" if share is not None else "")
+                    + f" over {usage.days} days",
+                    source="Cost Explorer GetCostAndUsage (CloudFront, by usage type)",
+                )
+            )
+        return Finding(
+            id=finding_id(self.name, ctx.account_id, ctx.region, distribution.id),
+            rule=self.name,
+            account=ctx.account_id,
+            region=ctx.region,
+            resource_type=self.resource_type,
+            resource_id=distribution.id,
+            title=f"Move {distribution.label()} from {ALL} to {target}",
+            observed_at=ctx.as_of,
+            cost=cost,
+            reversibility=self.reversibility,
+            risk=risk,
+            risk_reasons=tuple(risk_reasons),
+            evidence=tuple(evidence),
+            resource=record.model_dump(mode="json"),
+        )
+
+    # ---- manifests (pure) --------------------------------------------------------------
+
+    def build_plan(self, finding: Finding) -> Plan:
+        record = PriceClassChange.model_validate(finding.resource)
+        distribution, target = record.distribution, record.target_price_class
+        did = distribution.id
+        steps = (
+            Step(
+                id="read-config",
+                phase="precheck",
+                description=(
+                    f"Read the current configuration of {did} and its ETag, and confirm it is "
+                    f"still enabled, not a staging distribution, and on {ALL}. Its copy in the "
+                    "journal is what the rollback restores."
+                ),
+                call=_config_call(did),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="DistributionConfig.PriceClass", equals=ALL, what="price class"
+                    ),
+                    Expectation(path="DistributionConfig.Enabled", equals=True, what="enabled"),
+                    Expectation(
+                        path="DistributionConfig.Staging || `false`",
+                        equals=False,
+                        what="not a staging distribution",
+                    ),
+                ),
+                outputs={"ETag": "ETag", "DistributionConfig": "DistributionConfig"},
+            ),
+            Step(
+                id="precheck-tags",
+                phase="precheck",
+                description=f"Confirm {did} does not carry the skip tag {record.skip_tag!r}.",
+                call=AwsCall(
+                    service="cloudfront",
+                    operation="ListTagsForResource",
+                    params={"Resource": distribution.arn or ""},
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path=f"contains(Tags.Items[].Key || `[]`, {json_literal(record.skip_tag)})",
+                        equals=False,
+                        what=f"skip tag {record.skip_tag!r} absent",
+                    ),
+                ),
+            ),
+            Step(
+                id="update",
+                phase="change",
+                description=(
+                    f"Send the configuration just read with PriceClass set to {target}, "
+                    "guarded by its ETag (IfMatch); if CloudFront answers PreconditionFailed "
+                    "(someone changed it meanwhile), read it again, re-check it and merge "
+                    "into the fresh copy. Then wait until the change is deployed."
+                ),
+                call=AwsCall(
+                    service="cloudfront",
+                    operation="UpdateDistribution",
+                    params={
+                        "Id": did,
+                        "IfMatch": _ref("steps.read-config.ETag"),
+                        "DistributionConfig": {
+                            "$merge": {
+                                "base": _ref("steps.read-config.DistributionConfig"),
+                                "set": {"PriceClass": target},
+                            }
+                        },
+                    },
+                ),
+                mutates=True,
+                outputs={"ETag": "ETag"},
+                already_done=Lookup(
+                    call=_config_call(did),
+                    found_when=f"DistributionConfig.PriceClass == {json_literal(target)}",
+                    outputs={"ETag": "ETag"},
+                ),
+                on_conflict=RetryOnConflict(
+                    error_code="PreconditionFailed", reread_step="read-config"
+                ),
+                wait=_deployed(record),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=(
+                    f"Confirm {did} is on {target}; the configuration read here is what the "
+                    "rollback expects to find."
+                ),
+                call=_config_call(did),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="DistributionConfig.PriceClass", equals=target, what="price class"
+                    ),
+                ),
+                outputs={"DistributionConfig": "DistributionConfig"},
+            ),
+        )
+        regions = ", ".join(_REGION_NAMES.get(r, r) for r in record.dropped_regions)
+        return Plan(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            finding=finding,
+            steps=steps,
+            notes=(
+                f"Viewers in {regions} will be served from edge locations farther away: "
+                "expect higher latency for them. CloudFront keeps serving them; nothing is "
+                "blocked.",
+                "Only PriceClass changes: the plan merges it into the configuration as read at "
+                "apply time, so changes made after this PR was opened are kept.",
+                "CloudFront takes a few minutes to deploy the change; apply waits for it.",
+            ),
+        )
+
+    def build_rollback(self, finding: Finding) -> Rollback:
+        record = PriceClassChange.model_validate(finding.resource)
+        did = record.distribution.id
+        original = _ref("apply.read-config.DistributionConfig")
+        steps = (
+            Step(
+                id="read-config",
+                phase="precheck",
+                description=(
+                    f"Read {did} with a fresh ETag and confirm its configuration is still "
+                    "exactly as the apply left it."
+                ),
+                call=_config_call(did),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="DistributionConfig",
+                        equals=_ref("apply.verify.DistributionConfig"),
+                        what="configuration as the apply left it",
+                    ),
+                ),
+                outputs={"ETag": "ETag"},
+                failure_hint=(
+                    f"Someone changed {did} after reclaim's change; writing back the recorded "
+                    f"configuration would undo their work. Set PriceClass back to {ALL} by hand "
+                    "(or in your infrastructure code)."
+                ),
+            ),
+            Step(
+                id="restore",
+                phase="change",
+                description=(
+                    f"Write back the configuration recorded just before the apply changed it "
+                    f"({ALL}), guarded by the fresh ETag; on PreconditionFailed read and "
+                    "re-check again. Then wait until it is deployed."
+                ),
+                call=AwsCall(
+                    service="cloudfront",
+                    operation="UpdateDistribution",
+                    params={
+                        "Id": did,
+                        "IfMatch": _ref("steps.read-config.ETag"),
+                        "DistributionConfig": original,
+                    },
+                ),
+                mutates=True,
+                outputs={"ETag": "ETag"},
+                already_done=Lookup(
+                    call=_config_call(did),
+                    found_when=f"DistributionConfig.PriceClass == {json_literal(ALL)}",
+                    outputs={"ETag": "ETag"},
+                ),
+                on_conflict=RetryOnConflict(
+                    error_code="PreconditionFailed", reread_step="read-config"
+                ),
+                wait=_deployed(record),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=f"Confirm the configuration of {did} equals the recorded original.",
+                call=_config_call(did),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="DistributionConfig",
+                        equals=original,
+                        what="configuration as before the apply",
+                    ),
+                ),
+            ),
+        )
+        return Rollback(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            steps=steps,
+            notes=(
+                "The rollback refuses to run if the distribution was changed after the apply, "
+                "rather than overwrite that change.",
+            ),
+        )
+
+
+def _skip_reason(distribution: DistributionRecord) -> str | None:
+    if distribution.price_class is None:
+        return "the configuration does not report a PriceClass"
+    if not distribution.enabled:
+        return "disabled: serves no traffic"
+    if distribution.staging:
+        return "staging distribution: follows its primary"
+    if distribution.connection_mode == "tenant-only":
+        return "multi-tenant distribution: left to a human"
+    if distribution.arn is None:
+        return "no ARN reported, so its tags cannot be read"
+    return None
+
+
+def _saving(
+    ctx: ScanContext,
+    prices: CloudFrontPrices,
+    target: str,
+    dropped: tuple[str, ...],
+    usage: CloudFrontTransfer,
+    sharers: int,
+) -> tuple[Cost, float | None]:
+    """The monthly saving and the share of traffic in the dropped regions."""
+    regions = ", ".join(dropped)
+    if not usage.available:
+        return ctx.prices.unknown_cost(
+            ctx.region, f"Cost Explorer usage not available ({usage.unavailable_reason})"
+        ), None
+    dropped_gb = {r: usage.gb_by_region.get(r, 0.0) for r in dropped}
+    share = sum(dropped_gb.values()) / usage.total_gb if usage.total_gb else 0.0
+    parts, window_saving = [], 0.0
+    for region, gb in dropped_gb.items():
+        per_gb = prices.saving_per_gb(region, target)
+        serving = prices.serving_region(region, target)
+        if gb and per_gb:
+            window_saving += gb * per_gb
+            parts.append(f"{gb:,.1f} GB to {region} x ${per_gb:.3f}/GB (served from {serving})")
+        elif gb and per_gb is not None:
+            parts.append(f"{gb:,.1f} GB to {region}: no saving ({serving} edges cost as much)")
+    monthly = window_saving * DAYS_PER_MONTH / usage.days
+    basis = (
+        f"over {usage.days} days: "
+        + ("; ".join(parts) or f"no traffic to {regions}")
+        + f"; scaled to a month; first-tier data transfer prices ({prices.source})"
+    )
+    if sharers > 1:
+        return ctx.prices.unknown_cost(
+            ctx.region,
+            f"the account's viewers in {regions} would save ${monthly:,.2f}/month in all ("
+            f"{basis}), but {sharers} distributions serve them and Cost Explorer cannot split "
+            "it per distribution",
+        ), share
+    return ctx.prices.global_cost(monthly, basis), share
+
+
+def _threshold_reason(
+    settings: CloudFrontPriceClassSettings, cost: Cost, share: float | None
+) -> str | None:
+    if cost.unknown:
+        return None
+    if share is not None and share * 100 > settings.max_dropped_traffic_percent:
+        return (
+            f"{share:.1%} of its traffic goes to viewers in the regions "
+            f"{settings.target_price_class} drops, over max_dropped_traffic_percent="
+            f"{settings.max_dropped_traffic_percent}: they would all get slower"
+        )
+    if cost.monthly_usd < settings.min_monthly_savings_usd:
+        return (
+            f"saves ${cost.monthly_usd:,.2f}/month, under min_monthly_savings_usd="
+            f"{settings.min_monthly_savings_usd}"
+        )
+    return None
+
+
+def _risk(regions: str, cost: Cost, share: float | None) -> tuple[Risk, list[str]]:
+    reasons = [f"viewers in {regions} get higher latency"]
+    if cost.unknown:
+        reasons.append("traffic to those regions unknown")
+        return "medium", reasons
+    if share is not None and share >= 0.01:
+        reasons.append(f"{share:.1%} of the traffic goes there")
+        return "medium", reasons
+    return "low", reasons

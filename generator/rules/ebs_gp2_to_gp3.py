@@ -1,0 +1,485 @@
+"""ebs-gp2-to-gp3: every gp2 volume costs more than a gp3 volume with at least its performance.
+
+Change: ModifyVolume to gp3 with IOPS and throughput at least gp2's (gp2 gives 3 IOPS/GiB,
+bursting to 3,000, and up to 250 MiB/s; gp3 includes 3,000 IOPS and 125 MiB/s). The volume
+stays attached and usable throughout. The backup is the recorded configuration: nothing is
+deleted, and the undo is a ModifyVolume back to gp2.
+
+AWS allows one modification per volume every 6 hours, so a rollback soon after the apply
+cannot run yet: the step's not-before check says when, and the journal keeps it pending.
+That delay is why the grade is full-delayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource, finding_id
+from generator.manifest.models import (
+    AwsCall,
+    Expectation,
+    Lookup,
+    NotBefore,
+    Plan,
+    Rollback,
+    Step,
+)
+from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.context import ScanContext
+from generator.rules.ebs_volume import VolumeSpec, json_literal, spec_expectations
+
+MODIFICATION_INTERVAL_SECONDS = 6 * 3600
+GP2_IOPS_PER_GIB = 3
+GP2_MIN_IOPS, GP3_INCLUDED_IOPS, GP3_MAX_IOPS = 100, 3000, 16000
+GP2_SMALL_VOLUME_GIB = 170
+GP2_SMALL_THROUGHPUT, GP2_MAX_THROUGHPUT, GP3_INCLUDED_THROUGHPUT = 128, 250, 125
+_BUSY_MODIFICATION = frozenset({"modifying", "optimizing"})
+
+
+class Gp2ToGp3Settings(RuleSettings):
+    min_monthly_savings_usd: float = Field(
+        default=1.0,
+        ge=0,
+        description="Propose only when gp3 saves more than this per month (a PR for cents is "
+        "noise: small gp2 volumes need their throughput kept, which eats the saving).",
+    )
+    include_unattached: bool = Field(
+        default=False,
+        description="Also convert unattached volumes; by default ebs-unattached judges those "
+        "(deleting an idle volume beats converting it, and one PR per volume avoids conflicts).",
+    )
+    min_throughput_mibps: int = Field(
+        default=GP3_INCLUDED_THROUGHPUT,
+        ge=GP3_INCLUDED_THROUGHPUT,
+        le=GP2_MAX_THROUGHPUT,
+        description="Lowest gp3 throughput to provision, whatever gp2 delivered.",
+    )
+
+
+class Gp2Volume(BaseModel):
+    """What the finding records: the volume as it was, and the gp3 target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    volume: VolumeSpec
+    gp2_baseline_iops: int
+    gp2_max_throughput_mibps: int
+    target_iops: int
+    target_throughput_mibps: int
+    skip_tag: str
+
+
+def gp2_baseline_iops(size_gib: int) -> int:
+    return min(max(GP2_IOPS_PER_GIB * size_gib, GP2_MIN_IOPS), GP3_MAX_IOPS)
+
+
+def gp2_max_throughput(size_gib: int) -> int:
+    """gp2 delivers up to 128 MiB/s at 170 GiB or less, and up to 250 MiB/s above."""
+    return GP2_SMALL_THROUGHPUT if size_gib <= GP2_SMALL_VOLUME_GIB else GP2_MAX_THROUGHPUT
+
+
+def gp3_target(size_gib: int, min_throughput: int) -> tuple[int, int]:
+    """IOPS and throughput at least what gp2 gives: its baseline, and 3,000 to cover its burst."""
+    iops = min(max(GP2_IOPS_PER_GIB * size_gib, GP3_INCLUDED_IOPS), GP3_MAX_IOPS)
+    throughput = min(max(gp2_max_throughput(size_gib), min_throughput), GP2_MAX_THROUGHPUT)
+    return iops, throughput
+
+
+def _modifications(vid: str) -> AwsCall:
+    # A filter, not VolumeIds: AWS answers a never-modified volume's ID with an error.
+    return AwsCall(
+        service="ec2",
+        operation="DescribeVolumesModifications",
+        params={"Filters": [{"Name": "volume-id", "Values": [vid]}]},
+    )
+
+
+_LATEST = "(sort_by(VolumesModifications, &StartTime) | [-1])"
+"""The volume's most recent modification (AWS reports only that one; moto keeps them all)."""
+
+
+def _latest_is(target_type: str) -> str:
+    return (
+        f"{_LATEST}.TargetVolumeType == {json_literal(target_type)} "
+        f"&& {_LATEST}.ModificationState != 'failed'"
+    )
+
+
+def _modification_window(vid: str) -> NotBefore:
+    return NotBefore(
+        call=_modifications(vid),
+        time_path="VolumesModifications[].StartTime",
+        delay_seconds=MODIFICATION_INTERVAL_SECONDS,
+        reason=f"AWS allows one modification per EBS volume every 6 hours, and {vid} was "
+        "last modified at the time shown minus 6 hours",
+    )
+
+
+def _accepted_states() -> str:
+    return '`["modifying", "optimizing", "completed"]`'
+
+
+class EbsGp2ToGp3(Rule):
+    name: ClassVar[str] = "ebs-gp2-to-gp3"
+    summary: ClassVar[str] = "gp2 volumes converted to gp3 with at least the same performance"
+    resource_type: ClassVar[str] = "AWS::EC2::Volume"
+    reversibility: ClassVar[Reversibility] = "full-delayed"
+    settings_model: ClassVar[type[RuleSettings]] = Gp2ToGp3Settings
+    calls: ClassVar[RuleCalls] = RuleCalls(
+        scan=frozenset({("ec2", "DescribeVolumes"), ("ec2", "DescribeVolumesModifications")}),
+        apply=frozenset(
+            {
+                ("ec2", "DescribeVolumes"),
+                ("ec2", "DescribeVolumesModifications"),
+                ("ec2", "ModifyVolume"),
+            }
+        ),
+        rollback=frozenset(
+            {
+                ("ec2", "DescribeVolumes"),
+                ("ec2", "DescribeVolumesModifications"),
+                ("ec2", "ModifyVolume"),
+            }
+        ),
+    )
+
+    # ---- detection -------------------------------------------------------------------
+
+    def detect(
+        self, ctx: ScanContext, settings: RuleSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        assert isinstance(settings, Gp2ToGp3Settings)
+        ec2 = ctx.client("ec2")
+        volumes = [
+            VolumeSpec.from_api(item)
+            for page in ec2.get_paginator("describe_volumes").paginate()
+            for item in page.get("Volumes", [])
+            if item.get("VolumeType") == "gp2"
+        ]
+        if not volumes:
+            return
+        busy = {
+            item["VolumeId"]: item.get("ModificationState", "")
+            for page in ec2.get_paginator("describe_volumes_modifications").paginate()
+            for item in page.get("VolumesModifications", [])
+            if item.get("ModificationState") in _BUSY_MODIFICATION
+        }
+        for volume in volumes:
+            reason = self._skip_reason(ctx, volume, busy, settings)
+            if reason is None:
+                finding, reason = self._finding(ctx, settings, volume)
+                if finding is not None:
+                    yield finding
+                    continue
+            yield SkippedResource(
+                account=ctx.account_id,
+                region=ctx.region,
+                rule=self.name,
+                resource_id=volume.volume_id,
+                reason=reason or "",
+            )
+
+    def _skip_reason(
+        self,
+        ctx: ScanContext,
+        volume: VolumeSpec,
+        busy: dict[str, str],
+        settings: Gp2ToGp3Settings,
+    ) -> str | None:
+        if volume.state not in ("available", "in-use"):
+            return f"state is {volume.state!r}"
+        if volume.state == "available" and not settings.include_unattached:
+            return (
+                "unattached: left to ebs-unattached (set include_unattached to convert "
+                "unattached volumes too)"
+            )
+        if volume.volume_id in busy:
+            return f"a modification is in progress ({busy[volume.volume_id]})"
+        return ctx.exclusions.reason_to_skip(volume.volume_id, volume.tags)
+
+    def _finding(
+        self, ctx: ScanContext, settings: Gp2ToGp3Settings, volume: VolumeSpec
+    ) -> tuple[Finding | None, str | None]:
+        iops, throughput = gp3_target(volume.size_gib, settings.min_throughput_mibps)
+        gp2 = ctx.prices.volume_monthly("gp2", volume.size_gib, None, None)
+        gp3 = ctx.prices.volume_monthly("gp3", volume.size_gib, iops, throughput)
+        if gp2 is None or gp3 is None:
+            return None, "no bundled gp2/gp3 price: savings unknown"
+        savings = gp2[0] - gp3[0]
+        if savings <= settings.min_monthly_savings_usd:
+            return None, (
+                f"gp3 with {iops} IOPS and {throughput} MiB/s saves ${savings:.2f}/month, "
+                f"not over min_monthly_savings_usd={settings.min_monthly_savings_usd}"
+            )
+        record = Gp2Volume(
+            volume=volume,
+            gp2_baseline_iops=gp2_baseline_iops(volume.size_gib),
+            gp2_max_throughput_mibps=gp2_max_throughput(volume.size_gib),
+            target_iops=iops,
+            target_throughput_mibps=throughput,
+            skip_tag=ctx.exclusions.skip_tag,
+        )
+        cost = ctx.prices.cost(savings, ctx.region, f"gp2: {gp2[1]}; minus gp3: {gp3[1]}")
+        evidence = (
+            Evidence(label="Volume", value=volume.label(), source="DescribeVolumes"),
+            Evidence(
+                label="gp2 performance",
+                value=f"{record.gp2_baseline_iops} IOPS baseline (burst to 3000 under "
+                f"1 TiB), up to {record.gp2_max_throughput_mibps} MiB/s",
+                source="EBS documentation: 3 IOPS/GiB, min 100; 128 or 250 MiB/s",
+            ),
+            Evidence(
+                label="gp3 target",
+                value=f"{iops} IOPS, {throughput} MiB/s",
+                source="at least gp2's baseline, burst and throughput",
+            ),
+            Evidence(
+                label="State",
+                value=volume.state
+                + (f", attached ({volume.attachment_count})" if volume.attachment_count else ""),
+                source="DescribeVolumes",
+            ),
+        )
+        finding = Finding(
+            id=finding_id(self.name, ctx.account_id, ctx.region, volume.volume_id),
+            rule=self.name,
+            account=ctx.account_id,
+            region=ctx.region,
+            resource_type=self.resource_type,
+            resource_id=volume.volume_id,
+            title=f"Convert {volume.label()} to gp3",
+            observed_at=ctx.as_of,
+            cost=cost,
+            reversibility=self.reversibility,
+            risk="low",
+            risk_reasons=(
+                "online change: the volume stays attached and usable",
+                "gp3 gets at least gp2's IOPS and throughput",
+            ),
+            evidence=evidence,
+            resource=record.model_dump(mode="json"),
+        )
+        return finding, None
+
+    # ---- manifests (pure) --------------------------------------------------------------
+
+    def build_plan(self, finding: Finding) -> Plan:
+        record = Gp2Volume.model_validate(finding.resource)
+        volume = record.volume
+        vid = volume.volume_id
+        root = "Volumes[0]"
+        describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
+        modify = {
+            "VolumeId": vid,
+            "VolumeType": "gp3",
+            "Iops": record.target_iops,
+            "Throughput": record.target_throughput_mibps,
+        }
+        steps = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=(
+                    f"Read {vid} and confirm it is still gp2, available or in use, without the "
+                    f"skip tag, and unchanged since the scan (size, encryption, KMS key, tags)."
+                ),
+                call=describe,
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path=f'contains(`["available", "in-use"]`, {root}.State)',
+                        equals=True,
+                        what="state is available or in-use",
+                    ),
+                    Expectation(
+                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
+                        "|| `[]`)",
+                        equals=0,
+                        what=f"skip tag {record.skip_tag!r} absent",
+                    ),
+                    *spec_expectations(volume, root),
+                ),
+            ),
+            Step(
+                id="record-configuration",
+                phase="backup",
+                description=(
+                    f"Record {vid}'s configuration (type, size, IOPS, throughput) in the "
+                    "journal: nothing is deleted, and the rollback restores this configuration."
+                ),
+                call=describe,
+                mutates=False,
+                outputs={
+                    "VolumeType": f"{root}.VolumeType",
+                    "Size": f"{root}.Size",
+                    "Iops": f"{root}.Iops",
+                    "Throughput": f"{root}.Throughput",
+                },
+            ),
+            Step(
+                id="dry-run",
+                phase="dry_run",
+                description=f"Ask EC2 whether ModifyVolume {vid} to gp3 would be permitted.",
+                call=AwsCall(
+                    service="ec2", operation="ModifyVolume", params={**modify, "DryRun": True}
+                ),
+                mutates=False,
+                expect_error="DryRunOperation",
+            ),
+            Step(
+                id="modify",
+                phase="change",
+                description=(
+                    f"Modify {vid} to gp3 with {record.target_iops} IOPS and "
+                    f"{record.target_throughput_mibps} MiB/s (waits if the volume was modified "
+                    "in the last 6 hours)."
+                ),
+                call=AwsCall(service="ec2", operation="ModifyVolume", params=modify),
+                mutates=True,
+                already_done=Lookup(call=_modifications(vid), found_when=_latest_is("gp3")),
+                not_before=_modification_window(vid),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=(
+                    f"Confirm EC2 accepted the modification of {vid} to gp3 with the target "
+                    "IOPS and throughput (optimizing in the background is fine)."
+                ),
+                call=_modifications(vid),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path=f"{_LATEST}.TargetVolumeType", equals="gp3", what="target type"
+                    ),
+                    Expectation(
+                        path=f"{_LATEST}.TargetIops",
+                        equals=record.target_iops,
+                        what="target IOPS",
+                    ),
+                    Expectation(
+                        path=f"{_LATEST}.TargetThroughput",
+                        equals=record.target_throughput_mibps,
+                        what="target throughput (MiB/s)",
+                    ),
+                    Expectation(
+                        path=f"contains({_accepted_states()}, {_LATEST}.ModificationState)",
+                        equals=True,
+                        what="modification state is modifying, optimizing or completed",
+                    ),
+                ),
+            ),
+        )
+        return Plan(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            finding=finding,
+            steps=steps,
+            notes=(
+                "Online change: the volume stays attached and usable. Performance moves from "
+                "gp2 to gp3 during the 'optimizing' phase, which can take hours on large volumes.",
+                f"gp3 gets {record.target_iops} IOPS and {record.target_throughput_mibps} MiB/s: "
+                f"gp2 gave {record.gp2_baseline_iops} IOPS baseline (bursting to 3000 under "
+                f"1 TiB) and up to {record.gp2_max_throughput_mibps} MiB/s.",
+                "AWS allows one modification per volume every 6 hours: a rollback within 6 hours "
+                "of the apply stops without changing anything and says when it can run.",
+            ),
+        )
+
+    def build_rollback(self, finding: Finding) -> Rollback:
+        record = Gp2Volume.model_validate(finding.resource)
+        volume = record.volume
+        vid = volume.volume_id
+        root = "Volumes[0]"
+        describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
+        # gp2 derives IOPS and throughput from the size; ModifyVolume refuses them for gp2.
+        gp2_spec = volume.model_copy(update={"volume_type": "gp2"})
+        steps = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=(
+                    f"Confirm {vid} is the gp3 volume the apply made ({record.target_iops} IOPS, "
+                    f"{record.target_throughput_mibps} MiB/s, {volume.size_gib} GiB)."
+                ),
+                call=describe,
+                mutates=False,
+                expect=(
+                    Expectation(path=f"{root}.VolumeType", equals="gp3", what="volume type"),
+                    Expectation(path=f"{root}.Size", equals=volume.size_gib, what="size (GiB)"),
+                    Expectation(
+                        path=f"{root}.Iops", equals=record.target_iops, what="provisioned IOPS"
+                    ),
+                    Expectation(
+                        path=f"{root}.Throughput",
+                        equals=record.target_throughput_mibps,
+                        what="throughput (MiB/s)",
+                    ),
+                ),
+            ),
+            Step(
+                id="modify-back",
+                phase="change",
+                description=(
+                    f"Modify {vid} back to gp2. AWS allows one modification per volume every "
+                    "6 hours: before then this step stops, says when it can run, and the "
+                    "journal keeps the rollback pending."
+                ),
+                call=AwsCall(
+                    service="ec2",
+                    operation="ModifyVolume",
+                    params={"VolumeId": vid, "VolumeType": "gp2"},
+                ),
+                mutates=True,
+                already_done=Lookup(call=_modifications(vid), found_when=_latest_is("gp2")),
+                not_before=_modification_window(vid),
+            ),
+            Step(
+                id="verify-modification",
+                phase="verify",
+                description=f"Confirm EC2 accepted the modification of {vid} back to gp2.",
+                call=_modifications(vid),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path=f"{_LATEST}.TargetVolumeType", equals="gp2", what="target type"
+                    ),
+                    Expectation(
+                        path=f"contains({_accepted_states()}, {_LATEST}.ModificationState)",
+                        equals=True,
+                        what="modification state is modifying, optimizing or completed",
+                    ),
+                ),
+            ),
+            Step(
+                id="verify-volume",
+                phase="verify",
+                description=(
+                    f"Confirm {vid} has its recorded size, encryption, KMS key, tags and zone."
+                ),
+                call=describe,
+                mutates=False,
+                expect=tuple(
+                    check
+                    for check in spec_expectations(gp2_spec, root, include_az=True)
+                    if check.what != "volume type"
+                ),
+            ),
+        )
+        return Rollback(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            steps=steps,
+            notes=(
+                "The rollback can run only 6 hours after the apply's modification started; "
+                "earlier, it stops without changing anything and says when to re-run.",
+                "gp2 sets its IOPS and throughput from the size again (3 IOPS/GiB, min 100).",
+            ),
+        )

@@ -1,0 +1,73 @@
+"""An EBS snapshot as reclaim records it, parsed from DescribeSnapshots.
+
+Snapshots copied from another snapshot report the placeholder volume ``vol-ffffffff``:
+their lineage (which other snapshots share their blocks) is unknown.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+GIB = 1024**3
+UNKNOWN_VOLUME = "vol-ffffffff"
+AWS_BACKUP_TAG_PREFIX = "aws:backup:"
+
+
+class SnapshotSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    snapshot_id: str
+    volume_id: str
+    owner_id: str
+    state: str
+    storage_tier: str = "standard"
+    start_time: datetime
+    volume_size_gib: int
+    full_size_bytes: int | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] = {}
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> SnapshotSpec:
+        tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
+        return cls(
+            snapshot_id=item["SnapshotId"],
+            volume_id=item.get("VolumeId") or UNKNOWN_VOLUME,
+            owner_id=str(item.get("OwnerId", "")),
+            state=item.get("State", "unknown"),
+            storage_tier=item.get("StorageTier") or "standard",
+            start_time=item["StartTime"],
+            volume_size_gib=int(item.get("VolumeSize") or 0),
+            full_size_bytes=item.get("FullSnapshotSizeInBytes"),
+            encrypted=bool(item.get("Encrypted", False)),
+            kms_key_id=item.get("KmsKeyId"),
+            description=item.get("Description") or "",
+            tags=dict(sorted(tags.items())),
+        )
+
+    @property
+    def lineage_known(self) -> bool:
+        return self.volume_id != UNKNOWN_VOLUME
+
+    @property
+    def managed_by_aws_backup(self) -> bool:
+        return any(key.startswith(AWS_BACKUP_TAG_PREFIX) for key in self.tags)
+
+    @property
+    def full_size_gib(self) -> float:
+        """The data an archived copy is billed for; the volume size when AWS does not say."""
+        if self.full_size_bytes is not None:
+            return self.full_size_bytes / GIB
+        return float(self.volume_size_gib)
+
+    def label(self) -> str:
+        name = self.tags.get("Name")
+        suffix = f" ({name})" if name else ""
+        return (
+            f"snapshot {self.snapshot_id}{suffix} of {self.volume_id}, {self.volume_size_gib} GiB"
+        )

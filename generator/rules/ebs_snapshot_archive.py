@@ -1,0 +1,483 @@
+"""ebs-snapshot-archive: old snapshots kept for the record cost 4x less in the archive tier.
+
+Archiving turns an incremental snapshot into a full one. It saves money only when the
+archive price of the *full* snapshot is lower than what the snapshot costs today in the
+standard tier. Today's standard price is known only when no other standard-tier snapshot
+of the same volume shares its blocks: then every block is the snapshot's own, and it is
+billed for all of them. A snapshot with standard-tier siblings (or an unknown lineage) may
+cost far less than its full size today, so reclaim leaves it alone and says why.
+
+Not archived: snapshots backing an AMI, snapshots managed by AWS Backup, snapshots that are
+not completed, and those younger than ``min_age_days`` (default 90). Undo: a permanent
+RestoreSnapshotTier, which takes up to 72 hours, costs a retrieval fee, and does not refund
+the archive tier's 90-day minimum: hence full-delayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource, finding_id
+from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.context import ScanContext
+from generator.rules.ebs_snapshot import SnapshotSpec
+from generator.rules.ebs_volume import json_literal, tag_list
+
+ARCHIVING = ("archival-in-progress", "archival-completed")
+RESTORING = ("permanent-restore-in-progress", "permanent-restore-completed")
+
+
+class SnapshotArchiveSettings(RuleSettings):
+    min_age_days: int = Field(default=90, ge=1, description="Only snapshots older than this.")
+    min_monthly_savings_usd: float = Field(
+        default=0.0, ge=0, description="Propose only when archiving saves more than this."
+    )
+
+
+class ArchivableSnapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    snapshot: SnapshotSpec
+    age_days: int
+    standard_monthly_usd: float
+    archive_monthly_usd: float
+    archive_retrieval_usd: float
+    archive_minimum_days: int
+    skip_tag: str
+
+
+def _tier_status(snapshot_id: str) -> AwsCall:
+    return AwsCall(
+        service="ec2",
+        operation="DescribeSnapshotTierStatus",
+        params={"Filters": [{"Name": "snapshot-id", "Values": [snapshot_id]}]},
+    )
+
+
+def _status_in(statuses: tuple[str, ...]) -> str:
+    return (
+        f"contains({json_literal(list(statuses))}, "
+        "SnapshotTierStatuses[0].LastTieringOperationStatus || '')"
+    )
+
+
+def _snapshot_expectations(snapshot: SnapshotSpec, root: str) -> list[Expectation]:
+    restorable = {k: v for k, v in snapshot.tags.items() if not k.startswith("aws:")}
+    return [
+        Expectation(path=f"{root}.VolumeId", equals=snapshot.volume_id, what="source volume"),
+        Expectation(path=f"{root}.VolumeSize", equals=snapshot.volume_size_gib, what="size (GiB)"),
+        Expectation(
+            path=f"{root}.Encrypted || `false`", equals=snapshot.encrypted, what="encryption"
+        ),
+        Expectation(
+            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
+            equals=tag_list(restorable),
+            what="tags",
+        ),
+    ]
+
+
+class EbsSnapshotArchive(Rule):
+    name: ClassVar[str] = "ebs-snapshot-archive"
+    summary: ClassVar[str] = "Old snapshots moved to the archive tier when that is cheaper"
+    resource_type: ClassVar[str] = "AWS::EC2::Snapshot"
+    reversibility: ClassVar[Reversibility] = "full-delayed"
+    settings_model: ClassVar[type[RuleSettings]] = SnapshotArchiveSettings
+    calls: ClassVar[RuleCalls] = RuleCalls(
+        scan=frozenset({("ec2", "DescribeSnapshots"), ("ec2", "DescribeImages")}),
+        apply=frozenset(
+            {
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "DescribeImages"),
+                ("ec2", "DescribeSnapshotTierStatus"),
+                ("ec2", "ModifySnapshotTier"),
+            }
+        ),
+        rollback=frozenset(
+            {
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "DescribeSnapshotTierStatus"),
+                ("ec2", "RestoreSnapshotTier"),
+            }
+        ),
+    )
+
+    # ---- detection -------------------------------------------------------------------
+
+    def detect(
+        self, ctx: ScanContext, settings: RuleSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        assert isinstance(settings, SnapshotArchiveSettings)
+        ec2 = ctx.client("ec2")
+        # OwnerIds=["self"] already means this account's; the owner check guards against
+        # endpoints that ignore it (moto lists public AMI snapshots). Those are not this
+        # account's resources, so they are not reported as "left alone" either.
+        snapshots = [
+            snapshot
+            for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"])
+            for snapshot in map(SnapshotSpec.from_api, page.get("Snapshots", []))
+            if not snapshot.owner_id or snapshot.owner_id == ctx.account_id
+        ]
+        if not snapshots:
+            return
+        backing_amis = self._snapshots_backing_amis(ec2)
+        standard_by_volume: dict[str, int] = {}
+        for snapshot in snapshots:
+            if snapshot.storage_tier == "standard":
+                standard_by_volume[snapshot.volume_id] = (
+                    standard_by_volume.get(snapshot.volume_id, 0) + 1
+                )
+        for snapshot in snapshots:
+            reason = self._skip_reason(ctx, settings, snapshot, backing_amis, standard_by_volume)
+            if reason is None:
+                finding, reason = self._finding(ctx, settings, snapshot)
+                if finding is not None:
+                    yield finding
+                    continue
+            yield SkippedResource(
+                account=ctx.account_id,
+                region=ctx.region,
+                rule=self.name,
+                resource_id=snapshot.snapshot_id,
+                reason=reason or "",
+            )
+
+    def _snapshots_backing_amis(self, ec2: Any) -> dict[str, str]:
+        """Snapshot ID → the AMI it backs, for every AMI the account owns (one listing)."""
+        backing: dict[str, str] = {}
+        for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
+            for image in page.get("Images", []):
+                for mapping in image.get("BlockDeviceMappings") or []:
+                    snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+                    if snapshot_id:
+                        backing[snapshot_id] = image["ImageId"]
+        return backing
+
+    def _skip_reason(
+        self,
+        ctx: ScanContext,
+        settings: SnapshotArchiveSettings,
+        snapshot: SnapshotSpec,
+        backing_amis: dict[str, str],
+        standard_by_volume: dict[str, int],
+    ) -> str | None:
+        age = ctx.as_of - snapshot.start_time
+        if snapshot.state != "completed":
+            return f"state is {snapshot.state!r}"
+        if snapshot.storage_tier != "standard":
+            return f"already in the {snapshot.storage_tier} tier"
+        if age < timedelta(days=settings.min_age_days):
+            return f"{age.days} days old, under min_age_days={settings.min_age_days}"
+        if snapshot.snapshot_id in backing_amis:
+            return f"backs AMI {backing_amis[snapshot.snapshot_id]}"
+        if snapshot.managed_by_aws_backup:
+            return "managed by AWS Backup (its lifecycle owns the archive tier)"
+        if not snapshot.lineage_known:
+            return (
+                "copied snapshot (volume vol-ffffffff): which snapshots share its blocks is "
+                "unknown, so archiving may cost more than it saves"
+            )
+        siblings = standard_by_volume.get(snapshot.volume_id, 0) - 1
+        if siblings > 0:
+            return (
+                f"{siblings} other standard-tier snapshot(s) of {snapshot.volume_id} share its "
+                "blocks: today it may cost far less than its full size, so archiving (billed "
+                "on the full size) is not provably cheaper"
+            )
+        return ctx.exclusions.reason_to_skip(snapshot.snapshot_id, snapshot.tags)
+
+    def _finding(
+        self, ctx: ScanContext, settings: SnapshotArchiveSettings, snapshot: SnapshotSpec
+    ) -> tuple[Finding | None, str | None]:
+        size = snapshot.full_size_gib
+        # The only standard-tier snapshot of its volume owns every block: it is billed
+        # for its full size today, the same data the archive tier would bill.
+        standard = ctx.prices.snapshot_monthly(size, "standard")
+        archive = ctx.prices.snapshot_monthly(size, "archive")
+        savings = standard - archive
+        if archive >= standard or savings <= settings.min_monthly_savings_usd:
+            return None, (
+                f"archive ${archive:.2f}/month is not cheaper than standard ${standard:.2f}/month "
+                f"by more than min_monthly_savings_usd={settings.min_monthly_savings_usd}"
+            )
+        rates = ctx.prices.ebs.snapshot
+        size_source = (
+            "FullSnapshotSizeInBytes"
+            if snapshot.full_size_bytes is not None
+            else "volume size (upper bound: AWS did not report the snapshot's full size)"
+        )
+        basis = (
+            f"{size:.1f} GiB ({size_source}) x (${rates.standard_gib_month} standard - "
+            f"${rates.archive_gib_month} archive)/GiB-month"
+        )
+        cost = ctx.prices.cost(savings, ctx.region, basis)
+        if snapshot.full_size_bytes is None:
+            cost = cost.model_copy(update={"estimated": True})
+        age_days = (ctx.as_of - snapshot.start_time).days
+        record = ArchivableSnapshot(
+            snapshot=snapshot,
+            age_days=age_days,
+            standard_monthly_usd=round(standard, 2),
+            archive_monthly_usd=round(archive, 2),
+            archive_retrieval_usd=round(size * rates.archive_retrieval_gib, 2),
+            archive_minimum_days=rates.archive_minimum_days,
+            skip_tag=ctx.exclusions.skip_tag,
+        )
+        evidence = (
+            Evidence(label="Snapshot", value=snapshot.label(), source="DescribeSnapshots"),
+            Evidence(
+                label="Age",
+                value=f"{age_days} days (started {snapshot.start_time:%Y-%m-%d})",
+                source="DescribeSnapshots",
+            ),
+            Evidence(
+                label="Lineage",
+                value=f"the only standard-tier snapshot of {snapshot.volume_id}",
+                source="DescribeSnapshots (owner self)",
+            ),
+            Evidence(label="AMI", value="backs no AMI of this account", source="DescribeImages"),
+            Evidence(
+                label="Standard vs archive",
+                value=f"${standard:.2f} vs ${archive:.2f} per month",
+                source=f"{size:.1f} GiB by {size_source}",
+            ),
+        )
+        finding = Finding(
+            id=finding_id(self.name, ctx.account_id, ctx.region, snapshot.snapshot_id),
+            rule=self.name,
+            account=ctx.account_id,
+            region=ctx.region,
+            resource_type=self.resource_type,
+            resource_id=snapshot.snapshot_id,
+            title=f"Archive {snapshot.label()}, {age_days} days old",
+            observed_at=ctx.as_of,
+            cost=cost,
+            reversibility=self.reversibility,
+            risk="low",
+            risk_reasons=(
+                "the snapshot is kept; only its storage tier changes",
+                "restoring takes up to 72 hours: not for snapshots needed at short notice",
+            ),
+            evidence=evidence,
+            resource=record.model_dump(mode="json"),
+        )
+        return finding, None
+
+    # ---- manifests (pure) --------------------------------------------------------------
+
+    def build_plan(self, finding: Finding) -> Plan:
+        record = ArchivableSnapshot.model_validate(finding.resource)
+        snapshot = record.snapshot
+        sid = snapshot.snapshot_id
+        root = "Snapshots[0]"
+        describe = AwsCall(
+            service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [sid]}
+        )
+        steps = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=(
+                    f"Read {sid} and confirm it is completed, in the standard tier, owned by "
+                    "this account, without the skip tag, and unchanged since the scan."
+                ),
+                call=describe,
+                mutates=False,
+                expect=(
+                    Expectation(path=f"{root}.State", equals="completed", what="state"),
+                    Expectation(
+                        path=f"{root}.StorageTier || 'standard'",
+                        equals="standard",
+                        what="storage tier",
+                    ),
+                    Expectation(path=f"{root}.OwnerId", equals=finding.account, what="owner"),
+                    Expectation(
+                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
+                        "|| `[]`)",
+                        equals=0,
+                        what=f"skip tag {record.skip_tag!r} absent",
+                    ),
+                    *_snapshot_expectations(snapshot, root),
+                ),
+            ),
+            Step(
+                id="precheck-ami",
+                phase="precheck",
+                description=f"Confirm no AMI is backed by {sid}.",
+                call=AwsCall(
+                    service="ec2",
+                    operation="DescribeImages",
+                    params={
+                        "Filters": [{"Name": "block-device-mapping.snapshot-id", "Values": [sid]}]
+                    },
+                ),
+                mutates=False,
+                expect=(Expectation(path="length(Images)", equals=0, what="AMIs using it"),),
+            ),
+            Step(
+                id="precheck-lineage",
+                phase="precheck",
+                description=(
+                    f"Confirm {sid} is still the only standard-tier snapshot of "
+                    f"{snapshot.volume_id}, so archiving its full size is cheaper."
+                ),
+                call=AwsCall(
+                    service="ec2",
+                    operation="DescribeSnapshots",
+                    params={
+                        "OwnerIds": ["self"],
+                        "Filters": [{"Name": "volume-id", "Values": [snapshot.volume_id]}],
+                    },
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="Snapshots[?(StorageTier || 'standard') == 'standard'].SnapshotId",
+                        equals=[sid],
+                        what="standard-tier snapshots of the volume",
+                    ),
+                ),
+            ),
+            Step(
+                id="record-tier",
+                phase="backup",
+                description=(
+                    f"Record {sid}'s tier and size in the journal. The snapshot itself is "
+                    "kept: only its storage tier changes."
+                ),
+                call=describe,
+                mutates=False,
+                outputs={
+                    "StorageTier": f"{root}.StorageTier",
+                    "VolumeSize": f"{root}.VolumeSize",
+                    "FullSnapshotSizeInBytes": f"{root}.FullSnapshotSizeInBytes",
+                },
+            ),
+            Step(
+                id="dry-run",
+                phase="dry_run",
+                description=f"Ask EC2 whether ModifySnapshotTier {sid} would be permitted.",
+                call=AwsCall(
+                    service="ec2",
+                    operation="ModifySnapshotTier",
+                    params={"SnapshotId": sid, "StorageTier": "archive", "DryRun": True},
+                ),
+                mutates=False,
+                expect_error="DryRunOperation",
+            ),
+            Step(
+                id="archive",
+                phase="change",
+                description=f"Move {sid} to the archive tier.",
+                call=AwsCall(
+                    service="ec2",
+                    operation="ModifySnapshotTier",
+                    params={"SnapshotId": sid, "StorageTier": "archive"},
+                ),
+                mutates=True,
+                already_done=Lookup(call=_tier_status(sid), found_when=_status_in(ARCHIVING)),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=f"Confirm archiving of {sid} is in progress or completed.",
+                call=_tier_status(sid),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path=_status_in(ARCHIVING),
+                        equals=True,
+                        what="tiering status is archival-in-progress or archival-completed",
+                    ),
+                ),
+            ),
+        )
+        return Plan(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            finding=finding,
+            steps=steps,
+            notes=(
+                f"Archived snapshots are billed for at least {record.archive_minimum_days} "
+                "days: restoring earlier still costs the rest of that period.",
+                "The archive tier stores the full snapshot, not just its changed blocks; it is "
+                f"${record.archive_monthly_usd:.2f}/month here against "
+                f"${record.standard_monthly_usd:.2f}/month today.",
+                "An archived snapshot cannot be used to create volumes until it is restored; "
+                "restoring takes up to 72 hours and costs about "
+                f"${record.archive_retrieval_usd:.2f} in retrieval fees.",
+            ),
+        )
+
+    def build_rollback(self, finding: Finding) -> Rollback:
+        record = ArchivableSnapshot.model_validate(finding.resource)
+        snapshot = record.snapshot
+        sid = snapshot.snapshot_id
+        root = "Snapshots[0]"
+        steps = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=(
+                    f"Confirm {sid} finished archiving and is otherwise unchanged (a snapshot "
+                    "still being archived cannot be restored yet: re-run later)."
+                ),
+                call=AwsCall(
+                    service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [sid]}
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(path=f"{root}.StorageTier", equals="archive", what="storage tier"),
+                    *_snapshot_expectations(snapshot, root),
+                ),
+            ),
+            Step(
+                id="restore",
+                phase="change",
+                description=(
+                    f"Restore {sid} permanently to the standard tier (AWS takes up to 72 hours)."
+                ),
+                call=AwsCall(
+                    service="ec2",
+                    operation="RestoreSnapshotTier",
+                    params={"SnapshotId": sid, "PermanentRestore": True},
+                ),
+                mutates=True,
+                already_done=Lookup(call=_tier_status(sid), found_when=_status_in(RESTORING)),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=f"Confirm the permanent restore of {sid} is in progress or done.",
+                call=_tier_status(sid),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path=_status_in(RESTORING),
+                        equals=True,
+                        what="tiering status is permanent-restore-in-progress or -completed",
+                    ),
+                ),
+            ),
+        )
+        return Rollback(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            steps=steps,
+            notes=(
+                "Restoring takes up to 72 hours; the snapshot is usable once it is back in "
+                "the standard tier.",
+                f"Retrieval costs about ${record.archive_retrieval_usd:.2f}, and the "
+                f"{record.archive_minimum_days}-day archive minimum is billed even if "
+                "restored sooner.",
+            ),
+        )

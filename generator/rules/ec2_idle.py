@@ -1,0 +1,660 @@
+"""ec2-idle: running instances that did nothing for two weeks. Stop them.
+
+Idle means, over ``lookback_days`` of CloudWatch data in daily buckets: the highest daily
+average CPU is under ``cpu_max_percent`` and the busiest day moved less than
+``network_mb_per_day`` (in + out). An instance without enough data is "unknown", never idle:
+no metrics is no evidence. All metrics come from one batched GetMetricData helper.
+
+Stopping keeps EBS volumes, so the undo is StartInstances. Pre-checks refuse what a stop
+would break or lose: instance-store roots and volumes (wiped on stop), Spot instances,
+Auto Scaling members (the group would replace them), stop protection, and the skip tag.
+A public IPv4 that is not an Elastic IP is released on stop; start gives a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from generator.aws.metrics import (
+    MetricQuery,
+    MetricSeries,
+    MetricWindow,
+    daily_totals,
+    fetch_metrics,
+)
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource, finding_id
+from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step, WaitFor
+from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.context import ScanContext
+from generator.rules.ebs_volume import json_literal, tag_list
+from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
+
+MB = 1_000_000
+DAY_SECONDS = 86400
+STATE_POLL_SECONDS = 15
+
+
+class Ec2IdleSettings(RuleSettings):
+    lookback_days: int = Field(default=14, ge=2, le=63, description="Days of metrics judged.")
+    cpu_max_percent: float = Field(
+        default=5.0, gt=0, le=100, description="Idle when every daily average CPU is below."
+    )
+    network_mb_per_day: float = Field(
+        default=5.0, gt=0, description="Idle when every day's NetworkIn + NetworkOut is below."
+    )
+    min_days_with_data: int = Field(
+        default=14,
+        ge=1,
+        description="Days with CPU and network data needed to judge; fewer is 'unknown'.",
+    )
+    stop_timeout_minutes: int = Field(default=15, ge=1, description="Wait for stopped/running.")
+
+
+class IdleInstance(BaseModel):
+    """What the finding records: the instance as it was, and the evidence of idleness."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instance: InstanceSpec
+    public_ip_is_elastic: bool = Field(description="Per DescribeAddresses at scan time.")
+    cpu_max_daily_average_percent: float
+    network_max_daily_bytes: float
+    days_with_data: int
+    lookback_days: int
+    skip_tag: str
+    stop_timeout_minutes: int
+
+    @property
+    def ephemeral_public_ip(self) -> str | None:
+        """A public IPv4 that is not an Elastic IP: released on stop, replaced on start."""
+        return None if self.public_ip_is_elastic else self.instance.public_ip
+
+
+def _queries(instance_id: str) -> list[MetricQuery]:
+    dimensions = (("InstanceId", instance_id),)
+    return [
+        MetricQuery(f"{instance_id}/cpu", "AWS/EC2", "CPUUtilization", dimensions, "Average"),
+        MetricQuery(f"{instance_id}/in", "AWS/EC2", "NetworkIn", dimensions, "Sum"),
+        MetricQuery(f"{instance_id}/out", "AWS/EC2", "NetworkOut", dimensions, "Sum"),
+    ]
+
+
+class Activity(BaseModel):
+    """An instance's judged activity over the window; ``unknown_reason`` when not judgeable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_max: float | None
+    network_max: float | None
+    days_with_data: int
+    unknown_reason: str | None = None
+
+
+def judge_activity(
+    cpu: MetricSeries, net_in: MetricSeries, net_out: MetricSeries, settings: Ec2IdleSettings
+) -> Activity:
+    network = daily_totals(net_in, net_out)
+    days = min(len(cpu.points), len(network))
+    needed = min(settings.min_days_with_data, settings.lookback_days)
+    activity = Activity(
+        cpu_max=cpu.maximum(),
+        network_max=max((total for _, total in network), default=None),
+        days_with_data=days,
+    )
+    if not cpu.has_data or not network:
+        missing = "CPUUtilization" if not cpu.has_data else "NetworkIn/NetworkOut"
+        return activity.model_copy(
+            update={
+                "unknown_reason": f"unknown: no CloudWatch {missing} data in "
+                f"{settings.lookback_days} days; no metrics is no evidence of idleness"
+            }
+        )
+    if days < needed:
+        return activity.model_copy(
+            update={
+                "unknown_reason": f"unknown: only {days} of {settings.lookback_days} days "
+                f"have CPU and network data (min_days_with_data={needed})"
+            }
+        )
+    return activity
+
+
+class Ec2Idle(Rule):
+    name: ClassVar[str] = "ec2-idle"
+    summary: ClassVar[str] = "Running instances with almost no CPU or network for two weeks"
+    resource_type: ClassVar[str] = "AWS::EC2::Instance"
+    reversibility: ClassVar[Reversibility] = "full"
+    settings_model: ClassVar[type[RuleSettings]] = Ec2IdleSettings
+    calls: ClassVar[RuleCalls] = RuleCalls(
+        scan=frozenset(
+            {
+                ("ec2", "DescribeInstances"),
+                ("ec2", "DescribeInstanceTypes"),
+                ("ec2", "DescribeInstanceAttribute"),
+                ("ec2", "DescribeAddresses"),
+                ("autoscaling", "DescribeAutoScalingInstances"),
+                ("cloudwatch", "GetMetricData"),
+            }
+        ),
+        apply=frozenset(
+            {
+                ("ec2", "DescribeInstances"),
+                ("ec2", "DescribeInstanceTypes"),
+                ("ec2", "DescribeInstanceAttribute"),
+                ("autoscaling", "DescribeAutoScalingInstances"),
+                ("ec2", "StopInstances"),
+            }
+        ),
+        rollback=frozenset(
+            {
+                ("ec2", "DescribeInstances"),
+                ("ec2", "DescribeAddresses"),
+                ("ec2", "StartInstances"),
+            }
+        ),
+    )
+
+    # ---- detection -------------------------------------------------------------------
+
+    def detect(
+        self, ctx: ScanContext, settings: RuleSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        assert isinstance(settings, Ec2IdleSettings)
+        ec2 = ctx.client("ec2")
+        running: list[InstanceSpec] = []
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for item in reservation.get("Instances", []):
+                    try:
+                        instance = InstanceSpec.from_api(item)
+                    except IncompleteInstance as error:
+                        yield SkippedResource(
+                            account=ctx.account_id,
+                            region=ctx.region,
+                            rule=self.name,
+                            resource_id=str(item.get("InstanceId", "unknown")),
+                            reason=f"cannot judge: {error}",
+                        )
+                        continue
+                    if instance.state == "running":
+                        running.append(instance)
+        if not running:
+            return
+        in_groups = self._auto_scaling_members(ctx)
+        storage = self._instance_store_types(ec2, {i.instance_type for i in running})
+        candidates: list[InstanceSpec] = []
+        for instance in running:
+            reason = self._skip_reason(ctx, instance, in_groups, storage)
+            if reason:
+                yield self._skipped(ctx, instance, reason)
+            else:
+                candidates.append(instance)
+        if not candidates:
+            return
+        elastic_ips = {
+            address["PublicIp"]
+            for address in ec2.describe_addresses().get("Addresses", [])
+            if address.get("PublicIp")
+        }
+        window = MetricWindow.days_before(ctx.as_of, settings.lookback_days, DAY_SECONDS)
+        series = fetch_metrics(
+            ctx.client("cloudwatch"),
+            window,
+            [query for instance in candidates for query in _queries(instance.instance_id)],
+        )
+        for instance in candidates:
+            iid = instance.instance_id
+            activity = judge_activity(
+                series[f"{iid}/cpu"], series[f"{iid}/in"], series[f"{iid}/out"], settings
+            )
+            if activity.unknown_reason:
+                yield self._skipped(ctx, instance, activity.unknown_reason)
+                continue
+            assert activity.cpu_max is not None and activity.network_max is not None
+            busy = []
+            if activity.cpu_max >= settings.cpu_max_percent:
+                busy.append(f"CPU reached {activity.cpu_max:.1f}% on a day")
+            if activity.network_max >= settings.network_mb_per_day * MB:
+                busy.append(f"network reached {activity.network_max / MB:.1f} MB on a day")
+            if busy:
+                yield self._skipped(ctx, instance, "not idle: " + "; ".join(busy))
+                continue
+            if self._stop_protected(ec2, iid):
+                yield self._skipped(ctx, instance, "stop protection (DisableApiStop) is on")
+                continue
+            yield self._finding(ctx, settings, instance, activity, elastic_ips)
+
+    def _auto_scaling_members(self, ctx: ScanContext) -> set[str]:
+        pages = ctx.client("autoscaling").get_paginator("describe_auto_scaling_instances")
+        return {
+            item["InstanceId"]
+            for page in pages.paginate()
+            for item in page.get("AutoScalingInstances", [])
+        }
+
+    def _instance_store_types(self, ec2: Any, types: set[str]) -> set[str]:
+        """Instance types that come with instance-store volumes (wiped by a stop)."""
+        found: set[str] = set()
+        ordered = sorted(types)
+        for offset in range(0, len(ordered), 100):
+            pages = ec2.get_paginator("describe_instance_types").paginate(
+                InstanceTypes=ordered[offset : offset + 100]
+            )
+            for page in pages:
+                for item in page.get("InstanceTypes", []):
+                    if item.get("InstanceStorageSupported"):
+                        found.add(item["InstanceType"])
+        return found
+
+    def _stop_protected(self, ec2: Any, instance_id: str) -> bool:
+        answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
+        return bool((answer.get("DisableApiStop") or {}).get("Value"))
+
+    def _skip_reason(
+        self,
+        ctx: ScanContext,
+        instance: InstanceSpec,
+        in_groups: set[str],
+        instance_store_types: set[str],
+    ) -> str | None:
+        if instance.root_device_type != "ebs":
+            return "instance-store root device: stopping is not possible"
+        if instance.lifecycle:
+            return f"{instance.lifecycle} instance: stopping is left to its owner"
+        if instance.in_auto_scaling_group or instance.instance_id in in_groups:
+            return "member of an Auto Scaling group: the group would replace a stopped instance"
+        if instance.instance_type in instance_store_types:
+            return f"{instance.instance_type} has instance-store volumes, whose data a stop erases"
+        return ctx.exclusions.reason_to_skip(instance.instance_id, instance.tags)
+
+    def _skipped(self, ctx: ScanContext, instance: InstanceSpec, reason: str) -> SkippedResource:
+        return SkippedResource(
+            account=ctx.account_id,
+            region=ctx.region,
+            rule=self.name,
+            resource_id=instance.instance_id,
+            reason=reason,
+        )
+
+    def _finding(
+        self,
+        ctx: ScanContext,
+        settings: Ec2IdleSettings,
+        instance: InstanceSpec,
+        activity: Activity,
+        elastic_ips: set[str],
+    ) -> Finding:
+        assert activity.cpu_max is not None and activity.network_max is not None
+        record = IdleInstance(
+            instance=instance,
+            public_ip_is_elastic=instance.public_ip in elastic_ips,
+            cpu_max_daily_average_percent=round(activity.cpu_max, 3),
+            network_max_daily_bytes=activity.network_max,
+            days_with_data=activity.days_with_data,
+            lookback_days=settings.lookback_days,
+            skip_tag=ctx.exclusions.skip_tag,
+            stop_timeout_minutes=settings.stop_timeout_minutes,
+        )
+        hourly = ctx.prices.instance_hourly(instance.instance_type)
+        hours = ctx.prices.ec2.hours_per_month
+        if hourly is None:
+            cost = ctx.prices.unknown(
+                f"no bundled On-Demand price for {instance.instance_type}; savings unknown"
+            )
+        else:
+            total = hourly * hours
+            basis = f"{instance.instance_type} On-Demand ${hourly}/h x {hours} h"
+            if record.ephemeral_public_ip:
+                total += ctx.prices.public_ipv4_monthly()
+                basis += f" + public IPv4 ${ctx.prices.vpc.public_ipv4_hourly}/h x {hours} h"
+            if instance.platform_details and instance.platform_details != "Linux/UNIX":
+                basis += f" (Linux rate; {instance.platform_details} licence not included)"
+            basis += "; attached EBS volumes keep costing while stopped"
+            cost = ctx.prices.cost(total, ctx.region, basis)
+        window = f"{settings.lookback_days} days to {ctx.as_of:%Y-%m-%d}"
+        evidence = [
+            Evidence(label="State", value="running", source="DescribeInstances"),
+            Evidence(
+                label="Highest daily average CPU",
+                value=f"{activity.cpu_max:.2f}% ({window})",
+                source="CloudWatch CPUUtilization, daily Average (GetMetricData)",
+            ),
+            Evidence(
+                label="Busiest day's network",
+                value=f"{activity.network_max / MB:.3f} MB in + out ({window})",
+                source="CloudWatch NetworkIn + NetworkOut, daily Sum (GetMetricData)",
+            ),
+            Evidence(
+                label="Days with data",
+                value=f"{activity.days_with_data} of {settings.lookback_days}",
+                source="GetMetricData",
+            ),
+        ]
+        if instance.public_ip:
+            kind = "not an Elastic IP" if record.ephemeral_public_ip else "Elastic IP"
+            evidence.append(
+                Evidence(
+                    label="Public IP",
+                    value=f"{instance.public_ip} ({kind})",
+                    source="DescribeInstances, DescribeAddresses",
+                )
+            )
+        risk_reasons = ["stopped, not terminated: EBS volumes and the instance are kept"]
+        if record.ephemeral_public_ip:
+            risk_reasons.append(f"public IP {instance.public_ip} changes when started again")
+        return Finding(
+            id=finding_id(self.name, ctx.account_id, ctx.region, instance.instance_id),
+            rule=self.name,
+            account=ctx.account_id,
+            region=ctx.region,
+            resource_type=self.resource_type,
+            resource_id=instance.instance_id,
+            title=f"Stop idle {instance.label()}",
+            observed_at=ctx.as_of,
+            cost=cost,
+            reversibility=self.reversibility,
+            risk="medium" if record.ephemeral_public_ip else "low",
+            risk_reasons=tuple(risk_reasons),
+            evidence=tuple(evidence),
+            resource=record.model_dump(mode="json"),
+        )
+
+    # ---- manifests (pure) --------------------------------------------------------------
+
+    def build_plan(self, finding: Finding) -> Plan:
+        record = IdleInstance.model_validate(finding.resource)
+        instance = record.instance
+        iid = instance.instance_id
+        root = "Reservations[0].Instances[0]"
+        describe = _describe(iid)
+        attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
+        steps = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=(
+                    f"Read {iid} and confirm it is still running as a {instance.instance_type}, "
+                    "EBS-backed, On-Demand, outside any Auto Scaling group, with the same "
+                    "volumes and tags and without the skip tag."
+                ),
+                call=describe,
+                mutates=False,
+                expect=(
+                    Expectation(path=f"{root}.State.Name", equals="running", what="state"),
+                    Expectation(
+                        path=f"{root}.RootDeviceType", equals="ebs", what="root device type"
+                    ),
+                    Expectation(
+                        path=f"{root}.InstanceLifecycle", equals=None, what="On-Demand (not spot)"
+                    ),
+                    Expectation(
+                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
+                        "|| `[]`)",
+                        equals=0,
+                        what=f"skip tag {record.skip_tag!r} absent",
+                    ),
+                    Expectation(
+                        path=f"length({root}.Tags[?Key == {json_literal(ASG_TAG)}] || `[]`)",
+                        equals=0,
+                        what="no Auto Scaling group tag",
+                    ),
+                    *_identity_expectations(instance, root),
+                ),
+            ),
+            Step(
+                id="precheck-auto-scaling",
+                phase="precheck",
+                description=f"Confirm no Auto Scaling group manages {iid}.",
+                call=AwsCall(
+                    service="autoscaling",
+                    operation="DescribeAutoScalingInstances",
+                    params={"InstanceIds": [iid]},
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="length(AutoScalingInstances)",
+                        equals=0,
+                        what="Auto Scaling membership",
+                    ),
+                ),
+            ),
+            Step(
+                id="precheck-instance-store",
+                phase="precheck",
+                description=(
+                    f"Confirm {instance.instance_type} has no instance-store volumes, whose "
+                    "data a stop would erase."
+                ),
+                call=AwsCall(
+                    service="ec2",
+                    operation="DescribeInstanceTypes",
+                    params={"InstanceTypes": [instance.instance_type]},
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="InstanceTypes[0].InstanceStorageSupported || `false`",
+                        equals=False,
+                        what="instance storage",
+                    ),
+                ),
+            ),
+            Step(
+                id="precheck-stop-protection",
+                phase="precheck",
+                description=f"Confirm stop protection is off for {iid}.",
+                call=AwsCall(
+                    service="ec2",
+                    operation="DescribeInstanceAttribute",
+                    params={"InstanceId": iid, "Attribute": "disableApiStop"},
+                ),
+                mutates=False,
+                expect=(
+                    Expectation(
+                        path="DisableApiStop.Value || `false`",
+                        equals=False,
+                        what="stop protection",
+                    ),
+                ),
+            ),
+            Step(
+                id="record-state",
+                phase="backup",
+                description=(
+                    f"Record {iid}'s state, type and IP addresses in the journal (nothing is "
+                    "deleted: a stopped instance keeps its EBS volumes)."
+                ),
+                call=describe,
+                mutates=False,
+                outputs={
+                    "State": f"{root}.State.Name",
+                    "InstanceType": f"{root}.InstanceType",
+                    "PublicIpAddress": f"{root}.PublicIpAddress",
+                    "PrivateIpAddress": f"{root}.PrivateIpAddress",
+                },
+            ),
+            Step(
+                id="dry-run",
+                phase="dry_run",
+                description=f"Ask EC2 whether StopInstances {iid} would be permitted (DryRun).",
+                call=AwsCall(
+                    service="ec2",
+                    operation="StopInstances",
+                    params={"InstanceIds": [iid], "DryRun": True},
+                ),
+                mutates=False,
+                expect_error="DryRunOperation",
+            ),
+            Step(
+                id="stop",
+                phase="change",
+                description=f"Stop {iid} and wait until it is stopped.",
+                call=AwsCall(
+                    service="ec2", operation="StopInstances", params={"InstanceIds": [iid]}
+                ),
+                mutates=True,
+                already_done=Lookup(
+                    call=describe,
+                    found_when=f'contains(`["stopping", "stopped"]`, {root}.State.Name)',
+                ),
+                wait=WaitFor(
+                    waiter="instance_stopped",
+                    params={"InstanceIds": [iid]},
+                    delay_seconds=STATE_POLL_SECONDS,
+                    max_attempts=attempts,
+                ),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=f"Confirm {iid} is stopped with its volumes still attached.",
+                call=describe,
+                mutates=False,
+                expect=(
+                    Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
+                    *_identity_expectations(instance, root),
+                ),
+            ),
+        )
+        notes = [
+            "Stopping keeps the instance, its EBS volumes (still billed) and its private IP.",
+            f"Idle evidence: highest daily average CPU {record.cpu_max_daily_average_percent}% "
+            f"and busiest day {record.network_max_daily_bytes / MB:.3f} MB of network over "
+            f"{record.lookback_days} days.",
+        ]
+        if record.ephemeral_public_ip:
+            notes.append(
+                f"Public IP {instance.public_ip} is not an Elastic IP: AWS releases it on stop "
+                "and assigns a different one on start. Anything pointing at this address "
+                "(DNS records, allow-lists) will need the new one after a rollback."
+            )
+        elif instance.public_ip:
+            notes.append(f"Public IP {instance.public_ip} is an Elastic IP and stays with it.")
+        return Plan(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            finding=finding,
+            steps=steps,
+            notes=tuple(notes),
+        )
+
+    def build_rollback(self, finding: Finding) -> Rollback:
+        record = IdleInstance.model_validate(finding.resource)
+        instance = record.instance
+        iid = instance.instance_id
+        root = "Reservations[0].Instances[0]"
+        describe = _describe(iid)
+        attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
+        verify = [
+            Expectation(path=f"{root}.State.Name", equals="running", what="state"),
+            *_identity_expectations(instance, root),
+        ]
+        steps: tuple[Step, ...] = (
+            Step(
+                id="precheck",
+                phase="precheck",
+                description=f"Confirm {iid} is stopped and unchanged (type, volumes, tags).",
+                call=describe,
+                mutates=False,
+                expect=(
+                    Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
+                    *_identity_expectations(instance, root),
+                ),
+            ),
+            Step(
+                id="start",
+                phase="change",
+                description=f"Start {iid} and wait until it is running.",
+                call=AwsCall(
+                    service="ec2", operation="StartInstances", params={"InstanceIds": [iid]}
+                ),
+                mutates=True,
+                already_done=Lookup(
+                    call=describe,
+                    found_when=f'contains(`["pending", "running"]`, {root}.State.Name)',
+                ),
+                wait=WaitFor(
+                    waiter="instance_running",
+                    params={"InstanceIds": [iid]},
+                    delay_seconds=STATE_POLL_SECONDS,
+                    max_attempts=attempts,
+                ),
+            ),
+            Step(
+                id="verify",
+                phase="verify",
+                description=f"Confirm {iid} is running with its type, volumes and tags.",
+                call=describe,
+                mutates=False,
+                expect=tuple(verify),
+                outputs={"PublicIpAddress": f"{root}.PublicIpAddress"},
+            ),
+        )
+        if instance.public_ip and record.public_ip_is_elastic:
+            steps = (
+                *steps,
+                Step(
+                    id="verify-elastic-ip",
+                    phase="verify",
+                    description=f"Confirm Elastic IP {instance.public_ip} is still on {iid}.",
+                    call=AwsCall(
+                        service="ec2",
+                        operation="DescribeAddresses",
+                        params={"PublicIps": [instance.public_ip]},
+                    ),
+                    mutates=False,
+                    expect=(
+                        Expectation(
+                            path="Addresses[0].InstanceId", equals=iid, what="Elastic IP holder"
+                        ),
+                    ),
+                ),
+            )
+        notes = ["The instance keeps its ID, volumes and private IP."]
+        if record.ephemeral_public_ip:
+            notes.append(
+                f"It gets a new public IP (it had {instance.public_ip}); the journal records "
+                "the new one."
+            )
+        return Rollback(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            steps=steps,
+            notes=tuple(notes),
+        )
+
+
+def _describe(instance_id: str) -> AwsCall:
+    return AwsCall(
+        service="ec2", operation="DescribeInstances", params={"InstanceIds": [instance_id]}
+    )
+
+
+def _identity_expectations(instance: InstanceSpec, root: str) -> list[Expectation]:
+    restorable = {k: v for k, v in instance.tags.items() if not k.startswith("aws:")}
+    return [
+        Expectation(
+            path=f"{root}.InstanceType", equals=instance.instance_type, what="instance type"
+        ),
+        Expectation(
+            path=f"sort({root}.BlockDeviceMappings[].Ebs.VolumeId || `[]`)",
+            equals=list(instance.ebs_volume_ids),
+            what="attached EBS volumes",
+        ),
+        Expectation(
+            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
+            equals=tag_list(restorable),
+            what="tags",
+        ),
+    ]

@@ -1,0 +1,80 @@
+"""Recorded AWS responses from ../shared/aws-captures/placebo, read at test time.
+
+Each file is ``{"status_code": 200, "data": {...}}`` with datetimes encoded as
+``{"__class__": "datetime", "year": ..., ...}`` (see the folder's README). The captures are
+data of another project and are never copied into this repository.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PLACEBO = Path(__file__).resolve().parents[1].parent / "shared" / "aws-captures" / "placebo"
+
+
+def _decode(value: dict[str, Any]) -> Any:
+    if value.get("__class__") == "datetime":
+        return datetime(
+            value["year"],
+            value["month"],
+            value["day"],
+            value.get("hour", 0),
+            value.get("minute", 0),
+            value.get("second", 0),
+            value.get("microsecond", 0),
+            tzinfo=UTC,
+        )
+    return value
+
+
+def require_captures() -> Path:
+    if not PLACEBO.is_dir():
+        pytest.skip(f"recorded AWS captures not found at {PLACEBO} (they live in shared/)")
+    return PLACEBO
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode)
+    data: dict[str, Any] = document.get("data") or {}
+    data.pop("ResponseMetadata", None)
+    return data
+
+
+def files(operation: str) -> list[Path]:
+    """Every capture of ``service.Operation`` (e.g. ``ec2.DescribeSnapshots``), sorted."""
+    return sorted(require_captures().glob(f"*/{operation}_*.json"))
+
+
+def case_pages(case: str, operation: str) -> list[dict[str, Any]]:
+    return [load(path) for path in sorted((require_captures() / case).glob(f"{operation}_*.json"))]
+
+
+class _Pages:
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self._pages = pages
+
+    def paginate(self, **_: Any) -> Iterator[dict[str, Any]]:
+        yield from self._pages
+
+
+class ReplayClient:
+    """Serves recorded pages to a rule as if it were a boto3 client. Server-side filters are
+    not applied: the rule must do its own checks, as it must with any surprising answer."""
+
+    def __init__(self, pages: dict[str, list[dict[str, Any]]], **answers: dict[str, Any]) -> None:
+        self._pages = pages
+        self._answers = answers
+
+    def get_paginator(self, operation: str) -> _Pages:
+        return _Pages(self._pages.get(operation, [{}]))
+
+    def __getattr__(self, operation: str) -> Any:
+        if operation in self._answers:
+            return lambda **_: self._answers[operation]
+        raise AttributeError(operation)
