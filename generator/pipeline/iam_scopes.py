@@ -38,6 +38,11 @@ class ActionScope:
 
 
 _VOLUME = "arn:{partition}:ec2:{region}:{account}:volume/*"
+_INSTANCE = "arn:{partition}:ec2:{region}:{account}:instance/*"
+_ELASTIC_IP = "arn:{partition}:ec2:{region}:{account}:elastic-ip/*"
+_LOG_GROUP = "arn:{partition}:logs:{region}:{account}:log-group:*"
+_DISTRIBUTION = "arn:{partition}:cloudfront::{account}:distribution/*"
+_NOT_SKIPPED = Condition("Null", "aws:ResourceTag/{skip_tag}", ("true",))
 _SNAPSHOT = "arn:{partition}:ec2:{region}::snapshot/*"
 _KMS_KEY = "arn:{partition}:kms:{region}:{account}:key/*"
 
@@ -94,7 +99,7 @@ SCOPES: dict[str, ActionScope] = {
         grants=(
             Grant(
                 (_VOLUME,),
-                (Condition("Null", "aws:ResourceTag/{skip_tag}", ("true",)),),
+                (_NOT_SKIPPED,),
                 "never a volume carrying the skip tag",
             ),
         ),
@@ -120,4 +125,55 @@ SCOPES: dict[str, ActionScope] = {
             *_RESTORE_ENCRYPTED,
         ),
     ),
+    "ec2:ModifyVolume": ActionScope(
+        grants=(Grant((_VOLUME,), (_NOT_SKIPPED,), "never a volume carrying the skip tag"),),
+    ),
+    "ec2:ModifySnapshotTier": ActionScope(
+        grants=(Grant((_SNAPSHOT,), (_NOT_SKIPPED,), "never a snapshot carrying the skip tag"),),
+    ),
+    "ec2:RestoreSnapshotTier": ActionScope(
+        grants=(Grant((_SNAPSHOT,), why="snapshots only, to undo an archive"),),
+    ),
+    "ec2:StopInstances": ActionScope(
+        grants=(Grant((_INSTANCE,), (_NOT_SKIPPED,), "never an instance carrying the skip tag"),),
+    ),
+    "ec2:StartInstances": ActionScope(
+        grants=(Grant((_INSTANCE,), why="instances only, to undo a stop"),),
+    ),
+    "ec2:ReleaseAddress": ActionScope(
+        grants=(Grant((_ELASTIC_IP,), (_NOT_SKIPPED,), "never an address carrying the skip tag"),),
+    ),
+    "ec2:AllocateAddress": ActionScope(
+        grants=(Grant((_ELASTIC_IP,), why="Elastic IPs only, to recover a released address"),),
+    ),
+    "ec2:ModifyAddressAttribute": ActionScope(
+        grants=(Grant((_ELASTIC_IP,), why="Elastic IPs only"),),
+    ),
+    "logs:PutRetentionPolicy": ActionScope(
+        grants=(Grant((_LOG_GROUP,), (_NOT_SKIPPED,), "never a log group carrying the skip tag"),),
+    ),
+    "logs:DeleteRetentionPolicy": ActionScope(
+        grants=(Grant((_LOG_GROUP,), why="log groups only, to undo a retention change"),),
+    ),
+    # Reads IAM can narrow too (most Describe and List actions it cannot).
+    "ec2:DescribeInstanceAttribute": ActionScope(grants=(Grant((_INSTANCE,), why="instances"),)),
+    "cloudfront:GetDistribution": ActionScope(
+        grants=(Grant((_DISTRIBUTION,), why="distributions"),)
+    ),
+    "cloudfront:GetDistributionConfig": ActionScope(
+        grants=(Grant((_DISTRIBUTION,), why="distributions"),)
+    ),
+    "cloudfront:ListTagsForResource": ActionScope(
+        grants=(Grant((_DISTRIBUTION,), why="distributions"),)
+    ),
+    "logs:ListTagsForResource": ActionScope(grants=(Grant((_LOG_GROUP,), why="log groups"),)),
+    "cloudfront:UpdateDistribution": ActionScope(
+        grants=(
+            Grant((_DISTRIBUTION,), (_NOT_SKIPPED,), "never a distribution carrying the skip tag"),
+        ),
+    ),
 }
+
+# Services whose API lives in one region whatever the resource's (aws:RequestedRegion is
+# us-east-1 for them): their statements are not limited to the configured regions.
+GLOBAL_PREFIXES = frozenset({"cloudfront", "ce", "iam", "route53", "organizations", "budgets"})

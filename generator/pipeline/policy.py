@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.pipeline.iam_actions import iam_action, is_read_only
-from generator.pipeline.iam_scopes import PLAN_TAG, SCOPES, Condition, Grant
+from generator.pipeline.iam_scopes import GLOBAL_PREFIXES, PLAN_TAG, SCOPES, Condition, Grant
 from generator.rules.base import Rule
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -27,6 +27,11 @@ class Statement:
     sid: str
     actions: tuple[str, ...]
     grant: Grant
+
+    @property
+    def regional(self) -> bool:
+        """Limited to the configured regions, unless it is about a global service."""
+        return not any(a.split(":", 1)[0] in GLOBAL_PREFIXES for a in self.actions)
 
 
 @dataclass(frozen=True)
@@ -60,22 +65,40 @@ def rule_actions(rules: Iterable[Rule]) -> set[str]:
 def role_policies(rules: Iterable[Rule], *, skip_tag: str) -> RolePolicies:
     actions = rule_actions(rules)
     reads = sorted(a for a in actions if is_read_only(a))
-    read = (Statement("ReadOnly", tuple(reads), Grant(("*",), why="describe and list")),)
-    write: list[Statement] = []
+    anywhere = [a for a in reads if a not in SCOPES]
+    regional = tuple(a for a in anywhere if a.split(":", 1)[0] not in GLOBAL_PREFIXES)
+    global_ = tuple(a for a in anywhere if a.split(":", 1)[0] in GLOBAL_PREFIXES)
+    read = [
+        Statement(sid, group, Grant(("*",), why=why))
+        for sid, group, why in (
+            ("ReadOnly", regional, "describe and list (IAM offers nothing narrower)"),
+            ("ReadOnlyGlobal", global_, "describe and list global services (no region)"),
+        )
+        if group
+    ]
+    read += _scoped([a for a in reads if a in SCOPES])
+    write = _scoped(sorted(a for a in actions if not is_read_only(a)))
+    return RolePolicies(read=tuple(read), write=tuple(write), skip_tag=skip_tag)
+
+
+def _scoped(actions: list[str]) -> list[Statement]:
+    """A statement per grant of each action (``*`` when IAM offers nothing narrower), then
+    one per group of actions IAM checks alongside them."""
+    statements: list[Statement] = []
     implied: dict[tuple[tuple[str, ...], Grant], None] = {}
-    for action in sorted(a for a in actions if not is_read_only(a)):
+    for action in actions:
         scope = SCOPES.get(action)
         if scope is None:
-            write.append(Statement(_sid(*action.split(":")), (action,), Grant(("*",))))
+            statements.append(Statement(_sid(*action.split(":")), (action,), Grant(("*",))))
             continue
         for index, grant in enumerate(scope.grants, start=1):
             suffix = str(index) if len(scope.grants) > 1 else ""
-            write.append(Statement(_sid(*action.split(":"), suffix), (action,), grant))
+            statements.append(Statement(_sid(*action.split(":"), suffix), (action,), grant))
         for item in scope.implied:
             implied.setdefault(item)
     for index, (implied_actions, grant) in enumerate(implied, start=1):
-        write.append(Statement(f"Implied{index}", implied_actions, grant))
-    return RolePolicies(read=read, write=tuple(write), skip_tag=skip_tag)
+        statements.append(Statement(f"Implied{index}", implied_actions, grant))
+    return statements
 
 
 def unscoped_writes(policies: RolePolicies) -> list[str]:
@@ -117,7 +140,8 @@ def policy_json(
     rendered = []
     for statement in statements:
         conditions: dict[str, dict[str, str | list[str]]] = {}
-        for condition in _with_region(statement.grant.conditions, regions):
+        conditions_in = statement.grant.conditions
+        for condition in _with_region(conditions_in, regions if statement.regional else ()):
             variable = condition.variable.format(**values)
             expanded = [
                 v for value in condition.values for v in _expand(value, values, arn_regions)
@@ -191,6 +215,7 @@ def hcl_statement(statement: Statement, skip_tag: str) -> dict[str, Any]:
     return {
         "sid": statement.sid,
         "why": statement.grant.why,
+        "regional": statement.regional,
         "actions": json.dumps(list(statement.actions)),
         "resources": hcl_list(statement.grant.resources, skip_tag),
         "conditions": [

@@ -13,6 +13,7 @@ from generator.pipeline.render import (
     render_workflows,
 )
 from generator.pipeline.spec import Fleet, PipelineOptions, TargetAccount
+from generator.rules import RULES
 
 PROD = TargetAccount(
     id="222222222222",
@@ -42,7 +43,7 @@ def fleet() -> Fleet:
     return Fleet(
         accounts=(PROD, DEV),
         regions=("us-east-1",),
-        enabled_rules=("ebs-unattached",),
+        enabled_rules=tuple(sorted(RULES)),  # every rule: the widest policy
         skip_tag="reclaim:skip",
         remediations_dir="remediations",
     )

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from generator.pipeline.iam_actions import iam_action, is_read_only
+from generator.pipeline.iam_scopes import GLOBAL_PREFIXES
 from generator.pipeline.policy import RolePolicies, policy_json, role_policies, unscoped_writes
 from generator.rules import RULES
 
@@ -79,9 +80,18 @@ def test_restores_come_only_from_reclaims_own_snapshots(policies: RolePolicies) 
     ]
 
 
+def _global(statement: dict[str, Any]) -> bool:
+    return any(a.split(":")[0] in GLOBAL_PREFIXES for a in _as_list(statement["Action"]))
+
+
 def test_every_statement_is_limited_to_the_configured_regions(policies: RolePolicies) -> None:
     for name in ("read", "write"):
         for statement in _statements(policies, name, ("us-east-1", "eu-west-1")):
+            if _global(statement):
+                # CloudFront, Cost Explorer: one endpoint, whatever the resource's region
+                assert "aws:RequestedRegion" not in json.dumps(statement)
+                assert all("::" in r or r == "*" for r in _as_list(statement["Resource"]))
+                continue
             assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == [
                 "us-east-1",
                 "eu-west-1",
@@ -93,11 +103,27 @@ def test_every_statement_is_limited_to_the_configured_regions(policies: RolePoli
 def test_no_regions_means_every_region(policies: RolePolicies) -> None:
     for statement in _statements(policies, "write", regions=()):
         assert "aws:RequestedRegion" not in json.dumps(statement)
-        assert all(":*:" in r for r in _as_list(statement["Resource"]))
+        assert all(":*:" in r or _global(statement) for r in _as_list(statement["Resource"]))
 
 
 def test_the_bundled_rules_grant_no_write_on_every_resource(policies: RolePolicies) -> None:
     assert unscoped_writes(policies) == []
+
+
+def test_changes_never_touch_what_carries_the_skip_tag(policies: RolePolicies) -> None:
+    """Every action that changes or removes an existing resource is denied on a resource
+    with the skip tag, whatever a plan says; undo actions (start, restore) are not."""
+    for action in (
+        "ec2:DeleteVolume",
+        "ec2:ModifyVolume",
+        "ec2:ModifySnapshotTier",
+        "ec2:StopInstances",
+        "ec2:ReleaseAddress",
+        "logs:PutRetentionPolicy",
+        "cloudfront:UpdateDistribution",
+    ):
+        (statement,) = _granting(_statements(policies, "write"), action)
+        assert statement["Condition"]["Null"] == {"aws:ResourceTag/keep-me": "true"}, action
 
 
 def test_parliament_finds_nothing_but_split_multi_resource_actions(
