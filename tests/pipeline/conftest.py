@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from generator.pipeline.render import (
     CODEOWNERS_PATH,
@@ -14,6 +16,7 @@ from generator.pipeline.render import (
 )
 from generator.pipeline.spec import Fleet, PipelineOptions, TargetAccount
 from generator.rules import RULES
+from tests.github_standin.server import GitHubStandIn
 
 PROD = TargetAccount(
     id="222222222222",
@@ -66,3 +69,30 @@ def rendered(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
     return root
+
+
+@pytest.fixture
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[GitHubStandIn]:
+    server = GitHubStandIn(tmp_path / "github", collaborators=("alice", "mia", "rob")).start()
+    server.roles.update({"mia": "maintain", "rob": "read"})
+    try:
+        yield server
+    finally:
+        server.stop()
+    if server.violations:
+        pytest.fail(
+            "exchanges that break GitHub's API description:\n" + "\n".join(server.violations)
+        )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 from generator.cli import main
 from generator.forge import throttle
@@ -33,33 +31,6 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout.strip()
-
-
-@pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def standin(tmp_path: Path) -> Iterator[GitHubStandIn]:
-    server = GitHubStandIn(tmp_path / "github", collaborators=("alice", "mia", "rob")).start()
-    server.roles.update({"mia": "maintain", "rob": "read"})
-    try:
-        yield server
-    finally:
-        server.stop()
-    if server.violations:
-        pytest.fail(
-            "exchanges that break GitHub's API description:\n" + "\n".join(server.violations)
-        )
 
 
 @dataclass
@@ -91,12 +62,28 @@ class Pipeline:
     def main_sha(self) -> str:
         return git(self.origin, "rev-parse", "refs/heads/main")
 
+    def push_unrelated_commit(self, path: str) -> str:
+        """Someone else's change lands on main (a merge, a commit of another run)."""
+        clone = self.checkout()
+        (clone / path).write_text("unrelated\n")
+        git(clone, "add", path)
+        git(clone, "commit", "-q", "-m", f"add {path}")
+        git(clone, "push", "-q", "origin", "HEAD:main")
+        return git(clone, "rev-parse", "HEAD")
+
     def origin_file(self, path: str) -> str | None:
         return self.standin.git.show("refs/heads/main", path)
 
-    def open_pr(self, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-        """An idle volume, scanned twice, proposed: (PR number, finding ID, volume ID)."""
-        volume = self.ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")
+    def open_prs(
+        self, monkeypatch: pytest.MonkeyPatch, count: int = 1
+    ) -> list[tuple[int, str, str]]:
+        """Idle volumes, scanned twice, proposed: (PR number, finding ID, volume ID) each."""
+        ids = [
+            self.ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")[
+                "VolumeId"
+            ]
+            for _ in range(count)
+        ]
         monkeypatch.setattr(throttle, "_sleep", lambda _s: None)
         config = str(self.work / "reclaim.yml")
         now = datetime.now(UTC)
@@ -106,10 +93,15 @@ class Pipeline:
                 main, ["propose", "--config", config, "--as-of", as_of], catch_exceptions=False
             )
             assert result.exit_code == 0, result.output
-        (pull,) = [
-            p for p in self.standin.pulls.values() if p.head_ref.endswith(volume["VolumeId"])
-        ]
-        return pull.number, pull.head_ref.removeprefix("reclaim/"), volume["VolumeId"]
+        opened = []
+        for volume in ids:
+            (pull,) = [p for p in self.standin.pulls.values() if p.head_ref.endswith(volume)]
+            opened.append((pull.number, pull.head_ref.removeprefix("reclaim/"), volume))
+        return opened
+
+    def open_pr(self, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+        (only,) = self.open_prs(monkeypatch)
+        return only
 
     def checkout(self) -> Path:
         """What actions/checkout leaves for a job: the default branch as it is now."""
@@ -132,8 +124,9 @@ class Pipeline:
         actor: str,
         needs: dict[str, Any] | None = None,
         honour_job_if: bool = True,
+        workdir: Path | None = None,
     ) -> JobRun:
-        workdir = self.checkout()
+        workdir = workdir or self.checkout()
         event_name = {"reclaim-apply": "push", "reclaim-rollback": "issue_comment"}[workflow]
         sha = self.main_sha()
         return run_job(

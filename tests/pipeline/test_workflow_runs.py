@@ -4,18 +4,12 @@ with real webhook payloads as GITHUB_EVENT_PATH, against moto and the GitHub sta
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 
 import pytest
 
-from tests.pipeline.scenario import (  # noqa: F401 (fixtures)
-    REPOSITORY,
-    TOKEN,
-    Pipeline,
-    make_pipeline,
-    moto_server,
-    standin,
-)
+from tests.pipeline.scenario import REPOSITORY, TOKEN, Pipeline, make_pipeline
 from tests.pipeline.webhooks import push, rollback_comment
 
 
@@ -32,7 +26,7 @@ class Opened:
 
 
 @pytest.fixture
-def opened(tmp_path, standin, moto_server, monkeypatch):  # type: ignore[no-untyped-def]  # noqa: F811
+def opened(tmp_path, standin, moto_server, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("RECLAIM_GITHUB_TOKEN", TOKEN)
     pipeline = make_pipeline(tmp_path, standin, moto_server)
     return Opened(pipeline, *pipeline.open_pr(monkeypatch))
@@ -203,3 +197,44 @@ def test_rollback_refused_on_a_plain_issue(applied: Opened) -> None:
     assert gate.outputs["allowed"] == "false" and "is an issue" in gate.steps[-1].stdout
     assert rollback.skipped_because is not None
     assert volumes(pipeline) == before
+
+
+def test_racing_pushes_lose_no_plan_and_no_journal(
+    tmp_path,
+    standin,
+    moto_server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    """Two merges in a row: GitHub cancels the first push's pending run when the second
+    arrives (one pending run per concurrency group), so the second run must apply both. And
+    while it runs, someone else pushes to main: its journal commit rebases onto that."""
+    monkeypatch.setenv("RECLAIM_GITHUB_TOKEN", TOKEN)
+    pipeline = make_pipeline(tmp_path, standin, moto_server)
+    (first, second) = pipeline.open_prs(monkeypatch, count=2)
+    pipeline.standin.human_merge(first[0])
+    between = pipeline.main_sha()
+    after = pipeline.standin.human_merge(second[0])
+    stale_checkout = pipeline.checkout()
+    unrelated = pipeline.push_unrelated_commit("NOTES.md")
+    run = pipeline.run(
+        "reclaim-apply",
+        "apply",
+        push(repository=REPOSITORY, before=between, after=after),  # only the second merge
+        actor="alice",
+        workdir=stale_checkout,
+    )
+    assert not run.failed, [(s.name, s.stdout[-1500:], s.stderr[-1500:]) for s in run.steps]
+    remaining = {v["VolumeId"] for v in volumes(pipeline)}
+    for number, finding, volume in (first, second):
+        assert volume not in remaining
+        assert journal(pipeline, f"remediations/{finding}")["apply"]["status"] == "completed"  # type: ignore[index]
+        assert "reclaim:applied" in pipeline.standin.pulls[number].labels
+    assert (pipeline.origin_file("NOTES.md") or "").strip() == "unrelated"
+    assert (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", unrelated, "refs/heads/main"],
+            cwd=pipeline.origin,
+            check=False,
+        ).returncode
+        == 0
+    )
