@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -130,6 +131,26 @@ def _shim(bin_dir: Path) -> None:
     shim.chmod(0o755)
 
 
+def _artifact(
+    uses: str, given: dict[str, Any], contexts: dict[str, Any], workdir: Path, store: Path | None
+) -> None:
+    """upload-artifact copies files into the run's store; download-artifact copies them out."""
+    if store is None:
+        return
+    if "upload-artifact" in uses:
+        target = store / interpolate(given["name"], contexts)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in workdir.glob(interpolate(given["path"], contexts)):
+            shutil.copy2(path, target / path.name)
+        return
+    destination = workdir / interpolate(given.get("path", "."), contexts)
+    for artifact in sorted(store.glob(interpolate(given.get("pattern", "*"), contexts))):
+        into = destination if given.get("merge-multiple") else destination / artifact.name
+        into.mkdir(parents=True, exist_ok=True)
+        for path in artifact.iterdir():
+            shutil.copy2(path, into / path.name)
+
+
 def _outputs(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -151,7 +172,10 @@ def run_job(
     extra_env: dict[str, str],
     needs: dict[str, Any] | None = None,
     honour_job_if: bool = True,
+    matrix: dict[str, Any] | None = None,
+    artifacts: Path | None = None,
 ) -> JobRun:
+    """``artifacts``: the run's artifact store, shared by its jobs (upload/download)."""
     job = workflow["jobs"][job_id]
     temp = workdir.parent / f"runner-temp-{job_id}"
     temp.mkdir(exist_ok=True)
@@ -163,7 +187,7 @@ def run_job(
         "needs": needs or {},
         "runner": {"temp": str(temp)},
         "steps": {},
-        "matrix": {},
+        "matrix": matrix or {},
         "vars": {},
     }
     result = JobRun()
@@ -199,6 +223,9 @@ def run_job(
             continue
         if "configure-aws-credentials" in uses:
             base_env.update(aws_env)
+            continue
+        if "upload-artifact" in uses or "download-artifact" in uses:
+            _artifact(uses, step.get("with", {}), contexts, workdir, artifacts)
             continue
         if uses or name == "Install reclaim":
             continue
