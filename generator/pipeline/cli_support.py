@@ -11,7 +11,7 @@ from rich.console import Console
 
 from generator.errors import ConfigError, StateRefusal, describe_validation_error
 from generator.pipeline.flags import parse_account
-from generator.pipeline.init import InitReport, NewFleet, run_init
+from generator.pipeline.init import InitReport, NewFleet, plan_init, write_init
 from generator.pipeline.spec import PipelineOptions
 from generator.pipeline.writer import Action, load_manifest
 from generator.rules import RULES
@@ -83,9 +83,12 @@ def init_command(
     given = _renamed(given)
     options = build_options(root, given)
     fleet = new_fleet(accounts, given["regions"], given["rules"], options.customer_role_name)
-    report = run_init(root, options, fleet, force=force, write=not check)
+    report = plan_init(root, options, fleet, force=force)
     _print_report(report, out, err, check=check)
-    if check:
+    if not check:
+        write_init(root, report, options)
+        _print_next_steps(report, out)
+    else:
         stale = [c.generated.path for c in report.changes if c.action is not Action.UNCHANGED]
         if stale:
             raise StateRefusal(
@@ -118,7 +121,10 @@ def _print_report(report: InitReport, out: Console, err: Console, *, check: bool
             f"IAM scope for them): {', '.join(report.unscoped_writes)}",
             highlight=False,
         )
-    if report.written:
+
+
+def _print_next_steps(report: InitReport, out: Console) -> None:
+    if any(c.action is Action.CREATE for c in report.changes):
         envs = ", ".join(a.external_id_env or "-" for a in report.fleet.accounts)
         out.print(
             "next: apply terraform/service-role in the service account and "

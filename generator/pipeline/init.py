@@ -71,9 +71,10 @@ def _load_fleet(
     return fleet_from_config(loaded, root.resolve()), None
 
 
-def run_init(
-    root: Path, options: PipelineOptions, new: NewFleet | None, *, force: bool, write: bool = True
+def plan_init(
+    root: Path, options: PipelineOptions, new: NewFleet | None, *, force: bool
 ) -> InitReport:
+    """Everything init would do, without writing: show it, then ``write_init``."""
     root.mkdir(parents=True, exist_ok=True)
     fleet, config_text = _load_fleet(root, options, new)
     manifest = load_manifest(root)
@@ -110,7 +111,10 @@ def run_init(
         unreadable=existing.unreadable,
         unscoped_writes=unscoped_writes(customer_policies(fleet)),
     )
-    if write:
-        apply_changes(root, changes, options)
-        report.written = True
     return report
+
+
+def write_init(root: Path, report: InitReport, options: PipelineOptions) -> None:
+    """Write the planned files (all, or none when one is a conflict) and the manifest."""
+    apply_changes(root, report.changes, options)
+    report.written = True
