@@ -87,7 +87,7 @@ def init_command(
     _print_report(report, out, err, check=check)
     if not check:
         write_init(root, report, options)
-        _print_next_steps(report, out)
+        _print_next_steps(report, options, out)
     else:
         stale = [c.generated.path for c in report.changes if c.action is not Action.UNCHANGED]
         if stale:
@@ -123,12 +123,17 @@ def _print_report(report: InitReport, out: Console, err: Console, *, check: bool
         )
 
 
-def _print_next_steps(report: InitReport, out: Console) -> None:
-    if any(c.action is Action.CREATE for c in report.changes):
-        envs = ", ".join(a.external_id_env or "-" for a in report.fleet.accounts)
-        out.print(
-            "next: apply terraform/service-role in the service account and "
-            "terraform/customer-role in each account; add the repository secrets "
-            f"{envs}; create the environment that guards apply and rollback.",
-            highlight=False,
+def _print_next_steps(report: InitReport, options: PipelineOptions, out: Console) -> None:
+    if not any(c.action is Action.CREATE for c in report.changes):
+        return
+    steps = []
+    if "terraform" in options.parts:
+        steps.append(
+            f"apply {options.terraform_dir}/service-role in the service account and "
+            f"{options.terraform_dir}/customer-role in each customer account"
         )
+    envs = ", ".join(a.external_id_env for a in report.fleet.accounts if a.external_id_env)
+    if envs:
+        steps.append(f"add the repository secrets {envs}")
+    steps.append(f"create the GitHub environment {options.environment!r} (add reviewers)")
+    out.print("next: " + "; ".join(steps) + ".", highlight=False)
