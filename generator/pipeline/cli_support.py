@@ -113,6 +113,11 @@ def _print_report(report: InitReport, out: Console, err: Console, *, check: bool
         err.print(
             f"[yellow]collision:[/yellow] {collision.path}: {collision.what}", highlight=False
         )
+    for path in report.stale:
+        err.print(
+            f"[yellow]no longer generated:[/yellow] {path} (delete it if nothing else uses it)",
+            highlight=False,
+        )
     for unreadable in report.unreadable:
         err.print(f"[yellow]not read (HCL error):[/yellow] {unreadable}", highlight=False)
     if report.unscoped_writes:

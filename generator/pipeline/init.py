@@ -47,6 +47,8 @@ class InitReport:
     collisions: list[Collision] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     unscoped_writes: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    """Files an earlier run generated that this one does not (an account was removed)."""
     written: bool = False
 
 
@@ -110,6 +112,11 @@ def plan_init(
         collisions=existing.collisions,
         unreadable=existing.unreadable,
         unscoped_writes=unscoped_writes(customer_policies(fleet)),
+        stale=sorted(
+            path
+            for path in (manifest.files if manifest else {})
+            if path not in {f.path for f in files} and (root / path).exists()
+        ),
     )
     return report
 

@@ -148,6 +148,8 @@ def apply_changes(root: Path, changes: list[FileChange], options: PipelineOption
         )
     previous = load_manifest(root)
     hashes = dict(previous.files) if previous else {}
+    # Forget what is gone; keep recording stale files still on disk until they are deleted.
+    hashes = {path: digest for path, digest in hashes.items() if (root / path).exists()}
     for change in changes:
         if change.action is not Action.UNCHANGED:
             write_atomically(root / change.generated.path, change.new_text)

@@ -128,3 +128,16 @@ def test_this_repositorys_own_workflows_are_up_to_date() -> None:
     assert manifest["options"]["config_file"] == ".github/reclaim.yml"
     result = CliRunner().invoke(main, ["init", "--dir", str(REPO_ROOT), "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_removed_account_leaves_a_stale_file_that_init_names(tmp_path: Path) -> None:
+    assert init(tmp_path, *FIRST_RUN).exit_code == 0  # type: ignore[attr-defined]
+    config = tmp_path / "reclaim.yml"
+    text = config.read_text()
+    config.write_text(
+        text[: text.index('  - id: "333333333333"')] + text[text.index("\nregions:") :]
+    )
+    result = init(tmp_path, "init")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "no longer generated: terraform/customer-role/accounts/dev.tfvars" in result.output  # type: ignore[attr-defined]
+    assert "333333333333" not in (tmp_path / "terraform/service-role/variables.tf").read_text()
