@@ -115,7 +115,10 @@ def plan_init(
         stale=sorted(
             path
             for path in (manifest.files if manifest else {})
-            if path not in {f.path for f in files} and (root / path).exists()
+            # reclaim.yml stays: without --account it is what init reads
+            if path not in {f.path for f in files}
+            and path != options.config_file
+            and (root / path).exists()
         ),
     )
     return report

@@ -75,6 +75,7 @@ def test_re_running_is_idempotent_and_remembers_the_options(tmp_path: Path) -> N
     again = init(tmp_path, "init")
     assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
     assert "create" not in again.output and "update" not in again.output  # type: ignore[attr-defined]
+    assert "no longer generated" not in again.output  # type: ignore[attr-defined]
     assert {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert init(tmp_path, "init", "--check").exit_code == 0  # type: ignore[attr-defined]
 
