@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,70 @@ def test_an_existing_oidc_provider_is_used_not_declared_twice(
     assert outputs["oidc_provider_arn"] == existing
     providers = iam(moto_url, account).list_open_id_connect_providers()["OpenIDConnectProviderList"]
     assert [p["Arn"] for p in providers] == [existing]
+
+
+def test_the_role_chain_scans_through_exactly_the_roles_terraform_created(
+    applied: dict[str, dict[str, Any]],
+    moto_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GitHub's OIDC step leaves the service role's credentials in the job; reclaim's hop 2
+    then assumes the remediation role Terraform output, with the account's ExternalId."""
+    pytest.importorskip("generator.aws.chain", reason="the role chain (issue 4) is not merged yet")
+    from moto.sts.models import sts_backends
+
+    from generator.config import parse_config
+    from generator.scan import chain_sessions, scan
+
+    customer = account_env(moto_url, PROD.id)
+    volume = boto3.client(
+        "ec2",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id=customer["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=customer["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=customer["AWS_SESSION_TOKEN"],
+    ).create_volume(AvailabilityZone="us-east-1a", Size=20)["VolumeId"]
+    sts = boto3.client(
+        "sts",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    hop1 = sts.assume_role(RoleArn=applied["service"]["role_arn"], RoleSessionName="GitHubActions")
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": hop1["Credentials"]["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": hop1["Credentials"]["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": hop1["Credentials"]["SessionToken"],
+        "AWS_ENDPOINT_URL": moto_url,
+        "RECLAIM_EXTERNAL_ID_PROD": EXTERNAL_ID,
+    }.items():
+        monkeypatch.setenv(key, value)
+    config = parse_config(
+        {
+            "accounts": [
+                {
+                    "id": PROD.id,
+                    "name": "prod",
+                    "role_arn": applied["customer"]["role_arn"],
+                    "external_id_env": "RECLAIM_EXTERNAL_ID_PROD",
+                }
+            ],
+            "regions": ["us-east-1"],
+            "rules": {"ebs-unattached": {"use_cloudtrail": False}},
+        },
+        source="reclaim.yml",
+        base_dir=tmp_path,
+    )
+    before = len(sts_backends[PROD.id]["aws"].assumed_roles)
+    report = scan(config, as_of=datetime.now(UTC), session_for=chain_sessions(config))
+    assert report.errors == ()
+    # the volume of the customer account was seen (first seen now, so not yet a finding)
+    assert {s.resource_id for s in report.skipped if s.account == PROD.id} == {volume}
+    hop2 = sts_backends[PROD.id]["aws"].assumed_roles[before:]
+    assert [(r.role_arn, r.external_id) for r in hop2] == [
+        (applied["customer"]["role_arn"], EXTERNAL_ID)
+    ]
+    assert hop2[0].session_name.startswith("reclaim-scan-")
