@@ -57,7 +57,15 @@ class Pipeline:
         }
 
     def ec2(self) -> Any:
-        return boto3.client("ec2", region_name=REGION, endpoint_url=self.moto_url)
+        # Explicit keys: boto3's default session caches whatever credentials an earlier test
+        # left in the environment.
+        return boto3.client(
+            "ec2",
+            region_name=REGION,
+            endpoint_url=self.moto_url,
+            aws_access_key_id=self.aws_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.aws_env["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def main_sha(self) -> str:
         return git(self.origin, "rev-parse", "refs/heads/main")
