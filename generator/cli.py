@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 from rich.console import Console
@@ -93,7 +93,9 @@ def main() -> None:
 @as_of_option
 @prices_option
 @click.option(
-    "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write findings JSON here."
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the findings JSON here, streamed as the scan runs.",
 )
 @click.option(
     "--format",
@@ -102,6 +104,21 @@ def main() -> None:
     default="table",
     show_default=True,
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    envvar="RECLAIM_WORKERS",
+    help="Units (account, region, rule) scanned in parallel. Env: RECLAIM_WORKERS.",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Scan only the I-th of N disjoint parts of the units (for a CI job matrix); "
+    "join the parts with `reclaim merge-findings`.",
+)
 @handles_errors
 def scan(
     config_path: Path | None,
@@ -109,23 +126,86 @@ def scan(
     prices_path: Path | None,
     output: Path | None,
     fmt: str,
+    workers: int,
+    shard: str | None,
 ) -> None:
     """Find idle resources in every configured account and region, with $/month.
 
-    Records first-seen times in the state file. Exit code 1 when some account, region or
-    rule failed (the others are still reported)."""
-    from generator.config import load_config
-    from generator.fileio import write_atomically
-    from generator.report_format import print_report
-    from generator.scan import scan as run_scan
+    Records first-seen times in the state file. Progress goes to stderr: a progress bar on
+    a terminal, plain lines when CI=true or stderr is not a terminal. Exit code 1 when some
+    account, region or rule failed (the others are still scanned and reported)."""
+    from contextlib import ExitStack
 
-    report = run_scan(
-        load_config(config_path), as_of=parse_as_of(as_of), prices=_prices(prices_path)
+    from generator.aws.units import parse_shard
+    from generator.config import load_config
+    from generator.fileio import atomic_writer
+    from generator.progress import progress_for
+    from generator.report_format import print_report
+    from generator.report_stream import ReportSink, ScanTally, StreamingReportWriter, Tee
+    from generator.scan import chain_sessions, scan_into
+
+    config = load_config(config_path)
+    shard_info = parse_shard(shard) if shard else None
+    when = parse_as_of(as_of)
+    tally = ScanTally()
+    sinks: list[ReportSink] = [tally]
+    with ExitStack() as stack:
+        if output is not None:
+            stream = stack.enter_context(atomic_writer(output))
+            sinks.append(stack.enter_context(StreamingReportWriter(stream, when, shard_info)))
+        if fmt == "json":
+            sinks.append(stack.enter_context(StreamingReportWriter(sys.stdout, when, shard_info)))
+        progress = progress_for()
+        stack.enter_context(progress)
+        summary = scan_into(
+            config,
+            Tee(*sinks),
+            as_of=when,
+            session_for=chain_sessions(config),
+            prices=_prices(prices_path),
+            workers=workers,
+            shard=shard_info,
+            progress=progress,
+        )
+    if fmt != "json":
+        print_report(tally.report(when), fmt, out, tally.totals())
+        if tally.truncated:
+            out.print(
+                "--output FILE keeps every finding" if output is None else f"all in {output}",
+                highlight=False,
+            )
+    for error in summary.errors:
+        if error.hint:
+            err.print(f"hint for {error.account}/{error.region}/{error.rule}: {error.hint}")
+    if summary.errors:
+        sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
+@main.command("merge-findings")
+@click.argument(
+    "shards", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the merged findings JSON.",
+)
+@handles_errors
+def merge_findings(shards: tuple[Path, ...], output: Path) -> None:
+    """Join the outputs of `reclaim scan --shard I/N` into one findings file for propose.
+
+    Refuses overlapping inputs (a finding in two files). A missing shard is recorded as an
+    error in the merged file and gives exit code 1: its units were not scanned."""
+    from generator.merge import merge_reports
+
+    result = merge_reports(list(shards), output)
+    out.print(
+        f"merged {len(shards)} file(s): {result.findings} finding(s), "
+        f"{result.errors} error(s) into {output}",
+        highlight=False,
     )
-    if output:
-        write_atomically(output, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
-    print_report(report, fmt, out)
-    if report.errors:
+    if result.errors:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
 
 
@@ -182,15 +262,29 @@ def _load_findings(path: Path) -> Any:
 @main.command()
 @config_option
 @as_of_option
+@click.option(
+    "--findings",
+    "findings_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Use this findings file (e.g. from `reclaim merge-findings`) instead of scanning.",
+)
 @prices_option
 @handles_errors
-def propose(config_path: Path | None, as_of: str | None, prices_path: Path | None) -> None:
-    """Scan, plan, and open, update or close one PR per finding through the configured forge.
+def propose(
+    config_path: Path | None,
+    as_of: str | None,
+    findings_path: Path | None,
+    prices_path: Path | None,
+) -> None:
+    """Scan (or read --findings), plan, and open, update or close one PR per finding through
+    the configured forge.
 
-    Unchanged PRs get no write; stale ones are closed with the reason; PRs a human closed are
-    not reopened; new PRs respect forge.max_open_prs and forge.max_new_prs_per_run (highest
-    savings first) and the rest wait on the dashboard. Exit code 8 when the forge stopped the
-    run (rate limit, refused request): what remains is listed and the next run continues."""
+    Unchanged PRs get no write; stale ones are closed with the reason (only within scan units
+    that completed); PRs a human closed are not reopened; new PRs respect forge.max_open_prs
+    and forge.max_new_prs_per_run (highest savings first) and the rest wait on the
+    dashboard. Exit code 8 when the forge stopped the run (rate limit, refused request): what
+    remains is listed and the next run continues."""
     from generator.config import load_config
     from generator.propose import (
         forge_from_config,
@@ -198,12 +292,21 @@ def propose(config_path: Path | None, as_of: str | None, prices_path: Path | Non
         remediations_in_repo,
         sync_proposals,
     )
+    from generator.scan import chain_sessions
     from generator.scan import scan as run_scan
 
     config = load_config(config_path)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
-    report = run_scan(config, as_of=parse_as_of(as_of), prices=_prices(prices_path))
+    if findings_path is not None:
+        report = _load_findings(findings_path)
+    else:
+        report = run_scan(
+            config,
+            as_of=parse_as_of(as_of),
+            session_for=chain_sessions(config),
+            prices=_prices(prices_path),
+        )
     outcome = sync_proposals(
         report,
         forge,
@@ -269,19 +372,43 @@ def comment_result(
     out.print(f"{comment.state.value}: {url}", highlight=False)
 
 
-def _executor(config_path: Path | None, actor: str | None) -> Any:
-    from generator.aws.session import AccountSession
+def _executor(
+    folder: Path, config_path: Path | None, actor: str | None, kind: Literal["apply", "rollback"]
+) -> Any:
+    """An executor acting in the plan's account through the role chain of reclaim.yml."""
+    from generator.aws.chain import RoleChain, RunIdentity
+    from generator.config import load_config
     from generator.executor.runner import Executor
+    from generator.manifest.folder import RemediationFolder
 
-    if config_path is not None:
-        from generator.config import load_config
-
-        load_config(config_path)
-    session = AccountSession()
+    config = load_config(config_path)
+    plan = RemediationFolder(folder).load_plan()
+    account = _account_of(config, plan.account)
+    actor = actor or os.environ.get("GITHUB_ACTOR")
+    session = RoleChain(config, RunIdentity.current(kind, actor)).session_for(account)
     return Executor(
         client_for=session.client,
-        account_id=session.account_id,
-        actor=actor or os.environ.get("GITHUB_ACTOR"),
+        # Ask STS even when the role ARN implies the account: a destructive run proves it.
+        account_id=lambda: session.caller_account(config.home_region),
+        actor=actor,
+    )
+
+
+def _account_of(config: Any, account_id: str) -> Any:
+    from generator.errors import ConfigError
+
+    account = config.account_for_id(account_id)
+    if account is not None:
+        return account
+    unnamed = [a for a in config.accounts if a.expected_id is None]
+    if unnamed:
+        # The account reached with ambient credentials; the executor checks its ID.
+        return unnamed[0]
+    known = ", ".join(f"{a.name} ({a.expected_id})" for a in config.accounts)
+    raise ConfigError(
+        f"the plan belongs to account {account_id}, which is not in the configuration "
+        f"(accounts: {known}); nothing was changed",
+        hint="run with the reclaim.yml (--config) that lists this account and its role_arn",
     )
 
 
@@ -301,7 +428,7 @@ def apply(folder: Path, config_path: Path | None, actor: str | None) -> None:
     Resumes from journal.json after a failure without repeating a mutation."""
     from generator.report_format import print_run
 
-    print_run(_executor(config_path, actor).apply(folder), out)
+    print_run(_executor(folder, config_path, actor, "apply").apply(folder), out)
 
 
 @main.command()
@@ -313,7 +440,7 @@ def rollback(folder: Path, config_path: Path | None, actor: str | None) -> None:
     """Undo an applied remediation from its backup, using the values in journal.json."""
     from generator.report_format import print_run
 
-    print_run(_executor(config_path, actor).rollback(folder), out)
+    print_run(_executor(folder, config_path, actor, "rollback").rollback(folder), out)
 
 
 @main.command()
@@ -481,8 +608,8 @@ results_option = click.option(
 
 
 def _workflow_executor_for(config_path: Path | None, actor: str | None) -> Any:
-    def build(folder: Path, kind: str) -> Any:
-        return _executor(config_path, actor)
+    def build(folder: Path, kind: Literal["apply", "rollback"]) -> Any:
+        return _executor(folder, config_path, actor, kind)
 
     return build
 

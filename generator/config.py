@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     create_model,
     field_validator,
@@ -23,11 +26,42 @@ from generator.rules import RULES
 from generator.rules.base import RuleSettings
 
 DEFAULT_CONFIG_NAME = "reclaim.yml"
+ALL_ENABLED = "all-enabled"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+# AWS's own constraints on sts:AssumeRole's ExternalId; moto checks none of them.
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+Regions = tuple[str, ...] | Literal["all-enabled"]
+
+
+def _check_regions(regions: Regions) -> Regions:
+    if regions == ALL_ENABLED:
+        return regions
+    for region in regions:
+        if not _REGION.match(region):
+            raise ValueError(
+                f"{region!r} is not an AWS region name such as 'us-east-1' "
+                f"(or use {ALL_ENABLED!r} for every region enabled in the account)"
+            )
+    if len(set(regions)) != len(regions):
+        raise ValueError("lists a region twice")
+    return regions
+
+
+def role_account(role_arn: str) -> str:
+    return role_arn.split(":")[4]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceRoleConfig(_Strict):
+    """Hop 1: the role reclaim runs as in the tooling account."""
+
+    role_arn: str = Field(pattern=_ROLE_ARN, description="ARN of the service role (hop 1).")
 
 
 class AccountConfig(_Strict):
@@ -35,8 +69,96 @@ class AccountConfig(_Strict):
     id: str | None = Field(
         default=None,
         pattern=r"^\d{12}$",
-        description="12-digit account ID; absent means the account of the ambient credentials.",
+        description="12-digit account ID; absent means the account the credentials reach "
+        "(the role_arn's account, else the ambient credentials' account).",
     )
+    role_arn: str | None = Field(
+        default=None,
+        pattern=_ROLE_ARN,
+        description="Hop 2: the remediation role in this account, assumed from the service role. "
+        "Absent: the service role (or the ambient credentials) scans this account directly.",
+    )
+    external_id: SecretStr | None = Field(
+        default=None,
+        description="ExternalId the role's trust policy requires. Prefer external_id_env.",
+    )
+    external_id_env: str | None = Field(
+        default=None,
+        pattern=_ENV_NAME,
+        description="Name of the environment variable (e.g. a GitHub secret) holding the "
+        "ExternalId.",
+    )
+    regions: Regions | None = Field(
+        default=None,
+        description="Regions to scan in this account: a list, or 'all-enabled' (asks "
+        "DescribeRegions once per run). Absent: the top-level regions.",
+    )
+    owners: tuple[str, ...] = Field(
+        default=(), description="CODEOWNERS entries for this account's remediation folders."
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_look_like_regions(cls, regions: Regions | None) -> Regions | None:
+        return None if regions is None else _check_regions(regions)
+
+    @field_validator("external_id")
+    @classmethod
+    def _external_id_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _EXTERNAL_ID.match(value.get_secret_value()):
+            # The value is a secret: say what is wrong without repeating it.
+            raise ValueError(
+                "must be 2 to 1224 characters of letters, digits and _+=,.@:/- "
+                "(the value is not shown)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _chain_is_consistent(self) -> AccountConfig:
+        if self.external_id is not None and self.external_id_env is not None:
+            raise ValueError("set external_id or external_id_env, not both")
+        if (self.external_id or self.external_id_env) and self.role_arn is None:
+            raise ValueError("an ExternalId is only used with role_arn (hop 2); add role_arn")
+        if self.role_arn and self.id and role_account(self.role_arn) != self.id:
+            raise ValueError(
+                f"role_arn is in account {role_account(self.role_arn)} but id is {self.id}; "
+                "hop 2 must be a role in the account it scans"
+            )
+        return self
+
+    @property
+    def expected_id(self) -> str | None:
+        """The account this entry must reach, when the config says so."""
+        return self.id or (role_account(self.role_arn) if self.role_arn else None)
+
+    @property
+    def label(self) -> str:
+        return self.expected_id or self.name
+
+    def external_id_value(self, index: int, environ: Mapping[str, str] | None = None) -> str | None:
+        """The ExternalId to send, read from the environment when configured so.
+
+        A configured but unset or empty variable is an error: moto (and a trust policy
+        without the condition) would accept the call without it, silently dropping a
+        protection the user asked for."""
+        if self.external_id is not None:
+            return self.external_id.get_secret_value()
+        if self.external_id_env is None:
+            return None
+        value = (os.environ if environ is None else environ).get(self.external_id_env, "")
+        where = f"accounts[{index}].external_id_env"
+        if not value:
+            raise ConfigError(
+                f"{where}: environment variable {self.external_id_env} is not set or empty",
+                hint=f"set {self.external_id_env} (in GitHub Actions, map the secret into "
+                "the job's env)",
+            )
+        if not _EXTERNAL_ID.match(value):
+            raise ConfigError(
+                f"{where}: the value of {self.external_id_env} is not a valid ExternalId "
+                "(2 to 1224 characters of letters, digits and _+=,.@:/-; value not shown)"
+            )
+        return value
 
 
 class OutputConfig(_Strict):
@@ -120,8 +242,13 @@ else:
 
 class ReclaimConfig(_Strict):
     version: Literal[1] = 1
+    service_role: ServiceRoleConfig | None = Field(
+        default=None,
+        description="Hop 1. Absent: the ambient credentials already are the service role "
+        "(e.g. after aws-actions/configure-aws-credentials with GitHub OIDC).",
+    )
     accounts: tuple[AccountConfig, ...] = Field(default=(AccountConfig(),), min_length=1)
-    regions: tuple[str, ...] = Field(default=("us-east-1",), min_length=1)
+    regions: Regions = Field(default=("us-east-1",), min_length=1)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     exclusions: Exclusions = Exclusions()
     output: OutputConfig = OutputConfig()
@@ -130,13 +257,44 @@ class ReclaimConfig(_Strict):
 
     @field_validator("regions")
     @classmethod
-    def _regions_look_like_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
-        for region in regions:
-            if not _REGION.match(region):
-                raise ValueError(f"{region!r} is not an AWS region name such as 'us-east-1'")
-        if len(set(regions)) != len(regions):
-            raise ValueError("lists a region twice")
-        return regions
+    def _regions_look_like_regions(cls, regions: Regions) -> Regions:
+        return _check_regions(regions)
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_are_distinct(
+        cls, accounts: tuple[AccountConfig, ...]
+    ) -> tuple[AccountConfig, ...]:
+        names = [a.name for a in accounts]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"account name {name!r} is used twice; names must be unique")
+        ids = [a.expected_id for a in accounts if a.expected_id]
+        for account_id in ids:
+            if ids.count(account_id) > 1:
+                raise ValueError(f"account {account_id} is listed twice")
+        if sum(1 for a in accounts if a.role_arn is None) > 1:
+            raise ValueError(
+                "more than one account has no role_arn: without hop 2 they would all scan "
+                "the same account (the service role's); give each other account its role_arn"
+            )
+        return accounts
+
+    def regions_for(self, account: AccountConfig) -> Regions:
+        return account.regions if account.regions is not None else self.regions
+
+    def account_for_id(self, account_id: str) -> AccountConfig | None:
+        for account in self.accounts:
+            if account.expected_id == account_id:
+                return account
+        return None
+
+    @property
+    def home_region(self) -> str:
+        """Where account-wide calls (STS, DescribeRegions) go."""
+        if self.regions != ALL_ENABLED:
+            return self.regions[0]
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
     def rule_settings(self, name: str) -> RuleSettings:
         settings: RuleSettings = getattr(self.rules, _field_name(name))

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # pydantic is slow to import; `reclaim --help` must stay quick
+    from pydantic import ValidationError
 
 
 class ExitCode(IntEnum):
@@ -97,6 +99,20 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+_SECRET_KEYS = ("external_id", "secret", "token", "password")
+
+
+def _shows_input(detail: Any) -> bool:
+    """Echo the offending value only when it is a plain value that cannot be a secret
+    (a mapping or list may hold one, e.g. an account's inline external_id)."""
+    if detail["type"] in ("extra_forbidden", "missing"):
+        return False
+    if isinstance(detail.get("input"), dict | list | tuple):
+        return False
+    names = [str(part).lower() for part in detail["loc"]]
+    return not any(secret in name for name in names for secret in _SECRET_KEYS)
+
+
 def describe_validation_error(
     source: str, error: ValidationError, known_rules: tuple[str, ...] = ()
 ) -> str:
@@ -108,7 +124,6 @@ def describe_validation_error(
             message = "is not a known key (check the spelling; see the config reference in README)"
             if detail["loc"][:1] == ("rules",) and len(detail["loc"]) == 2 and known_rules:
                 message = f"is not a known rule; known rules: {', '.join(sorted(known_rules))}"
-        got = detail.get("input")
-        suffix = "" if detail["type"] in ("extra_forbidden", "missing") else f" (got {got!r})"
+        suffix = f" (got {detail.get('input')!r})" if _shows_input(detail) else ""
         lines.append(f"  {where}: {message}{suffix}")
     return "\n".join(lines)

@@ -65,10 +65,11 @@ def finding_id(rule: str, account: str, region: str, resource_id: str) -> str:
 
 
 class ScanError(_Frozen):
-    account: str
-    region: str
-    rule: str
+    account: str = Field(description="Account ID, or the account's name when its ID is unknown.")
+    region: str = Field(description="'*' when the whole account failed.")
+    rule: str = Field(description="'*' when the whole account or region failed.")
     message: str
+    hint: str | None = None
 
 
 class ScanUnit(_Frozen):
@@ -87,9 +88,22 @@ class SkippedResource(_Frozen):
     reason: str
 
 
+class ShardInfo(_Frozen):
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class FindingsReport(_Frozen):
     schema_version: Literal[1] = 1
     as_of: datetime
+    shard: ShardInfo | None = Field(
+        default=None,
+        description="Which part of the (account, region, rule) units this scan covered; "
+        "absent for a whole scan or merged shards.",
+    )
     findings: tuple[Finding, ...]
     errors: tuple[ScanError, ...] = ()
     skipped: tuple[SkippedResource, ...] = Field(

@@ -9,9 +9,21 @@ from rich.table import Table
 
 from generator.executor.runner import RunResult
 from generator.findings import FindingsReport
+from generator.report_stream import Totals
 
 
-def findings_table(report: FindingsReport) -> Table:
+def _totals(report: FindingsReport, totals: Totals | None) -> Totals:
+    return totals or Totals(
+        len(report.findings), report.monthly_total, len(report.skipped), len(report.errors)
+    )
+
+
+def _showing(report: FindingsReport, totals: Totals) -> str:
+    shown = len(report.findings)
+    return f" (the {shown} largest shown)" if shown < totals.findings else ""
+
+
+def findings_table(report: FindingsReport, totals: Totals | None = None) -> Table:
     table = Table(title=f"reclaim findings as of {report.as_of:%Y-%m-%d %H:%M UTC}")
     table.add_column("region", no_wrap=True)
     table.add_column("resource", no_wrap=True)
@@ -34,22 +46,27 @@ def findings_table(report: FindingsReport) -> Table:
             finding.risk,
         )
     estimated = any(f.cost.estimated for f in report.findings)
+    whole = _totals(report, totals)
     table.caption = (
-        f"{len(report.findings)} finding(s), ${report.monthly_total:,.2f}/month; "
-        f"{len(report.skipped)} resource(s) left alone; {len(report.errors)} error(s)"
+        f"{whole.findings} finding(s){_showing(report, whole)}, ${whole.monthly_usd:,.2f}/month; "
+        f"{whole.skipped} resource(s) left alone; {whole.errors} error(s)"
         + ("; * estimated (us-east-1 list prices)" if estimated else "")
     )
     return table
 
 
-def print_report(report: FindingsReport, fmt: str, console: Console) -> None:
+def print_report(
+    report: FindingsReport, fmt: str, console: Console, totals: Totals | None = None
+) -> None:
     if fmt == "json":
         console.print_json(json.dumps(report.model_dump(mode="json")))
         return
     if fmt == "markdown":
-        console.print(findings_markdown(report), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            findings_markdown(report, totals), markup=False, highlight=False, soft_wrap=True
+        )
         return
-    console.print(findings_table(report))
+    console.print(findings_table(report, totals))
     for error in report.errors:
         console.print(
             f"[red]error[/red] {error.account}/{error.region}/{error.rule}: {error.message}",
@@ -57,10 +74,11 @@ def print_report(report: FindingsReport, fmt: str, console: Console) -> None:
         )
 
 
-def findings_markdown(report: FindingsReport) -> str:
+def findings_markdown(report: FindingsReport, totals: Totals | None = None) -> str:
+    whole = _totals(report, totals)
     lines = [
-        f"**{len(report.findings)} finding(s), ${report.monthly_total:,.2f}/month** "
-        f"(as of {report.as_of:%Y-%m-%d %H:%M UTC})",
+        f"**{whole.findings} finding(s), ${whole.monthly_usd:,.2f}/month** "
+        f"(as of {report.as_of:%Y-%m-%d %H:%M UTC}){_showing(report, whole)}",
         "",
         "| finding | $/month | reversibility | risk |",
         "|---|---:|---|---|",

@@ -1,107 +1,234 @@
-"""Scan: every enabled rule over every configured account and region, into one report.
+"""Scan: every enabled rule over every configured account and region.
 
-One failing (account, region, rule) unit is reported in the summary and never sinks the
-others. The first-seen state is pruned only for units that completed.
+Units run on a bounded thread pool (generator.aws.fleet); results go to a sink as rules
+yield them. One failing (account, region, rule) unit, or one unreachable account, is
+reported in the summary and never sinks the others. The first-seen state is pruned only
+for units that completed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from generator.aws.fleet import (
+    DEFAULT_WORKERS,
+    AccountTarget,
+    FleetProgress,
+    SessionFor,
+    UnitOutcome,
+    run_fleet,
+)
 from generator.aws.prices import PriceTable, bundled_prices
-from generator.aws.session import AccountSession
+from generator.aws.units import Unit
 from generator.config import AccountConfig, ReclaimConfig
 from generator.errors import ReclaimError
-from generator.findings import Finding, FindingsReport, ScanError, ScanUnit, SkippedResource
+from generator.findings import (
+    Finding,
+    FindingsReport,
+    ScanError,
+    ScanUnit,
+    ShardInfo,
+    SkippedResource,
+)
+from generator.progress import SilentProgress
+from generator.report_stream import ReportCollector, ReportSink
 from generator.rules import RULES
 from generator.rules.context import ScanContext
 from generator.state import SeenState
 
-SessionFor = Callable[[AccountConfig], AccountSession]
+log = logging.getLogger("reclaim.scan")
+
+# Error codes AWS returns for a region the account has not opted in to.
+_DISABLED_REGION_CODES = {"AuthFailure", "UnrecognizedClientException", "InvalidClientTokenId"}
 
 
-def ambient_session(_account: AccountConfig) -> AccountSession:
-    return AccountSession()
-
-
-def _describe(error: Exception) -> str:
+def describe_error(error: Exception, region: str) -> tuple[str, str | None]:
+    """(message, hint) for a unit's failure."""
+    if isinstance(error, ReclaimError):
+        return error.message, error.hint
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
+        code = str(details.get("Code", "Unknown"))
         operation = getattr(error, "operation_name", "call")
-        return f"{operation}: {details.get('Code', 'Unknown')}: {details.get('Message', '')}"
-    return str(error)
+        message = f"{operation}: {code}: {details.get('Message', '')}"
+        if code in _DISABLED_REGION_CODES:
+            return message, (
+                f"{region} may not be enabled for this account (opt-in region): enable it, "
+                "or remove it from regions (or use 'all-enabled')"
+            )
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return message, f"grant {operation} to the account's role (see `reclaim init`)"
+        return message, None
+    return str(error), None
+
+
+@dataclass
+class ScanSummary:
+    units: int = 0
+    failed_units: int = 0
+    failed_accounts: int = 0
+    findings: int = 0
+    errors: list[ScanError] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors
+
+
+class _LockedSink:
+    """Serialises the pool's writes into one sink, and counts them."""
+
+    def __init__(self, sink: ReportSink, summary: ScanSummary) -> None:
+        self._sink = sink
+        self._summary = summary
+        self._lock = threading.Lock()
+
+    def add(self, item: Finding | SkippedResource) -> None:
+        with self._lock:
+            if isinstance(item, Finding):
+                self._summary.findings += 1
+                self._sink.add_finding(item)
+            else:
+                self._sink.add_skipped(item)
+
+    def add_error(self, error: ScanError) -> None:
+        with self._lock:
+            self._summary.errors.append(error)
+            self._sink.add_error(error)
+
+    def unit_failed(self) -> None:
+        with self._lock:
+            self._summary.failed_units += 1
+
+    def unit_completed(self, unit: ScanUnit) -> None:
+        with self._lock:
+            self._summary.units += 1
+            self._sink.add_completed(unit)
+
+    def account_failed(self, error: ScanError) -> None:
+        self.add_error(error)
+        with self._lock:
+            self._summary.failed_accounts += 1
+
+
+def scan_into(
+    config: ReclaimConfig,
+    sink: ReportSink,
+    *,
+    as_of: datetime,
+    session_for: SessionFor,
+    prices: PriceTable | None = None,
+    state: SeenState | None = None,
+    workers: int = DEFAULT_WORKERS,
+    shard: ShardInfo | None = None,
+    progress: FleetProgress | None = None,
+) -> ScanSummary:
+    """Scan the fleet (or one shard of it), streaming results into ``sink``."""
+    prices = prices or bundled_prices()
+    state = state if state is not None else SeenState(config.state_path)
+    summary = ScanSummary()
+    locked = _LockedSink(sink, summary)
+    rules = config.enabled_rules()
+
+    def run_unit(target: AccountTarget, unit: Unit) -> UnitOutcome:
+        started = time.monotonic()
+        found = skipped = 0
+        ctx = ScanContext(
+            account_id=target.account_id,
+            region=unit.region,
+            as_of=as_of,
+            client=lambda service: target.session.client(service, unit.region),
+            prices=prices,
+            exclusions=config.exclusions,
+            state=state,
+        )
+        try:
+            for item in RULES[unit.rule].detect(ctx, config.rule_settings(unit.rule)):
+                locked.add(item)
+                if isinstance(item, Finding):
+                    found += 1
+                else:
+                    skipped += 1
+        except Exception as error:  # one unit never sinks the run
+            if not isinstance(error, ClientError | BotoCoreError | ReclaimError):
+                log.exception("unexpected error in %s", unit.key)
+            message, hint = describe_error(error, unit.region)
+            if not isinstance(error, ClientError | BotoCoreError | ReclaimError):
+                message = f"internal error ({type(error).__name__}): {message}"
+                hint = "this is a bug in reclaim; please report it with the log above"
+            locked.add_error(
+                ScanError(
+                    account=target.account_id,
+                    region=unit.region,
+                    rule=unit.rule,
+                    message=message,
+                    hint=hint,
+                )
+            )
+            locked.unit_failed()
+            return UnitOutcome(
+                unit, target.account_id, found, skipped, time.monotonic() - started, message
+            )
+        state.forget_unobserved(unit.rule, target.account_id, unit.region)
+        locked.unit_completed(
+            ScanUnit(account=target.account_id, region=unit.region, rule=unit.rule)
+        )
+        return UnitOutcome(unit, target.account_id, found, skipped, time.monotonic() - started)
+
+    def on_account_error(account: AccountConfig, error: ReclaimError) -> None:
+        locked.account_failed(
+            ScanError(
+                account=account.label, region="*", rule="*", message=error.message, hint=error.hint
+            )
+        )
+
+    run_fleet(
+        config,
+        rules=rules,
+        session_for=session_for,
+        run_unit=run_unit,
+        on_account_error=on_account_error,
+        progress=progress or SilentProgress(),
+        workers=workers,
+        shard=shard,
+    )
+    state.save()
+    return summary
+
+
+def chain_sessions(config: ReclaimConfig, actor: str | None = None) -> SessionFor:
+    """Sessions through the configured role chain, named for a scan run."""
+    from generator.aws.chain import RoleChain, RunIdentity
+
+    return RoleChain(config, RunIdentity.current("scan", actor)).session_for
 
 
 def scan(
     config: ReclaimConfig,
     *,
     as_of: datetime,
-    session_for: SessionFor = ambient_session,
+    session_for: SessionFor | None = None,
     prices: PriceTable | None = None,
     state: SeenState | None = None,
+    workers: int = DEFAULT_WORKERS,
+    shard: ShardInfo | None = None,
 ) -> FindingsReport:
-    prices = prices or bundled_prices()
-    state = state if state is not None else SeenState(config.state_path)
-    findings: list[Finding] = []
-    skipped: list[SkippedResource] = []
-    errors: list[ScanError] = []
-    completed: list[ScanUnit] = []
-    for account in config.accounts:
-        session = session_for(account)
-        try:
-            account_id = account.id or session.account_id(config.regions[0])
-        except ReclaimError as error:
-            errors.append(
-                ScanError(account=account.name, region="*", rule="*", message=error.message)
-            )
-            continue
-        for configured_region in config.regions:
-            for rule_name in config.enabled_rules():
-                rule = RULES[rule_name]
-                region = rule.home_region or configured_region
-                if rule.home_region and configured_region != config.regions[0]:
-                    continue  # a global service: once per account
-                ctx = ScanContext(
-                    account_id=account_id,
-                    region=region,
-                    as_of=as_of,
-                    client=partial(session.client, region=region),
-                    prices=prices,
-                    exclusions=config.exclusions,
-                    state=state,
-                )
-                unit_findings: list[Finding] = []
-                unit_skipped: list[SkippedResource] = []
-                try:
-                    for item in rule.detect(ctx, config.rule_settings(rule_name)):
-                        if isinstance(item, Finding):
-                            unit_findings.append(item)
-                        else:
-                            unit_skipped.append(item)
-                except (ClientError, BotoCoreError, ReclaimError) as error:
-                    errors.append(
-                        ScanError(
-                            account=account_id,
-                            region=region,
-                            rule=rule_name,
-                            message=_describe(error),
-                        )
-                    )
-                    continue
-                findings.extend(unit_findings)
-                skipped.extend(unit_skipped)
-                state.forget_unobserved(rule_name, account_id, region)
-                completed.append(ScanUnit(account=account_id, region=region, rule=rule_name))
-    state.save()
-    findings.sort(key=lambda f: (-f.cost.monthly_usd, f.id))
-    return FindingsReport(
+    """Scan into memory and return the whole report, sorted (largest savings first)."""
+    collector = ReportCollector()
+    scan_into(
+        config,
+        collector,
         as_of=as_of,
-        findings=tuple(findings),
-        errors=tuple(errors),
-        skipped=tuple(skipped),
-        completed=tuple(completed),
+        session_for=session_for or chain_sessions(config),
+        prices=prices,
+        state=state,
+        workers=workers,
+        shard=shard,
     )
+    return collector.report(as_of, shard)

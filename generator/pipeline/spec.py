@@ -112,33 +112,34 @@ class Fleet:
         return tuple(a.role_arn for a in self.accounts)
 
 
-def _regions(value: object) -> tuple[str, ...] | None:
-    if value is None or value == "all-enabled":
+def _regions(value: tuple[str, ...] | str | None) -> tuple[str, ...] | None:
+    """A list of regions, or None for every enabled region."""
+    if value is None or isinstance(value, str):
         return None
-    return tuple(str(region) for region in value)  # type: ignore[attr-defined]
+    return tuple(value)
 
 
 def fleet_from_config(config: ReclaimConfig, repo_root: Path | None = None) -> Fleet:
     """Read the pipeline-relevant parts of a loaded reclaim.yml."""
     accounts = []
-    top_regions = _regions(getattr(config, "regions", None))
+    top_regions = _regions(config.regions)
     for account in config.accounts:
-        role_arn = getattr(account, "role_arn", None)
+        role_arn = account.role_arn
         if account.id is None or role_arn is None:
             raise ConfigError(
                 f"account {account.name!r}: the pipeline needs both id and role_arn",
                 hint="every account the pipeline reaches is assumed through its own role "
                 "(hop 2): give each account in reclaim.yml an id and a role_arn",
             )
-        own = getattr(account, "regions", None)
         accounts.append(
             TargetAccount(
                 id=account.id,
                 name=account.name,
                 role_arn=role_arn,
-                external_id_env=getattr(account, "external_id_env", None),
-                regions=top_regions if own is None else _regions(own),
-                owners=tuple(getattr(account, "owners", ()) or ()),
+                external_id_env=account.external_id_env,
+                regions=top_regions if account.regions is None else _regions(account.regions),
+                owners=account.owners,
+                all_enabled=account.regions == "all-enabled",
             )
         )
     remediations = config.remediations_path
