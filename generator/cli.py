@@ -535,3 +535,218 @@ def demo(directory: Path) -> None:
     from generator.demo import run_demo
 
     run_demo(directory, out)
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="The repository to set up.",
+)
+@click.option("--repo", "repository", help="GitHub repository owner/name (remembered).")
+@click.option("--account", "accounts", multiple=True, help="See ACCOUNT below; repeatable.")
+@click.option("--region", "regions", multiple=True, help="Default regions (repeatable).")
+@click.option("--rule", "rules", multiple=True, help="Enable only these rules (repeatable).")
+@click.option("--service-account", help="12-digit account ID of the service role (remembered).")
+@click.option("--service-role-name", help="Default: reclaim-service.")
+@click.option("--customer-role-name", help="Default: reclaim-remediation.")
+@click.option("--default-branch", help="Default: main.")
+@click.option("--environment", help="GitHub environment of apply and rollback.")
+@click.option("--scan-cron", help="When the scan runs (five-field cron, UTC).")
+@click.option("--scan-shards", type=click.IntRange(1, 32), help="Parallel scan jobs.")
+@click.option("--python-version", help="Python of the workflow jobs. Default: 3.12.")
+@click.option("--reclaim-package", help="What the workflows pip-install.")
+@click.option("--config-file", help="reclaim.yml's path in the repository.")
+@click.option("--terraform-dir", help="Where the Terraform modules go. Default: terraform.")
+@click.option(
+    "--only",
+    "parts",
+    multiple=True,
+    type=click.Choice(["config", "workflows", "terraform", "codeowners"]),
+    help="Generate only these parts (repeatable; remembered).",
+)
+@click.option("--force", is_flag=True, help="Replace files you changed since init wrote them.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 7 when a file would change.")
+@handles_errors
+def init(
+    directory: Path, accounts: tuple[str, ...], force: bool, check: bool, **given: Any
+) -> None:
+    """Generate the pipeline: reclaim.yml, GitHub Actions workflows, Terraform for the
+    service role and the remediation role, and CODEOWNERS entries.
+
+    \b
+    ACCOUNT: comma-separated key=value, e.g.
+      --account id=222222222222,name=prod,regions=us-east-1+eu-west-1,owners=@org/prod
+    keys: id (required), name, role, external-id-env, regions, owners.
+
+    Re-running is idempotent; a file you edited is shown as a diff and kept unless --force.
+    Options are remembered in .reclaim/pipeline.json."""
+    from generator.pipeline.cli_support import init_command
+
+    init_command(directory, accounts, given, force=force, check=check, out=out, err=err)
+
+
+# ---- the steps of the generated workflows --------------------------------------------------
+
+event_option = click.option(
+    "--event",
+    "event_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The webhook payload ($GITHUB_EVENT_PATH).",
+)
+results_option = click.option(
+    "--results",
+    "results_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where the outcomes go, for the commit and comment steps.",
+)
+
+
+def _workflow_executor_for(config_path: Path | None, actor: str | None) -> Any:
+    def build(folder: Path, kind: Literal["apply", "rollback"]) -> Any:
+        return _executor(folder, config_path, actor, kind)
+
+    return build
+
+
+@main.command("gate-rollback")
+@config_option
+@event_option
+@handles_errors
+def gate_rollback(config_path: Path | None, event_path: Path) -> None:
+    """Decide whether a /rollback comment may roll back (rollback workflow, first job).
+
+    Refuses unless the comment is on a merged reclaim pull request, by a person (not a
+    bot) with write, maintain or admin permission per GitHub's API. Reacts to the comment,
+    explains a refusal, and sets the step outputs allowed, folder and pr. Exit 0 either way."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import gate_rollback as run_gate
+
+    run_gate(load_config(config_path), event_path, repo=Path.cwd(), out=out)
+
+
+@main.command("apply-merged")
+@config_option
+@event_option
+@results_option
+@actor_option
+@handles_errors
+def apply_merged(
+    config_path: Path | None, event_path: Path, results_path: Path, actor: str | None
+) -> None:
+    """Apply the plans a push to the default branch merged (apply workflow).
+
+    Applies the plans the push added and every merged plan without a journal.json, one
+    after another; one failure does not stop the others. Exit 6 when any failed."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import apply_merged as run_apply
+
+    results = run_apply(
+        load_config(config_path),
+        event_path,
+        results_path,
+        _workflow_executor_for(config_path, actor),
+        repo=Path.cwd(),
+        out=out,
+    )
+    if results.failed:
+        sys.exit(int(ExitCode.AWS))
+
+
+@main.command("rollback-requested")
+@config_option
+@click.option("--folder", required=True, help="The remediation folder (from gate-rollback).")
+@click.option("--pr", "pr_number", required=True, type=int, help="The pull request number.")
+@results_option
+@actor_option
+@handles_errors
+def rollback_requested(
+    config_path: Path | None, folder: str, pr_number: int, results_path: Path, actor: str | None
+) -> None:
+    """Roll back one remediation a gate allowed (rollback workflow, second job)."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import rollback_requested as run_rollback
+
+    results = run_rollback(
+        load_config(config_path),
+        folder,
+        pr_number,
+        results_path,
+        _workflow_executor_for(config_path, actor),
+        repo=Path.cwd(),
+        out=out,
+    )
+    if results.failed:
+        sys.exit(int(ExitCode.AWS))
+
+
+@main.command("commit-journals")
+@config_option
+@click.option("--branch", required=True, help="The branch to push to (the default branch).")
+@click.option("--message", required=True, help="Commit message.")
+@handles_errors
+def commit_journals(config_path: Path | None, branch: str, message: str) -> None:
+    """Commit new or changed journal.json files and push them, rebasing onto concurrent
+    pushes. Authenticates with $GITHUB_TOKEN through the environment, never .git/config."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import push_journals
+
+    push_journals(
+        load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out
+    )
+
+
+@main.command("validate-changed")
+@config_option
+@click.option("--base", default="HEAD^1", show_default=True, help="Compare HEAD against this.")
+@click.option(
+    "--event",
+    "event_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A pull_request payload: comment the summary on that pull request.",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also append the summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@handles_errors
+def validate_changed(
+    config_path: Path | None, base: str, event_path: Path | None, summary_path: Path | None
+) -> None:
+    """Validate every remediation that changed since --base, without AWS, and summarize
+    what they would save (validate workflow). Exit 4 when one is invalid."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import validate_changed as run_validate
+
+    valid = run_validate(
+        load_config(config_path),
+        base,
+        event_path=event_path,
+        summary_path=summary_path,
+        repo=Path.cwd(),
+        out=out,
+        err=err,
+    )
+    if not valid:
+        sys.exit(int(ExitCode.MANIFEST))
+
+
+@main.command("comment-results")
+@config_option
+@results_option
+@handles_errors
+def comment_results(config_path: Path | None, results_path: Path) -> None:
+    """Comment every outcome of apply-merged or rollback-requested on its pull request
+    (through the merge commit, or the number), with its label. Exit 8 when one failed."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import comment_results as run_comments
+
+    if not run_comments(load_config(config_path), results_path, repo=Path.cwd(), out=out, err=err):
+        sys.exit(int(ExitCode.FORGE))

@@ -78,11 +78,14 @@ class RunIdentity:
         return _sts_safe(f"reclaim-{self.kind}-{self.run}", 64)
 
     @property
-    def source_identity(self) -> str | None:
-        """Only apply and rollback change anything, so only they name a person."""
-        if self.kind not in ("apply", "rollback") or not self.actor:
-            return None
-        return _sts_safe(self.actor, 64)
+    def source_identity(self) -> str:
+        """Who acts, recorded by CloudTrail in every account the chain reaches: the person
+        who approved an apply or rollback, else reclaim and the kind of run (a scan changes
+        nothing and names no person). Every run sets one: the remediation role `reclaim
+        init` generates trusts only sessions that carry a SourceIdentity."""
+        if self.kind in ("apply", "rollback") and self.actor:
+            return _sts_safe(self.actor, 64)
+        return f"reclaim-{self.kind}"
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def test_calls_land_in_each_customer_account_and_each_hop_is_assumed_once(
     )
 
 
-def test_source_identity_is_set_once_at_the_first_hop_for_apply_only(aws, tmp_path, hops):
+def test_source_identity_is_set_once_at_the_first_hop(aws, tmp_path, hops):
     config = _two_customers(tmp_path)
     apply = RunIdentity(kind="apply", run="gh-7-1", actor="octo-cat[bot]")
     RoleChain(config, apply).session_for(config.accounts[0])
@@ -106,7 +106,7 @@ def test_source_identity_is_set_once_at_the_first_hop_for_apply_only(aws, tmp_pa
     assert [(h.number, h.source_identity) for h in hops] == [
         (1, "octo-cat-bot-"),  # AWS allows [\w+=,.@-]: the actor is made safe, not dropped
         (2, None),  # persists from hop 1; AWS refuses an attempt to set it again
-        (1, None),
+        (1, "reclaim-scan"),  # a scan names no person, only itself
         (2, None),
         (2, "octo-cat-bot-"),  # without hop 1, hop 2 is the first hop reclaim assumes
     ]
@@ -339,7 +339,9 @@ def test_assume_role_failures_carry_a_hint_for_the_likely_fix(code, message, hin
 def test_role_session_names_carry_the_run_and_stay_within_aws_limits():
     local = RunIdentity.current("scan", environ={}, now=datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     assert local.session_name == "reclaim-scan-local-20261128T060000"
-    assert local.source_identity is None  # a scan changes nothing: no person is named
+    # a scan changes nothing and names no person, but says what it is: the generated
+    # remediation roles trust only sessions that carry a SourceIdentity
+    assert local.source_identity == "reclaim-scan"
     github = RunIdentity.current("rollback", "a" * 80, environ={"GITHUB_RUN_ID": "9" * 70})
     assert len(github.session_name) == 64 and github.session_name.startswith("reclaim-rollback-gh-")
     assert github.source_identity == "a" * 64

@@ -117,6 +117,16 @@ class Exchange:
     at: float
 
 
+# The API's legacy `permission` field folds maintain into write and triage into read.
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+}
+
+
 class GitHubStandIn:
     def __init__(
         self,
@@ -135,6 +145,12 @@ class GitHubStandIn:
         self.owner, self.name, self.prefix = owner, name, prefix
         self.tokens = {token: "reclaim-bot"}
         self.collaborators, self.teams = set(collaborators), set(teams)
+        # Role of each user on the repository (admin, maintain, write, triage, read); a
+        # collaborator without one writes. Users not listed here and not collaborators do
+        # not exist.
+        self.roles: dict[str, str] = {login: "write" for login in collaborators}
+        self.reactions: list[tuple[int, str, str]] = []
+        """(comment ID, content, who) of every reaction created."""
         self.app_keys: dict[int, str] = {}
         self.installations: dict[int, int] = {}
         self.pulls: dict[int, PullState] = {}
@@ -183,6 +199,18 @@ class GitHubStandIn:
                     ("GET", "/repos/<owner>/<name>/issues", "list_issues"),
                     ("POST", "/repos/<owner>/<name>/issues", "create_issue"),
                     ("PATCH", "/repos/<owner>/<name>/issues/<int:number>", "update_issue"),
+                    ("GET", "/repos/<owner>/<name>/issues/<int:number>", "get_issue"),
+                    ("GET", "/repos/<owner>/<name>/issues/comments/<int:cid>", "get_comment"),
+                    (
+                        "GET",
+                        "/repos/<owner>/<name>/collaborators/<username>/permission",
+                        "collaborator_permission",
+                    ),
+                    (
+                        "POST",
+                        "/repos/<owner>/<name>/issues/comments/<int:cid>/reactions",
+                        "create_reaction",
+                    ),
                     (
                         "GET",
                         "/repos/<owner>/<name>/issues/<int:number>/comments",
@@ -261,6 +289,23 @@ class GitHubStandIn:
             pull.state, pull.closed_at, pull.merged_at = "closed", now, now
             pull.merge_commit_sha, pull.last_head_sha = merge, head
             return merge
+
+    def human_comment(self, number: int, login: str, body: str) -> int:
+        """A person comments on an issue or pull request; returns the comment ID."""
+        with self._lock:
+            self._exists(number)
+            now = self._now()
+            cid = self._next_comment
+            self._next_comment += 1
+            self.comments[cid] = CommentState(cid, number, body, login, now, now)
+            return cid
+
+    def human_issue(self, title: str, login: str = "someone") -> int:
+        with self._lock:
+            number = self._number()
+            now = self._now()
+            self.issues[number] = IssueState(number, title, None, login, now, now)
+            return number
 
     def seed_pull(self, head_ref: str, *, title: str, body: str, state: str = "closed") -> int:
         """A pull request that is not reclaim's business (bulk, for pagination)."""
@@ -888,3 +933,52 @@ class GitHubStandIn:
             raise ApiError(404, objects.error("Label does not exist", status=404))
         labels.remove(label)
         return 200, [self._label(n) for n in labels], {}
+
+    # ---- issues, permissions, reactions (the /rollback gate) ------------------------------
+
+    def _op_get_issue(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, number: int
+    ) -> Any:
+        self._check_repo(owner, name)
+        self._exists(number)
+        return 200, self._issue_json(number), {}
+
+    def _op_get_comment(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, cid: int
+    ) -> Any:
+        self._check_repo(owner, name)
+        if cid not in self.comments:
+            raise ApiError(404, objects.error("Not Found", status=404))
+        return 200, self._comment_json(self.comments[cid]), {}
+
+    def _op_collaborator_permission(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, username: str
+    ) -> Any:
+        self._check_repo(owner, name)
+        role = self.roles.get(username)
+        if role is None:
+            raise ApiError(404, objects.error("Not Found", status=404))
+        collaborator = {**self._user(username), "role_name": role}
+        body = {
+            "permission": LEGACY_PERMISSION[role],
+            "role_name": role,
+            "user": collaborator,
+        }
+        return 200, body, {}
+
+    def _op_create_reaction(
+        self, _r: Request, login: str, p: Json, owner: str, name: str, cid: int
+    ) -> Any:
+        self._check_repo(owner, name)
+        if cid not in self.comments:
+            raise ApiError(404, objects.error("Not Found", status=404))
+        content = p.get("content", "")
+        self.reactions.append((cid, content, login))
+        reaction = {
+            "id": len(self.reactions),
+            "node_id": f"REA_{len(self.reactions)}",
+            "user": self._user(login),
+            "content": content,
+            "created_at": self._now(),
+        }
+        return 201, reaction, {}

@@ -32,6 +32,8 @@ OPERATIONS = (
     "issues/add-labels",
     "issues/create",
     "issues/create-comment",
+    "issues/get",
+    "issues/get-comment",
     "issues/list-comments",
     "issues/list-for-repo",
     "issues/remove-label",

@@ -1,0 +1,265 @@
+"""The commands the generated workflows run, between the CLI and the pipeline modules.
+
+They read what GitHub Actions provides (GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_TOKEN,
+GITHUB_API_URL, GITHUB_SERVER_URL, GITHUB_OUTPUT) and work in the current directory, the
+checkout of the default branch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from rich.console import Console
+
+from generator.config import ReclaimConfig
+from generator.errors import ConfigError, ReclaimError
+from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
+from generator.pipeline.gate import Decision, decide
+from generator.pipeline.github_api import PyGithubView
+from generator.pipeline.gitops import commit_journals
+from generator.pipeline.runs import ExecutorFor, RunOutcome, RunResults, pending_folders, run_all
+
+
+def _env(name: str, environ: Mapping[str, str], hint: str) -> str:
+    value = environ.get(name)
+    if not value:
+        raise ConfigError(f"${name} is not set", hint=hint)
+    return value
+
+
+def remediations_dir(config: ReclaimConfig, repo: Path) -> str:
+    try:
+        return config.remediations_path.relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(
+            f"output.remediations_dir ({config.remediations_path}) is outside {repo}",
+            hint="run from the root of the repository checkout",
+        ) from None
+
+
+def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """Step outputs for later jobs ($GITHUB_OUTPUT), one key=value line each."""
+    path = environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        for key, value in values.items():
+            if "\n" in value:
+                raise ConfigError(f"output {key} would span lines")
+            handle.write(f"{key}={value}\n")
+
+
+def github_view(config: ReclaimConfig, environ: Mapping[str, str]) -> tuple[str, PyGithubView]:
+    """The repository reclaim.yml's forge names, through the forge's own connection (token
+    or GitHub App, GitHub Enterprise URL), checked against the workflow's repository."""
+    from generator.forge.github import GitHubForge
+    from generator.propose import forge_from_config
+
+    forge = forge_from_config(config, environ)
+    if not isinstance(forge, GitHubForge):
+        raise ConfigError(
+            "this command talks to GitHub, but reclaim.yml's forge.type is not github",
+            hint="set forge: {type: github, repository: owner/name}",
+        )
+    repository = forge.settings.repository
+    running_in = environ.get("GITHUB_REPOSITORY")
+    if running_in and running_in.lower() != repository.lower():
+        raise ConfigError(
+            f"reclaim.yml's forge.repository is {repository}, but this workflow runs in "
+            f"{running_in}",
+            hint="fix forge.repository, or run `reclaim init` for this repository",
+        )
+    return repository, PyGithubView(forge.repo)
+
+
+def gate_rollback(
+    config: ReclaimConfig,
+    event_path: Path,
+    *,
+    repo: Path,
+    out: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> Decision:
+    event = load_event(event_path, IssueCommentEvent)
+    repository, github = github_view(config, environ)
+    decision = decide(
+        event,
+        github,
+        repository=repository,
+        checkout=repo,
+        remediations_dir=remediations_dir(config, repo),
+    )
+    if decision.answer:
+        github.react(event.comment.id, event.issue.number, "eyes" if decision.allowed else "-1")
+        if not decision.allowed:
+            github.reply(event.issue.number, f"reclaim will not roll back: {decision.reason}.")
+    write_outputs(
+        {
+            "allowed": "true" if decision.allowed else "false",
+            "folder": decision.folder or "",
+            "pr": str(event.issue.number),
+        },
+        environ,
+    )
+    out.print(("allowed: " if decision.allowed else "refused: ") + decision.reason, highlight=False)
+    return decision
+
+
+def _printer(out: Console) -> Callable[[RunOutcome], None]:
+    def report(outcome: RunOutcome) -> None:
+        out.print(f"{outcome.status:>14}  {outcome.folder}: {outcome.message}", highlight=False)
+
+    return report
+
+
+def apply_merged(
+    config: ReclaimConfig,
+    event_path: Path,
+    results_path: Path,
+    executor_for: ExecutorFor,
+    *,
+    repo: Path,
+    out: Console,
+) -> RunResults:
+    event = load_event(event_path, PushEvent)
+    folders = pending_folders(repo, event, remediations_dir(config, repo))
+    if not folders:
+        out.print("no merged plan without a journal: nothing to apply", highlight=False)
+    return run_all(repo, folders, "apply", executor_for, results_path, report=_printer(out))
+
+
+def rollback_requested(
+    config: ReclaimConfig,
+    folder: str,
+    pr: int,
+    results_path: Path,
+    executor_for: ExecutorFor,
+    *,
+    repo: Path,
+    out: Console,
+) -> RunResults:
+    prefix = remediations_dir(config, repo) + "/"
+    name = folder.removeprefix(prefix)
+    if not folder.startswith(prefix) or "/" in name or name in ("", ".", ".."):
+        raise ConfigError(f"{folder!r} is not a folder directly under {prefix}")
+    return run_all(
+        repo,
+        [folder],
+        "rollback",
+        executor_for,
+        results_path,
+        pr=pr,
+        report=_printer(out),
+    )
+
+
+def push_journals(
+    config: ReclaimConfig,
+    *,
+    branch: str,
+    message: str,
+    repo: Path,
+    out: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> None:
+    pushed = commit_journals(
+        repo,
+        remediations_dir=remediations_dir(config, repo),
+        branch=branch,
+        message=message,
+        token=environ.get("GITHUB_TOKEN"),
+        server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
+    )
+    out.print(f"pushed {pushed} to {branch}" if pushed else "no journal changed", highlight=False)
+
+
+def validate_changed(
+    config: ReclaimConfig,
+    base: str,
+    *,
+    event_path: Path | None,
+    summary_path: Path | None,
+    repo: Path,
+    out: Console,
+    err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> bool:
+    """Validate the touched remediations, write the summary, comment it; True when valid."""
+    from generator.pipeline.events import PullRequestEvent
+    from generator.pipeline.summary import MARKER, changed_folders, check, summary_markdown
+
+    folders, removed = changed_folders(repo, base, remediations_dir(config, repo))
+    rows = [check(repo, folder) for folder in folders]
+    markdown = summary_markdown(rows, removed)
+    out.print(markdown, markup=False, highlight=False)
+    if summary_path is not None:
+        with open(summary_path, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    if event_path is not None:
+        event = load_event(event_path, PullRequestEvent)
+        try:
+            _repository, github = github_view(config, environ)
+            url = github.upsert_comment(event.number, MARKER, markdown)
+            out.print(f"summary: {url}", highlight=False)
+        except ReclaimError as error:
+            # A pull request from a fork gets a read-only token: the check still counts.
+            err.print(f"warning: summary comment not posted: {error.message}", highlight=False)
+    return all(row.error is None for row in rows)
+
+
+def comment_results(
+    config: ReclaimConfig,
+    results_path: Path,
+    *,
+    repo: Path,
+    out: Console,
+    err: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> bool:
+    """Post each outcome's result comment on its pull request; True when all were posted."""
+    from generator.forge.base import ResultComment, RunState
+    from generator.forge.github import GitHubForge
+    from generator.forge.result import result_comment
+    from generator.manifest.folder import RemediationFolder
+    from generator.propose import forge_from_config
+
+    results = RunResults.load(results_path)
+    if not results.outcomes:
+        out.print("no outcome to report", highlight=False)
+        return True
+    forge = forge_from_config(config, environ)
+    posted = True
+    for outcome in results.outcomes:
+        folder = RemediationFolder(repo / outcome.folder)
+        finding_id = Path(outcome.folder).name
+        try:
+            comment = result_comment(folder)
+        except ReclaimError:
+            # Failed before its journal recorded anything: say so, and why.
+            comment = ResultComment(
+                markdown=f"reclaim {outcome.kind} failed before it changed anything: "
+                f"{outcome.message}",
+                state=RunState.FAILED,
+            )
+        if outcome.status == "failed" and outcome.message not in comment.markdown:
+            comment = ResultComment(
+                markdown=f"{comment.markdown}\n\n**{outcome.kind} failed:** {outcome.message}",
+                state=RunState.FAILED,
+            )
+        if not isinstance(forge, GitHubForge):
+            out.print(comment.markdown, markup=False, highlight=False)
+            continue
+        try:
+            if outcome.pr is not None:
+                url = forge.comment_result_on(outcome.pr, finding_id, comment)
+            elif outcome.commit is not None:
+                url = forge.comment_result(finding_id, outcome.commit, comment)
+            else:
+                raise ConfigError(f"{outcome.folder}: no pull request or merge commit known")
+            out.print(f"{comment.state.value}: {url}", highlight=False)
+        except ReclaimError as error:
+            posted = False
+            err.print(f"{outcome.folder}: result not commented: {error.message}", highlight=False)
+    return posted

@@ -1,0 +1,134 @@
+"""The git a workflow step needs: which plans a push added, which merged plans have no
+journal yet, and committing journals back to a branch other runs also push to."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+
+from generator.errors import ForgeError
+from generator.manifest.folder import JOURNAL_FILE, PLAN_FILE
+
+ZERO_SHA = "0" * 40
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+PUSH_ATTEMPTS = 5
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise ForgeError(f"git {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _has_commit(repo: Path, sha: str) -> bool:
+    result = subprocess.run(
+        ["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo, capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+def plans_added(repo: Path, before: str, after: str, remediations_dir: str) -> list[str]:
+    """Remediation folders whose plan.json the commits ``before..after`` added."""
+    if before == ZERO_SHA or not _has_commit(repo, before) or not _has_commit(repo, after):
+        return []
+    names = git(
+        repo,
+        "diff",
+        "--name-only",
+        "--no-renames",
+        "--diff-filter=A",
+        before,
+        after,
+        "--",
+        f":(glob){remediations_dir}/*/{PLAN_FILE}",
+    )
+    return sorted({str(Path(name).parent) for name in names.splitlines() if name})
+
+
+def without_journal(repo: Path, remediations_dir: str) -> list[str]:
+    """Merged remediation folders that no run has recorded anything for yet."""
+    root = repo / remediations_dir
+    if not root.is_dir():
+        return []
+    return sorted(
+        f"{remediations_dir}/{plan.parent.name}"
+        for plan in root.glob(f"*/{PLAN_FILE}")
+        if not (plan.parent / JOURNAL_FILE).exists()
+    )
+
+
+def adding_commit(repo: Path, folder: str) -> str | None:
+    """The commit that brought the folder's plan.json onto the branch (its PR's merge)."""
+    sha = git(repo, "log", "--diff-filter=A", "--format=%H", "-1", "--", f"{folder}/{PLAN_FILE}")
+    return sha.strip() or None
+
+
+def _auth_env(token: str | None, server_url: str) -> dict[str, str]:
+    """Git reads this header from the environment, so the token is in no file and no argv."""
+    if not token:
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{server_url.rstrip('/')}/.extraheader",
+        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+    }
+
+
+def commit_journals(
+    repo: Path,
+    *,
+    remediations_dir: str,
+    branch: str,
+    message: str,
+    token: str | None = None,
+    server_url: str = "https://github.com",
+    remote: str = "origin",
+) -> str | None:
+    """Commit every new or changed journal.json and push it to ``branch``, rebasing onto
+    whatever other runs pushed meanwhile. Returns the pushed commit, None if nothing changed.
+
+    Journals live in one folder per plan and only one run changes a folder at a time, so
+    the rebase never conflicts with another run's journals."""
+    env = _auth_env(token, server_url)
+    git(repo, "add", "--", f":(glob){remediations_dir}/*/{JOURNAL_FILE}")
+    if not git(repo, "diff", "--cached", "--name-only").strip():
+        return None
+    identity = {
+        "GIT_AUTHOR_NAME": BOT_NAME,
+        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
+    git(repo, "commit", "--quiet", "-m", message, env=identity)
+    last_error = ""
+    for _attempt in range(PUSH_ATTEMPTS):
+        pushed = subprocess.run(
+            ["git", "push", "--quiet", remote, f"HEAD:refs/heads/{branch}"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=False,
+        )
+        if pushed.returncode == 0:
+            return git(repo, "rev-parse", "HEAD").strip()
+        last_error = pushed.stderr.strip()
+        git(repo, "fetch", "--quiet", remote, branch, env=env)
+        git(repo, "rebase", "--quiet", "FETCH_HEAD", env=identity)
+    raise ForgeError(
+        f"could not push the journals to {branch} after {PUSH_ATTEMPTS} attempts: {last_error}",
+        hint="the journals are in this run's artifacts; the branch may be protected against "
+        "pushes from GitHub Actions: allow them (or a bypass for the workflow's token)",
+    )

@@ -1,0 +1,70 @@
+"""(boto3 service, API operation) → IAM action, and whether that action only reads.
+
+IAM's action prefix is, for almost every service, the SigV4 signing name in botocore's
+service model ("elbv2" signs as "elasticloadbalancing", "stepfunctions" as "states"), so the
+prefix comes from botocore and only the few services that differ are listed here. Likewise
+the action is the operation name except for the few operations IAM authorizes under another
+action (S3's ListObjectsV2 is s3:ListBucket).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import botocore.session
+from botocore.exceptions import UnknownServiceError
+
+from generator.errors import ConfigError
+
+# Services whose IAM prefix is not their signing name.
+PREFIX_EXCEPTIONS: dict[str, str] = {
+    "cloudwatch": "cloudwatch",  # signs as "monitoring"
+}
+
+# Operations IAM authorizes under a differently named action: (service, operation) → action.
+ACTION_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("s3", "ListObjectsV2"): "ListBucket",
+    ("s3", "ListObjects"): "ListBucket",
+    ("s3", "ListObjectVersions"): "ListBucketVersions",
+    ("s3", "HeadBucket"): "ListBucket",
+    ("s3", "HeadObject"): "GetObject",
+}
+
+# Operations that need no IAM permission at all.
+UNAUTHORIZED_OPERATIONS: frozenset[tuple[str, str]] = frozenset({("sts", "GetCallerIdentity")})
+
+_READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "BatchGet", "Search")
+
+
+@cache
+def _service_model(service: str) -> object:
+    try:
+        return botocore.session.get_session().get_service_model(service)
+    except UnknownServiceError:
+        raise ConfigError(
+            f"{service!r} is not a boto3 service name this botocore knows",
+            hint="rules name services as boto3 does, e.g. 'ec2', 'elbv2', 'cloudwatch'",
+        ) from None
+
+
+def iam_prefix(service: str) -> str:
+    model = _service_model(service)
+    return PREFIX_EXCEPTIONS.get(service) or str(model.signing_name)  # type: ignore[attr-defined]
+
+
+def iam_action(service: str, operation: str) -> str | None:
+    """``prefix:Action`` for one call, or None when the call needs no permission."""
+    if (service, operation) in UNAUTHORIZED_OPERATIONS:
+        return None
+    model = _service_model(service)
+    if operation not in model.operation_names:  # type: ignore[attr-defined]
+        raise ConfigError(
+            f"{service} has no operation {operation!r}",
+            hint="operations are spelled as in the AWS API reference, e.g. 'DescribeVolumes'",
+        )
+    return f"{iam_prefix(service)}:{ACTION_EXCEPTIONS.get((service, operation), operation)}"
+
+
+def is_read_only(action: str) -> bool:
+    """True for actions that only read (IAM's List and Read access levels, by their names)."""
+    return action.split(":", 1)[1].startswith(_READ_PREFIXES)

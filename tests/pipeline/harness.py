@@ -1,0 +1,256 @@
+"""Runs the `run:` steps of a generated workflow job the way a GitHub runner would.
+
+Each step runs in bash with ``-eo pipefail``, the environment GitHub builds (workflow, job
+and step ``env:``, evaluated; GITHUB_* variables; a fresh GITHUB_OUTPUT per step) and the
+job's working directory. ``uses:`` steps are stood in for: checkout is the test's clone of
+the default branch, configure-aws-credentials puts the test's AWS credentials in the
+environment, setup-python and the artifact actions do nothing, and "Install reclaim" is
+replaced by a ``reclaim`` on PATH that runs this checkout's code. Expressions are evaluated
+by a small evaluator covering what the generated workflows use; anything else fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+class Unsupported(AssertionError):
+    pass
+
+
+def _lookup(path: str, contexts: dict[str, Any]) -> Any:
+    value: Any = contexts
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
+def evaluate(expression: str, contexts: dict[str, Any]) -> Any:
+    expression = expression.strip()
+    if "||" in expression:
+        for operand in expression.split("||"):
+            value = evaluate(operand, contexts)
+            if value:
+                return value
+        return value
+    if "&&" in expression:
+        value = True
+        for operand in expression.split("&&"):
+            value = evaluate(operand, contexts)
+            if not value:
+                return value
+        return value
+    if "==" in expression:
+        left, right = expression.split("==", 1)
+        return evaluate(left, contexts) == evaluate(right, contexts)
+    if expression == "!cancelled()":
+        return True
+    match = re.fullmatch(r"startsWith\((.*),\s*'(.*)'\)", expression)
+    if match:
+        value = evaluate(match.group(1), contexts)
+        return isinstance(value, str) and value.lower().startswith(match.group(2).lower())
+    if re.fullmatch(r"'[^']*'", expression):
+        return expression[1:-1]
+    if re.fullmatch(r"[A-Za-z_][\w.-]*", expression):
+        return _lookup(expression, contexts)
+    raise Unsupported(f"the harness cannot evaluate {expression!r}")
+
+
+def interpolate(text: Any, contexts: dict[str, Any]) -> str:
+    if not isinstance(text, str):
+        return str(text).lower() if isinstance(text, bool) else str(text)
+
+    def one(match: re.Match[str]) -> str:
+        value = evaluate(match.group(1), contexts)
+        if value is None:
+            return ""
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return _EXPRESSION.sub(one, text)
+
+
+def condition(text: Any, contexts: dict[str, Any]) -> bool:
+    if text is None:
+        return True
+    inner = _EXPRESSION.fullmatch(str(text).strip())
+    return bool(evaluate(inner.group(1) if inner else str(text), contexts))
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["on"] = data.pop(True)
+    return data
+
+
+@dataclass
+class StepRun:
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+
+
+@dataclass
+class JobRun:
+    steps: list[StepRun] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    skipped_because: str | None = None
+
+    def step(self, name: str) -> StepRun:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"no step {name!r}; ran {[s.name for s in self.steps]}")
+
+    @property
+    def failed(self) -> bool:
+        return any(step.returncode != 0 for step in self.steps)
+
+
+def _shim(bin_dir: Path) -> None:
+    """`reclaim` on PATH: this checkout's code, like the installed package would be."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "reclaim"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m generator "$@"\n')
+    shim.chmod(0o755)
+
+
+def _artifact(
+    uses: str, given: dict[str, Any], contexts: dict[str, Any], workdir: Path, store: Path | None
+) -> None:
+    """upload-artifact copies files into the run's store; download-artifact copies them out."""
+    if store is None:
+        return
+    if "upload-artifact" in uses:
+        target = store / interpolate(given["name"], contexts)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in workdir.glob(interpolate(given["path"], contexts)):
+            shutil.copy2(path, target / path.name)
+        return
+    destination = workdir / interpolate(given.get("path", "."), contexts)
+    for artifact in sorted(store.glob(interpolate(given.get("pattern", "*"), contexts))):
+        into = destination if given.get("merge-multiple") else destination / artifact.name
+        into.mkdir(parents=True, exist_ok=True)
+        for path in artifact.iterdir():
+            shutil.copy2(path, into / path.name)
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key] = value
+    return values
+
+
+def run_job(
+    workflow: dict[str, Any],
+    job_id: str,
+    *,
+    workdir: Path,
+    event_path: Path,
+    github: dict[str, Any],
+    secrets: dict[str, str],
+    aws_env: dict[str, str],
+    extra_env: dict[str, str],
+    needs: dict[str, Any] | None = None,
+    honour_job_if: bool = True,
+    matrix: dict[str, Any] | None = None,
+    artifacts: Path | None = None,
+) -> JobRun:
+    """``artifacts``: the run's artifact store, shared by its jobs (upload/download)."""
+    job = workflow["jobs"][job_id]
+    temp = workdir.parent / f"runner-temp-{job_id}"
+    temp.mkdir(exist_ok=True)
+    bin_dir = temp / "bin"
+    _shim(bin_dir)
+    contexts: dict[str, Any] = {
+        "github": github,
+        "secrets": secrets,
+        "needs": needs or {},
+        "runner": {"temp": str(temp)},
+        "steps": {},
+        "matrix": matrix or {},
+        "vars": {},
+    }
+    result = JobRun()
+    if honour_job_if and not condition(job.get("if"), contexts):
+        result.skipped_because = str(job.get("if"))
+        return result
+    base_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO_ROOT),
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_EVENT_NAME": github["event_name"],
+        "GITHUB_REPOSITORY": github["repository"],
+        "GITHUB_ACTOR": github["actor"],
+        "GITHUB_RUN_ID": github["run_id"],
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_SHA": github["sha"],
+        "GITHUB_REF": github["ref"],
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_STEP_SUMMARY": str(temp / "summary.md"),
+        **extra_env,
+    }
+    for key, value in {**workflow.get("env", {}), **job.get("env", {})}.items():
+        base_env[key] = interpolate(value, contexts)
+    failed = False
+    for index, step in enumerate(job["steps"]):
+        name = step.get("name", f"step {index}")
+        uses = step.get("uses", "")
+        # Without an `if`, a step runs only while all before it succeeded (success()).
+        if (failed and step.get("if") is None) or not condition(step.get("if"), contexts):
+            continue
+        if "configure-aws-credentials" in uses:
+            base_env.update(aws_env)
+            continue
+        if "upload-artifact" in uses or "download-artifact" in uses:
+            _artifact(uses, step.get("with", {}), contexts, workdir, artifacts)
+            continue
+        if uses or name == "Install reclaim":
+            continue
+        output_file = temp / f"output-{index}"
+        output_file.write_text("")
+        env = dict(base_env)
+        env["GITHUB_OUTPUT"] = str(output_file)
+        for key, value in (step.get("env") or {}).items():
+            env[key] = interpolate(value, contexts)
+        script = step["run"]
+        assert "${{" not in script, f"{name}: expression inside run"
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        outputs = _outputs(output_file)
+        result.steps.append(StepRun(name, done.returncode, done.stdout, done.stderr, outputs))
+        if "id" in step:
+            contexts["steps"][step["id"]] = {"outputs": outputs}
+        failed = failed or done.returncode != 0
+    for key, value in (job.get("outputs") or {}).items():
+        result.outputs[key] = interpolate(value, contexts)
+    return result

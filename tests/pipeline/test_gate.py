@@ -1,0 +1,121 @@
+"""The /rollback gate's decisions, on real issue_comment payloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from generator.pipeline.events import IssueCommentEvent
+from generator.pipeline.gate import PullInfo, decide
+from tests.pipeline.webhooks import rollback_comment
+
+REPO = "acme/cost"
+FINDING = "ebs-unattached-222222222222-us-east-1-vol-0abc"
+
+
+@dataclass
+class FakeGitHub:
+    permissions: dict[str, str]
+    pulls: dict[int, PullInfo]
+    asked: list[str] = field(default_factory=list)
+
+    def permission(self, login: str) -> str:
+        self.asked.append(f"permission {login}")
+        return self.permissions.get(login, "none")
+
+    def pull(self, number: int) -> PullInfo:
+        self.asked.append(f"pull {number}")
+        return self.pulls[number]
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    (tmp_path / "remediations" / FINDING).mkdir(parents=True)
+    (tmp_path / "remediations" / FINDING / "plan.json").write_text("{}")
+    return tmp_path
+
+
+@pytest.fixture
+def github() -> FakeGitHub:
+    return FakeGitHub(
+        permissions={
+            "alice": "write",
+            "mia": "maintain",
+            "ada": "admin",
+            "rob": "read",
+            "tess": "triage",
+        },
+        pulls={
+            7: PullInfo(merged=True, head_ref=f"reclaim/{FINDING}", head_repository=REPO),
+            8: PullInfo(merged=False, head_ref=f"reclaim/{FINDING}", head_repository=REPO),
+            9: PullInfo(merged=True, head_ref=f"reclaim/{FINDING}", head_repository="evil/fork"),
+            10: PullInfo(merged=True, head_ref="feature/x", head_repository=REPO),
+            11: PullInfo(merged=True, head_ref="reclaim/../../etc", head_repository=REPO),
+            12: PullInfo(merged=True, head_ref="reclaim/gone-finding", head_repository=REPO),
+        },
+    )
+
+
+def gate(github: FakeGitHub, checkout: Path, **comment: object):  # type: ignore[no-untyped-def]
+    event = IssueCommentEvent.model_validate(rollback_comment(repository=REPO, **comment))  # type: ignore[arg-type]
+    return decide(
+        event, github, repository=REPO, checkout=checkout, remediations_dir="remediations"
+    )
+
+
+@pytest.mark.parametrize("login", ["alice", "mia", "ada"])
+def test_writers_maintainers_and_admins_may_roll_back_a_merged_pr(
+    github: FakeGitHub, checkout: Path, login: str
+) -> None:
+    decision = gate(github, checkout, number=7, login=login)
+    assert decision.allowed and decision.folder == f"remediations/{FINDING}"
+
+
+@pytest.mark.parametrize("login", ["rob", "tess", "stranger"])
+def test_read_triage_and_outsiders_are_refused_whatever_author_association_says(
+    github: FakeGitHub, checkout: Path, login: str
+) -> None:
+    decision = gate(github, checkout, number=7, login=login)
+    assert not decision.allowed and decision.answer
+    assert "needs write, maintain or admin" in decision.reason
+    assert "pull 7" not in github.asked  # refused before looking further
+
+
+def test_bots_are_refused_without_an_answer_or_an_api_call(
+    github: FakeGitHub, checkout: Path
+) -> None:
+    decision = gate(github, checkout, number=7, login="alice", bot=True)
+    assert not decision.allowed and not decision.answer
+    assert github.asked == []
+
+
+def test_a_plain_issue_is_refused(github: FakeGitHub, checkout: Path) -> None:
+    decision = gate(github, checkout, number=7, login="alice", on_pull_request=False)
+    assert not decision.allowed and "is an issue, not a pull request" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        (8, "#8 is not merged"),
+        (9, "does not come from a branch of acme/cost"),
+        (10, "is not a reclaim pull request"),
+        (11, "is not a reclaim pull request"),
+        (12, "remediations/gone-finding is not on the default branch"),
+    ],
+)
+def test_pull_requests_that_are_not_merged_reclaim_prs_are_refused(
+    github: FakeGitHub, checkout: Path, number: int, reason: str
+) -> None:
+    decision = gate(github, checkout, number=number, login="alice")
+    assert not decision.allowed and reason in decision.reason
+
+
+@pytest.mark.parametrize("body", ["please /rollback", "/rollbackx", "/roll back", ""])
+def test_only_a_comment_starting_with_the_command_counts(
+    github: FakeGitHub, checkout: Path, body: str
+) -> None:
+    decision = gate(github, checkout, number=7, login="alice", body=body)
+    assert not decision.allowed and not decision.answer and github.asked == []

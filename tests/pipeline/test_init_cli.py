@@ -1,0 +1,144 @@
+"""`reclaim init` through the CLI: a new repository, a re-run, an edit, --check, existing
+Terraform, and this repository's own generated workflows being up to date."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.config import AccountConfig, load_config
+from generator.errors import ExitCode
+
+if "role_arn" not in AccountConfig.model_fields:
+    pytest.skip(
+        "reclaim.yml has no role chain keys yet (accounts[].role_arn, external_id_env: "
+        "issue 4); `reclaim init` writes and reads them",
+        allow_module_level=True,
+    )
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIRST_RUN = [
+    "init",
+    "--repo",
+    "acme/cost",
+    "--service-account",
+    "111111111111",
+    "--account",
+    "id=222222222222,name=prod,regions=us-east-1+eu-west-1,owners=@acme/prod-oncall",
+    "--account",
+    "id=333333333333,name=dev",
+    "--region",
+    "us-east-1",
+]
+
+
+def init(root: Path, *args: str) -> object:
+    return CliRunner().invoke(main, [*args[:1], "--dir", str(root), *args[1:]])
+
+
+def test_a_new_repository_gets_the_whole_pipeline(tmp_path: Path) -> None:
+    result = init(tmp_path, *FIRST_RUN)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    for path in (
+        "reclaim.yml",
+        ".github/workflows/reclaim-scan.yml",
+        ".github/workflows/reclaim-validate.yml",
+        ".github/workflows/reclaim-apply.yml",
+        ".github/workflows/reclaim-rollback.yml",
+        "terraform/service-role/main.tf",
+        "terraform/customer-role/main.tf",
+        "terraform/customer-role/accounts/prod.tfvars",
+        ".github/CODEOWNERS",
+        ".reclaim/pipeline.json",
+    ):
+        assert (tmp_path / path).is_file(), path
+    config = load_config(tmp_path / "reclaim.yml")
+    prod, dev = config.accounts
+    assert dev.regions is None and dev.owners == ()
+    assert prod.role_arn == "arn:aws:iam::222222222222:role/reclaim-remediation"
+    assert prod.external_id_env == "RECLAIM_EXTERNAL_ID_PROD"
+    assert prod.regions == ("us-east-1", "eu-west-1") and prod.owners == ("@acme/prod-oncall",)
+    assert config.forge.type == "github" and config.forge.repository == "acme/cost"
+    scan = yaml.safe_load((tmp_path / ".github/workflows/reclaim-scan.yml").read_text())
+    env = scan["jobs"]["scan"]["steps"][-2]["env"]
+    assert env["RECLAIM_EXTERNAL_ID_DEV"] == "${{ secrets.RECLAIM_EXTERNAL_ID_DEV }}"
+
+
+def test_re_running_is_idempotent_and_remembers_the_options(tmp_path: Path) -> None:
+    assert init(tmp_path, *FIRST_RUN).exit_code == 0  # type: ignore[attr-defined]
+    before = {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    again = init(tmp_path, "init")
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert "create" not in again.output and "update" not in again.output  # type: ignore[attr-defined]
+    assert "no longer generated" not in again.output  # type: ignore[attr-defined]
+    assert {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert init(tmp_path, "init", "--check").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_an_edit_is_kept_and_shown_until_force(tmp_path: Path) -> None:
+    assert init(tmp_path, *FIRST_RUN).exit_code == 0  # type: ignore[attr-defined]
+    workflow = tmp_path / ".github/workflows/reclaim-apply.yml"
+    workflow.write_text(workflow.read_text() + "# my note\n")
+    config = tmp_path / "reclaim.yml"
+    config.write_text(config.read_text().replace('name: "dev"', 'name: "development"'))
+    refused = init(tmp_path, "init")
+    assert refused.exit_code == ExitCode.STATE, refused.output  # type: ignore[attr-defined]
+    assert "-# my note" in refused.output  # type: ignore[attr-defined]
+    assert workflow.read_text().endswith("# my note\n")
+    assert init(tmp_path, "init", "--check").exit_code == ExitCode.STATE  # type: ignore[attr-defined]
+    forced = init(tmp_path, "init", "--force")
+    assert forced.exit_code == 0, forced.output  # type: ignore[attr-defined]
+    assert "# my note" not in workflow.read_text()
+    assert (tmp_path / "terraform/customer-role/accounts/development.tfvars").exists()
+
+
+def test_an_existing_oidc_provider_is_referenced_not_declared(tmp_path: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra/github.tf").write_text(
+        'resource "aws_iam_openid_connect_provider" "github" {\n'
+        '  url            = "https://token.actions.githubusercontent.com"\n'
+        '  client_id_list = ["sts.amazonaws.com"]\n}\n'
+    )
+    result = init(tmp_path, *FIRST_RUN)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "already declared in infra/github.tf" in result.output  # type: ignore[attr-defined]
+    variables = (tmp_path / "terraform/service-role/variables.tf").read_text()
+    assert 'variable "create_oidc_provider"' in variables
+    assert "default     = false" in variables
+
+
+def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    result = init(tmp_path, "init", "--repo", "acme/cost")
+    assert result.exit_code == ExitCode.CONFIG  # type: ignore[attr-defined]
+    assert "--service-account is required" in result.output  # type: ignore[attr-defined]
+    result = init(tmp_path, "init", "--repo", "acme/cost", "--service-account", "111111111111")
+    assert result.exit_code == ExitCode.CONFIG  # type: ignore[attr-defined]
+    assert "reclaim.yml does not exist" in result.output  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_this_repositorys_own_workflows_are_up_to_date() -> None:
+    """.github/workflows/reclaim-*.yml are what `reclaim init` makes from .github/reclaim.yml
+    and .reclaim/pipeline.json: regenerate with `reclaim init` after changing either."""
+    manifest = json.loads((REPO_ROOT / ".reclaim/pipeline.json").read_text())
+    assert manifest["options"]["config_file"] == ".github/reclaim.yml"
+    result = CliRunner().invoke(main, ["init", "--dir", str(REPO_ROOT), "--check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_removed_account_leaves_a_stale_file_that_init_names(tmp_path: Path) -> None:
+    assert init(tmp_path, *FIRST_RUN).exit_code == 0  # type: ignore[attr-defined]
+    config = tmp_path / "reclaim.yml"
+    text = config.read_text()
+    config.write_text(
+        text[: text.index('  - id: "333333333333"')] + text[text.index("\nregions:") :]
+    )
+    result = init(tmp_path, "init")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "no longer generated: terraform/customer-role/accounts/dev.tfvars" in result.output  # type: ignore[attr-defined]
+    assert "333333333333" not in (tmp_path / "terraform/service-role/variables.tf").read_text()

@@ -1,0 +1,165 @@
+"""The generated workflows: least privilege, pinned actions, no injection, and three linters."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator.pipeline.actions import ACTIONS
+from tests.pipeline.tools import run, tool
+
+WORKFLOWS = ("reclaim-scan", "reclaim-validate", "reclaim-apply", "reclaim-rollback")
+AWS_ACTION = ACTIONS["configure_aws_credentials"].repository
+_PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+def load(rendered: Path, name: str) -> dict[str, Any]:
+    # PyYAML reads the key `on` as True; GitHub reads it as "on".
+    data: dict[Any, Any] = yaml.safe_load((rendered / f".github/workflows/{name}.yml").read_text())
+    data["on"] = data.pop(True)
+    return data
+
+
+def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [
+        (job_id, job, step) for job_id, job in workflow["jobs"].items() for step in job["steps"]
+    ]
+
+
+def test_every_action_is_pinned_by_commit_with_its_version(rendered: Path) -> None:
+    for name in WORKFLOWS:
+        text = (rendered / f".github/workflows/{name}.yml").read_text()
+        for line in re.findall(r"uses: (.*)", text):
+            assert _PINNED.match(line), line
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_least_permissions_and_oidc_only_where_aws_is_reached(rendered: Path, name: str) -> None:
+    workflow = load(rendered, name)
+    assert workflow["permissions"] == {}
+    for job_id, job in workflow["jobs"].items():
+        uses_aws = any(AWS_ACTION in step.get("uses", "") for step in job["steps"])
+        assert ("id-token" in job["permissions"]) is uses_aws, job_id
+        assert "write-all" not in str(job["permissions"])
+        if uses_aws:
+            assert job["permissions"]["id-token"] == "write"
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_no_expression_inside_a_run_script(rendered: Path, name: str) -> None:
+    for job_id, _job, step in steps(load(rendered, name)):
+        assert "${{" not in step.get("run", ""), (job_id, step.get("name"))
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_no_checkout_keeps_credentials_nor_checks_out_pull_request_code(
+    rendered: Path, name: str
+) -> None:
+    for _job_id, _job, step in steps(load(rendered, name)):
+        if "actions/checkout@" in step.get("uses", ""):
+            assert step["with"]["persist-credentials"] is False
+            assert step["with"].get("ref", "main") == "main"
+
+
+def test_secrets_reach_only_the_steps_that_reach_aws_or_github(rendered: Path) -> None:
+    for name in WORKFLOWS:
+        for job_id, job, step in steps(load(rendered, name)):
+            for key, value in (step.get("env") or {}).items():
+                if "secrets." in str(value) and key.startswith("RECLAIM_EXTERNAL_ID"):
+                    assert any(AWS_ACTION in s.get("uses", "") for s in job["steps"]), job_id
+
+
+def test_triggers_environment_and_concurrency(rendered: Path) -> None:
+    scan = load(rendered, "reclaim-scan")
+    assert scan["on"]["schedule"] == [{"cron": "23 6 * * 1-5"}]
+    assert "workflow_dispatch" in scan["on"]
+    assert scan["jobs"]["scan"]["strategy"]["matrix"]["shard"] == [1, 2, 3]
+    assert scan["jobs"]["propose"]["needs"] == "scan"
+
+    validate = load(rendered, "reclaim-validate")
+    assert validate["on"] == {"pull_request": {"paths": ["remediations/**"]}}
+
+    apply = load(rendered, "reclaim-apply")
+    assert apply["on"] == {"push": {"branches": ["main"], "paths": ["remediations/**/plan.json"]}}
+    assert apply["concurrency"] == {"group": "reclaim-apply", "cancel-in-progress": False}
+    assert apply["jobs"]["apply"]["environment"] == "reclaim-apply"
+
+    rollback = load(rendered, "reclaim-rollback")
+    assert rollback["on"] == {"issue_comment": {"types": ["created"]}}
+    assert "environment" not in rollback["jobs"]["gate"]
+    assert rollback["jobs"]["rollback"]["environment"] == "reclaim-apply"
+    assert rollback["jobs"]["rollback"]["needs"] == "gate"
+    assert not any(AWS_ACTION in step.get("uses", "") for step in rollback["jobs"]["gate"]["steps"])
+
+
+def test_zizmor_reports_nothing(rendered: Path) -> None:
+    zizmor = tool("zizmor")
+    result = run([*zizmor, "--offline", "--persona", "pedantic", ".github/workflows"], rendered)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_zizmor_sees_injection_when_there_is_one(rendered: Path, tmp_path: Path) -> None:
+    """The audit is real: the same workflow with the comment body in a run script fails."""
+    zizmor = tool("zizmor")
+    text = (rendered / ".github/workflows/reclaim-rollback.yml").read_text()
+    broken = text.replace(
+        'run: reclaim gate-rollback --config "$RECLAIM_CONFIG"',
+        'run: echo "${{ github.event.comment.body }}"; reclaim gate-rollback --config x',
+    )
+    assert broken != text
+    (tmp_path / ".github/workflows").mkdir(parents=True)
+    (tmp_path / ".github/workflows/reclaim-rollback.yml").write_text(broken)
+    result = run([*zizmor, "--offline", ".github/workflows"], tmp_path)
+    assert result.returncode != 0 and "template-injection" in result.stdout
+
+
+def test_actionlint_is_clean(rendered: Path, tmp_path: Path) -> None:
+    actionlint = tool("actionlint")
+    result = run([*actionlint, str(rendered / ".github/workflows/*.yml")], rendered)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed lint checks" in result.stdout
+    # and it would say so if it were not
+    broken = tmp_path / "broken.yml"
+    text = (rendered / ".github/workflows/reclaim-apply.yml").read_text()
+    broken.write_text(text.replace("needs.gate", "needz.gate").replace("runs-on:", "runs-onn:", 1))
+    assert run([*actionlint, str(broken)], tmp_path).returncode != 0
+
+
+def test_check_jsonschema_accepts_the_workflows(rendered: Path) -> None:
+    checker = tool("check-jsonschema")
+    files = [str(p) for p in sorted((rendered / ".github/workflows").glob("*.yml"))]
+    result = run([*checker, "--builtin-schema", "vendor.github-workflows", *files], rendered)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_passes_the_workflows(rendered: Path, tmp_path: Path) -> None:
+    checkov = tool("checkov")
+    shutil.copytree(rendered / ".github", tmp_path / ".github")
+    result = run(
+        [
+            *checkov,
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "-d",
+            ".",
+            "--framework",
+            "github_actions",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Failed checks: 0" in result.stdout
+
+
+def test_codeowners_names_each_accounts_owners_for_its_folders(rendered: Path) -> None:
+    lines = (rendered / ".github/CODEOWNERS").read_text().splitlines()
+    assert "/remediations/*-222222222222-*/ @acme/prod-oncall" in lines
+    assert not any("333333333333" in line for line in lines)  # dev names no owners
+    assert lines[0].startswith("# BEGIN reclaim") and lines[-1] == "# END reclaim"
