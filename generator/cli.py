@@ -131,9 +131,11 @@ def scan(
 ) -> None:
     """Find idle resources in every configured account and region, with $/month.
 
-    Records first-seen times in the state file. Progress goes to stderr: a progress bar on
-    a terminal, plain lines when CI=true or stderr is not a terminal. Exit code 1 when some
-    account, region or rule failed (the others are still scanned and reported)."""
+    Records first-seen times in the state file (and in --output, for `reclaim merge-state`
+    to fold a CI shard's clocks into the committed state). Progress goes to stderr: a
+    progress bar on a terminal, plain lines when CI=true or stderr is not a terminal. Exit
+    code 1 when some account, region or rule failed (the others are still scanned and
+    reported)."""
     from contextlib import ExitStack
 
     from generator.aws.units import parse_shard
