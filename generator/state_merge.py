@@ -33,6 +33,7 @@ class ScanClocks:
 
     completed: frozenset[UnitKey]
     first_seen: FirstSeen
+    as_of: datetime | None = None
 
 
 def _completed(scans: list[ScanClocks]) -> frozenset[UnitKey]:
@@ -92,6 +93,7 @@ def read_scan_clocks(path: Path) -> ScanClocks | None:
     return ScanClocks(
         completed=frozenset((u.rule, u.account, u.region) for u in report.completed),
         first_seen=report.first_seen,
+        as_of=report.as_of,
     )
 
 
@@ -112,17 +114,33 @@ def _keys(clocks: FirstSeen) -> set[tuple[str, str]]:
     return {(rule, key) for rule, entries in clocks.items() for key in entries}
 
 
+def _refuse_mixed_scans(scans: list[tuple[Path, ScanClocks]]) -> None:
+    """Shards of one run share one --as-of. A report of another run (a stale artifact, last
+    week's file) would put back clocks of resources its units no longer hold, or drop newer
+    ones: refuse it before anything is written."""
+    for path, scan in scans[1:]:
+        first_path, first = scans[0]
+        if scan.as_of != first.as_of:
+            raise ManifestError(
+                f"the reports are not from one scan: {first_path} is as of {first.as_of}, "
+                f"{path} as of {scan.as_of}",
+                hint="pass the outputs of one scan run's shards, all scanned with the same --as-of",
+            )
+
+
 def merge_state_file(state_path: Path, reports: list[Path]) -> StateMergeResult:
     """Fold the reports' clocks into ``state_path`` (written atomically, only if changed)."""
     base = load_clocks(state_path)
-    scans: list[ScanClocks] = []
+    read: list[tuple[Path, ScanClocks]] = []
     without: list[Path] = []
     for path in reports:
         clocks = read_scan_clocks(path)
         if clocks is None:
             without.append(path)
         else:
-            scans.append(clocks)
+            read.append((path, clocks))
+    _refuse_mixed_scans(read)
+    scans = [clocks for _path, clocks in read]
     merged = merge_clocks(base, scans)
     completed = _completed(scans)
     before, after = _keys(base), _keys(merged)

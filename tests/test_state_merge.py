@@ -149,10 +149,16 @@ def test_sharded_scans_leave_the_state_one_whole_scan_would(run) -> None:  # typ
         assert merge_clocks(load_clocks(committed), reports) == load_clocks(alone)
 
 
-def _report(path: Path, *, completed: list[tuple[str, str, str]], first_seen: object) -> Path:
+def _report(
+    path: Path,
+    *,
+    completed: list[tuple[str, str, str]],
+    first_seen: object,
+    as_of: str = "2026-02-01T00:00:00Z",
+) -> Path:
     data: dict[str, object] = {
         "schema_version": 1,
-        "as_of": "2026-02-01T00:00:00Z",
+        "as_of": as_of,
         "findings": [],
         "completed": [{"rule": r, "account": a, "region": g} for r, a, g in completed],
     }
@@ -214,3 +220,25 @@ def test_a_state_key_reclaim_did_not_write_is_kept() -> None:
     odd = {"ebs-unattached": {"not-a-key": T0}}
     everything = ScanClocks(frozenset(UNITS), {})
     assert merge_clocks(odd, [everything]) == odd
+
+
+def test_reports_of_different_scans_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    """A stale artifact (last week's shard) would undo newer clocks: one --as-of only."""
+    state = tmp_path / "state.json"
+    key = "111111111111/us-east-1/vol-1"
+    save_clocks(state, {"ebs-unattached": {key: T0}})
+    before = state.read_text()
+    unit = [("ebs-unattached", "111111111111", "us-east-1")]
+    today = _report(tmp_path / "a.json", completed=unit, first_seen={})
+    stale = _report(
+        tmp_path / "b.json",
+        completed=[("ebs-unattached", "111111111111", "eu-west-1")],
+        first_seen={},
+        as_of="2026-01-25T00:00:00Z",
+    )
+    result = CliRunner().invoke(
+        main, ["merge-state", "--state", str(state), str(today), str(stale)]
+    )
+    assert result.exit_code == 4
+    assert "not from one scan" in result.output and "same --as-of" in result.output
+    assert state.read_text() == before
