@@ -131,9 +131,11 @@ def scan(
 ) -> None:
     """Find idle resources in every configured account and region, with $/month.
 
-    Records first-seen times in the state file. Progress goes to stderr: a progress bar on
-    a terminal, plain lines when CI=true or stderr is not a terminal. Exit code 1 when some
-    account, region or rule failed (the others are still scanned and reported)."""
+    Records first-seen times in the state file (and in --output, for `reclaim merge-state`
+    to fold a CI shard's clocks into the committed state). Progress goes to stderr: a
+    progress bar on a terminal, plain lines when CI=true or stderr is not a terminal. Exit
+    code 1 when some account, region or rule failed (the others are still scanned and
+    reported)."""
     from contextlib import ExitStack
 
     from generator.aws.units import parse_shard
@@ -207,6 +209,52 @@ def merge_findings(shards: tuple[Path, ...], output: Path) -> None:
     )
     if result.errors:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
+@main.command("merge-state")
+@click.argument(
+    "reports",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+)
+@config_option
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The state file to update (default: output.state_file of reclaim.yml).",
+)
+@handles_errors
+def merge_state(
+    reports: tuple[Path, ...], config_path: Path | None, state_path: Path | None
+) -> None:
+    """Fold the first-seen clocks of `reclaim scan` outputs into the state file.
+
+    For sharded scans in CI: every shard starts from the committed state file and reports
+    the clocks of its own units. A unit a report completed takes that report's clocks (a
+    resource no longer idle is forgotten); clocks of units no report completed are kept;
+    every clock keeps its earliest time, whatever the order of the inputs. Commit the result
+    with `reclaim commit-state`."""
+    from generator.state_merge import merge_state_file
+
+    if state_path is None:
+        from generator.config import load_config
+
+        state_path = load_config(config_path).state_path
+    result = merge_state_file(state_path, list(reports))
+    for path in result.without_clocks:
+        err.print(
+            f"note: {path} carries no first-seen clocks: the clocks of its units are kept",
+            highlight=False,
+        )
+    out.print(
+        f"{state_path}: {result.clocks} clock(s); {result.started} started, "
+        f"{result.forgotten} forgotten, {result.kept_unscanned} kept from units no report "
+        f"completed" + ("" if result.changed else " (unchanged)"),
+        highlight=False,
+    )
 
 
 @main.command()
@@ -699,6 +747,21 @@ def commit_journals(config_path: Path | None, branch: str, message: str) -> None
     push_journals(
         load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out
     )
+
+
+@main.command("commit-state")
+@config_option
+@click.option("--branch", required=True, help="The branch to push to (the default branch).")
+@click.option("--message", required=True, help="Commit message.")
+@handles_errors
+def commit_state(config_path: Path | None, branch: str, message: str) -> None:
+    """Commit the state file (first-seen clocks) if it changed and push it, rebasing onto
+    concurrent pushes, so the next scheduled scan starts from it. Authenticates with
+    $GITHUB_TOKEN through the environment, never .git/config."""
+    from generator.config import load_config
+    from generator.pipeline.ci_commands import push_state
+
+    push_state(load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out)
 
 
 @main.command("validate-changed")

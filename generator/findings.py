@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from generator.state import FirstSeen
+
 Reversibility = Literal["full", "full-delayed", "best-effort", "report-only"]
 Risk = Literal["low", "medium", "high"]
 
@@ -113,6 +115,13 @@ class FindingsReport(_Frozen):
         default=(),
         description="The (account, region, rule) units the scan finished. Only a finding "
         "missing from a completed unit makes its open proposal stale.",
+    )
+    first_seen: FirstSeen | None = Field(
+        default=None,
+        description="rule → 'account/region/resource-id' → first seen idle, for every resource "
+        "this scan saw idle: the state file's clocks of the units it completed. `reclaim "
+        "merge-state` folds them into the state file, so sharded scans in CI keep one clock. "
+        "Absent when the report carries no clocks.",
     )
 
     @property

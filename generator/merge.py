@@ -3,7 +3,8 @@
 Inputs are read one at a time and streamed to the output, so merging stays as flat in
 memory as scanning. Two guards protect `propose` from a wrong picture of the fleet:
 overlapping inputs (the same finding twice) are refused, and a missing shard becomes an
-error in the merged file, never a silent hole.
+error in the merged file, never a silent hole. The shards' first-seen clocks are joined too,
+so a merged report is what one whole scan would have written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from generator.errors import ManifestError, describe_validation_error
 from generator.fileio import atomic_writer
 from generator.findings import FindingsReport, ScanError
 from generator.report_stream import StreamingReportWriter
+from generator.state_merge import ScanClocks, merge_clocks
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
     as_of = min(head.as_of for head in heads)
     origin: dict[str, Path] = {}
     findings = 0
+    # None once an input carries no clocks: a partial set would read as forgotten clocks.
+    clocks: list[ScanClocks] | None = []
     with atomic_writer(output) as stream, StreamingReportWriter(stream, as_of) as writer:
         for path in paths:
             report = _read(path)
@@ -105,6 +109,12 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
             # A missing shard adds no completed unit: propose then leaves its PRs alone.
             for unit in report.completed:
                 writer.add_completed(unit)
+            if report.first_seen is None:
+                clocks = None
+            elif clocks is not None:
+                clocks.append(ScanClocks(frozenset(), report.first_seen))
         for error in missing:
             writer.add_error(error)
+        if clocks is not None:
+            writer.add_first_seen(merge_clocks({}, clocks))
     return MergeResult(findings=findings, errors=sum(len(h.errors) for h in heads) + len(missing))

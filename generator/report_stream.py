@@ -4,7 +4,8 @@ for the terminal, or (for library callers and tests) into one FindingsReport in 
 Streaming keeps memory flat on a large fleet: a finding is written and dropped as soon as
 its rule yields it. Skipped resources, which can outnumber findings, are spooled to a
 temporary file and appended when the run ends. Only errors (a few per failed unit), the
-completed units (one short record per unit) and the tally's top findings stay in memory.
+completed units (one short record per unit), the first-seen clocks (one per idle resource
+whose age a rule counts itself) and the tally's top findings stay in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import IO, Protocol
 
+from pydantic import TypeAdapter
+
 from generator.findings import (
     Finding,
     FindingsReport,
@@ -26,6 +29,9 @@ from generator.findings import (
     ShardInfo,
     SkippedResource,
 )
+from generator.state import FirstSeen
+
+_CLOCKS = TypeAdapter(FirstSeen)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class ReportSink(Protocol):
     def add_skipped(self, skipped: SkippedResource) -> None: ...
     def add_error(self, error: ScanError) -> None: ...
     def add_completed(self, unit: ScanUnit) -> None: ...
+    def add_first_seen(self, clocks: FirstSeen) -> None:
+        """Once, at the end: the clocks of the resources the scan saw idle."""
 
 
 def _by_priority(finding: Finding) -> tuple[float, str]:
@@ -66,6 +74,7 @@ class ReportCollector:
         self.skipped: list[SkippedResource] = []
         self.errors: list[ScanError] = []
         self.completed: list[ScanUnit] = []
+        self.first_seen: FirstSeen | None = None
 
     def add_finding(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -79,6 +88,9 @@ class ReportCollector:
     def add_completed(self, unit: ScanUnit) -> None:
         self.completed.append(unit)
 
+    def add_first_seen(self, clocks: FirstSeen) -> None:
+        self.first_seen = clocks
+
     def report(self, as_of: datetime, shard: ShardInfo | None = None) -> FindingsReport:
         return FindingsReport(
             as_of=as_of,
@@ -87,6 +99,7 @@ class ReportCollector:
             errors=tuple(sorted(self.errors, key=_error_order)),
             skipped=tuple(sorted(self.skipped, key=lambda s: (s.account, s.region, s.rule))),
             completed=tuple(sorted(self.completed, key=_unit_order)),
+            first_seen=self.first_seen,
         )
 
 
@@ -120,6 +133,9 @@ class ScanTally:
         self.errors.append(error)
 
     def add_completed(self, unit: ScanUnit) -> None:
+        pass
+
+    def add_first_seen(self, clocks: FirstSeen) -> None:
         pass
 
     @property
@@ -158,6 +174,10 @@ class Tee:
         for sink in self.sinks:
             sink.add_completed(unit)
 
+    def add_first_seen(self, clocks: FirstSeen) -> None:
+        for sink in self.sinks:
+            sink.add_first_seen(clocks)
+
 
 class StreamingReportWriter:
     """Writes a FindingsReport JSON document incrementally to ``stream``.
@@ -169,6 +189,7 @@ class StreamingReportWriter:
         self._stream = stream
         self._errors: list[ScanError] = []
         self._completed: list[ScanUnit] = []
+        self._first_seen: FirstSeen | None = None
         # Lives as long as the writer; closed by close() or __exit__.
         self._spool: IO[str] = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self._findings = 0
@@ -193,6 +214,9 @@ class StreamingReportWriter:
     def add_completed(self, unit: ScanUnit) -> None:
         self._completed.append(unit)
 
+    def add_first_seen(self, clocks: FirstSeen) -> None:
+        self._first_seen = clocks
+
     def close(self) -> None:
         errors = ",".join(
             "\n    " + e.model_dump_json() for e in sorted(self._errors, key=_error_order)
@@ -205,7 +229,11 @@ class StreamingReportWriter:
             "\n    " + u.model_dump_json() for u in sorted(self._completed, key=_unit_order)
         )
         self._stream.write(("\n  " if self._skipped else "") + '],\n  "completed": [')
-        self._stream.write(completed + ("\n  " if completed else "") + "]\n}\n")
+        self._stream.write(completed + ("\n  " if completed else "") + "]")
+        if self._first_seen is not None:
+            text = _CLOCKS.dump_json(self._first_seen, indent=2).decode()
+            self._stream.write(',\n  "first_seen": ' + text.replace("\n", "\n  "))
+        self._stream.write("\n}\n")
         self._stream.flush()
         self._spool.close()
 

@@ -1,8 +1,9 @@
 """`.reclaim/state.json`: what scans have observed, for facts AWS does not record.
 
 AWS keeps no detach time for a volume, so when CloudTrail cannot answer, the first scan that
-saw a volume unattached stands in for it. Only `scan` writes this file. A resource that is no
-longer idle (or gone) is forgotten, so its clock restarts if it becomes idle again.
+saw a volume unattached stands in for it. Only `scan` (and `merge-state`, which folds the
+clocks of sharded scans into it) writes this file. A resource that is no longer idle (or gone)
+is forgotten, so its clock restarts if it becomes idle again.
 """
 
 from __future__ import annotations
@@ -16,18 +17,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from generator.errors import ConfigError
 from generator.fileio import write_atomically
 
+FirstSeen = dict[str, dict[str, datetime]]
+"""rule → 'account/region/resource-id' → when a scan first saw the resource idle."""
+
 
 class _StateFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: int = 1
-    first_seen: dict[str, dict[str, datetime]] = Field(
+    first_seen: FirstSeen = Field(
         default_factory=dict, description="rule → 'account/region/resource-id' → first seen idle"
     )
 
 
 def state_key(account: str, region: str, resource_id: str) -> str:
     return f"{account}/{region}/{resource_id}"
+
+
+def unit_of(key: str) -> tuple[str, str] | None:
+    """(account, region) of a state key; None for a key reclaim did not write."""
+    account, _, rest = key.partition("/")
+    region, _, resource_id = rest.partition("/")
+    return (account, region) if account and region and resource_id else None
+
+
+def sorted_clocks(clocks: FirstSeen) -> FirstSeen:
+    """The same clocks in a stable order: the committed file changes only when a clock does."""
+    return {rule: dict(sorted(clocks[rule].items())) for rule in sorted(clocks) if clocks[rule]}
 
 
 class SeenState:
@@ -57,11 +73,31 @@ class SeenState:
             for key in [k for k in seen if k.startswith(prefix) and k not in observed]:
                 del seen[key]
 
+    def observed(self) -> FirstSeen:
+        """The clocks of every resource this run saw idle. For a unit that completed these are
+        all its clocks (the rest were forgotten); a scan report carries them to `merge-state`."""
+        with self._lock:
+            return sorted_clocks(
+                {
+                    rule: {key: self._data.first_seen[rule][key] for key in keys}
+                    for rule, keys in self._observed.items()
+                }
+            )
+
     def save(self) -> None:
         if self.path is None:
             return
         with self._lock:
-            write_atomically(self.path, self._data.model_dump_json(indent=2) + "\n")
+            save_clocks(self.path, self._data.first_seen)
+
+
+def save_clocks(path: Path, clocks: FirstSeen) -> None:
+    data = _StateFile(first_seen=sorted_clocks(clocks))
+    write_atomically(path, data.model_dump_json(indent=2) + "\n")
+
+
+def load_clocks(path: Path) -> FirstSeen:
+    return _load(path).first_seen
 
 
 def _load(path: Path | None) -> _StateFile:

@@ -18,7 +18,7 @@ from generator.errors import ConfigError, ReclaimError
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
 from generator.pipeline.github_api import PyGithubView
-from generator.pipeline.gitops import commit_journals
+from generator.pipeline.gitops import commit_and_push, commit_journals, is_ignored
 from generator.pipeline.runs import ExecutorFor, RunOutcome, RunResults, pending_folders, run_all
 
 
@@ -173,6 +173,45 @@ def push_journals(
         server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
     )
     out.print(f"pushed {pushed} to {branch}" if pushed else "no journal changed", highlight=False)
+
+
+def push_state(
+    config: ReclaimConfig,
+    *,
+    branch: str,
+    message: str,
+    repo: Path,
+    out: Console,
+    environ: Mapping[str, str] = os.environ,
+) -> None:
+    """Commit the state file if it changed and push it, so the next scheduled scan (a fresh
+    checkout on a fresh runner) starts from these first-seen clocks."""
+    try:
+        path = config.state_path.relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(
+            f"output.state_file ({config.state_path}) is outside {repo}",
+            hint="keep the state file inside the repository, and run from its root",
+        ) from None
+    if not config.state_path.exists():
+        out.print(f"no {path}: no scan has seen a resource idle yet", highlight=False)
+        return
+    if is_ignored(repo, path):
+        raise ConfigError(
+            f"{path} is ignored by git, so the first-seen clocks cannot persist between scans",
+            hint=f"remove the rule that ignores {path} (see `git check-ignore -v {path}`)",
+        )
+    pushed = commit_and_push(
+        repo,
+        [path],
+        branch=branch,
+        message=message,
+        token=environ.get("GITHUB_TOKEN"),
+        server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
+        what="the state file",
+        kept_where="the clocks are in this run's shard artifacts",
+    )
+    out.print(f"pushed {pushed} to {branch}" if pushed else f"{path} unchanged", highlight=False)
 
 
 def validate_changed(

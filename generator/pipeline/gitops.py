@@ -38,6 +38,14 @@ def _has_commit(repo: Path, sha: str) -> bool:
     return result.returncode == 0
 
 
+def is_ignored(repo: Path, path: str) -> bool:
+    """True when git ignores ``path`` (a .gitignore rule): `git add` would refuse it."""
+    result = subprocess.run(
+        ["git", "check-ignore", "--quiet", "--", path], cwd=repo, capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
 def plans_added(repo: Path, before: str, after: str, remediations_dir: str) -> list[str]:
     """Remediation folders whose plan.json the commits ``before..after`` added."""
     if before == ZERO_SHA or not _has_commit(repo, before) or not _has_commit(repo, after):
@@ -101,8 +109,36 @@ def commit_journals(
 
     Journals live in one folder per plan and only one run changes a folder at a time, so
     the rebase never conflicts with another run's journals."""
+    return commit_and_push(
+        repo,
+        [f":(glob){remediations_dir}/*/{JOURNAL_FILE}"],
+        branch=branch,
+        message=message,
+        token=token,
+        server_url=server_url,
+        remote=remote,
+        what="the journals",
+        kept_where="the journals are in this run's artifacts",
+    )
+
+
+def commit_and_push(
+    repo: Path,
+    pathspecs: list[str],
+    *,
+    branch: str,
+    message: str,
+    token: str | None = None,
+    server_url: str = "https://github.com",
+    remote: str = "origin",
+    what: str,
+    kept_where: str,
+) -> str | None:
+    """Commit what changed under ``pathspecs`` and push it to ``branch``, rebasing onto
+    concurrent pushes (up to PUSH_ATTEMPTS times). Returns the pushed commit, None if
+    nothing changed. ``what`` and ``kept_where`` word the error when the push fails."""
     env = _auth_env(token, server_url)
-    git(repo, "add", "--", f":(glob){remediations_dir}/*/{JOURNAL_FILE}")
+    git(repo, "add", "--", *pathspecs)
     if not git(repo, "diff", "--cached", "--name-only").strip():
         return None
     identity = {
@@ -126,9 +162,29 @@ def commit_journals(
             return git(repo, "rev-parse", "HEAD").strip()
         last_error = pushed.stderr.strip()
         git(repo, "fetch", "--quiet", remote, branch, env=env)
-        git(repo, "rebase", "--quiet", "FETCH_HEAD", env=identity)
+        _rebase(repo, identity, what, branch)
     raise ForgeError(
-        f"could not push the journals to {branch} after {PUSH_ATTEMPTS} attempts: {last_error}",
-        hint="the journals are in this run's artifacts; the branch may be protected against "
-        "pushes from GitHub Actions: allow them (or a bypass for the workflow's token)",
+        f"could not push {what} to {branch} after {PUSH_ATTEMPTS} attempts: {last_error}",
+        hint=f"{kept_where}; the branch may be protected against pushes from GitHub Actions: "
+        "allow them (or a bypass for the workflow's token)",
     )
+
+
+def _rebase(repo: Path, identity: dict[str, str], what: str, branch: str) -> None:
+    rebased = subprocess.run(
+        ["git", "rebase", "--quiet", "FETCH_HEAD"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **identity},
+        check=False,
+    )
+    if rebased.returncode != 0:
+        git(repo, "rebase", "--abort", check=False)
+        said = (rebased.stdout + rebased.stderr).strip().splitlines()
+        raise ForgeError(
+            f"{what} conflict with a commit pushed to {branch} meanwhile"
+            + (f": {said[-1]}" if said else ""),
+            hint=f"someone changed the same file on {branch}; nothing was pushed: resolve it "
+            "there, then re-run this workflow run",
+        )

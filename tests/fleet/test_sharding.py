@@ -136,6 +136,14 @@ def test_sharded_scans_merge_into_exactly_the_whole_scan(aws, tmp_path: Path):
     # inside completed units, so the merged file must carry them all.
     assert merged_report.completed == whole_report.completed
     assert len(whole_report.completed) == 4
+    # and the first-seen clocks, which merge-state folds into the committed state file
+    assert (
+        whole_report.first_seen is not None and len(whole_report.first_seen["ebs-unattached"]) == 6
+    )
+    assert merged_report.first_seen == whole_report.first_seen
+    assert [len((p.first_seen or {}).get("ebs-unattached", {})) for p in parts] == [
+        len(p.findings) for p in parts
+    ]
 
 
 def _report(tmp_path: Path, name: str, shard: ShardInfo | None, findings=()) -> Path:
@@ -155,6 +163,23 @@ def test_a_missing_shard_is_an_error_in_the_merged_file_and_the_exit_code(tmp_pa
     assert result.exit_code == 1
     (error,) = FindingsReport.model_validate_json(merged.read_text()).errors
     assert error.message == "shard 2/3 is missing: its units were not scanned"
+
+
+def test_merged_clocks_are_absent_when_one_shard_carries_none(tmp_path: Path):
+    """A partial set of clocks would read as forgotten clocks to merge-state."""
+    seen = {"ebs-unattached": {f"{CUSTOMER_A}/{REGION}/vol-1": datetime(2026, 1, 1, tzinfo=UTC)}}
+    one = tmp_path / "s1.json"
+    one.write_text(
+        FindingsReport(
+            as_of=datetime.now(UTC), shard=ShardInfo(index=1, count=2), findings=(), first_seen=seen
+        ).model_dump_json()
+    )
+    two = _report(tmp_path, "s2.json", ShardInfo(index=2, count=2))
+    for inputs, expected in (([one], seen), ([one, two], None)):
+        merged = tmp_path / "merged.json"
+        # one input alone: shard 2 is missing (exit 1), its clocks still pass through
+        CliRunner().invoke(main, ["merge-findings", *map(str, inputs), "--output", str(merged)])
+        assert FindingsReport.model_validate_json(merged.read_text()).first_seen == expected
 
 
 @pytest.mark.parametrize(

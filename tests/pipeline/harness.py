@@ -4,9 +4,11 @@ Each step runs in bash with ``-eo pipefail``, the environment GitHub builds (wor
 and step ``env:``, evaluated; GITHUB_* variables; a fresh GITHUB_OUTPUT per step) and the
 job's working directory. ``uses:`` steps are stood in for: checkout is the test's clone of
 the default branch, configure-aws-credentials puts the test's AWS credentials in the
-environment, setup-python and the artifact actions do nothing, and "Install reclaim" is
-replaced by a ``reclaim`` on PATH that runs this checkout's code. Expressions are evaluated
-by a small evaluator covering what the generated workflows use; anything else fails loudly.
+environment, setup-python does nothing, the artifact actions copy files through the run's
+store, and "Install reclaim" is replaced by a ``reclaim`` on PATH that runs this checkout's
+code. A job can be given the runner's clock (a ``date`` on PATH that answers for that
+instant). Expressions are evaluated by a small evaluator covering what the generated
+workflows use; anything else fails loudly.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,24 +134,38 @@ def _shim(bin_dir: Path) -> None:
     shim.chmod(0o755)
 
 
+def _clock(bin_dir: Path, now: datetime) -> None:
+    """`date` on PATH answering for ``now``, whatever format it is asked for."""
+    real = shutil.which("date")
+    assert real, "no date command on PATH"
+    shim = bin_dir / "date"
+    shim.write_text(f'#!/bin/sh\nexec "{real}" -d "@{int(now.timestamp())}" "$@"\n')
+    shim.chmod(0o755)
+
+
 def _artifact(
     uses: str, given: dict[str, Any], contexts: dict[str, Any], workdir: Path, store: Path | None
-) -> None:
-    """upload-artifact copies files into the run's store; download-artifact copies them out."""
+) -> str | None:
+    """upload-artifact copies files into the run's store; download-artifact copies them out.
+    Returns why the step failed, like the action would, or None."""
     if store is None:
-        return
+        return None
     if "upload-artifact" in uses:
         target = store / interpolate(given["name"], contexts)
+        found = list(workdir.glob(interpolate(given["path"], contexts)))
+        if not found and given.get("if-no-files-found") == "error":
+            return "No files were found with the provided path"
         target.mkdir(parents=True, exist_ok=True)
-        for path in workdir.glob(interpolate(given["path"], contexts)):
+        for path in found:
             shutil.copy2(path, target / path.name)
-        return
+        return None
     destination = workdir / interpolate(given.get("path", "."), contexts)
     for artifact in sorted(store.glob(interpolate(given.get("pattern", "*"), contexts))):
         into = destination if given.get("merge-multiple") else destination / artifact.name
         into.mkdir(parents=True, exist_ok=True)
         for path in artifact.iterdir():
             shutil.copy2(path, into / path.name)
+    return None
 
 
 def _outputs(path: Path) -> dict[str, str]:
@@ -174,13 +191,17 @@ def run_job(
     honour_job_if: bool = True,
     matrix: dict[str, Any] | None = None,
     artifacts: Path | None = None,
+    now: datetime | None = None,
 ) -> JobRun:
-    """``artifacts``: the run's artifact store, shared by its jobs (upload/download)."""
+    """``artifacts``: the run's artifact store, shared by its jobs (upload/download);
+    ``now``: the runner's clock, for steps that ask `date`."""
     job = workflow["jobs"][job_id]
     temp = workdir.parent / f"runner-temp-{job_id}"
     temp.mkdir(exist_ok=True)
     bin_dir = temp / "bin"
     _shim(bin_dir)
+    if now is not None:
+        _clock(bin_dir, now)
     contexts: dict[str, Any] = {
         "github": github,
         "secrets": secrets,
@@ -220,12 +241,17 @@ def run_job(
         uses = step.get("uses", "")
         # Without an `if`, a step runs only while all before it succeeded (success()).
         if (failed and step.get("if") is None) or not condition(step.get("if"), contexts):
+            if "id" in step:
+                contexts["steps"][step["id"]] = {"outputs": {}, "outcome": "skipped"}
             continue
         if "configure-aws-credentials" in uses:
             base_env.update(aws_env)
             continue
         if "upload-artifact" in uses or "download-artifact" in uses:
-            _artifact(uses, step.get("with", {}), contexts, workdir, artifacts)
+            refused = _artifact(uses, step.get("with", {}), contexts, workdir, artifacts)
+            if refused:
+                result.steps.append(StepRun(name, 1, "", refused, {}))
+                failed = True
             continue
         if uses or name == "Install reclaim":
             continue
@@ -249,7 +275,8 @@ def run_job(
         outputs = _outputs(output_file)
         result.steps.append(StepRun(name, done.returncode, done.stdout, done.stderr, outputs))
         if "id" in step:
-            contexts["steps"][step["id"]] = {"outputs": outputs}
+            outcome = "success" if done.returncode == 0 else "failure"
+            contexts["steps"][step["id"]] = {"outputs": outputs, "outcome": outcome}
         failed = failed or done.returncode != 0
     for key, value in (job.get("outputs") or {}).items():
         result.outputs[key] = interpolate(value, contexts)

@@ -57,11 +57,14 @@ class Pipeline:
         }
 
     def ec2(self) -> Any:
+        return self.ec2_in(REGION)
+
+    def ec2_in(self, region: str) -> Any:
         # Explicit keys: boto3's default session caches whatever credentials an earlier test
         # left in the environment.
         return boto3.client(
             "ec2",
-            region_name=REGION,
+            region_name=region,
             endpoint_url=self.moto_url,
             aws_access_key_id=self.aws_env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.aws_env["AWS_SECRET_ACCESS_KEY"],

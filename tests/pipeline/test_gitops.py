@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from rich.console import Console
+
+from generator.config import ReclaimConfig, parse_config
+from generator.errors import ConfigError, ForgeError
+from generator.pipeline.ci_commands import push_state
 from generator.pipeline.gitops import (
     ZERO_SHA,
     adding_commit,
@@ -12,6 +20,9 @@ from generator.pipeline.gitops import (
     plans_added,
     without_journal,
 )
+from generator.state import load_clocks, save_clocks
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -84,3 +95,67 @@ def test_journals_from_two_racing_runs_both_land(tmp_path: Path) -> None:
     assert (
         commit_journals(second, remediations_dir="remediations", branch="main", message="c") is None
     )
+
+
+def _state_config(repo: Path) -> ReclaimConfig:
+    return parse_config(
+        {"output": {"state_file": ".reclaim/state.json"}}, source="reclaim.yml", base_dir=repo
+    )
+
+
+def test_the_state_file_is_pushed_onto_a_concurrent_push(tmp_path: Path) -> None:
+    origin, work = make_origin(tmp_path)
+    other = tmp_path / "other"
+    sh(tmp_path, "clone", "-q", str(origin), str(other))
+    commit_file(other, "remediations/a/journal.json")
+    sh(other, "push", "-q", "origin", "HEAD:main")  # lands while the scan runs
+    save_clocks(work / ".reclaim/state.json", {"ebs-unattached": {"1/us-east-1/vol-1": NOW}})
+    out = Console(file=io.StringIO())
+    push_state(_state_config(work), branch="main", message="clocks", repo=work, out=out)
+    check = tmp_path / "check"
+    sh(tmp_path, "clone", "-q", str(origin), str(check))
+    assert load_clocks(check / ".reclaim/state.json") == {
+        "ebs-unattached": {"1/us-east-1/vol-1": NOW}
+    }
+    assert (check / "remediations/a/journal.json").exists()
+    # unchanged: no commit
+    head = sh(check, "rev-parse", "HEAD")
+    push_state(_state_config(work), branch="main", message="clocks", repo=work, out=out)
+    assert sh(origin, "rev-parse", "main") == head
+    assert "unchanged" in out.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_conflicting_state_file_is_refused_and_the_checkout_left_clean(tmp_path: Path) -> None:
+    origin, work = make_origin(tmp_path)
+    commit_file(work, ".reclaim/state.json", '{"schema_version": 1, "first_seen": {}}\n')
+    sh(work, "push", "-q", "origin", "HEAD:main")
+    other = tmp_path / "other"
+    sh(tmp_path, "clone", "-q", str(origin), str(other))
+    commit_file(other, ".reclaim/state.json", '{"edited": "by hand"}\n')
+    sh(other, "push", "-q", "origin", "HEAD:main")
+    save_clocks(work / ".reclaim/state.json", {"ebs-unattached": {"1/us-east-1/vol-1": NOW}})
+    with pytest.raises(ForgeError) as raised:
+        push_state(_state_config(work), branch="main", message="clocks", repo=work, out=Console())
+    assert "the state file conflict" in raised.value.message
+    assert "nothing was pushed" in (raised.value.hint or "")
+    assert not (work / ".git/rebase-merge").exists() and not (work / ".git/rebase-apply").exists()
+    assert sh(origin, "show", "main:.reclaim/state.json") == '{"edited": "by hand"}'
+
+
+def test_an_ignored_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    _origin, work = make_origin(tmp_path)
+    (work / ".gitignore").write_text(".reclaim/\n")
+    save_clocks(work / ".reclaim/state.json", {"ebs-unattached": {"1/us-east-1/vol-1": NOW}})
+    with pytest.raises(ConfigError) as raised:
+        push_state(_state_config(work), branch="main", message="m", repo=work, out=Console())
+    assert "ignored by git" in raised.value.message
+    assert "git check-ignore -v .reclaim/state.json" in (raised.value.hint or "")
+
+
+def test_no_state_file_yet_is_nothing_to_commit(tmp_path: Path) -> None:
+    origin, work = make_origin(tmp_path)
+    head = sh(origin, "rev-parse", "main")
+    out = Console(file=io.StringIO())
+    push_state(_state_config(work), branch="main", message="m", repo=work, out=out)
+    assert sh(origin, "rev-parse", "main") == head
+    assert "no scan has seen a resource idle yet" in out.file.getvalue()  # type: ignore[attr-defined]
