@@ -27,6 +27,11 @@ Outputs = Mapping[str, Mapping[str, Mapping[str, JsonValue]]]
 """scope → step id → output name → value."""
 
 
+def ref(path: str) -> dict[str, JsonValue]:
+    """A reference to a recorded output, e.g. ``ref("steps.backup.SnapshotId")``."""
+    return {REF_KEY: path}
+
+
 def is_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {REF_KEY}
 

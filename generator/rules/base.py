@@ -8,13 +8,21 @@ the thresholds, and its builders turn a Finding into manifests without touching 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.findings import Finding, Reversibility, SkippedResource
+from generator.findings import (
+    Cost,
+    Evidence,
+    Finding,
+    Reversibility,
+    Risk,
+    SkippedResource,
+    finding_id,
+)
 
 if TYPE_CHECKING:
     from generator.manifest.models import Plan, Rollback
@@ -64,3 +72,50 @@ class Rule(ABC):
     @abstractmethod
     def build_rollback(self, finding: Finding) -> Rollback:
         """Pure: the rollback for this finding, from the finding alone."""
+
+    # ---- shared by every rule's detection ------------------------------------------------
+
+    def new_finding(
+        self,
+        ctx: ScanContext,
+        *,
+        resource_id: str,
+        title: str,
+        cost: Cost,
+        risk: Risk,
+        risk_reasons: Iterable[str],
+        evidence: Iterable[Evidence],
+        record: BaseModel,
+        id_part: str | None = None,
+    ) -> Finding:
+        """A finding in this rule's scan unit, observed at the scan's as-of instant.
+
+        ``record`` is the rule's typed resource record (the manifests are built from it);
+        ``id_part`` replaces ``resource_id`` in the finding ID where the resource ID is not
+        safe in one (a log group's name)."""
+        return Finding(
+            id=finding_id(self.name, ctx.account_id, ctx.region, id_part or resource_id),
+            rule=self.name,
+            account=ctx.account_id,
+            region=ctx.region,
+            resource_type=self.resource_type,
+            resource_id=resource_id,
+            title=title,
+            observed_at=ctx.as_of,
+            cost=cost,
+            reversibility=self.reversibility,
+            risk=risk,
+            risk_reasons=tuple(risk_reasons),
+            evidence=tuple(evidence),
+            resource=record.model_dump(mode="json"),
+        )
+
+    def skipped(self, ctx: ScanContext, resource_id: str, reason: str) -> SkippedResource:
+        """A resource this rule looked at in ctx's unit and deliberately left alone."""
+        return SkippedResource(
+            account=ctx.account_id,
+            region=ctx.region,
+            rule=self.name,
+            resource_id=resource_id,
+            reason=reason,
+        )

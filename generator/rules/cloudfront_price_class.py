@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cost_explorer import CloudFrontTransfer, cloudfront_transfer, unavailable
 from generator.aws.prices import DAYS_PER_MONTH, CloudFrontPrices
@@ -25,7 +25,6 @@ from generator.findings import (
     Reversibility,
     Risk,
     SkippedResource,
-    finding_id,
 )
 from generator.manifest.models import (
     AwsCall,
@@ -37,6 +36,7 @@ from generator.manifest.models import (
     Step,
     WaitFor,
 )
+from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import json_literal
@@ -146,10 +146,6 @@ class PriceClassChange(BaseModel):
     dropped_regions: tuple[str, ...]
     skip_tag: str
     deploy_timeout_minutes: int
-
-
-def _ref(path: str) -> dict[str, JsonValue]:
-    return {"$from": path}
 
 
 def _config_call(distribution_id: str) -> AwsCall:
@@ -270,13 +266,7 @@ class CloudFrontPriceClass(Rule):
                 if reason is None:
                     yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
                     continue
-            yield SkippedResource(
-                account=ctx.account_id,
-                region=ctx.region,
-                rule=self.name,
-                resource_id=distribution.id,
-                reason=reason,
-            )
+            yield self.skipped(ctx, distribution.id, reason)
 
     def _finding(
         self,
@@ -322,21 +312,15 @@ class CloudFrontPriceClass(Rule):
                     source="Cost Explorer GetCostAndUsage (CloudFront, by usage type)",
                 )
             )
-        return Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, distribution.id),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        return self.new_finding(
+            ctx,
             resource_id=distribution.id,
             title=f"Move {distribution.label()} from {ALL} to {target}",
-            observed_at=ctx.as_of,
             cost=cost,
-            reversibility=self.reversibility,
             risk=risk,
-            risk_reasons=tuple(risk_reasons),
-            evidence=tuple(evidence),
-            resource=record.model_dump(mode="json"),
+            risk_reasons=risk_reasons,
+            evidence=evidence,
+            record=record,
         )
 
     # ---- manifests (pure) --------------------------------------------------------------
@@ -401,10 +385,10 @@ class CloudFrontPriceClass(Rule):
                     operation="UpdateDistribution",
                     params={
                         "Id": did,
-                        "IfMatch": _ref("steps.read-config.ETag"),
+                        "IfMatch": ref("steps.read-config.ETag"),
                         "DistributionConfig": {
                             "$merge": {
-                                "base": _ref("steps.read-config.DistributionConfig"),
+                                "base": ref("steps.read-config.DistributionConfig"),
                                 "set": {"PriceClass": target},
                             }
                         },
@@ -460,7 +444,7 @@ class CloudFrontPriceClass(Rule):
     def build_rollback(self, finding: Finding) -> Rollback:
         record = PriceClassChange.model_validate(finding.resource)
         did = record.distribution.id
-        original = _ref("apply.read-config.DistributionConfig")
+        original = ref("apply.read-config.DistributionConfig")
         steps = (
             Step(
                 id="read-config",
@@ -474,7 +458,7 @@ class CloudFrontPriceClass(Rule):
                 expect=(
                     Expectation(
                         path="DistributionConfig",
-                        equals=_ref("apply.verify.DistributionConfig"),
+                        equals=ref("apply.verify.DistributionConfig"),
                         what="configuration as the apply left it",
                     ),
                 ),
@@ -498,7 +482,7 @@ class CloudFrontPriceClass(Rule):
                     operation="UpdateDistribution",
                     params={
                         "Id": did,
-                        "IfMatch": _ref("steps.read-config.ETag"),
+                        "IfMatch": ref("steps.read-config.ETag"),
                         "DistributionConfig": original,
                     },
                 ),

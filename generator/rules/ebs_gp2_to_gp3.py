@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generator.findings import Evidence, Finding, Reversibility, SkippedResource, finding_id
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest.models import (
     AwsCall,
     Expectation,
@@ -174,13 +174,7 @@ class EbsGp2ToGp3(Rule):
                 if finding is not None:
                     yield finding
                     continue
-            yield SkippedResource(
-                account=ctx.account_id,
-                region=ctx.region,
-                rule=self.name,
-                resource_id=volume.volume_id,
-                reason=reason or "",
-            )
+            yield self.skipped(ctx, volume.volume_id, reason or "")
 
     def _skip_reason(
         self,
@@ -243,24 +237,18 @@ class EbsGp2ToGp3(Rule):
                 source="DescribeVolumes",
             ),
         )
-        finding = Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, volume.volume_id),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        finding = self.new_finding(
+            ctx,
             resource_id=volume.volume_id,
             title=f"Convert {volume.label()} to gp3",
-            observed_at=ctx.as_of,
             cost=cost,
-            reversibility=self.reversibility,
             risk="low",
             risk_reasons=(
                 "online change: the volume stays attached and usable",
                 "gp3 gets at least gp2's IOPS and throughput",
             ),
             evidence=evidence,
-            resource=record.model_dump(mode="json"),
+            record=record,
         )
         return finding, None
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generator.findings import Evidence, Finding, Reversibility, SkippedResource, finding_id
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
@@ -139,13 +139,7 @@ class EbsSnapshotArchive(Rule):
                 if finding is not None:
                     yield finding
                     continue
-            yield SkippedResource(
-                account=ctx.account_id,
-                region=ctx.region,
-                rule=self.name,
-                resource_id=snapshot.snapshot_id,
-                reason=reason or "",
-            )
+            yield self.skipped(ctx, snapshot.snapshot_id, reason or "")
 
     def _snapshots_backing_amis(self, ec2: Any) -> dict[str, str]:
         """Snapshot ID → the AMI it backs, for every AMI the account owns (one listing)."""
@@ -247,24 +241,18 @@ class EbsSnapshotArchive(Rule):
                 source=f"{size:.1f} GiB by {size_source}",
             ),
         )
-        finding = Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, snapshot.snapshot_id),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        finding = self.new_finding(
+            ctx,
             resource_id=snapshot.snapshot_id,
             title=f"Archive {snapshot.label()}, {age_days} days old",
-            observed_at=ctx.as_of,
             cost=cost,
-            reversibility=self.reversibility,
             risk="low",
             risk_reasons=(
                 "the snapshot is kept; only its storage tier changes",
                 "restoring takes up to 72 hours: not for snapshots needed at short notice",
             ),
             evidence=evidence,
-            resource=record.model_dump(mode="json"),
+            record=record,
         )
         return finding, None
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
 from generator.findings import (
@@ -21,7 +21,6 @@ from generator.findings import (
     Reversibility,
     Risk,
     SkippedResource,
-    finding_id,
 )
 from generator.manifest.models import (
     AwsCall,
@@ -32,6 +31,7 @@ from generator.manifest.models import (
     Step,
     WaitFor,
 )
+from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import (
@@ -77,10 +77,6 @@ class UnattachedVolume(BaseModel):
 
 def _client_token(plan_id: str) -> str:
     return "reclaim-" + hashlib.sha256(plan_id.encode()).hexdigest()[:48]
-
-
-def _ref(path: str) -> dict[str, JsonValue]:
-    return {"$from": path}
 
 
 class EbsUnattached(Rule):
@@ -129,7 +125,7 @@ class EbsUnattached(Rule):
                 )
                 reason = self._skip_reason(ctx, volume)
                 if reason:
-                    yield self._skipped(ctx, volume, reason)
+                    yield self.skipped(ctx, volume.volume_id, reason)
                 else:
                     candidates.append(volume)
         if not candidates:
@@ -140,9 +136,9 @@ class EbsUnattached(Rule):
             since, source, source_note = self._unattached_since(ctx, volume, history)
             idle_for = ctx.as_of - since
             if idle_for < threshold:
-                yield self._skipped(
+                yield self.skipped(
                     ctx,
-                    volume,
+                    volume.volume_id,
                     f"unattached {idle_for.days} day(s) by {source}, "
                     f"under min_unattached_days={settings.min_unattached_days}",
                 )
@@ -157,15 +153,6 @@ class EbsUnattached(Rule):
         if volume.multi_attach:
             return "Multi-Attach enabled: left to a human"
         return ctx.exclusions.reason_to_skip(volume.volume_id, volume.tags)
-
-    def _skipped(self, ctx: ScanContext, volume: VolumeSpec, reason: str) -> SkippedResource:
-        return SkippedResource(
-            account=ctx.account_id,
-            region=ctx.region,
-            rule=self.name,
-            resource_id=volume.volume_id,
-            reason=reason,
-        )
 
     def _detach_history(self, ctx: ScanContext, settings: EbsUnattachedSettings) -> DetachHistory:
         start = ctx.as_of - timedelta(days=settings.cloudtrail_lookback_days)
@@ -241,21 +228,15 @@ class EbsUnattached(Rule):
                     source="DescribeVolumes",
                 )
             )
-        return Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, volume.volume_id),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        return self.new_finding(
+            ctx,
             resource_id=volume.volume_id,
             title=f"Delete unattached {volume.label()}, idle {idle_days} days",
-            observed_at=ctx.as_of,
             cost=cost,
-            reversibility=self.reversibility,
             risk=risk,
-            risk_reasons=tuple(risk_reasons),
-            evidence=tuple(evidence),
-            resource=record.model_dump(mode="json"),
+            risk_reasons=risk_reasons,
+            evidence=evidence,
+            record=record,
         )
 
     # ---- manifests (pure) --------------------------------------------------------------
@@ -294,7 +275,7 @@ class EbsUnattached(Rule):
             },
         )
         usable = "Snapshots[?State != 'error']"
-        snapshot_ref = _ref("steps.backup.SnapshotId")
+        snapshot_ref = ref("steps.backup.SnapshotId")
         steps = (
             Step(
                 id="precheck",
@@ -410,8 +391,8 @@ class EbsUnattached(Rule):
     def build_rollback(self, finding: Finding) -> Rollback:
         record = UnattachedVolume.model_validate(finding.resource)
         volume = record.volume
-        backup = _ref("apply.backup.SnapshotId")
-        restored = _ref("steps.restore.VolumeId")
+        backup = ref("apply.backup.SnapshotId")
+        restored = ref("steps.restore.VolumeId")
         create_params: dict[str, Any] = {
             "AvailabilityZone": volume.availability_zone,
             "SnapshotId": backup,

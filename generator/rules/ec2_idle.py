@@ -27,7 +27,7 @@ from generator.aws.metrics import (
     daily_totals,
     fetch_metrics,
 )
-from generator.findings import Evidence, Finding, Reversibility, SkippedResource, finding_id
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step, WaitFor
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
@@ -203,12 +203,8 @@ class Ec2Idle(Rule):
                     try:
                         instance = InstanceSpec.from_api(item)
                     except IncompleteInstance as error:
-                        yield SkippedResource(
-                            account=ctx.account_id,
-                            region=ctx.region,
-                            rule=self.name,
-                            resource_id=str(item.get("InstanceId", "unknown")),
-                            reason=f"cannot judge: {error}",
+                        yield self.skipped(
+                            ctx, str(item.get("InstanceId", "unknown")), f"cannot judge: {error}"
                         )
                         continue
                     if instance.state == "running":
@@ -221,7 +217,7 @@ class Ec2Idle(Rule):
         for instance in running:
             reason = self._skip_reason(ctx, instance, in_groups, storage)
             if reason:
-                yield self._skipped(ctx, instance, reason)
+                yield self.skipped(ctx, instance.instance_id, reason)
             else:
                 candidates.append(instance)
         if not candidates:
@@ -241,7 +237,7 @@ class Ec2Idle(Rule):
         for instance in candidates:
             reason = judge_cpu(cpu[f"{instance.instance_id}/cpu"], settings)
             if reason:
-                yield self._skipped(ctx, instance, reason)
+                yield self.skipped(ctx, instance.instance_id, reason)
             else:
                 cpu_idle.append(instance)
         if not cpu_idle:
@@ -258,12 +254,12 @@ class Ec2Idle(Rule):
                 cpu[f"{iid}/cpu"], network[f"{iid}/in"], network[f"{iid}/out"], settings
             )
             if activity.unknown_reason:
-                yield self._skipped(ctx, instance, activity.unknown_reason)
+                yield self.skipped(ctx, instance.instance_id, activity.unknown_reason)
                 continue
             assert activity.network_max is not None
             if activity.network_max >= settings.network_mb_per_day * MB:
                 reason = f"not idle: network reached {activity.network_max / MB:.1f} MB on a day"
-                yield self._skipped(ctx, instance, reason)
+                yield self.skipped(ctx, instance.instance_id, reason)
                 continue
             idle.append((instance, activity))
         # Checked here, not only by the plan's pre-check: a PR must not propose a stop that
@@ -271,7 +267,9 @@ class Ec2Idle(Rule):
         protected = self._stop_protected(ec2, [instance.instance_id for instance, _ in idle])
         for instance, activity in idle:
             if instance.instance_id in protected:
-                yield self._skipped(ctx, instance, "stop protection (DisableApiStop) is on")
+                yield self.skipped(
+                    ctx, instance.instance_id, "stop protection (DisableApiStop) is on"
+                )
             else:
                 yield self._finding(ctx, settings, instance, activity, elastic_ips)
 
@@ -335,15 +333,6 @@ class Ec2Idle(Rule):
         if instance.instance_type in instance_store_types:
             return f"{instance.instance_type} has instance-store volumes, whose data a stop erases"
         return ctx.exclusions.reason_to_skip(instance.instance_id, instance.tags)
-
-    def _skipped(self, ctx: ScanContext, instance: InstanceSpec, reason: str) -> SkippedResource:
-        return SkippedResource(
-            account=ctx.account_id,
-            region=ctx.region,
-            rule=self.name,
-            resource_id=instance.instance_id,
-            reason=reason,
-        )
 
     def _finding(
         self,
@@ -411,21 +400,15 @@ class Ec2Idle(Rule):
         risk_reasons = ["stopped, not terminated: EBS volumes and the instance are kept"]
         if record.ephemeral_public_ip:
             risk_reasons.append(f"public IP {instance.public_ip} changes when started again")
-        return Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, instance.instance_id),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        return self.new_finding(
+            ctx,
             resource_id=instance.instance_id,
             title=f"Stop idle {instance.label()}",
-            observed_at=ctx.as_of,
             cost=cost,
-            reversibility=self.reversibility,
             risk="medium" if record.ephemeral_public_ip else "low",
-            risk_reasons=tuple(risk_reasons),
-            evidence=tuple(evidence),
-            resource=record.model_dump(mode="json"),
+            risk_reasons=risk_reasons,
+            evidence=evidence,
+            record=record,
         )
 
     # ---- manifests (pure) --------------------------------------------------------------

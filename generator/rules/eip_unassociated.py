@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource, finding_id
+from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import AWS_RESERVED_TAG_PREFIX, json_literal, tag_list
@@ -119,10 +120,6 @@ class UnassociatedAddress(BaseModel):
     skip_tag: str
 
 
-def _ref(path: str) -> dict[str, JsonValue]:
-    return {"$from": path}
-
-
 class EipUnassociated(Rule):
     name: ClassVar[str] = "eip-unassociated"
     summary: ClassVar[str] = "Elastic IPs associated with nothing (billed as public IPv4)"
@@ -184,13 +181,7 @@ class EipUnassociated(Rule):
                     f"min_unassociated_days={settings.min_unassociated_days}"
                 )
             if reason is not None:
-                yield SkippedResource(
-                    account=ctx.account_id,
-                    region=ctx.region,
-                    rule=self.name,
-                    resource_id=resource_id,
-                    reason=reason,
-                )
+                yield self.skipped(ctx, resource_id, reason)
             else:
                 candidates.append((address, since))
         ptr = _ptr_records(ec2, [a.allocation_id for a, _ in candidates if a.allocation_id])
@@ -239,21 +230,15 @@ class EipUnassociated(Rule):
                 source="DescribeAddresses",
             ),
         ]
-        return Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, address.allocation_id),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        return self.new_finding(
+            ctx,
             resource_id=address.allocation_id,
             title=f"Release unassociated {address.label()}",
-            observed_at=ctx.as_of,
             cost=ctx.prices.public_ipv4_cost(region=ctx.region),
-            reversibility=self.reversibility,
             risk=risk,
-            risk_reasons=tuple(risk_reasons),
-            evidence=tuple(evidence),
-            resource=record.model_dump(mode="json"),
+            risk_reasons=risk_reasons,
+            evidence=evidence,
+            record=record,
         )
 
     # ---- manifests (pure) --------------------------------------------------------------
@@ -371,7 +356,7 @@ class EipUnassociated(Rule):
     def build_rollback(self, finding: Finding) -> Rollback:
         record = UnassociatedAddress.model_validate(finding.resource)
         address = record.address
-        restored = _ref("steps.allocate.AllocationId")
+        restored = ref("steps.allocate.AllocationId")
         allocate: dict[str, JsonValue] = {"Domain": "vpc", "Address": address.public_ip}
         if address.network_border_group:
             allocate["NetworkBorderGroup"] = address.network_border_group

@@ -22,7 +22,6 @@ from generator.findings import (
     Reversibility,
     Risk,
     SkippedResource,
-    finding_id,
 )
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
 from generator.rules.base import Rule, RuleCalls, RuleSettings
@@ -193,13 +192,7 @@ class LogsRetention(Rule):
             group = group.model_copy(update={"tags": dict(sorted(tags.items()))})
             reason = ctx.exclusions.reason_to_skip(group.name, group.tags)
         if reason is not None:
-            yield SkippedResource(
-                account=ctx.account_id,
-                region=ctx.region,
-                rule=self.name,
-                resource_id=group.name,
-                reason=reason,
-            )
+            yield self.skipped(ctx, group.name, reason)
             return
         yield self._finding(ctx, settings, group, cost)
 
@@ -248,21 +241,16 @@ class LogsRetention(Rule):
             evidence.append(
                 Evidence(label="Class", value=group.log_group_class, source="DescribeLogGroups")
             )
-        return Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, group_slug(group.name)),
-            rule=self.name,
-            account=ctx.account_id,
-            region=ctx.region,
-            resource_type=self.resource_type,
+        return self.new_finding(
+            ctx,
+            id_part=group_slug(group.name),
             resource_id=group.name,
             title=f"Expire events older than {retention} days in log group {group.name}",
-            observed_at=ctx.as_of,
             cost=cost,
-            reversibility=self.reversibility,
             risk=risk,
-            risk_reasons=tuple(risk_reasons),
-            evidence=tuple(evidence),
-            resource=record.model_dump(mode="json"),
+            risk_reasons=risk_reasons,
+            evidence=evidence,
+            record=record,
         )
 
     # ---- manifests (pure) --------------------------------------------------------------
