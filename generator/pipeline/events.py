@@ -67,6 +67,12 @@ class PullRequestEvent(_Loose):
     repository: Repository
 
 
+_WEBHOOK_NAMES = {
+    "IssueCommentEvent": "issue_comment",
+    "PushEvent": "push",
+    "PullRequestEvent": "pull_request",
+}
+
 _Event = TypeVar("_Event", bound=BaseModel)
 
 
@@ -83,8 +89,8 @@ def load_event(path: Path, model: type[_Event]) -> _Event:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        kind = model.__name__.removesuffix("Event")
+        kind = _WEBHOOK_NAMES.get(model.__name__, model.__name__)
         raise ConfigError(
-            f"{path} is not a {kind} event: {where}: {first['msg']}",
+            f"{path} is not a GitHub {kind} event payload: {where}: {first['msg']}",
             hint="this command runs in the workflow reclaim init generated for that event",
         ) from None
