@@ -40,6 +40,7 @@ from generator.progress import SilentProgress
 from generator.report_stream import ReportCollector, ReportSink
 from generator.rules import RULES
 from generator.rules.context import ScanContext
+from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
 
 log = logging.getLogger("reclaim.scan")
@@ -148,8 +149,9 @@ def scan_into(
             exclusions=config.exclusions,
             state=state,
         )
+        rule = RULES[unit.rule]
         try:
-            for item in RULES[unit.rule].detect(ctx, config.rule_settings(unit.rule)):
+            for item in detect_declared(rule, ctx, config.rule_settings(unit.rule)):
                 locked.add(item)
                 if isinstance(item, Finding):
                     found += 1

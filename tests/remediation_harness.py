@@ -20,6 +20,7 @@ from generator.planner import plan_finding, write_remediation
 from generator.rules import RULES
 from generator.rules.base import RuleSettings
 from generator.rules.context import ScanContext
+from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
 
 MOTO_ACCOUNT = "123456789012"
@@ -67,7 +68,7 @@ def context(
 def detect(rule_name: str, ctx: ScanContext, **settings: Any) -> Detected:
     rule = RULES[rule_name]
     model: RuleSettings = rule.settings_model.model_validate(settings)
-    found = list(rule.detect(ctx, model))
+    found = list(detect_declared(rule, ctx, model))
     return Detected(
         [f for f in found if isinstance(f, Finding)],
         [s for s in found if isinstance(s, SkippedResource)],

@@ -19,6 +19,7 @@ from generator.planner import plan_finding, write_remediation
 from generator.rules import RULES
 from generator.rules.base import RuleSettings
 from generator.rules.context import ScanContext
+from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
 
 REGION = "us-east-1"
@@ -68,7 +69,7 @@ def scan(
         state=SeenState(None),
     )
     result = ScanResult()
-    for item in rule.detect(ctx, settings or rule.settings_model()):
+    for item in detect_declared(rule, ctx, settings or rule.settings_model()):
         if isinstance(item, Finding):
             result.findings.append(item)
         else:

@@ -12,6 +12,7 @@ from generator.aws.prices import bundled_prices
 from generator.exclusions import Exclusions
 from generator.findings import Finding, SkippedResource
 from generator.rules.context import ScanContext
+from generator.rules.declared_calls import detect_declared
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot import SnapshotSpec
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
@@ -43,7 +44,7 @@ def run(rule: Any, clients: dict[str, Any], settings: Any = None) -> dict[str, A
         state=SeenState(None),
     )
     out: dict[str, Any] = {}
-    for item in rule.detect(ctx, settings or rule.settings_model()):
+    for item in detect_declared(rule, ctx, settings or rule.settings_model()):
         assert isinstance(item, Finding | SkippedResource)
         out[item.resource_id] = item
     return out

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from generator.rules.declared_calls import detect_declared
 from generator.rules.ebs_volume import VolumeSpec
 from tests.conftest import SHARED
 
@@ -99,7 +100,7 @@ def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
                 exclusions=Exclusions(),
                 state=SeenState(None),
             )
-            list(EbsUnattached().detect(ctx, EbsUnattachedSettings(use_cloudtrail=False)))
+            list(detect_declared(EbsUnattached(), ctx, EbsUnattachedSettings(use_cloudtrail=False)))
         return
     volumes = [VolumeSpec.from_api(v) for v in data.get("Volumes", [])]
     data.pop("NextToken", None)
@@ -123,7 +124,9 @@ def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
     )
     with Stubber(ec2) as stub:
         stub.add_response("describe_volumes", data, {"Filters": ANY})
-        items = list(EbsUnattached().detect(ctx, EbsUnattachedSettings(use_cloudtrail=False)))
+        items = list(
+            detect_declared(EbsUnattached(), ctx, EbsUnattachedSettings(use_cloudtrail=False))
+        )
     found = {i.resource_id for i in items if isinstance(i, Finding)}
     expected = {
         v.volume_id

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from generator.aws.prices import bundled_prices
 from generator.exclusions import Exclusions
 from generator.rules.context import ScanContext
+from generator.rules.declared_calls import detect_declared
 from generator.rules.ebs_unattached import EbsUnattached, EbsUnattachedSettings, UnattachedVolume
 from generator.scan import scan
 from generator.state import SeenState
@@ -142,7 +143,9 @@ def test_cloudtrail_detach_time_and_never_attached_volumes(ec2, tmp_path: Path):
     )
     with stub:
         items = list(
-            RULE.detect(_context(ec2, cloudtrail, as_of, tmp_path), EbsUnattachedSettings())
+            detect_declared(
+                RULE, _context(ec2, cloudtrail, as_of, tmp_path), EbsUnattachedSettings()
+            )
         )
         stub.assert_no_pending_responses()
 
@@ -166,7 +169,9 @@ def test_cloudtrail_access_denied_falls_back_to_the_state_file(ec2, tmp_path: Pa
     )
     with stub:
         items = list(
-            RULE.detect(_context(ec2, cloudtrail, later(30), tmp_path), EbsUnattachedSettings())
+            detect_declared(
+                RULE, _context(ec2, cloudtrail, later(30), tmp_path), EbsUnattachedSettings()
+            )
         )
     (item,) = items
     assert not hasattr(item, "cost"), "first sight in the state file is day 0: not idle yet"
@@ -178,7 +183,9 @@ def test_no_cloudtrail_query_when_nothing_is_unattached(ec2, tmp_path: Path):
     with Stubber(cloudtrail) as stub:  # any call would fail: no responses queued
         assert (
             list(
-                RULE.detect(_context(ec2, cloudtrail, later(30), tmp_path), EbsUnattachedSettings())
+                detect_declared(
+                    RULE, _context(ec2, cloudtrail, later(30), tmp_path), EbsUnattachedSettings()
+                )
             )
             == []
         )

@@ -18,6 +18,7 @@ from typing import Any
 from generator.pipeline.iam_actions import iam_action, is_read_only
 from generator.pipeline.iam_scopes import GLOBAL_PREFIXES, PLAN_TAG, SCOPES, Condition, Grant
 from generator.rules.base import Rule
+from generator.rules.declared_calls import ACCOUNT_CALLS
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -53,7 +54,9 @@ def _sid(*parts: str) -> str:
 
 
 def rule_actions(rules: Iterable[Rule]) -> set[str]:
-    actions: set[str] = set()
+    """Every IAM action the rules' scans, applies and rollbacks need, and the account-wide
+    reads a scan makes (DescribeRegions for `regions: all-enabled`)."""
+    actions = {a for s, o in ACCOUNT_CALLS if (a := iam_action(s, o)) is not None}
     for rule in rules:
         for service, operation in rule.calls.scan | rule.calls.apply | rule.calls.rollback:
             action = iam_action(service, operation)

@@ -53,6 +53,12 @@ def test_every_declared_call_is_granted_and_reads_are_apart_from_writes(
             assert action is None or action in read | write, action
 
 
+def test_the_account_wide_reads_of_a_scan_are_granted(policies: RolePolicies) -> None:
+    """`regions: all-enabled` asks DescribeRegions through the remediation role."""
+    read = {a for s in _statements(policies, "read") for a in _as_list(s["Action"])}
+    assert "ec2:DescribeRegions" in read
+
+
 def test_snapshots_may_only_be_created_with_the_plan_id_tag(policies: RolePolicies) -> None:
     statements = _granting(_statements(policies, "write"), "ec2:CreateSnapshot")
     on_snapshots = [s for s in statements if ":snapshot/" in str(s["Resource"])]
