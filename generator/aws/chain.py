@@ -34,6 +34,7 @@ SESSION_SECONDS = 3600
 TRUST_POLICY_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 
 RunKind = Literal["scan", "propose", "apply", "rollback"]
+READ_ONLY_KINDS: frozenset[RunKind] = frozenset({"scan", "propose"})
 TimeFetcher = Callable[[], datetime]
 
 _UNSAFE = re.compile(r"[^\w+=,.@-]")
@@ -95,6 +96,8 @@ class Hop:
     external_id: str | None = field(default=None, repr=False)
     source_identity: str | None = None
     account_label: str | None = None
+    session_policy: str | None = field(default=None, repr=False)
+    """An inline session policy (JSON): the session may do only what it and the role allow."""
 
     def describe(self) -> str:
         what = "service role" if self.number == 1 else f"role of account {self.account_label}"
@@ -145,6 +148,8 @@ def assume_role(sts: Any, hop: Hop, identity: RunIdentity) -> dict[str, Any]:
         params["ExternalId"] = hop.external_id
     if hop.source_identity is not None:
         params["SourceIdentity"] = hop.source_identity
+    if hop.session_policy is not None:
+        params["Policy"] = hop.session_policy
     try:
         response = sts.assume_role(**params)
     except ClientError as error:
@@ -212,6 +217,7 @@ class RoleChain:
         self._hop1_lock = threading.Lock()
         self._hop2_sts: Any = None
         self._hop2_sts_lock = threading.Lock()
+        self._scan_policy: str | None = None
 
     def _sts(self, session: boto3.Session) -> Any:
         return session.client("sts", region_name=self.config.home_region, config=RETRY_CONFIG)
@@ -261,6 +267,7 @@ class RoleChain:
             # through the chain and AWS refuses an attempt to change it.
             source_identity=None if self.config.service_role else self.identity.source_identity,
             account_label=account.label,
+            session_policy=self._session_policy(),
         )
         credentials = refreshable_hop(self._sts_for_hop2(), hop, self.identity, self._time_fetcher)
         return AccountSession(
@@ -268,6 +275,17 @@ class RoleChain:
             label=f"account {account.label} via {hop.describe()}",
             known_account_id=account.expected_id,
         )
+
+    def _session_policy(self) -> str | None:
+        """Scans (and propose, which scans) read only: their sessions carry a policy that
+        allows the enabled rules' read calls and nothing else. Apply and rollback none."""
+        if self.identity.kind not in READ_ONLY_KINDS:
+            return None
+        if self._scan_policy is None:
+            from generator.aws.scan_policy import scan_session_policy
+
+            self._scan_policy = scan_session_policy(self.config.enabled_rules())
+        return self._scan_policy
 
     def _via(self) -> str:
         if self.config.service_role is None:

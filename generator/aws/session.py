@@ -59,12 +59,18 @@ class _GivenCredentials(CredentialProvider):  # type: ignore[misc]
         return self._credentials
 
 
-def new_session(credentials: Credentials | None = None) -> boto3.Session:
-    """A boto3 session on the shared loader; with ``credentials``, it signs with exactly
-    those (never falling back to the environment), else with the standard provider chain."""
+def core_session() -> botocore.session.Session:
+    """A botocore session on the shared loader: service models are read from disk once."""
     core = botocore.session.Session()
     core.register_component("data_loader", _loader())
     core.register_component("response_parser_factory", _PARSER_FACTORY)
+    return core
+
+
+def new_session(credentials: Credentials | None = None) -> boto3.Session:
+    """A boto3 session on the shared loader; with ``credentials``, it signs with exactly
+    those (never falling back to the environment), else with the standard provider chain."""
+    core = core_session()
     if credentials is not None:
         resolver = CredentialResolver([_GivenCredentials(credentials)])
         core.register_component("credential_provider", resolver)

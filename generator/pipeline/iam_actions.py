@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from functools import cache
 
-import botocore.session
 from botocore.exceptions import UnknownServiceError
 
+from generator.aws.session import core_session
 from generator.errors import ConfigError
 
 # Services whose IAM prefix is not their signing name.
@@ -39,7 +39,7 @@ _READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "BatchGet", "Sear
 @cache
 def _service_model(service: str) -> object:
     try:
-        return botocore.session.get_session().get_service_model(service)
+        return core_session().get_service_model(service)
     except UnknownServiceError:
         raise ConfigError(
             f"{service!r} is not a boto3 service name this botocore knows",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,13 @@ from botocore.stub import Stubber
 from moto.core import set_initial_no_auth_action_count
 
 import generator.aws.chain as chain_module
+import generator.aws.scan_policy as scan_policy
 from generator.aws.chain import Hop, RoleChain, RoleChainError, RunIdentity, assume_role
+from generator.aws.scan_policy import scan_actions, scan_session_policy
 from generator.aws.session import new_session
-from generator.errors import ConfigError
+from generator.errors import ConfigError, ReclaimError
+from generator.pipeline.iam_actions import iam_action
+from generator.rules import RULES
 from generator.scan import scan
 from tests.fleet.support import (
     CUSTOMER_A,
@@ -345,3 +350,72 @@ def test_role_session_names_carry_the_run_and_stay_within_aws_limits():
     github = RunIdentity.current("rollback", "a" * 80, environ={"GITHUB_RUN_ID": "9" * 70})
     assert len(github.session_name) == 64 and github.session_name.startswith("reclaim-rollback-gh-")
     assert github.source_identity == "a" * 64
+
+
+def test_scan_sessions_carry_a_read_only_policy_and_changes_none(aws, tmp_path, hops):
+    config = _two_customers(tmp_path)
+    RoleChain(config, SCAN).session_for(config.accounts[0])
+    apply = RunIdentity(kind="apply", run="gh-7-1", actor="octocat")
+    RoleChain(config, apply).session_for(config.accounts[0])
+
+    scan_hop1, scan_hop2, apply_hop1, apply_hop2 = hops
+    assert scan_hop1.session_policy is None  # hop 1 must still assume the customer roles
+    assert apply_hop1.session_policy is None and apply_hop2.session_policy is None
+    assert scan_hop2.session_policy is not None
+    (statement,) = json.loads(scan_hop2.session_policy)["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    assert statement["Action"] == scan_actions(config.enabled_rules())
+    assert "ec2:DescribeVolumes" in statement["Action"]
+    assert "ec2:DescribeRegions" in statement["Action"]  # regions: all-enabled
+    assert not any(
+        a.startswith(("ec2:Delete", "ec2:Stop", "ec2:Modify")) for a in statement["Action"]
+    )
+    for name in config.enabled_rules():
+        for service, operation in RULES[name].calls.scan:
+            action = iam_action(service, operation)
+            assert action is None or action in statement["Action"], action
+
+
+def test_the_session_policy_is_sent_with_assume_role() -> None:
+    sts = new_session().client("sts", region_name=REGION)
+    policy = scan_session_policy(["ebs-unattached"])
+    hop = Hop(2, f"arn:aws:iam::{CUSTOMER_A}:role/r", session_policy=policy)
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    with Stubber(sts) as stub:
+        stub.add_response(
+            "assume_role",
+            {
+                "Credentials": {
+                    "AccessKeyId": "AKIAEXAMPLEEXAMPLE",
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": expiry,
+                }
+            },
+            {
+                "RoleArn": hop.role_arn,
+                "RoleSessionName": SCAN.session_name,
+                "DurationSeconds": chain_module.SESSION_SECONDS,
+                "Policy": policy,
+            },
+        )
+        assume_role(sts, hop, SCAN)
+    assert json.loads(policy)["Statement"][0]["Action"] == [
+        "cloudtrail:LookupEvents",
+        "ec2:DescribeRegions",
+        "ec2:DescribeVolumes",
+    ]
+
+
+def test_a_policy_over_the_size_limit_is_folded_into_read_wildcards_or_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    everything = sorted(RULES)
+    exact = scan_session_policy(everything)
+    monkeypatch.setattr(scan_policy, "MAX_POLICY_CHARS", len(exact) - 1)
+    folded = json.loads(scan_session_policy(everything))["Statement"][0]["Action"]
+    assert "ec2:Describe*" in folded and "ec2:DescribeVolumes" not in folded
+    assert all(a.split(":")[1].startswith(("Describe", "List", "Get", "Lookup")) for a in folded)
+    monkeypatch.setattr(scan_policy, "MAX_POLICY_CHARS", 100)
+    with pytest.raises(ReclaimError, match="exceeds AssumeRole's 100 characters"):
+        scan_session_policy(everything)
