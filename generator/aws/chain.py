@@ -218,6 +218,7 @@ class RoleChain:
         self._hop2_sts: Any = None
         self._hop2_sts_lock = threading.Lock()
         self._scan_policy: str | None = None
+        self._scan_policy_lock = threading.Lock()
 
     def _sts(self, session: boto3.Session) -> Any:
         return session.client("sts", region_name=self.config.home_region, config=RETRY_CONFIG)
@@ -281,11 +282,12 @@ class RoleChain:
         allows the enabled rules' read calls and nothing else. Apply and rollback none."""
         if self.identity.kind not in READ_ONLY_KINDS:
             return None
-        if self._scan_policy is None:
-            from generator.aws.scan_policy import scan_session_policy
+        with self._scan_policy_lock:  # accounts are prepared in parallel: build it once
+            if self._scan_policy is None:
+                from generator.aws.scan_policy import scan_session_policy
 
-            self._scan_policy = scan_session_policy(self.config.enabled_rules())
-        return self._scan_policy
+                self._scan_policy = scan_session_policy(self.config.enabled_rules())
+            return self._scan_policy
 
     def _via(self) -> str:
         if self.config.service_role is None:
