@@ -70,3 +70,11 @@ def test_every_rule_stays_inside_its_declaration_on_a_whole_scan(ec2: Any, tmp_p
     report = scan(config_for(tmp_path, rules=rules), as_of=datetime.now(UTC), workers=1)
     assert report.errors == ()
     assert {unit.rule for unit in report.completed} == set(RULES)
+
+
+def test_the_undeclared_call_is_named_as_the_iam_policy_names_it(aws: None) -> None:
+    """CloudWatch signs as "monitoring" but IAM calls it "cloudwatch"."""
+    client = guard(boto3.client("cloudwatch", region_name=REGION))
+    scope = declared_calls("ec2-idle", frozenset({("cloudwatch", "GetMetricData")}))
+    with scope, pytest.raises(UndeclaredCall, match="ec2-idle called cloudwatch:ListMetrics"):
+        client.list_metrics()

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 
 from generator.errors import ReclaimError
-from generator.pipeline.iam_actions import iam_action, is_read_only
+from generator.pipeline.iam_actions import iam_actions, is_read_only
 from generator.rules import RULES
 from generator.rules.declared_calls import ACCOUNT_CALLS
 
@@ -30,7 +30,7 @@ def scan_actions(rule_names: Iterable[str]) -> list[str]:
     calls = set(ACCOUNT_CALLS)
     for name in rule_names:
         calls |= RULES[name].calls.scan
-    actions = sorted({a for s, o in calls if (a := iam_action(s, o)) is not None})
+    actions = sorted(iam_actions(calls))
     writes = [a for a in actions if not is_read_only(a)]
     if writes:
         raise ReclaimError(
@@ -41,8 +41,12 @@ def scan_actions(rule_names: Iterable[str]) -> list[str]:
 
 
 def _document(actions: list[str]) -> str:
-    statement = {"Sid": "ReclaimScanReadsOnly", "Effect": "Allow", "Action": actions}
-    statement["Resource"] = "*"
+    statement = {
+        "Sid": "ReclaimScanReadsOnly",
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": "*",
+    }
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -44,6 +44,8 @@ class Issue(_Loose):
 
 
 class IssueCommentEvent(_Loose):
+    webhook: ClassVar[str] = "issue_comment"
+
     action: str
     issue: Issue
     comment: Comment
@@ -51,6 +53,8 @@ class IssueCommentEvent(_Loose):
 
 
 class PushEvent(_Loose):
+    webhook: ClassVar[str] = "push"
+
     ref: str
     before: str
     after: str
@@ -62,16 +66,12 @@ class PullRequestRef(_Loose):
 
 
 class PullRequestEvent(_Loose):
+    webhook: ClassVar[str] = "pull_request"
+
     number: int
     pull_request: PullRequestRef
     repository: Repository
 
-
-_WEBHOOK_NAMES = {
-    "IssueCommentEvent": "issue_comment",
-    "PushEvent": "push",
-    "PullRequestEvent": "pull_request",
-}
 
 _Event = TypeVar("_Event", bound=BaseModel)
 
@@ -89,7 +89,7 @@ def load_event(path: Path, model: type[_Event]) -> _Event:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        kind = _WEBHOOK_NAMES.get(model.__name__, model.__name__)
+        kind = getattr(model, "webhook", model.__name__)
         raise ConfigError(
             f"{path} is not a GitHub {kind} event payload: {where}: {first['msg']}",
             hint="this command runs in the workflow reclaim init generated for that event",

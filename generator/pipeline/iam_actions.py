@@ -9,6 +9,7 @@ action (S3's ListObjectsV2 is s3:ListBucket).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from botocore.exceptions import UnknownServiceError
@@ -63,6 +64,11 @@ def iam_action(service: str, operation: str) -> str | None:
             hint="operations are spelled as in the AWS API reference, e.g. 'DescribeVolumes'",
         )
     return f"{iam_prefix(service)}:{ACTION_EXCEPTIONS.get((service, operation), operation)}"
+
+
+def iam_actions(calls: Iterable[tuple[str, str]]) -> set[str]:
+    """The IAM actions a set of (service, operation) calls needs."""
+    return {action for s, o in calls if (action := iam_action(s, o)) is not None}
 
 
 def is_read_only(action: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from generator.pipeline.iam_actions import iam_action, is_read_only
+from generator.pipeline.iam_actions import iam_actions, is_read_only
 from generator.pipeline.iam_scopes import GLOBAL_PREFIXES, PLAN_TAG, SCOPES, Condition, Grant
 from generator.rules.base import Rule
 from generator.rules.declared_calls import ACCOUNT_CALLS
@@ -56,13 +56,10 @@ def _sid(*parts: str) -> str:
 def rule_actions(rules: Iterable[Rule]) -> set[str]:
     """Every IAM action the rules' scans, applies and rollbacks need, and the account-wide
     reads a scan makes (DescribeRegions for `regions: all-enabled`)."""
-    actions = {a for s, o in ACCOUNT_CALLS if (a := iam_action(s, o)) is not None}
+    calls = set(ACCOUNT_CALLS)
     for rule in rules:
-        for service, operation in rule.calls.scan | rule.calls.apply | rule.calls.rollback:
-            action = iam_action(service, operation)
-            if action is not None:
-                actions.add(action)
-    return actions
+        calls |= rule.calls.scan | rule.calls.apply | rule.calls.rollback
+    return iam_actions(calls)
 
 
 def role_policies(rules: Iterable[Rule], *, skip_tag: str) -> RolePolicies:

@@ -51,7 +51,6 @@ def guard(client: Any) -> Any:
     if meta is None or not hasattr(meta, "events"):
         return client
     service = client.meta.service_model.service_name
-    signing = client.meta.service_model.signing_name
 
     def check(model: Any, **_: Any) -> None:
         scope = getattr(_running, "scope", None)
@@ -59,9 +58,11 @@ def guard(client: Any) -> Any:
             return
         rule, calls = scope
         if (service, model.name) not in calls:
+            from generator.pipeline.iam_actions import iam_action
+
+            action = iam_action(service, model.name) or f"{service} {model.name}"
             raise UndeclaredCall(
-                f"rule {rule} called {signing}:{model.name}, which it does not declare "
-                "in its scan calls",
+                f"rule {rule} called {action}, which it does not declare in its scan calls",
                 hint="a bug in that rule: declare the call (it becomes part of the "
                 "generated IAM policy) or stop making it",
             )
