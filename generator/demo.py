@@ -24,7 +24,7 @@ from rich.table import Table
 
 from generator.aws.session import AccountSession
 from generator.config import load_config
-from generator.errors import ReclaimError
+from generator.errors import MissingDependency, ReclaimError
 from generator.executor.runner import Executor
 from generator.forge.local import LocalGitForge
 from generator.propose import propose, remediations_in_repo
@@ -240,7 +240,7 @@ def run_demo(directory: Path, console: Console) -> DemoResult:
     try:
         from moto import mock_aws
     except ImportError:
-        raise ReclaimError(
+        raise MissingDependency(
             "the demo needs moto (an in-process AWS)",
             hint='install it with: pip install "reclaim[demo]"',
         ) from None

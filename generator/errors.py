@@ -25,20 +25,26 @@ class ExitCode(IntEnum):
     STATE = 7  # refused because of the recorded state (already applied, not applied, ...)
     FORGE = 8  # git / GitHub failure
     RETRY_LATER = 9  # AWS does not allow the next step yet; the message says when
+    CREDENTIALS = 10  # no credentials, or they reach another account than the plan's
+    DEPENDENCY = 11  # an optional dependency is not installed; the message names the extra
+    BUSY = 12  # another apply or rollback of the same plan holds its lock
 
 
 EXIT_CODE_HELP = """\b
 Exit codes:
-  0  success
-  1  finished, but some accounts, regions or rules failed (see the summary)
-  2  bad command line
-  3  invalid configuration (the message names the key path)
-  4  invalid, tampered or underivable manifest (no AWS call was made)
-  5  a pre-check failed: the resource changed since the PR; nothing was mutated
-  6  an AWS call failed; the journal records progress, re-run to resume
-  7  refused by recorded state (already applied, not applied, already rolled back)
-  8  forge (git or GitHub) failure
-  9  not yet: AWS refuses the next step until a time the message gives; re-run then"""
+   0  success
+   1  finished, but some accounts, regions or rules failed (see the summary)
+   2  bad command line
+   3  invalid configuration (the message names the key path)
+   4  invalid, tampered or underivable manifest (no AWS call was made)
+   5  a pre-check failed: the resource changed since the PR; nothing was mutated
+   6  an AWS call failed mid-run; the journal records progress, re-run to resume
+   7  refused by recorded state (already applied, not applied, already rolled back)
+   8  forge (git or GitHub) failure
+   9  not yet: AWS refuses the next step until a time the message gives; re-run then
+  10  no usable credentials, or they reach another account than the plan's; nothing changed
+  11  an optional dependency is missing (the message says what to install)
+  12  another apply or rollback of this plan is running (its lock is held); nothing changed"""
 
 
 class ReclaimError(Exception):
@@ -67,6 +73,23 @@ class PrecheckFailed(ReclaimError):
 
 class AwsCallFailed(ReclaimError):
     exit_code = ExitCode.AWS
+
+
+class CredentialsError(ReclaimError):
+    """The run cannot act in the plan's account: no credentials, a hop of the role chain
+    refused, or the credentials reach another account. A plain re-run cannot help."""
+
+    exit_code = ExitCode.CREDENTIALS
+
+
+class MissingDependency(ReclaimError):
+    exit_code = ExitCode.DEPENDENCY
+
+
+class PlanBusy(ReclaimError):
+    """Another apply or rollback of the same plan holds the folder's lock."""
+
+    exit_code = ExitCode.BUSY
 
 
 class StateRefusal(ReclaimError):

@@ -34,7 +34,7 @@ def test_help_documents_every_command_and_the_exit_codes():
     for command in ("scan", "plan", "propose", "apply", "rollback", "validate", "demo", "schema"):
         assert command in result.output
     for code in ExitCode:
-        assert f"  {int(code)}  " in result.output
+        assert f"{int(code):>4}  " in result.output
 
 
 def test_invalid_config_exits_3_with_the_key_path(tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from generator.errors import AwsCallFailed, ManifestError, PrecheckFailed, StateRefusal
+from generator.errors import AwsCallFailed, CredentialsError, ManifestError, PrecheckFailed, StateRefusal
 from generator.manifest.folder import RemediationFolder
 from generator.planner import plan_finding, write_remediation
 from generator.scan import scan
@@ -296,7 +296,7 @@ def test_plan_for_another_account_is_refused_before_mutation(ec2, tmp_path, log)
     session = RecordingSession(log)
     executor = executor_for(session)
     executor.account_id = lambda: "999999999999"
-    with pytest.raises(AwsCallFailed, match="belongs to account 123456789012"):
+    with pytest.raises(CredentialsError, match="belongs to account 123456789012"):
         executor.apply(folder)
     assert _exists(ec2, volume) and log.calls == []
 

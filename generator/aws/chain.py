@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator.aws.session import RETRY_CONFIG, AccountSession, SessionFactory, new_session
 from generator.config import AccountConfig, ReclaimConfig
-from generator.errors import AwsCallFailed
+from generator.errors import AwsCallFailed, ExitCode
 
 # AWS caps a session obtained by role chaining at one hour; asking for more fails.
 SESSION_SECONDS = 3600
@@ -105,7 +105,28 @@ class Hop:
 
 
 class RoleChainError(AwsCallFailed):
-    """A hop could not be assumed (or refreshed); the message names the hop and role."""
+    """A hop could not be assumed (or refreshed); the message names the hop and role.
+
+    Refusals (no credentials, an untrusted caller, a wrong ExternalId) exit with the
+    credentials code: re-running cannot help until the setup is fixed. Throttling and
+    service errors keep the re-run code."""
+
+    def __init__(self, message: str, *, hint: str | None = None, refused: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        if refused:
+            self.exit_code = ExitCode.CREDENTIALS
+
+
+_REFUSALS = frozenset(
+    {
+        "AccessDenied",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RegionDisabledException",
+        "ValidationError",
+    }
+)
 
 
 def _hint_for(hop: Hop, code: str, message: str) -> str:
@@ -158,11 +179,13 @@ def assume_role(sts: Any, hop: Hop, identity: RunIdentity) -> dict[str, Any]:
         raise RoleChainError(
             f"{hop.describe()}: AssumeRole failed: {code}: {message}",
             hint=_hint_for(hop, code, message),
+            refused=code in _REFUSALS,
         ) from None
     except NoCredentialsError:
         raise RoleChainError(
             f"{hop.describe()}: no AWS credentials to assume it with",
             hint=_hint_for(hop, "NoCredentials", ""),
+            refused=True,
         ) from None
     except BotoCoreError as error:
         raise RoleChainError(f"{hop.describe()}: AssumeRole failed: {error}") from None

@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator import __version__
 from generator.aws.timestamps import response_parser_factory
-from generator.errors import AwsCallFailed
+from generator.errors import AwsCallFailed, CredentialsError
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
@@ -113,7 +113,7 @@ class AccountSession:
         try:
             identity = self.client("sts", region).get_caller_identity()
         except NoCredentialsError:
-            raise AwsCallFailed(
+            raise CredentialsError(
                 f"no AWS credentials found ({self.label})",
                 hint="configure credentials (AWS_PROFILE, environment variables, or "
                 "GitHub OIDC via aws-actions/configure-aws-credentials)",

@@ -18,6 +18,7 @@ from pydantic import JsonValue
 
 from generator.errors import (
     AwsCallFailed,
+    CredentialsError,
     ManifestError,
     PrecheckFailed,
     RetryLater,
@@ -147,7 +148,7 @@ class Executor:
     def _check_account(self, plan: Plan) -> None:
         actual = self.account_id()
         if actual != plan.account:
-            raise AwsCallFailed(
+            raise CredentialsError(
                 f"the credentials reach account {actual}, but {plan.plan_id} belongs to "
                 f"account {plan.account}; nothing was changed",
                 hint="use credentials (or the role chain) of the plan's account",
