@@ -421,11 +421,24 @@ def comment_result(
 
 
 def _executor(
-    folder: Path, config_path: Path | None, actor: str | None, kind: Literal["apply", "rollback"]
+    folder: Path,
+    config_path: Path | None,
+    actor: str | None,
+    kind: Literal["apply", "rollback"],
+    wait_seconds: float | None = None,
 ) -> Any:
-    """An executor acting in the plan's account through the role chain of reclaim.yml."""
+    """An executor acting in the plan's account through the role chain of reclaim.yml.
+
+    Nothing here calls AWS: the chain is built on the executor's first call, after the
+    manifests, names and journal have passed validation (a tampered plan costs no AssumeRole).
+    The observer gets this reclaim.yml, the default branch's in the workflows, and its
+    state file: the settings apply believes, whatever plan.json records."""
+    from functools import cache
+
     from generator.aws.chain import RoleChain, RunIdentity
     from generator.config import load_config
+    from generator.executor.lock import DEFAULT_WAIT_SECONDS
+    from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
     from generator.manifest.folder import RemediationFolder
 
@@ -433,12 +446,18 @@ def _executor(
     plan = RemediationFolder(folder).load_plan()
     account = _account_of(config, plan.account)
     actor = actor or os.environ.get("GITHUB_ACTOR")
-    session = RoleChain(config, RunIdentity.current(kind, actor)).session_for(account)
+
+    @cache
+    def session() -> Any:
+        return RoleChain(config, RunIdentity.current(kind, actor)).session_for(account)
+
     return Executor(
-        client_for=session.client,
+        client_for=lambda service, region: session().client(service, region),
         # Ask STS even when the role ARN implies the account: a destructive run proves it.
-        account_id=lambda: session.caller_account(config.home_region),
+        account_id=lambda: session().caller_account(config.home_region),
+        observer=RuleObserver.from_config(config),
         actor=actor,
+        lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
     )
 
 
@@ -463,32 +482,52 @@ def _account_of(config: Any, account_id: str) -> Any:
 actor_option = click.option(
     "--actor", default=None, help="Who approved this run (default: $GITHUB_ACTOR)."
 )
+wait_option = click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(0, 24 * 3600),
+    default=60,
+    show_default=True,
+    help="Seconds to wait when another apply or rollback of the same plan is running; "
+    "then exit 12 without touching AWS. Two runs of one plan never mutate at once.",
+)
 
 
 @main.command()
 @folder_argument
 @config_option
 @actor_option
+@wait_option
 @handles_errors
-def apply(folder: Path, config_path: Path | None, actor: str | None) -> None:
-    """Apply remediations/<finding-id>: validate, pre-check, back up, dry-run, change, verify.
+def apply(folder: Path, config_path: Path | None, actor: str | None, wait_seconds: float) -> None:
+    """Apply remediations/<finding-id>: validate, look at the resource again through its rule
+    (with this reclaim.yml, not what plan.json records), pre-check, back up, dry-run, change,
+    verify.
 
-    Resumes from journal.json after a failure without repeating a mutation."""
+    Resumes from journal.json after a failure without repeating a mutation; every step the
+    journal calls done is confirmed in AWS first. One run per plan at a time (--wait)."""
     from generator.report_format import print_run
 
-    print_run(_executor(folder, config_path, actor, "apply").apply(folder), out)
+    executor = _executor(folder, config_path, actor, "apply", wait_seconds)
+    print_run(executor.apply(folder), out)
 
 
 @main.command()
 @folder_argument
 @config_option
 @actor_option
+@wait_option
 @handles_errors
-def rollback(folder: Path, config_path: Path | None, actor: str | None) -> None:
-    """Undo an applied remediation from its backup, using the values in journal.json."""
+def rollback(
+    folder: Path, config_path: Path | None, actor: str | None, wait_seconds: float
+) -> None:
+    """Undo an applied remediation from its backup, using the values in journal.json, each
+    checked in AWS first (the change is in effect; the backup is this plan's, of this
+    resource, made after apply observed it). One run per plan at a time (--wait)."""
     from generator.report_format import print_run
 
-    print_run(_executor(folder, config_path, actor, "rollback").rollback(folder), out)
+    executor = _executor(folder, config_path, actor, "rollback", wait_seconds)
+    print_run(executor.rollback(folder), out)
 
 
 @main.command()

@@ -25,6 +25,7 @@ from rich.table import Table
 from generator.aws.session import AccountSession
 from generator.config import load_config
 from generator.errors import MissingDependency, ReclaimError
+from generator.executor.observe import RuleObserver
 from generator.executor.runner import Executor
 from generator.forge.local import LocalGitForge
 from generator.propose import propose, remediations_in_repo
@@ -316,7 +317,13 @@ def _run(repo: Path, console: Console) -> DemoResult:
     console.print(f"\n[bold]Reviewer merged[/bold] reclaim/{target.id}")
 
     executor = Executor(
-        client_for=session.client, account_id=session.account_id, actor="demo-reviewer"
+        client_for=session.client,
+        account_id=session.account_id,
+        # apply looks at the volume again with the repository's reclaim.yml and state file,
+        # on day 10 like the scan that proposed it
+        observer=RuleObserver.from_config(config),
+        clock=lambda: day10,
+        actor="demo-reviewer",
     )
     remediation = repo / folder / target.id
     applied = executor.apply(remediation)

@@ -16,6 +16,7 @@ from moto import mock_aws
 from generator.aws.session import AccountSession
 from generator.config import ReclaimConfig, parse_config
 from generator.executor.runner import Executor
+from tests import trusted
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REGION = "us-east-1"
@@ -131,7 +132,20 @@ class SimulatedCrash(BaseException):
 
 
 def executor_for(session: AccountSession) -> Executor:
-    return Executor(client_for=session.client, account_id=session.account_id, actor="tester")
+    return Executor(
+        client_for=session.client,
+        account_id=session.account_id,
+        observer=trusted.observer(),
+        clock=trusted.clock(),
+        actor="tester",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _forget_trusted_scan() -> Iterator[None]:
+    trusted.forget()
+    yield
+    trusted.forget()
 
 
 def shared_or_skip(*parts: str) -> Path:

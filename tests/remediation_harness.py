@@ -14,6 +14,7 @@ import boto3
 
 from generator.aws.prices import PriceTable, bundled_prices
 from generator.exclusions import Exclusions
+from generator.executor.observe import Observer
 from generator.executor.runner import Executor
 from generator.findings import Finding, SkippedResource
 from generator.planner import plan_finding, write_remediation
@@ -22,6 +23,7 @@ from generator.rules.base import RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
+from tests import trusted
 
 MOTO_ACCOUNT = "123456789012"
 PLACEBO = Path(__file__).resolve().parents[1].parent / "shared" / "aws-captures" / "placebo"
@@ -68,6 +70,7 @@ def context(
 def detect(rule_name: str, ctx: ScanContext, **settings: Any) -> Detected:
     rule = RULES[rule_name]
     model: RuleSettings = rule.settings_model.model_validate(settings)
+    trusted.remember(trusted.config_for_rule(rule_name, model, ctx.exclusions), ctx.as_of, ctx.state)
     found = list(detect_declared(rule, ctx, model))
     return Detected(
         [f for f in found if isinstance(f, Finding)],
@@ -81,10 +84,14 @@ def planned(finding: Finding, out: Path) -> Path:
     return write_remediation(plan_finding(reloaded), out)
 
 
-def executor(client_for: Callable[[str, str], Any] | None = None) -> Executor:
+def executor(
+    client_for: Callable[[str, str], Any] | None = None, observer: Observer | None = None
+) -> Executor:
     return Executor(
         client_for=client_for or (lambda service, region: moto_client(service, region)),
         account_id=lambda: MOTO_ACCOUNT,
+        observer=observer or trusted.observer(),
+        clock=trusted.clock(),
     )
 
 

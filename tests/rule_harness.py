@@ -21,6 +21,7 @@ from generator.rules.base import RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
+from tests import trusted
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -68,6 +69,9 @@ def scan(
         exclusions=exclusions or Exclusions(),
         state=SeenState(None),
     )
+    trusted.remember(
+        trusted.config_for_rule(rule_name, settings, ctx.exclusions), ctx.as_of, ctx.state
+    )
     result = ScanResult()
     for item in detect_declared(rule, ctx, settings or rule.settings_model()):
         if isinstance(item, Finding):
@@ -87,6 +91,7 @@ def executor(clock: Callable[[], datetime] | None = None) -> Executor:
     return Executor(
         client_for=lambda service, region: client(service, region),
         account_id=lambda: ACCOUNT,
-        clock=clock or (lambda: datetime.now(UTC)),
+        observer=trusted.observer(),
+        clock=clock or trusted.clock(),
         actor="test",
     )

@@ -15,6 +15,7 @@ from generator.errors import AwsCallFailed, CredentialsError, ManifestError, Pre
 from generator.manifest.folder import RemediationFolder
 from generator.planner import plan_finding, write_remediation
 from generator.scan import scan
+from tests import trusted
 from tests.conftest import (
     REGION,
     CallLog,
@@ -51,7 +52,9 @@ def _exists(ec2: Any, volume: str) -> bool:
 def _remediation_for(volume: str, tmp_path: Path) -> Path:
     config = config_for(tmp_path)
     scan(config, as_of=datetime.now(UTC))
-    report = scan(config, as_of=later(30))
+    as_of = later(30)
+    report = scan(config, as_of=as_of)
+    trusted.remember(config, as_of)
     finding = next(f for f in report.findings if f.resource_id == volume)
     return write_remediation(plan_finding(finding), tmp_path / "remediations")
 

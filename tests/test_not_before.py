@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from generator.cli import main
 from generator.errors import ExitCode, ManifestError
-from generator.executor.runner import _parse_time
+from generator.executor.calls import parse_time as _parse_time
 from generator.manifest.models import AwsCall, NotBefore
 from generator.manifest.validation import check_allow_list, check_references
 from generator.rules import RULES

@@ -28,6 +28,7 @@ from generator.rules.cloudfront_price_class import (
 )
 from generator.scan import scan
 from generator.state import SeenState
+from tests import trusted
 from tests.remediation_harness import (
     MOTO_ACCOUNT,
     context,
@@ -293,7 +294,7 @@ class StubbedCloudFront:
         )
         self.stub = Stubber(self.client)
         self.folder = write_remediation(plan_finding(_stub_finding()), tmp_path)
-        self.run = executor(lambda service, region: self.client)
+        self.run = executor(lambda service, region: self.client, trusted.BelieveTheRecord())
 
     def read(self, etag: str, config: dict[str, Any]) -> None:
         self.stub.add_response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jmespath
@@ -47,11 +48,42 @@ def extract(paths: dict[str, str], response: dict[str, Any]) -> dict[str, JsonVa
     return {name: jmespath.search(path, response) for name, path in paths.items()}
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far the runner's clock may be ahead of AWS's when reclaim compares an AWS timestamp
+with a time it recorded itself (GitHub's runners keep NTP time; an old backup is days old)."""
+
+
+def parse_time(value: JsonValue) -> datetime:
+    """A timestamp from a response or the journal (ISO 8601 after the JSON round trip)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise CallError("UnreadableTime", f"expected a timestamp, found {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def at_or_after(actual: JsonValue, earliest: JsonValue) -> bool:
+    """``actual`` is a timestamp no earlier than ``earliest`` (less the allowed skew)."""
+    if actual is None or earliest is None:
+        return False
+    try:
+        return parse_time(actual) >= parse_time(earliest) - CLOCK_SKEW
+    except CallError:
+        return False
+
+
 def unmet(expectations: tuple[Expectation, ...], response: dict[str, Any]) -> list[str]:
     """Each expectation the response does not meet, as 'what: expected X, found Y'."""
     failures = []
     for expectation in expectations:
         actual = jmespath.search(expectation.path, response)
+        if expectation.compare == "at_or_after":
+            if not at_or_after(actual, expectation.equals):
+                failures.append(
+                    f"{expectation.what}: expected at or after {expectation.equals}, "
+                    f"found {actual!r}"
+                )
+            continue
         if actual == expectation.equals:
             continue
         if isinstance(actual, dict | list) and isinstance(expectation.equals, dict | list):

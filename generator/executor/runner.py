@@ -1,9 +1,18 @@
 """apply and rollback: validate everything, then run steps, journaling after every one.
 
-Resuming: completed steps are not repeated; a mutating step always asks its lookup first
-whether it already happened (a crash can fall between an AWS call and its journal entry),
-so re-running never repeats a mutation. Read-only pre-checks run again on a resume until a
-change step has started, because the resource may have changed while the run was stopped.
+What a run believes: live AWS state, the reclaim.yml (and state file) it was started with,
+and its own journal, each checked against AWS; never a value because plan.json says so.
+- One run of a plan at a time: the plan's lock is held from loading the journal to the end.
+- Zero AWS calls before the manifests, names and journal pass validation.
+- Before its first change, apply observes the resource again through its rule
+  (generator.executor.observe) and refuses unless the manifests derived from that
+  observation are exactly plan.json and rollback.json.
+- Resuming: a step the journal calls completed is believed only when its lookup confirms it
+  in AWS; a mutating step always asks its lookup first whether it already happened (a crash
+  can fall between an AWS call and its journal entry), so re-running never repeats a
+  mutation; a lookup counts only what this run made (a backup made before the run observed
+  the resource is not this run's). Until a change step has succeeded, the pre-checks and the
+  observation run again on every resume, because the resource may have changed meanwhile.
 """
 
 from __future__ import annotations
@@ -18,13 +27,24 @@ from pydantic import JsonValue
 
 from generator.errors import (
     AwsCallFailed,
+    ConfigError,
     CredentialsError,
     ManifestError,
     PrecheckFailed,
     RetryLater,
     StateRefusal,
 )
-from generator.executor.calls import CallError, extract, invoke, unmet, wait
+from generator.executor.calls import (
+    CallError,
+    at_or_after,
+    extract,
+    invoke,
+    parse_time,
+    unmet,
+    wait,
+)
+from generator.executor.lock import DEFAULT_WAIT_SECONDS, plan_lock
+from generator.executor.observe import Observer, check_observed, record_digest
 from generator.manifest.folder import RemediationFolder, digest
 from generator.manifest.models import (
     Journal,
@@ -76,13 +96,24 @@ class Executor:
 
     client_for: ClientFor
     account_id: Callable[[], str]
+    observer: Observer
+    """Looks at the plan's resource again with the trusted reclaim.yml and state file."""
     clock: Clock = utc_now
     actor: str | None = None
+    lock_wait_seconds: float = DEFAULT_WAIT_SECONDS
 
     # ---- entry points --------------------------------------------------------------
 
     def apply(self, path: Path) -> RunResult:
-        folder, plan, _rollback, journal = self._load(path)
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds):
+            return self._apply(path)
+
+    def rollback(self, path: Path) -> RunResult:
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds):
+            return self._rollback(path)
+
+    def _apply(self, path: Path) -> RunResult:
+        folder, plan, rollback, journal = self._load(path)
         if journal.rollback is not None:
             raise StateRefusal(
                 f"{plan.plan_id} was rolled back on {journal.rollback.started_at:%Y-%m-%d}; "
@@ -99,10 +130,10 @@ class Executor:
             )
         self._check_account(plan)
         run = self._start_run(journal, "apply")
-        outcomes = self._run(folder, journal, run, plan, {})
+        outcomes = self._run(folder, journal, run, plan, observe=rollback)
         return RunResult(plan.plan_id, "apply", outcomes)
 
-    def rollback(self, path: Path) -> RunResult:
+    def _rollback(self, path: Path) -> RunResult:
         folder, plan, rollback, journal = self._load(path)
         applied = journal.apply
         if applied is None:
@@ -123,7 +154,7 @@ class Executor:
             )
         self._check_account(plan)
         run = self._start_run(journal, "rollback")
-        outcomes = self._run(folder, journal, run, rollback, {"apply": applied.outputs()})
+        outcomes = self._run(folder, journal, run, rollback, observe=None)
         return RunResult(plan.plan_id, "rollback", outcomes)
 
     # ---- preparation (no AWS writes) ---------------------------------------------------
@@ -172,15 +203,24 @@ class Executor:
         journal: Journal,
         run: RunRecord,
         manifest: Manifest,
-        fixed_scopes: dict[str, dict[str, dict[str, JsonValue]]],
+        *,
+        observe: Rollback | None,
     ) -> list[StepOutcome]:
+        """Run ``manifest``'s steps; for an apply, ``observe`` is its rollback, derived again
+        from the observation with the plan."""
         outcomes: list[StepOutcome] = []
-        change_ids = {s.id for s in manifest.steps if s.phase == "change"}
-        change_started = any(r.step_id in change_ids for r in run.steps)
         try:
+            change_done = self._confirm_progress(folder, journal, run, manifest)
+            # After the pre-checks (their messages say precisely what drifted), before the
+            # first step that could mutate.
+            must_observe = observe is not None and not change_done
             for step in manifest.steps:
+                if must_observe and step.phase != "precheck":
+                    assert isinstance(manifest, Plan) and observe is not None
+                    self._observe(folder, journal, run, manifest, observe)
+                    must_observe = False
                 record = run.record(step.id)
-                rerun_precheck = step.phase == "precheck" and not change_started
+                rerun_precheck = step.phase == "precheck" and not change_done
                 if record and record.status == "completed" and not rerun_precheck:
                     outcomes.append(
                         StepOutcome(
@@ -190,14 +230,14 @@ class Executor:
                     continue
                 if step.destroys_data:
                     self._require_backups(manifest, run, step)
-                scopes: Outputs = {**fixed_scopes, "steps": run.outputs()}
+                scopes = self._scopes(journal, run)
                 outcomes.append(self._run_step(folder, journal, run, manifest, step, scopes))
-                change_started = change_started or step.id in change_ids
+                change_done = change_done or step.phase == "change"
         except RetryLater as error:
             run.status, run.error, run.not_before = "waiting", error.message, error.not_before
             folder.save_journal(journal)
             raise
-        except (PrecheckFailed, AwsCallFailed, ManifestError) as error:
+        except (PrecheckFailed, AwsCallFailed, ManifestError, StateRefusal, ConfigError) as error:
             run.status = "aborted" if isinstance(error, PrecheckFailed) else "failed"
             run.error = error.message
             folder.save_journal(journal)
@@ -205,6 +245,88 @@ class Executor:
         run.status, run.finished_at = "completed", self.clock()
         folder.save_journal(journal)
         return outcomes
+
+    def _scopes(self, journal: Journal, run: RunRecord) -> Outputs:
+        """What references resolve against: this run's outputs, the apply's (for a
+        rollback), and the journal's facts about the apply run."""
+        applied = journal.apply
+        scopes: dict[str, Any] = {"steps": run.outputs()}
+        if applied is not None and applied is not run:
+            scopes["apply"] = applied.outputs()
+        if applied is not None and applied.observed_at is not None:
+            scopes["run"] = {"apply": {"observed_at": applied.observed_at.isoformat()}}
+        return scopes
+
+    def _observe(
+        self,
+        folder: RemediationFolder,
+        journal: Journal,
+        run: RunRecord,
+        plan: Plan,
+        rollback: Rollback,
+    ) -> None:
+        """Look at the resource again through its rule; refuse unless the reviewed manifests
+        are what that observation derives. Backups count only from the first observation."""
+        now = self.clock()
+        observation = self.observer.observe(plan, self.client_for, now)
+        check_observed(plan, rollback, observation.finding)
+        if run.observed_at is None:
+            # A backup must start after this: min() keeps an injected as-of clock (a test's,
+            # the demo's days later) from rejecting backups AWS timestamps in real time.
+            run.observed_at = min(now, utc_now())
+        run.observed_record_sha256 = record_digest(observation.finding)
+        folder.save_journal(journal)
+
+    def _confirm_progress(
+        self, folder: RemediationFolder, journal: Journal, run: RunRecord, manifest: Manifest
+    ) -> bool:
+        """On a resume, ask AWS about every mutating step the journal mentions; True when a
+        change step has taken effect. A completed step AWS does not confirm runs again if it
+        came before any change, and stops the run if it is a change (or came after one)."""
+        if not run.steps:
+            return False
+        change_done = False
+        for step in manifest.steps:
+            record = run.record(step.id)
+            if step.phase != "change" or not step.mutates or record is None:
+                continue
+            scopes = self._scopes(journal, run)
+            confirmed = self._lookup(self._client(step, manifest), step, scopes, run) is not None
+            if record.status == "completed" and not confirmed:
+                raise StateRefusal(
+                    f"{manifest.plan_id}: journal.json says step {step.id!r} "
+                    f"({step.call.label}) completed, but AWS does not show it; reclaim "
+                    "changed nothing more",
+                    hint="someone undid the change, or journal.json is not reclaim's own: "
+                    "check the resource and the journal's history in git",
+                )
+            change_done = change_done or confirmed
+        for step in manifest.steps:
+            record = run.record(step.id)
+            if step.phase == "change" or not step.mutates or record is None:
+                continue
+            if record.status != "completed":
+                continue
+            scopes = self._scopes(journal, run)
+            found = self._lookup(self._client(step, manifest), step, scopes, run)
+            if found is not None:
+                record.outputs = found or record.outputs
+                record.note = "confirmed in AWS on resume"
+                continue
+            if change_done:
+                raise StateRefusal(
+                    f"{manifest.plan_id}: journal.json says step {step.id!r} "
+                    f"({step.call.label}) completed, but AWS does not show it, and a change "
+                    "already took effect; reclaim changed nothing more",
+                    hint="check the resource and journal.json's history in git",
+                )
+            record.status = "failed"
+            record.error = "not confirmed in AWS on resume: it runs again"
+        folder.save_journal(journal)
+        return change_done
+
+    def _client(self, step: Step, manifest: Manifest) -> Any:
+        return self.client_for(step.call.service, manifest.region)
 
     def _require_backups(self, manifest: Manifest, run: RunRecord, step: Step) -> None:
         for backup in (s for s in manifest.steps if s.phase == "backup"):
@@ -237,7 +359,7 @@ class Executor:
 
         status: Literal["done", "already done"] = "done"
         try:
-            outputs = self._lookup(client, step, scopes) if step.mutates else None
+            outputs = self._lookup(client, step, scopes, run) if step.mutates else None
             if outputs is not None:
                 status, record.note = "already done", "found already done by its lookup"
             else:
@@ -281,7 +403,7 @@ class Executor:
         response = invoke(client, rule.call.operation, resolve(rule.call.params, scopes))
         found = extract({"times": rule.time_path}, response)["times"]
         values = found if isinstance(found, list) else [found]
-        times = [_parse_time(value) for value in values if value is not None]
+        times = [parse_time(value) for value in values if value is not None]
         if not times:
             return
         earliest = max(times) + timedelta(seconds=rule.delay_seconds)
@@ -298,7 +420,12 @@ class Executor:
                 "journal.json keeps the run pending and it resumes at this step",
             )
 
-    def _lookup(self, client: Any, step: Step, scopes: Outputs) -> dict[str, JsonValue] | None:
+    def _lookup(
+        self, client: Any, step: Step, scopes: Outputs, run: RunRecord | None
+    ) -> dict[str, JsonValue] | None:
+        """The step's outputs if AWS shows it already happened, else None. With
+        ``created_at``, what the lookup found counts only if it was created after the apply
+        observed the resource (``run`` None: no such limit, for a finished apply)."""
         lookup = step.already_done
         if lookup is None:
             return None
@@ -308,9 +435,16 @@ class Executor:
             if lookup.found_on_error and error.code == lookup.found_on_error:
                 return {}
             raise
-        if lookup.found_when and _truthy(extract({"found": lookup.found_when}, response)["found"]):
-            return extract(lookup.outputs, response)
-        return None
+        if not (
+            lookup.found_when and _truthy(extract({"found": lookup.found_when}, response)["found"])
+        ):
+            return None
+        if lookup.created_at is not None and run is not None:
+            since = scopes.get("run", {}).get("apply", {}).get("observed_at")
+            created = extract({"created": lookup.created_at}, response)["created"]
+            if since is None or not at_or_after(created, since):
+                return None
+        return extract(lookup.outputs, response)
 
     def _call_retrying_conflicts(
         self,
@@ -395,6 +529,13 @@ class Executor:
                     hint="if the resource was deleted or changed by someone else, close the PR",
                 ) from None
             raise
+        if step.expect_error and step.phase == "precheck":
+            raise PrecheckFailed(
+                f"{manifest.plan_id}: pre-check {step.id!r} expected {step.expect_error} from "
+                f"{step.call.label}, but the call succeeded ({step.description}); nothing was "
+                "changed",
+                hint=step.failure_hint or "check the resource and journal.json's history in git",
+            )
         if step.expect_error:
             raise CallError(
                 "UnexpectedSuccess",
@@ -415,15 +556,6 @@ class Executor:
         if failures:
             raise CallError(f"{step.phase}Failed", "; ".join(failures))
         return extract(step.outputs, response)
-
-
-def _parse_time(value: JsonValue) -> datetime:
-    """A timestamp from a response (ISO 8601 after the journal's JSON round trip)."""
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise CallError("UnreadableTime", f"expected a timestamp, found {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _truthy(value: JsonValue) -> bool:

@@ -44,6 +44,12 @@ class Expectation(_Frozen):
         "(e.g. a rollback checking the resource is as the apply left it)."
     )
     what: str = Field(description="What is being checked, for the error message.")
+    compare: Literal["equals", "at_or_after"] = Field(
+        default="equals",
+        description="'at_or_after': the value is a timestamp no earlier than ``equals`` (a "
+        "timestamp, usually a reference such as run.apply.observed_at), less the clock skew "
+        "reclaim allows between the runner and AWS.",
+    )
 
 
 class Lookup(_Frozen):
@@ -58,6 +64,12 @@ class Lookup(_Frozen):
     )
     outputs: dict[str, str] = Field(
         default_factory=dict, description="Outputs to record from the lookup response."
+    )
+    created_at: str | None = Field(
+        default=None,
+        description="JMESPath to when the found resource was created. It counts as this "
+        "run's only if created after the run observed the resource: an older one (an earlier "
+        "attempt's, before the resource changed) never makes the step 'already done'.",
     )
 
 
@@ -184,6 +196,14 @@ class RunRecord(BaseModel):
     error: str | None = None
     not_before: datetime | None = Field(
         default=None, description="When status is 'waiting': the earliest time a re-run can go on."
+    )
+    observed_at: datetime | None = Field(
+        default=None,
+        description="When apply last observed the resource through its rule (before its "
+        "first change): backups made before it are not this run's.",
+    )
+    observed_record_sha256: str | None = Field(
+        default=None, description="Digest of the resource record that observation produced."
     )
 
     def record(self, step_id: str) -> StepRecord | None:

@@ -2,7 +2,9 @@
 and expectations.
 
 Scopes: ``steps`` is the run being executed, ``apply`` is the recorded apply run (used by a
-rollback). Resolution walks the JSON structure; nothing is ever spliced into a string.
+rollback), ``run`` holds facts of the journal's runs that are not step outputs
+(``run.apply.observed_at``: when apply observed the resource). Resolution walks the JSON
+structure; nothing is ever spliced into a string.
 
 A merge, ``{"$merge": {"base": <value>, "set": {...}}}``, is a recorded document with some
 keys changed: APIs that replace a whole document (CloudFront's UpdateDistribution) get the
@@ -21,7 +23,9 @@ from generator.errors import ManifestError
 
 REF_KEY = "$from"
 MERGE_KEY = "$merge"
-SCOPES = ("steps", "apply")
+SCOPES = ("steps", "apply", "run")
+RUN_FACTS: dict[str, set[str]] = {"apply": {"observed_at"}}
+"""What the ``run`` scope offers: run kind → fact names."""
 
 Outputs = Mapping[str, Mapping[str, Mapping[str, JsonValue]]]
 """scope → step id → output name → value."""

@@ -22,7 +22,7 @@ from botocore.validate import ParamValidator
 from generator.errors import ManifestError
 from generator.manifest.diff import first_difference
 from generator.manifest.models import PHASE_ORDER, AwsCall, Manifest, Plan, Rollback
-from generator.manifest.refs import UNRESOLVED, iter_refs, with_placeholders
+from generator.manifest.refs import RUN_FACTS, UNRESOLVED, iter_refs, with_placeholders
 from generator.rules import rule_for
 from generator.rules.base import ApiCall
 
@@ -207,7 +207,7 @@ def check_references(manifest: Manifest, apply_outputs: dict[str, set[str]]) -> 
             sources.append((f"expectation {expectation.what!r}", expectation.equals, declared))
         for part, params, visible in sources:
             for scope, ref_step, name in iter_refs(params):
-                available = visible if scope == "steps" else apply_outputs
+                available = {"steps": visible, "run": RUN_FACTS}.get(scope, apply_outputs)
                 if name not in available.get(ref_step, set()):
                     raise ManifestError(
                         f"{manifest.kind_label()} step {step.id!r} {part}: reference "

@@ -274,7 +274,10 @@ class EbsUnattached(Rule):
                 "Filters": [{"Name": f"tag:{PLAN_ID_TAG}", "Values": [finding.id]}],
             },
         )
-        usable = "Snapshots[?State != 'error']"
+        # Only a snapshot of this volume counts, whatever else carries the plan-ID tag, and
+        # the executor counts it only if it started after apply observed the volume.
+        usable = f"Snapshots[?State != 'error' && VolumeId == {json_literal(vid)}]"
+        newest = f"sort_by({usable}, &StartTime)[-1]"
         snapshot_ref = ref("steps.backup.SnapshotId")
         steps = (
             Step(
@@ -312,7 +315,8 @@ class EbsUnattached(Rule):
                 already_done=Lookup(
                     call=by_plan_tag,
                     found_when=f"length({usable}) > `0`",
-                    outputs={"SnapshotId": f"{usable} | [0].SnapshotId"},
+                    outputs={"SnapshotId": f"{newest} | SnapshotId"},
+                    created_at=f"{newest} | StartTime",
                 ),
                 wait=WaitFor(
                     waiter="snapshot_completed",
@@ -415,9 +419,26 @@ class EbsUnattached(Rule):
         live = "Volumes[?State == 'creating' || State == 'available' || State == 'in-use']"
         steps = (
             Step(
+                id="precheck-deleted",
+                phase="precheck",
+                description=f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
+                call=AwsCall(
+                    service="ec2",
+                    operation="DescribeVolumes",
+                    params={"VolumeIds": [volume.volume_id]},
+                ),
+                mutates=False,
+                expect_error="InvalidVolume.NotFound",
+                failure_hint="the volume exists, so there is nothing to restore: someone "
+                "restored it already, or journal.json claims a delete that did not happen",
+            ),
+            Step(
                 id="precheck-backup",
                 phase="precheck",
-                description="Confirm the backup snapshot exists and is completed.",
+                description=(
+                    f"Confirm the backup snapshot exists, is completed, is of {volume.volume_id}, "
+                    "carries this plan's ID and started after apply observed the volume."
+                ),
                 call=AwsCall(
                     service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [backup]}
                 ),
@@ -426,7 +447,26 @@ class EbsUnattached(Rule):
                     Expectation(
                         path="Snapshots[0].State", equals="completed", what="snapshot state"
                     ),
+                    Expectation(
+                        path="Snapshots[0].VolumeId",
+                        equals=volume.volume_id,
+                        what="volume the snapshot was taken of",
+                    ),
+                    Expectation(
+                        path=f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value",
+                        equals=finding.id,
+                        what=f"snapshot tag {PLAN_ID_TAG}",
+                    ),
+                    Expectation(
+                        path="Snapshots[0].StartTime",
+                        equals=ref("run.apply.observed_at"),
+                        compare="at_or_after",
+                        what="snapshot start (after apply observed the volume)",
+                    ),
                 ),
+                failure_hint="the journal's backup is not this plan's snapshot of this volume: "
+                "reclaim restores only from the backup its apply made; check journal.json's "
+                "history in git",
             ),
             Step(
                 id="restore",
