@@ -426,6 +426,7 @@ def _executor(
     actor: str | None,
     kind: Literal["apply", "rollback"],
     wait_seconds: float | None = None,
+    as_of: str | None = None,
 ) -> Any:
     """An executor acting in the plan's account through the role chain of reclaim.yml.
 
@@ -456,9 +457,18 @@ def _executor(
         # Ask STS even when the role ARN implies the account: a destructive run proves it.
         account_id=lambda: session().caller_account(config.home_region),
         observer=RuleObserver.from_config(config),
+        clock=_clock(as_of),
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
     )
+
+
+def _clock(as_of: str | None) -> Callable[[], datetime]:
+    """Now, or the --as-of instant moving on in real time from when the command started."""
+    if as_of is None:
+        return lambda: datetime.now(UTC)
+    start, started = parse_as_of(as_of), datetime.now(UTC)
+    return lambda: start + (datetime.now(UTC) - started)
 
 
 def _account_of(config: Any, account_id: str) -> Any:
@@ -482,6 +492,13 @@ def _account_of(config: Any, account_id: str) -> Any:
 actor_option = click.option(
     "--actor", default=None, help="Who approved this run (default: $GITHUB_ACTOR)."
 )
+run_as_of_option = click.option(
+    "--as-of",
+    default=None,
+    envvar="RECLAIM_AS_OF",
+    help="Judge the rule's age thresholds as of this ISO 8601 instant when looking at the "
+    "resource again (default: now; for tests and rehearsals). Env: RECLAIM_AS_OF.",
+)
 wait_option = click.option(
     "--wait",
     "wait_seconds",
@@ -498,8 +515,15 @@ wait_option = click.option(
 @config_option
 @actor_option
 @wait_option
+@run_as_of_option
 @handles_errors
-def apply(folder: Path, config_path: Path | None, actor: str | None, wait_seconds: float) -> None:
+def apply(
+    folder: Path,
+    config_path: Path | None,
+    actor: str | None,
+    wait_seconds: float,
+    as_of: str | None,
+) -> None:
     """Apply remediations/<finding-id>: validate, look at the resource again through its rule
     (with this reclaim.yml, not what plan.json records), pre-check, back up, dry-run, change,
     verify.
@@ -508,7 +532,7 @@ def apply(folder: Path, config_path: Path | None, actor: str | None, wait_second
     journal calls done is confirmed in AWS first. One run per plan at a time (--wait)."""
     from generator.report_format import print_run
 
-    executor = _executor(folder, config_path, actor, "apply", wait_seconds)
+    executor = _executor(folder, config_path, actor, "apply", wait_seconds, as_of)
     print_run(executor.apply(folder), out)
 
 
@@ -517,16 +541,21 @@ def apply(folder: Path, config_path: Path | None, actor: str | None, wait_second
 @config_option
 @actor_option
 @wait_option
+@run_as_of_option
 @handles_errors
 def rollback(
-    folder: Path, config_path: Path | None, actor: str | None, wait_seconds: float
+    folder: Path,
+    config_path: Path | None,
+    actor: str | None,
+    wait_seconds: float,
+    as_of: str | None,
 ) -> None:
     """Undo an applied remediation from its backup, using the values in journal.json, each
     checked in AWS first (the change is in effect; the backup is this plan's, of this
     resource, made after apply observed it). One run per plan at a time (--wait)."""
     from generator.report_format import print_run
 
-    executor = _executor(folder, config_path, actor, "rollback", wait_seconds)
+    executor = _executor(folder, config_path, actor, "rollback", wait_seconds, as_of)
     print_run(executor.rollback(folder), out)
 
 
@@ -694,9 +723,11 @@ results_option = click.option(
 )
 
 
-def _workflow_executor_for(config_path: Path | None, actor: str | None) -> Any:
+def _workflow_executor_for(
+    config_path: Path | None, actor: str | None, as_of: str | None = None
+) -> Any:
     def build(folder: Path, kind: Literal["apply", "rollback"]) -> Any:
-        return _executor(folder, config_path, actor, kind)
+        return _executor(folder, config_path, actor, kind, as_of=as_of)
 
     return build
 
@@ -722,9 +753,14 @@ def gate_rollback(config_path: Path | None, event_path: Path) -> None:
 @event_option
 @results_option
 @actor_option
+@run_as_of_option
 @handles_errors
 def apply_merged(
-    config_path: Path | None, event_path: Path, results_path: Path, actor: str | None
+    config_path: Path | None,
+    event_path: Path,
+    results_path: Path,
+    actor: str | None,
+    as_of: str | None,
 ) -> None:
     """Apply the plans a push to the default branch merged (apply workflow).
 
@@ -737,7 +773,7 @@ def apply_merged(
         load_config(config_path),
         event_path,
         results_path,
-        _workflow_executor_for(config_path, actor),
+        _workflow_executor_for(config_path, actor, as_of),
         repo=Path.cwd(),
         out=out,
     )
@@ -751,9 +787,15 @@ def apply_merged(
 @click.option("--pr", "pr_number", required=True, type=int, help="The pull request number.")
 @results_option
 @actor_option
+@run_as_of_option
 @handles_errors
 def rollback_requested(
-    config_path: Path | None, folder: str, pr_number: int, results_path: Path, actor: str | None
+    config_path: Path | None,
+    folder: str,
+    pr_number: int,
+    results_path: Path,
+    actor: str | None,
+    as_of: str | None,
 ) -> None:
     """Roll back one remediation a gate allowed (rollback workflow, second job)."""
     from generator.config import load_config
@@ -764,7 +806,7 @@ def rollback_requested(
         folder,
         pr_number,
         results_path,
-        _workflow_executor_for(config_path, actor),
+        _workflow_executor_for(config_path, actor, as_of),
         repo=Path.cwd(),
         out=out,
     )

@@ -82,16 +82,17 @@ def test_scan_plan_validate_apply_rollback_round_trip(ec2, tmp_path):
     validated = run("validate", str(folder))
     assert validated.exit_code == 0 and "is valid and derivable" in validated.output
 
-    applied = run("apply", str(folder), "--actor", "alice")
+    trusted = ("--config", str(config), "--as-of", as_of)
+    applied = run("apply", str(folder), "--actor", "alice", *trusted)
     assert applied.exit_code == 0, applied.output
     assert (
         ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"] == []
     )
-    assert "already applied" in run("apply", str(folder)).output
+    assert "already applied" in run("apply", str(folder), *trusted).output
 
-    restored = run("rollback", str(folder))
+    restored = run("rollback", str(folder), *trusted)
     assert restored.exit_code == 0, restored.output
-    second = run("rollback", str(folder))
+    second = run("rollback", str(folder), *trusted)
     assert second.exit_code == ExitCode.STATE and "already rolled back" in second.output
 
 

@@ -53,6 +53,15 @@ def test_plan_structure(no_network):
         ("verify-backup", "verify", "ec2:DescribeSnapshots", False, False, None, None),
     ]
     assert _shape(remediation.rollback) == [
+        (
+            "precheck-deleted",
+            "precheck",
+            "ec2:DescribeVolumes",
+            False,
+            False,
+            "InvalidVolume.NotFound",
+            None,
+        ),
         ("precheck-backup", "precheck", "ec2:DescribeSnapshots", False, False, None, None),
         ("restore", "change", "ec2:CreateVolume", True, False, None, "volume_available"),
         ("verify-restored", "verify", "ec2:DescribeVolumes", False, False, None, None),
