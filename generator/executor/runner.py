@@ -220,8 +220,10 @@ class Executor:
                     self._observe(folder, journal, run, manifest, observe)
                     must_observe = False
                 record = run.record(step.id)
-                rerun_precheck = step.phase == "precheck" and not change_done
-                if record and record.status == "completed" and not rerun_precheck:
+                # Checks (pre-checks, dry runs) are never believed from the journal: until a
+                # change has taken effect they run again on every resume.
+                recheck = step.phase in ("precheck", "dry_run") and not change_done
+                if record and record.status == "completed" and not recheck:
                     outcomes.append(
                         StepOutcome(
                             step.id, step.description, "skipped (completed earlier)", record.outputs
