@@ -11,7 +11,13 @@ from typing import Any
 import boto3
 import pytest
 
-from generator.errors import AwsCallFailed, CredentialsError, ManifestError, PrecheckFailed, StateRefusal
+from generator.errors import (
+    AwsCallFailed,
+    CredentialsError,
+    ManifestError,
+    PrecheckFailed,
+    StateRefusal,
+)
 from generator.manifest.folder import RemediationFolder
 from generator.planner import plan_finding, write_remediation
 from generator.scan import scan

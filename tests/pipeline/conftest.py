@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from generator.pipeline.render import (
     CODEOWNERS_PATH,
@@ -70,21 +68,6 @@ def rendered(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
     return root
-
-
-@pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    # moto's backends live in this process: without a reset a test sees earlier tests' AWS.
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    try:
-        yield url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
