@@ -65,7 +65,7 @@ def test_scan_reports_a_failed_account_in_the_summary_and_exit_code_in_ci(
         "--config",
         str(config),
         "--as-of",
-        (start + timedelta(days=30)).isoformat(),
+        AS_OF,
         "--output",
         str(out),
     )
@@ -79,9 +79,13 @@ def test_scan_reports_a_failed_account_in_the_summary_and_exit_code_in_ci(
     assert "EXT_B is not set" in report.errors[0].message
 
 
+AS_OF = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+"""The second scan's instant: apply and rollback judge the rule's thresholds then too."""
+
+
 def _remediation(tmp_path: Path, config: Path) -> tuple[str, Path]:
     volume = unattached_volumes(CUSTOMER_A, REGION, 1)[0]
-    start = datetime.now(UTC)
+    start = datetime.fromisoformat(AS_OF) - timedelta(days=30)
     _invoke("scan", "--config", str(config), "--as-of", start.isoformat())
     out = tmp_path / "findings.json"
     _invoke(
@@ -89,7 +93,7 @@ def _remediation(tmp_path: Path, config: Path) -> tuple[str, Path]:
         "--config",
         str(config),
         "--as-of",
-        (start + timedelta(days=30)).isoformat(),
+        AS_OF,
         "--output",
         str(out),
     )
@@ -107,13 +111,17 @@ def test_apply_and_rollback_act_in_the_plans_account_through_the_chain(aws, tmp_
     config = _config(tmp_path, {"name": "a", "role_arn": ROLE_A}, {"name": "b", "role_arn": ROLE_B})
     volume, folder = _remediation(tmp_path, config)
 
-    applied = _invoke("apply", str(folder), "--config", str(config), "--actor", "alice")
+    applied = _invoke(
+        "apply", str(folder), "--config", str(config), "--actor", "alice", "--as-of", AS_OF
+    )
     assert applied.exit_code == 0, applied.output
     assert not _volume_exists(volume)
     journal = json.loads((folder / "journal.json").read_text())
     assert journal["apply"]["actor"] == "alice"
 
-    rolled_back = _invoke("rollback", str(folder), "--config", str(config), "--actor", "bob")
+    rolled_back = _invoke(
+        "rollback", str(folder), "--config", str(config), "--actor", "bob", "--as-of", AS_OF
+    )
     assert rolled_back.exit_code == 0, rolled_back.output
     ec2 = session_in(CUSTOMER_A).client("ec2")
     restored = [v for v in ec2.describe_volumes()["Volumes"] if v["VolumeId"] != volume]

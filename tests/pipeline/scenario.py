@@ -41,6 +41,8 @@ class Pipeline:
     moto_url: str
     workflows: dict[str, dict[str, Any]]
     runs: int = 0
+    as_of: str | None = None
+    """The instant of the last scan: apply and rollback judge the rule's thresholds then."""
 
     @property
     def origin(self) -> Path:
@@ -104,11 +106,21 @@ class Pipeline:
                 main, ["propose", "--config", config, "--as-of", as_of], catch_exceptions=False
             )
             assert result.exit_code == 0, result.output
+        self.as_of = as_of
+        self.commit_state()
         opened = []
         for volume in ids:
             (pull,) = [p for p in self.standin.pulls.values() if p.head_ref.endswith(volume)]
             opened.append((pull.number, pull.head_ref.removeprefix("reclaim/"), volume))
         return opened
+
+    def commit_state(self) -> None:
+        """The first-seen clocks reach main, as the scan workflow's commit-state pushes them:
+        apply looks at the resource again with the default branch's state file."""
+        git(self.work, "pull", "-q", "--rebase", "origin", "main")
+        git(self.work, "add", ".reclaim/state.json")
+        git(self.work, "commit", "-q", "-m", "reclaim: first-seen clocks")
+        git(self.work, "push", "-q", "origin", "HEAD:main")
 
     def open_pr(self, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
         (only,) = self.open_prs(monkeypatch)
@@ -160,6 +172,7 @@ class Pipeline:
             extra_env={
                 "GITHUB_API_URL": self.standin.api_url,
                 "GITHUB_SERVER_URL": self.standin.web,
+                **({"RECLAIM_AS_OF": self.as_of} if self.as_of else {}),
             },
             needs=needs,
             honour_job_if=honour_job_if,
@@ -180,7 +193,6 @@ def make_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) -> Pipe
         f"  api_url: {standin.api_url}\n"
         "  dashboard: false\n"
     )
-    (work / ".gitignore").write_text(".reclaim/\n")
     options = PipelineOptions(repository=REPOSITORY, service_account_id="111111111111")
     fleet = Fleet(
         accounts=(),
