@@ -46,6 +46,14 @@ def _snapshots_of(ec2: Any, volume: str) -> list[dict[str, Any]]:
     return ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [volume]}])["Snapshots"]
 
 
+def _tagged_snapshot(ec2: Any, volume: str, plan_id: str) -> dict[str, Any]:
+    """A snapshot of ``volume`` carrying the plan-ID tag, made outside reclaim."""
+    tags = [{"Key": PLAN_TAG, "Value": plan_id}]
+    return ec2.create_snapshot(  # type: ignore[no-any-return]
+        VolumeId=volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}]
+    )
+
+
 def _scanned(tmp_path: Path, **config: Any) -> tuple[Any, list[Finding]]:
     """Two scans 30 days apart (the first starts the first-seen clocks), trusted by apply."""
     settings = config_for(tmp_path, **config)
@@ -154,12 +162,7 @@ def test_rollback_refuses_while_the_volume_the_journal_calls_deleted_exists(ec2,
     volume = make_volume(ec2)
     _, findings = _scanned(tmp_path)
     folder = _folder(next(f for f in findings if f.resource_id == volume), tmp_path)
-    snapshot = ec2.create_snapshot(
-        VolumeId=volume,
-        TagSpecifications=[
-            {"ResourceType": "snapshot", "Tags": [{"Key": PLAN_TAG, "Value": folder.name}]}
-        ],
-    )["SnapshotId"]
+    snapshot = _tagged_snapshot(ec2, volume, folder.name)["SnapshotId"]
     _forge_journal(
         folder,
         {
@@ -190,12 +193,7 @@ def test_a_snapshot_of_another_volume_with_the_plan_tag_is_not_this_backup(ec2, 
     _, findings = _scanned(tmp_path)
     folder = _folder(next(f for f in findings if f.resource_id == volume), tmp_path)
     other = make_volume(ec2)
-    ec2.create_snapshot(
-        VolumeId=other,
-        TagSpecifications=[
-            {"ResourceType": "snapshot", "Tags": [{"Key": PLAN_TAG, "Value": folder.name}]}
-        ],
-    )
+    _tagged_snapshot(ec2, other, folder.name)
     log = CallLog()
 
     result = executor_for(RecordingSession(log)).apply(folder)
@@ -212,12 +210,7 @@ def test_a_backup_older_than_the_observation_is_not_this_runs(ec2, tmp_path, mon
     volume = make_volume(ec2)
     _, findings = _scanned(tmp_path)
     folder = _folder(next(f for f in findings if f.resource_id == volume), tmp_path)
-    old = ec2.create_snapshot(
-        VolumeId=volume,
-        TagSpecifications=[
-            {"ResourceType": "snapshot", "Tags": [{"Key": PLAN_TAG, "Value": folder.name}]}
-        ],
-    )["SnapshotId"]
+    old = _tagged_snapshot(ec2, volume, folder.name)["SnapshotId"]
     # The run observes the volume an hour after that snapshot (beyond the allowed skew).
     import generator.executor.runner as runner
 
