@@ -26,6 +26,7 @@ from generator.errors import (
 )
 from generator.executor.calls import CallError, extract, invoke, unmet, wait
 from generator.manifest.folder import RemediationFolder, digest
+from generator.manifest.folder_checks import check_folder
 from generator.manifest.models import (
     Journal,
     Manifest,
@@ -132,6 +133,7 @@ class Executor:
         folder = RemediationFolder(path)
         plan, rollback = folder.load_plan(), folder.load_rollback()
         validate_pair(plan, rollback)
+        check_folder(path, plan, rollback)
         plan_sha, rollback_sha = digest(folder.plan_text()), digest(folder.rollback_text())
         journal = folder.load_journal()
         if journal is None:
