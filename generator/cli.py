@@ -499,14 +499,9 @@ def validate(folder: Path) -> None:
     references, that the plan is exactly what its rule derives from the finding, that the
     folder name and IDs are the one ID derived from rule, account, region and resource, and
     that README.md is exactly what reclaim renders from the plan."""
-    from generator.manifest.folder import RemediationFolder
-    from generator.manifest.folder_checks import check_folder
-    from generator.manifest.validation import validate_pair
+    from generator.manifest.folder_checks import load_checked
 
-    remediation = RemediationFolder(folder)
-    plan_model, rollback_model = remediation.load_plan(), remediation.load_rollback()
-    validate_pair(plan_model, rollback_model)
-    check_folder(folder, plan_model, rollback_model)
+    plan_model, rollback_model = load_checked(folder)
     out.print(
         f"ok: {plan_model.plan_id} ({len(plan_model.steps)} plan steps, "
         f"{len(rollback_model.steps)} rollback steps) is valid and derivable",

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from generator.errors import ManifestError, describe_validation_error
 from generator.manifest.folder import README_FILE, RemediationFolder
 from generator.manifest.models import Plan, Rollback
+from generator.manifest.validation import validate_pair
 from generator.planner import pr_body
 from generator.rules import rule_for
 
@@ -31,6 +32,24 @@ def check_folder(path: Path, plan: Plan, rollback: Rollback) -> None:
     reclaim derives from ``plan``. Run after `validate_pair`, which checks the manifests."""
     check_names(path, plan, rollback)
     check_readme(RemediationFolder(path), plan, rollback)
+
+
+def load_checked(path: Path) -> tuple[Plan, Rollback]:
+    """The folder's plan and rollback after every static check (`validate_pair`, then
+    `check_folder`); undecodable bytes are a ManifestError like any other bad content."""
+    folder = RemediationFolder(path)
+    try:
+        plan, rollback = folder.load_plan(), folder.load_rollback()
+        validate_pair(plan, rollback)
+        check_folder(path, plan, rollback)
+    except UnicodeDecodeError as error:
+        # A reader that does not word this itself: still one line, never a traceback.
+        raise ManifestError(
+            f"{path}: plan.json, rollback.json or README.md is not valid UTF-8 "
+            f"(byte {error.start}: {error.reason})",
+            hint=_REGENERATE,
+        ) from None
+    return plan, rollback
 
 
 def derived_id(plan: Plan) -> str:

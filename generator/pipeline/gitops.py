@@ -134,9 +134,18 @@ def without_journal(repo: Path, remediations_dir: str) -> list[str]:
 
 def adding_commit(repo: Path, folder: str) -> str | None:
     """The commit that brought the folder's plan.json onto the branch (its PR's merge)."""
-    # literal: a folder name is the PR's choice, and a glob in it would match other plans
+    # first-parent: the branch's own history, so the merge rather than whichever commit of
+    # the PR's branch added the file (the PR may have more after it). literal: a folder name
+    # is the PR's choice, and a glob in it would match other plans.
     sha = git(
-        repo, "log", "--diff-filter=A", "--format=%H", "-1", "--", f":(literal){folder}/{PLAN_FILE}"
+        repo,
+        "log",
+        "--first-parent",
+        "--diff-filter=A",
+        "--format=%H",
+        "-1",
+        "--",
+        f":(literal){folder}/{PLAN_FILE}",
     )
     return sha.strip() or None
 

@@ -17,9 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from generator.errors import ConfigError, ManifestError, ReclaimError
 from generator.executor.runner import Executor, RunResult
 from generator.fileio import write_atomically
-from generator.manifest.folder import RemediationFolder
-from generator.manifest.folder_checks import check_folder
-from generator.manifest.validation import validate_pair
+from generator.manifest.folder_checks import load_checked
 from generator.pipeline.events import PushEvent
 from generator.pipeline.gitops import (
     adding_commit,
@@ -105,23 +103,6 @@ def _outcome(kind: Kind, result: RunResult) -> tuple[Literal["completed", "nothi
     return "completed", f"{kind} of {result.plan_id} completed ({len(result.steps)} steps)"
 
 
-def check_statically(path: Path) -> None:
-    """Every check that needs no AWS, before the executor (and its role chain) is built:
-    the manifests parse, validate and derive, and the folder's names and README are bound
-    to the plan."""
-    folder = RemediationFolder(path)
-    try:
-        plan, rollback = folder.load_plan(), folder.load_rollback()
-        validate_pair(plan, rollback)
-        check_folder(path, plan, rollback)
-    except UnicodeDecodeError as error:
-        # A reader that does not word this itself: still one line, never a traceback.
-        raise ManifestError(
-            f"{path}: plan.json, rollback.json or README.md is not valid UTF-8 "
-            f"(byte {error.start}: {error.reason})"
-        ) from None
-
-
 def _message(error: ReclaimError) -> str:
     return error.message + (f" (hint: {error.hint})" if error.hint else "")
 
@@ -162,7 +143,7 @@ def run_one(
     commit = adding_commit_or_none(repo, folder, kind)
     status: Literal["completed", "nothing to do", "failed", "invalid"]
     try:
-        check_statically(path)
+        load_checked(path)  # no AWS: before the executor and its role chain exist
         executor = executor_for(path, kind)
         result = executor.apply(path) if kind == "apply" else executor.rollback(path)
     except (ManifestError, ConfigError) as error:

@@ -14,8 +14,7 @@ from generator.manifest.folder import (
     ROLLBACK_FILE,
     RemediationFolder,
 )
-from generator.manifest.folder_checks import check_folder
-from generator.manifest.validation import validate_pair
+from generator.manifest.folder_checks import load_checked
 from generator.pipeline.gitops import changed_paths, paths_at, split_folder
 from generator.pipeline.render import environment
 
@@ -50,6 +49,8 @@ def check(repo: Path, folder: str) -> Row:
         plan = remediation.load_plan()
     except ReclaimError as error:
         return Row(folder, "?", None, "?", "?", error.message)
+    except UnicodeDecodeError as error:
+        return Row(folder, "?", None, "?", "?", f"plan.json is not valid UTF-8: {error.reason}")
     finding = plan.finding
     row = Row(
         folder,
@@ -60,9 +61,7 @@ def check(repo: Path, folder: str) -> Row:
         None,
     )
     try:
-        rollback = remediation.load_rollback()
-        validate_pair(plan, rollback)
-        check_folder(remediation.path, plan, rollback)
+        load_checked(remediation.path)
     except ReclaimError as error:
         return Row(**{**row.__dict__, "error": error.message})
     return row
