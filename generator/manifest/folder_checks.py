@@ -49,6 +49,12 @@ def load_checked(path: Path) -> tuple[Plan, Rollback]:
             f"(byte {error.start}: {error.reason})",
             hint=_REGENERATE,
         ) from None
+    except ValidationError as error:
+        # The rule's builders read the recorded resource in the rule's own shape.
+        raise ManifestError(
+            describe_validation_error(f"{path / 'plan.json'} finding.resource", error),
+            hint=_REGENERATE,
+        ) from None
     return plan, rollback
 
 

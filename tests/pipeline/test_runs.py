@@ -120,3 +120,26 @@ def test_rollback_takes_only_a_folder_directly_under_remediations(
             repo=tmp_path,
             out=Console(file=open(tmp_path / "o", "w")),  # noqa: SIM115
         )
+
+
+def test_a_plan_for_an_account_not_in_reclaim_yml_is_invalid_before_any_aws_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.cli import _workflow_executor_for
+
+    _origin, repo = make_origin(tmp_path)
+    (folder,) = genuine_folders(repo, ["vol-000000000000000dd"])  # account 123456789012
+    config = repo / "reclaim.yml"
+    config.write_text(
+        "version: 1\naccounts:\n  - name: dev\n    id: '222222222222'\n"
+        "    role_arn: arn:aws:iam::222222222222:role/reclaim-remediation\n"
+    )
+    # Any AWS call would go nowhere: the refusal must come first.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    results = run_all(
+        repo, [folder], "apply", _workflow_executor_for(config, "alice"), tmp_path / "r.json"
+    )
+    (outcome,) = results.outcomes
+    assert outcome.status == "invalid"
+    assert "account 123456789012, which is not in the configuration" in outcome.message
+    assert outcome.commit is not None  # its PR hears why
