@@ -689,7 +689,10 @@ def apply_merged(
     """Apply the plans a push to the default branch merged (apply workflow).
 
     Applies the plans the push added and every merged plan without a journal.json, one
-    after another; one failure does not stop the others. Exit 6 when any failed."""
+    after another; one failure does not stop the others. A folder that fails the static
+    checks of `reclaim validate`, whose account is not in reclaim.yml, or whose journal.json
+    came in the same push as its plan is reported invalid and not run (no AWS call).
+    Exit 6 when any failed or was invalid."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import apply_merged as run_apply
 
@@ -783,7 +786,9 @@ def validate_changed(
     config_path: Path | None, base: str, event_path: Path | None, summary_path: Path | None
 ) -> None:
     """Validate every remediation that changed since --base, without AWS, and summarize
-    what they would save (validate workflow). Exit 4 when one is invalid."""
+    what they would save (validate workflow). Also refuses a change that adds, changes or
+    deletes a journal.json, or that changes plan.json, rollback.json or README.md of a
+    folder whose journal is on the base (it ran). Exit 4 when one is invalid."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import validate_changed as run_validate
 
