@@ -93,8 +93,14 @@ def split_folder(path: str, remediations_dir: str) -> tuple[str, str] | None:
 
 
 def _folders_with(paths: list[str], remediations_dir: str, name: str) -> list[str]:
-    found = {split[0] for p in paths if (split := split_folder(p, remediations_dir))}
-    return sorted(f for f in found if f"{f}/{name}" in paths)
+    """The remediation folders whose file ``name`` is among ``paths``."""
+    return sorted(
+        {
+            split[0]
+            for path in paths
+            if (split := split_folder(path, remediations_dir)) and split[1] == name
+        }
+    )
 
 
 def _known_range(repo: Path, before: str, after: str) -> bool:

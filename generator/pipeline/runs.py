@@ -145,14 +145,18 @@ def run_one(
     try:
         load_checked(path)  # no AWS: before the executor and its role chain exist
         executor = executor_for(path, kind)
-        result = executor.apply(path) if kind == "apply" else executor.rollback(path)
     except (ManifestError, ConfigError) as error:
         # Malformed or unbound, or its account is not in reclaim.yml: refused before AWS.
         status, message = "invalid", _message(error)
     except ReclaimError as error:
         status, message = "failed", _message(error)
     else:
-        status, message = _outcome(kind, result)
+        try:
+            result = executor.apply(path) if kind == "apply" else executor.rollback(path)
+        except ReclaimError as error:  # whatever it is, it may have come after AWS calls
+            status, message = "failed", _message(error)
+        else:
+            status, message = _outcome(kind, result)
     return RunOutcome(
         folder=folder, kind=kind, status=status, message=message, commit=commit, pr=pr
     )
