@@ -37,6 +37,12 @@ def git(repo: Path, *args: str, env: dict[str, str] | None = None, check: bool =
     return result.stdout
 
 
+def shown(path: str) -> str:
+    """A path as it can be printed and stored: git hands over whatever bytes a branch
+    committed, and undecodable ones (kept as surrogates) are written as escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _paths(output: str) -> list[str]:
     """The NUL-separated paths of a ``-z`` listing (no quoting, whatever the name holds)."""
     return [name for name in output.split("\0") if name]

@@ -23,6 +23,7 @@ from generator.pipeline.gitops import (
     adding_commit,
     journals_pushed,
     plans_added,
+    shown,
     without_journal,
 )
 
@@ -121,8 +122,10 @@ def invalid(
     repo: Path, folder: str, kind: Kind, message: str, *, pr: int | None = None
 ) -> RunOutcome:
     """A folder refused before anything ran."""
+    if shown(folder) != folder:
+        message = f"{shown(folder)}: the folder name is not valid UTF-8, so it names no plan"
     return RunOutcome(
-        folder=folder,
+        folder=shown(folder),
         kind=kind,
         status="invalid",
         message=message,
@@ -139,6 +142,8 @@ def run_one(
     *,
     pr: int | None = None,
 ) -> RunOutcome:
+    if shown(folder) != folder:
+        return invalid(repo, folder, kind, "", pr=pr)
     path = repo / folder
     commit = adding_commit_or_none(repo, folder, kind)
     status: Literal["completed", "nothing to do", "failed", "invalid"]

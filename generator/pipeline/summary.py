@@ -15,7 +15,7 @@ from generator.manifest.folder import (
     RemediationFolder,
 )
 from generator.manifest.folder_checks import load_checked
-from generator.pipeline.gitops import changed_paths, paths_at, split_folder
+from generator.pipeline.gitops import changed_paths, paths_at, shown, split_folder
 from generator.pipeline.render import environment
 
 MARKER = "<!-- reclaim:cost-summary -->"
@@ -40,10 +40,12 @@ def changed_folders(repo: Path, base: str, remediations_dir: str) -> tuple[list[
         if name.startswith(prefix) and len(parts) >= 2:
             folders.add(prefix + parts[0])
     present = sorted(f for f in folders if (repo / f / PLAN_FILE).is_file())
-    return present, sorted(folders - set(present))
+    return present, sorted(shown(f) for f in folders - set(present))
 
 
 def check(repo: Path, folder: str) -> Row:
+    if shown(folder) != folder:
+        return Row(shown(folder), "?", None, "?", "?", "the folder name is not valid UTF-8")
     remediation = RemediationFolder(repo / folder)
     try:
         plan = remediation.load_plan()
@@ -92,7 +94,7 @@ def history_refusals(repo: Path, base: str, remediations_dir: str) -> dict[str, 
             refusals.setdefault(folder, []).append(
                 f"the pull request adds, changes or deletes {JOURNAL_FILE}: journals are "
                 "written only by reclaim's apply and rollback runs, never by a pull request; "
-                f"drop {path} from the change"
+                f"drop {shown(path)} from the change"
             )
         elif name in _MANIFESTS and folder in journaled:
             refusals.setdefault(folder, []).append(
@@ -100,7 +102,9 @@ def history_refusals(repo: Path, base: str, remediations_dir: str) -> dict[str, 
                 f"{JOURNAL_FILE} is on the base branch): an applied or running remediation "
                 "is never edited; revert the change, and let the next scan propose anew"
             )
-    return {folder: "; ".join(dict.fromkeys(reasons)) for folder, reasons in refusals.items()}
+    return {
+        shown(folder): "; ".join(dict.fromkeys(reasons)) for folder, reasons in refusals.items()
+    }
 
 
 def with_refusals(rows: list[Row], refusals: dict[str, str]) -> list[Row]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,50 @@ def test_a_plan_for_an_account_not_in_reclaim_yml_is_invalid_before_any_aws_call
     assert outcome.status == "invalid"
     assert "account 123456789012, which is not in the configuration" in outcome.message
     assert outcome.commit is not None  # its PR hears why
+
+
+def apply_merged_here(repo: Path, event: PushEvent, tmp_path: Path, out: io.StringIO) -> RunResults:
+    """apply-merged's own path (pending folders, refusals, run_all, printing)."""
+    from generator.pipeline.ci_commands import apply_merged
+
+    event_path = tmp_path / "event.json"
+    event_path.write_text(event.model_dump_json())
+    config = parse_config({}, source="reclaim.yml", base_dir=repo)
+    return apply_merged(
+        config,
+        event_path,
+        tmp_path / "r.json",
+        lambda _path, _kind: FakeExecutor(set()),  # type: ignore[arg-type,return-value]
+        repo=repo,
+        out=Console(file=out, width=200),
+    )
+
+
+def test_a_folder_name_that_is_not_utf8_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    _origin, repo = make_origin(tmp_path)
+    before = sh(repo, "rev-parse", "HEAD")
+    (good,) = genuine_folders(repo, ["vol-000000000000000ee"])
+    for name in (b"ebs-unattached-\xff", b"ebs-unattached-\xfe"):
+        bad = repo / "remediations" / os.fsdecode(name)
+        bad.mkdir()
+        (bad / "plan.json").write_text("{}\n")
+    (bad / "journal.json").write_text("{}\n")  # one also brings a journal
+    sh(repo, "add", "-A")
+    sh(repo, "commit", "-q", "-m", "odd name")
+    event = PushEvent.model_validate(
+        push(repository="acme/cost", before=before, after=sh(repo, "rev-parse", "HEAD"))
+    )
+    out = io.StringIO()
+    results = apply_merged_here(repo, event, tmp_path, out)
+    status = {o.folder: o.status for o in results.outcomes}
+    assert status[good] == "completed"
+    odd = [o for o in results.outcomes if o.folder != good]
+    assert sorted(o.folder for o in odd) == [
+        "remediations/ebs-unattached-\\xfe",
+        "remediations/ebs-unattached-\\xff",
+    ]
+    for outcome in odd:
+        assert outcome.status == "invalid" and "not valid UTF-8" in outcome.message
+    # the results file reads back, for the comment step
+    assert RunResults.load(tmp_path / "r.json") == results
+    assert "invalid" in out.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -107,3 +108,26 @@ def test_journals_and_edits_of_journaled_folders_are_refused(tmp_path: Path) -> 
     assert "adds, changes or deletes journal.json" in refusal(running)
     assert "adds, changes or deletes journal.json" in refusal(pending)
     assert f"`remediations/{new.name}` is invalid" not in text  # a new remediation is fine
+
+
+def test_a_folder_name_that_is_not_utf8_is_an_invalid_row(tmp_path: Path) -> None:
+    repo, _names = repo_with_a_pr(tmp_path)
+    odd = repo / "remediations" / os.fsdecode(b"ebs-unattached-\xff")
+    odd.mkdir()
+    (odd / "plan.json").write_text("{}\n")
+    (odd / "journal.json").write_text("{}\n")
+    _commit(repo, "odd")
+    config = parse_config({}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    # a strict UTF-8 stream, as a runner's stdout is: a surrogate would not print
+    with open(tmp_path / "out.txt", "w", encoding="utf-8") as stream:
+        console = Console(file=stream, width=200)
+        valid = validate_changed(
+            config, "main", event_path=None, summary_path=summary, repo=repo, out=console,
+            err=console,
+        )  # fmt: skip
+    assert valid is False
+    text = summary.read_text(encoding="utf-8")
+    assert (
+        "**`remediations/ebs-unattached-\\xff` is invalid:** the folder name is not valid" in text
+    )
