@@ -564,13 +564,12 @@ def rollback(
 @handles_errors
 def validate(folder: Path) -> None:
     """Check a remediation without touching AWS: schema, allow-list, API parameters,
-    references, and that the plan is exactly what its rule derives from the finding."""
-    from generator.manifest.folder import RemediationFolder
-    from generator.manifest.validation import validate_pair
+    references, that the plan is exactly what its rule derives from the finding, that the
+    folder name and IDs are the one ID derived from rule, account, region and resource, and
+    that README.md is exactly what reclaim renders from the plan."""
+    from generator.manifest.folder_checks import load_checked
 
-    remediation = RemediationFolder(folder)
-    plan_model, rollback_model = remediation.load_plan(), remediation.load_rollback()
-    validate_pair(plan_model, rollback_model)
+    plan_model, rollback_model = load_checked(folder)
     out.print(
         f"ok: {plan_model.plan_id} ({len(plan_model.steps)} plan steps, "
         f"{len(rollback_model.steps)} rollback steps) is valid and derivable",
@@ -765,7 +764,10 @@ def apply_merged(
     """Apply the plans a push to the default branch merged (apply workflow).
 
     Applies the plans the push added and every merged plan without a journal.json, one
-    after another; one failure does not stop the others. Exit 6 when any failed."""
+    after another; one failure does not stop the others. A folder that fails the static
+    checks of `reclaim validate`, whose account is not in reclaim.yml, or whose journal.json
+    came in the same push as its plan is reported invalid and not run (no AWS call).
+    Exit 6 when any failed or was invalid."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import apply_merged as run_apply
 
@@ -865,7 +867,9 @@ def validate_changed(
     config_path: Path | None, base: str, event_path: Path | None, summary_path: Path | None
 ) -> None:
     """Validate every remediation that changed since --base, without AWS, and summarize
-    what they would save (validate workflow). Exit 4 when one is invalid."""
+    what they would save (validate workflow). Also refuses a change that adds, changes or
+    deletes a journal.json, or that changes plan.json, rollback.json or README.md of a
+    folder whose journal is on the base (it ran). Exit 4 when one is invalid."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import validate_changed as run_validate
 

@@ -14,6 +14,7 @@ from generator.aws.prices import PriceTable, bundled_prices
 from generator.exclusions import Exclusions
 from generator.executor.runner import Executor
 from generator.findings import Finding, SkippedResource
+from generator.manifest.folder_checks import check_folder
 from generator.manifest.validation import validate_pair
 from generator.planner import plan_finding, write_remediation
 from generator.rules import RULES
@@ -75,6 +76,10 @@ def scan(
     result = ScanResult()
     for item in detect_declared(rule, ctx, settings or rule.settings_model()):
         if isinstance(item, Finding):
+            # Every rule's finding carries the one ID derivable from its record, so that
+            # `reclaim validate` binds folder, plan and finding to it.
+            assert item.id == rule.derived_id(item), (item.id, rule.derived_id(item))
+            assert item.resource_id == rule.acted_on(item)
             result.findings.append(item)
         else:
             result.skipped.append(item)
@@ -84,7 +89,9 @@ def scan(
 def remediation_folder(finding: Finding, root: Path) -> Path:
     remediation = plan_finding(finding)
     validate_pair(remediation.plan, remediation.rollback)
-    return write_remediation(remediation, root)
+    folder = write_remediation(remediation, root)
+    check_folder(folder, remediation.plan, remediation.rollback)
+    return folder
 
 
 def executor(clock: Callable[[], datetime] | None = None) -> Executor:

@@ -46,6 +46,7 @@ from generator.executor.calls import (
 from generator.executor.lock import DEFAULT_WAIT_SECONDS, plan_lock
 from generator.executor.observe import Observer, check_observed, record_digest
 from generator.manifest.folder import RemediationFolder, digest
+from generator.manifest.folder_checks import check_folder
 from generator.manifest.models import (
     Journal,
     Manifest,
@@ -163,6 +164,7 @@ class Executor:
         folder = RemediationFolder(path)
         plan, rollback = folder.load_plan(), folder.load_rollback()
         validate_pair(plan, rollback)
+        check_folder(path, plan, rollback)
         plan_sha, rollback_sha = digest(folder.plan_text()), digest(folder.rollback_text())
         journal = folder.load_journal()
         if journal is None:

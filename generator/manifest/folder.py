@@ -46,6 +46,10 @@ class RemediationFolder:
     def journal_path(self) -> Path:
         return self.path / JOURNAL_FILE
 
+    @property
+    def readme_path(self) -> Path:
+        return self.path / README_FILE
+
     def _read(self, path: Path) -> str:
         try:
             return path.read_text(encoding="utf-8")
@@ -75,6 +79,9 @@ class RemediationFolder:
 
     def rollback_text(self) -> str:
         return self._read(self.rollback_path)
+
+    def readme_text(self) -> str:
+        return self._read(self.readme_path)
 
     def load_plan(self) -> Plan:
         return self._parse(self.plan_path, self.plan_text(), Plan)

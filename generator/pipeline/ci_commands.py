@@ -14,12 +14,19 @@ from pathlib import Path
 from rich.console import Console
 
 from generator.config import ReclaimConfig
-from generator.errors import ConfigError, ReclaimError
+from generator.errors import ConfigError, ReclaimError, StateRefusal
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
 from generator.pipeline.github_api import PyGithubView
 from generator.pipeline.gitops import commit_and_push, commit_journals, is_ignored
-from generator.pipeline.runs import ExecutorFor, RunOutcome, RunResults, pending_folders, run_all
+from generator.pipeline.runs import (
+    ExecutorFor,
+    RunOutcome,
+    RunResults,
+    pending_folders,
+    refused_in_push,
+    run_all,
+)
 
 
 def _env(name: str, environ: Mapping[str, str], hint: str) -> str:
@@ -124,10 +131,20 @@ def apply_merged(
     out: Console,
 ) -> RunResults:
     event = load_event(event_path, PushEvent)
-    folders = pending_folders(repo, event, remediations_dir(config, repo))
-    if not folders:
+    directory = remediations_dir(config, repo)
+    folders = pending_folders(repo, event, directory)
+    refused = refused_in_push(repo, event, directory)
+    if not folders and not refused:
         out.print("no merged plan without a journal: nothing to apply", highlight=False)
-    return run_all(repo, folders, "apply", executor_for, results_path, report=_printer(out))
+    return run_all(
+        repo,
+        folders,
+        "apply",
+        executor_for,
+        results_path,
+        report=_printer(out),
+        refused=refused,
+    )
 
 
 def rollback_requested(
@@ -227,10 +244,20 @@ def validate_changed(
 ) -> bool:
     """Validate the touched remediations, write the summary, comment it; True when valid."""
     from generator.pipeline.events import PullRequestEvent
-    from generator.pipeline.summary import MARKER, changed_folders, check, summary_markdown
+    from generator.pipeline.summary import (
+        MARKER,
+        changed_folders,
+        check,
+        history_refusals,
+        summary_markdown,
+        with_refusals,
+    )
 
-    folders, removed = changed_folders(repo, base, remediations_dir(config, repo))
-    rows = [check(repo, folder) for folder in folders]
+    directory = remediations_dir(config, repo)
+    folders, removed = changed_folders(repo, base, directory)
+    rows = with_refusals(
+        [check(repo, folder) for folder in folders], history_refusals(repo, base, directory)
+    )
     markdown = summary_markdown(rows, removed)
     out.print(markdown, markup=False, highlight=False)
     if summary_path is not None:
@@ -274,15 +301,19 @@ def comment_results(
         folder = RemediationFolder(repo / outcome.folder)
         finding_id = Path(outcome.folder).name
         try:
+            if outcome.status == "invalid":
+                # Nothing ran; the folder (and any journal in it) is not to be believed.
+                raise StateRefusal(outcome.message)
             comment = result_comment(folder)
         except ReclaimError:
             # Failed before its journal recorded anything: say so, and why.
+            said = "refused this remediation" if outcome.status == "invalid" else "failed"
             comment = ResultComment(
-                markdown=f"reclaim {outcome.kind} failed before it changed anything: "
+                markdown=f"reclaim {outcome.kind} {said} before it changed anything: "
                 f"{outcome.message}",
                 state=RunState.FAILED,
             )
-        if outcome.status == "failed" and outcome.message not in comment.markdown:
+        if outcome.status in ("failed", "invalid") and outcome.message not in comment.markdown:
             comment = ResultComment(
                 markdown=f"{comment.markdown}\n\n**{outcome.kind} failed:** {outcome.message}",
                 state=RunState.FAILED,

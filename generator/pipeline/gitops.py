@@ -18,17 +18,59 @@ PUSH_ATTEMPTS = 5
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    """git's output. Paths in it may be any bytes a pull request committed: undecodable ones
+    come through as surrogates (as os.fsdecode does), never as a UnicodeDecodeError."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=repo,
+            capture_output=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+    except OSError as error:
+        raise ForgeError(f"cannot run git in {repo}: {error.strerror}") from None
     if check and result.returncode != 0:
         raise ForgeError(f"git {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def shown(path: str) -> str:
+    """A path as it can be printed and stored: git hands over whatever bytes a branch
+    committed, and undecodable ones (kept as surrogates) are written as escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _paths(output: str) -> list[str]:
+    """The NUL-separated paths of a ``-z`` listing (no quoting, whatever the name holds)."""
+    return [name for name in output.split("\0") if name]
+
+
+def changed_paths(repo: Path, before: str, after: str, under: str, *filters: str) -> list[str]:
+    """Files ``before..after`` changed under ``under`` (``--diff-filter`` letters optional)."""
+    diff_filter = [f"--diff-filter={''.join(filters)}"] if filters else []
+    output = git(
+        repo,
+        "diff",
+        "--name-only",
+        "--no-renames",
+        "-z",
+        *diff_filter,
+        before,
+        after,
+        "--",
+        f":(literal){under}",
+    )
+    return _paths(output)
+
+
+def paths_at(repo: Path, commit: str, under: str) -> list[str]:
+    """Every file under ``under`` in ``commit``'s tree."""
+    return _paths(
+        git(repo, "ls-tree", "-r", "--name-only", "-z", commit, "--", f":(literal){under}")
+    )
 
 
 def _has_commit(repo: Path, sha: str) -> bool:
@@ -46,22 +88,48 @@ def is_ignored(repo: Path, path: str) -> bool:
     return result.returncode == 0
 
 
+def split_folder(path: str, remediations_dir: str) -> tuple[str, str] | None:
+    """(``<remediations_dir>/<folder>``, file name) for a file directly in a remediation
+    folder; None for anything else."""
+    prefix = remediations_dir.rstrip("/") + "/"
+    parts = path.removeprefix(prefix).split("/")
+    if not path.startswith(prefix) or len(parts) != 2:
+        return None
+    return prefix + parts[0], parts[1]
+
+
+def _folders_with(paths: list[str], remediations_dir: str, name: str) -> list[str]:
+    """The remediation folders whose file ``name`` is among ``paths``."""
+    return sorted(
+        {
+            split[0]
+            for path in paths
+            if (split := split_folder(path, remediations_dir)) and split[1] == name
+        }
+    )
+
+
+def _known_range(repo: Path, before: str, after: str) -> bool:
+    return before != ZERO_SHA and _has_commit(repo, before) and _has_commit(repo, after)
+
+
 def plans_added(repo: Path, before: str, after: str, remediations_dir: str) -> list[str]:
     """Remediation folders whose plan.json the commits ``before..after`` added."""
-    if before == ZERO_SHA or not _has_commit(repo, before) or not _has_commit(repo, after):
+    if not _known_range(repo, before, after):
         return []
-    names = git(
-        repo,
-        "diff",
-        "--name-only",
-        "--no-renames",
-        "--diff-filter=A",
-        before,
-        after,
-        "--",
-        f":(glob){remediations_dir}/*/{PLAN_FILE}",
+    return _folders_with(
+        changed_paths(repo, before, after, remediations_dir, "A"), remediations_dir, PLAN_FILE
     )
-    return sorted({str(Path(name).parent) for name in names.splitlines() if name})
+
+
+def journals_pushed(repo: Path, before: str, after: str, remediations_dir: str) -> list[str]:
+    """Remediation folders whose journal.json the commits ``before..after`` added, changed or
+    deleted. With an unknown range, none: the plans it added are unknown too."""
+    if not _known_range(repo, before, after):
+        return []
+    return _folders_with(
+        changed_paths(repo, before, after, remediations_dir), remediations_dir, JOURNAL_FILE
+    )
 
 
 def without_journal(repo: Path, remediations_dir: str) -> list[str]:
@@ -78,7 +146,19 @@ def without_journal(repo: Path, remediations_dir: str) -> list[str]:
 
 def adding_commit(repo: Path, folder: str) -> str | None:
     """The commit that brought the folder's plan.json onto the branch (its PR's merge)."""
-    sha = git(repo, "log", "--diff-filter=A", "--format=%H", "-1", "--", f"{folder}/{PLAN_FILE}")
+    # first-parent: the branch's own history, so the merge rather than whichever commit of
+    # the PR's branch added the file (the PR may have more after it). literal: a folder name
+    # is the PR's choice, and a glob in it would match other plans.
+    sha = git(
+        repo,
+        "log",
+        "--first-parent",
+        "--diff-filter=A",
+        "--format=%H",
+        "-1",
+        "--",
+        f":(literal){folder}/{PLAN_FILE}",
+    )
     return sha.strip() or None
 
 

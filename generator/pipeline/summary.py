@@ -3,13 +3,19 @@ AWS, and summarize what they would save in one comment kept up to date on the pu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.errors import ReclaimError
-from generator.manifest.folder import PLAN_FILE, RemediationFolder
-from generator.manifest.validation import validate_pair
-from generator.pipeline.gitops import git
+from generator.manifest.folder import (
+    JOURNAL_FILE,
+    PLAN_FILE,
+    README_FILE,
+    ROLLBACK_FILE,
+    RemediationFolder,
+)
+from generator.manifest.folder_checks import load_checked
+from generator.pipeline.gitops import changed_paths, paths_at, shown, split_folder
 from generator.pipeline.render import environment
 
 MARKER = "<!-- reclaim:cost-summary -->"
@@ -27,23 +33,26 @@ class Row:
 
 def changed_folders(repo: Path, base: str, remediations_dir: str) -> tuple[list[str], list[str]]:
     """(folders with a plan.json that the change touches, folders it removed)."""
-    names = git(repo, "diff", "--name-only", "--no-renames", base, "HEAD", "--", remediations_dir)
     folders: set[str] = set()
     prefix = remediations_dir.rstrip("/") + "/"
-    for name in names.splitlines():
+    for name in changed_paths(repo, base, "HEAD", remediations_dir):
         parts = name.removeprefix(prefix).split("/")
         if name.startswith(prefix) and len(parts) >= 2:
             folders.add(prefix + parts[0])
     present = sorted(f for f in folders if (repo / f / PLAN_FILE).is_file())
-    return present, sorted(folders - set(present))
+    return present, sorted(shown(f) for f in folders - set(present))
 
 
 def check(repo: Path, folder: str) -> Row:
+    if shown(folder) != folder:
+        return Row(shown(folder), "?", None, "?", "?", "the folder name is not valid UTF-8")
     remediation = RemediationFolder(repo / folder)
     try:
         plan = remediation.load_plan()
     except ReclaimError as error:
         return Row(folder, "?", None, "?", "?", error.message)
+    except UnicodeDecodeError as error:
+        return Row(folder, "?", None, "?", "?", f"plan.json is not valid UTF-8: {error.reason}")
     finding = plan.finding
     row = Row(
         folder,
@@ -54,10 +63,64 @@ def check(repo: Path, folder: str) -> Row:
         None,
     )
     try:
-        validate_pair(plan, remediation.load_rollback())
+        load_checked(remediation.path)
     except ReclaimError as error:
         return Row(**{**row.__dict__, "error": error.message})
     return row
+
+
+_MANIFESTS = frozenset({PLAN_FILE, ROLLBACK_FILE, README_FILE})
+
+
+def history_refusals(repo: Path, base: str, remediations_dir: str) -> dict[str, str]:
+    """Folders this change may not touch the way it does, with why.
+
+    A journal is reclaim's own record of what it did, written by the apply and rollback
+    workflows on the default branch; one in a pull request would make apply skip steps that
+    never ran. And once a folder has a journal on the base, its plan has run (or is
+    running): changing what it says would make the record describe another plan."""
+    journaled = {
+        split[0]
+        for path in paths_at(repo, base, remediations_dir)
+        if (split := split_folder(path, remediations_dir)) and split[1] == JOURNAL_FILE
+    }
+    refusals: dict[str, list[str]] = {}
+    for path in changed_paths(repo, base, "HEAD", remediations_dir):
+        split = split_folder(path, remediations_dir)
+        if split is None:
+            continue
+        folder, name = split
+        if name == JOURNAL_FILE:
+            refusals.setdefault(folder, []).append(
+                f"the pull request adds, changes or deletes {JOURNAL_FILE}: journals are "
+                "written only by reclaim's apply and rollback runs, never by a pull request; "
+                f"drop {shown(path)} from the change"
+            )
+        elif name in _MANIFESTS and folder in journaled:
+            refusals.setdefault(folder, []).append(
+                f"the pull request changes {name}, but the plan already ran (its "
+                f"{JOURNAL_FILE} is on the base branch): an applied or running remediation "
+                "is never edited; revert the change, and let the next scan propose anew"
+            )
+    return {
+        shown(folder): "; ".join(dict.fromkeys(reasons)) for folder, reasons in refusals.items()
+    }
+
+
+def with_refusals(rows: list[Row], refusals: dict[str, str]) -> list[Row]:
+    """The rows with each refusal set as (or added to) its folder's error; a refused folder
+    without a row (its plan.json removed) gets one."""
+    out = []
+    for row in rows:
+        refusal = refusals.get(row.folder)
+        if refusal is not None:
+            row = replace(row, error=f"{row.error}; {refusal}" if row.error else refusal)
+        out.append(row)
+    seen = {row.folder for row in rows}
+    for folder, refusal in sorted(refusals.items()):
+        if folder not in seen:
+            out.append(Row(folder, "?", None, "?", "?", refusal))
+    return out
 
 
 def summary_markdown(rows: list[Row], removed: list[str]) -> str:

@@ -73,6 +73,25 @@ class Rule(ABC):
     def build_rollback(self, finding: Finding) -> Rollback:
         """Pure: the rollback for this finding, from the finding alone."""
 
+    @abstractmethod
+    def acted_on(self, finding: Finding) -> str:
+        """Pure: the ID of the resource this finding's manifests act on, read from its
+        record (what the builders use), never from the finding's free-standing fields."""
+
+    # ---- names: derived, never chosen ---------------------------------------------------
+
+    def id_part(self, resource_id: str) -> str:
+        """The resource part of a finding ID. Overridden where a resource ID is not safe in
+        one (a log group's name holds '/')."""
+        return resource_id
+
+    def derived_id(self, finding: Finding) -> str:
+        """The only ID this finding may have: its rule, account, region and the resource its
+        manifests act on. Folder name, plan ID and finding ID must all equal it."""
+        return finding_id(
+            self.name, finding.account, finding.region, self.id_part(self.acted_on(finding))
+        )
+
     # ---- shared by every rule's detection ------------------------------------------------
 
     def new_finding(
@@ -86,15 +105,13 @@ class Rule(ABC):
         risk_reasons: Iterable[str],
         evidence: Iterable[Evidence],
         record: BaseModel,
-        id_part: str | None = None,
     ) -> Finding:
         """A finding in this rule's scan unit, observed at the scan's as-of instant.
 
         ``record`` is the rule's typed resource record (the manifests are built from it);
-        ``id_part`` replaces ``resource_id`` in the finding ID where the resource ID is not
-        safe in one (a log group's name)."""
+        the ID's resource part is ``id_part(resource_id)``, as `derived_id` checks it."""
         return Finding(
-            id=finding_id(self.name, ctx.account_id, ctx.region, id_part or resource_id),
+            id=finding_id(self.name, ctx.account_id, ctx.region, self.id_part(resource_id)),
             rule=self.name,
             account=ctx.account_id,
             region=ctx.region,

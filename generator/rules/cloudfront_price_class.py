@@ -325,6 +325,9 @@ class CloudFrontPriceClass(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
+    def acted_on(self, finding: Finding) -> str:
+        return PriceClassChange.model_validate(finding.resource).distribution.id
+
     def build_plan(self, finding: Finding) -> Plan:
         record = PriceClassChange.model_validate(finding.resource)
         distribution, target = record.distribution, record.target_price_class

@@ -254,6 +254,9 @@ class EbsGp2ToGp3(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
+    def acted_on(self, finding: Finding) -> str:
+        return Gp2Volume.model_validate(finding.resource).volume.volume_id
+
     def build_plan(self, finding: Finding) -> Plan:
         record = Gp2Volume.model_validate(finding.resource)
         volume = record.volume

@@ -258,6 +258,9 @@ class EbsSnapshotArchive(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
+    def acted_on(self, finding: Finding) -> str:
+        return ArchivableSnapshot.model_validate(finding.resource).snapshot.snapshot_id
+
     def build_plan(self, finding: Finding) -> Plan:
         record = ArchivableSnapshot.model_validate(finding.resource)
         snapshot = record.snapshot

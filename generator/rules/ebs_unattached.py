@@ -241,6 +241,9 @@ class EbsUnattached(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
+    def acted_on(self, finding: Finding) -> str:
+        return UnattachedVolume.model_validate(finding.resource).volume.volume_id
+
     def build_plan(self, finding: Finding) -> Plan:
         record = UnattachedVolume.model_validate(finding.resource)
         volume = record.volume

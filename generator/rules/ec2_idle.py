@@ -413,6 +413,9 @@ class Ec2Idle(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
+    def acted_on(self, finding: Finding) -> str:
+        return IdleInstance.model_validate(finding.resource).instance.instance_id
+
     def build_plan(self, finding: Finding) -> Plan:
         record = IdleInstance.model_validate(finding.resource)
         instance = record.instance

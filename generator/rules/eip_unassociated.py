@@ -243,6 +243,11 @@ class EipUnassociated(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
+    def acted_on(self, finding: Finding) -> str:
+        allocation = UnassociatedAddress.model_validate(finding.resource).address.allocation_id
+        # Only VPC addresses (with an allocation ID) become findings: an empty part names none.
+        return allocation or ""
+
     def build_plan(self, finding: Finding) -> Plan:
         record = UnassociatedAddress.model_validate(finding.resource)
         address = record.address

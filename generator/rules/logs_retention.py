@@ -243,7 +243,6 @@ class LogsRetention(Rule):
             )
         return self.new_finding(
             ctx,
-            id_part=group_slug(group.name),
             resource_id=group.name,
             title=f"Expire events older than {retention} days in log group {group.name}",
             cost=cost,
@@ -254,6 +253,12 @@ class LogsRetention(Rule):
         )
 
     # ---- manifests (pure) --------------------------------------------------------------
+
+    def id_part(self, resource_id: str) -> str:
+        return group_slug(resource_id)
+
+    def acted_on(self, finding: Finding) -> str:
+        return RetentionProposal.model_validate(finding.resource).group.name
 
     def build_plan(self, finding: Finding) -> Plan:
         record = RetentionProposal.model_validate(finding.resource)

@@ -150,7 +150,11 @@ class Pipeline:
         workdir: Path | None = None,
     ) -> JobRun:
         workdir = workdir or self.checkout()
-        event_name = {"reclaim-apply": "push", "reclaim-rollback": "issue_comment"}[workflow]
+        event_name = {
+            "reclaim-apply": "push",
+            "reclaim-rollback": "issue_comment",
+            "reclaim-validate": "pull_request",
+        }[workflow]
         sha = self.main_sha()
         return run_job(
             self.workflows[workflow],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -57,3 +58,76 @@ def test_touched_remediations_are_validated_and_summed(tmp_path: Path) -> None:
     assert f"**`remediations/{bad}` is invalid:**" in text
     # only the valid remediation counts toward the total: 200 GiB gp2 at $0.10
     assert "**$20.00/month** ($240.00/year) across 2 remediation(s)" in text
+
+
+def _commit(repo: Path, message: str) -> None:
+    sh(repo, "add", "-A")
+    sh(repo, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", message)
+
+
+def test_journals_and_edits_of_journaled_folders_are_refused(tmp_path: Path) -> None:
+    """A PR may add remediations; it may not bring a journal, change or delete one, nor
+    change a remediation that already ran (its journal is on the base)."""
+    repo = tmp_path
+    sh(repo, "init", "-q", "-b", "main")
+    root = repo / "remediations"
+    applied = write_remediation(
+        plan_finding(volume_finding(volume_id="vol-0000000000000a001")), root
+    )
+    (applied / "journal.json").write_text('{"recorded": "by reclaim"}\n')
+    running = write_remediation(
+        plan_finding(volume_finding(volume_id="vol-0000000000000a002")), root
+    )
+    (running / "journal.json").write_text('{"recorded": "by reclaim"}\n')
+    pending = write_remediation(
+        plan_finding(volume_finding(volume_id="vol-0000000000000a003")), root
+    )
+    _commit(repo, "base")
+    sh(repo, "checkout", "-q", "-b", "pr")
+    readme = applied / "README.md"
+    readme.write_text(readme.read_text().replace("Delete", "Keep", 1))
+    (running / "journal.json").unlink()
+    (pending / "journal.json").write_text('{"apply": "completed, trust me"}\n')
+    new = write_remediation(plan_finding(volume_finding(volume_id="vol-0000000000000a004")), root)
+    _commit(repo, "pr")
+
+    config = parse_config({}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)  # noqa: SIM115
+    valid = validate_changed(
+        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
+    )
+    assert valid is False
+    text = summary.read_text()
+
+    def refusal(folder: Path) -> str:
+        start = text.index(f"**`remediations/{folder.name}` is invalid:**")
+        return text[start:].split("\n\n")[0]
+
+    assert "the plan already ran" in refusal(applied) and "README.md" in refusal(applied)
+    assert "adds, changes or deletes journal.json" in refusal(running)
+    assert "adds, changes or deletes journal.json" in refusal(pending)
+    assert f"`remediations/{new.name}` is invalid" not in text  # a new remediation is fine
+
+
+def test_a_folder_name_that_is_not_utf8_is_an_invalid_row(tmp_path: Path) -> None:
+    repo, _names = repo_with_a_pr(tmp_path)
+    odd = repo / "remediations" / os.fsdecode(b"ebs-unattached-\xff")
+    odd.mkdir()
+    (odd / "plan.json").write_text("{}\n")
+    (odd / "journal.json").write_text("{}\n")
+    _commit(repo, "odd")
+    config = parse_config({}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    # a strict UTF-8 stream, as a runner's stdout is: a surrogate would not print
+    with open(tmp_path / "out.txt", "w", encoding="utf-8") as stream:
+        console = Console(file=stream, width=200)
+        valid = validate_changed(
+            config, "main", event_path=None, summary_path=summary, repo=repo, out=console,
+            err=console,
+        )  # fmt: skip
+    assert valid is False
+    text = summary.read_text(encoding="utf-8")
+    assert (
+        "**`remediations/ebs-unattached-\\xff` is invalid:** the folder name is not valid" in text
+    )

@@ -160,6 +160,7 @@ def test_checkov_passes_the_workflows(rendered: Path, tmp_path: Path) -> None:
 
 def test_codeowners_names_each_accounts_owners_for_its_folders(rendered: Path) -> None:
     lines = (rendered / ".github/CODEOWNERS").read_text().splitlines()
-    assert "/remediations/*-222222222222-*/ @acme/prod-oncall" in lines
+    assert "/remediations/ebs-unattached-222222222222-*/ @acme/prod-oncall" in lines
+    assert not any("/*-" in line for line in lines)  # anchored at the rule: see codeowners.py
     assert not any("333333333333" in line for line in lines)  # dev names no owners
     assert lines[0].startswith("# BEGIN reclaim") and lines[-1] == "# END reclaim"

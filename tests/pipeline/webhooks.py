@@ -71,3 +71,16 @@ def push(*, repository: str, before: str, after: str, branch: str = "main") -> d
     event["ref"] = f"refs/heads/{branch}"
     event["before"], event["after"] = before, after
     return event
+
+
+def pull_request(*, repository: str, number: int) -> dict[str, Any]:
+    """A pull_request (opened) payload for pull request ``number`` of ``repository``."""
+    event = copy.deepcopy(payload("pull_request.opened.0.json"))
+    owner, name = repository.split("/")
+    event["repository"]["full_name"] = repository
+    event["repository"]["name"] = name
+    event["repository"]["owner"]["login"] = owner
+    event["repository"]["default_branch"] = "main"
+    event["number"] = number
+    event["pull_request"]["number"] = number
+    return event
