@@ -46,6 +46,16 @@ def remediations_dir(config: ReclaimConfig, repo: Path) -> str:
         ) from None
 
 
+def state_file(config: ReclaimConfig, repo: Path) -> str:
+    try:
+        return config.state_path.relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(
+            f"output.state_file ({config.state_path}) is outside {repo}",
+            hint="keep the state file inside the repository, and run from its root",
+        ) from None
+
+
 def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
     """Step outputs for later jobs ($GITHUB_OUTPUT), one key=value line each."""
     path = environ.get("GITHUB_OUTPUT")
@@ -203,13 +213,7 @@ def push_state(
 ) -> None:
     """Commit the state file if it changed and push it, so the next scheduled scan (a fresh
     checkout on a fresh runner) starts from these first-seen clocks."""
-    try:
-        path = config.state_path.relative_to(repo.resolve()).as_posix()
-    except ValueError:
-        raise ConfigError(
-            f"output.state_file ({config.state_path}) is outside {repo}",
-            hint="keep the state file inside the repository, and run from its root",
-        ) from None
+    path = state_file(config, repo)
     if not config.state_path.exists():
         out.print(f"no {path}: no scan has seen a resource idle yet", highlight=False)
         return
@@ -249,15 +253,16 @@ def validate_changed(
         changed_folders,
         check,
         history_refusals,
+        state_refusal,
         summary_markdown,
         with_refusals,
     )
 
     directory = remediations_dir(config, repo)
     folders, removed = changed_folders(repo, base, directory)
-    rows = with_refusals(
-        [check(repo, folder) for folder in folders], history_refusals(repo, base, directory)
-    )
+    refusals = history_refusals(repo, base, directory)
+    refusals.update(state_refusal(repo, base, state_file(config, repo)))
+    rows = with_refusals([check(repo, folder) for folder in folders], refusals)
     markdown = summary_markdown(rows, removed)
     out.print(markdown, markup=False, highlight=False)
     if summary_path is not None:

@@ -107,6 +107,19 @@ def history_refusals(repo: Path, base: str, remediations_dir: str) -> dict[str, 
     }
 
 
+def state_refusal(repo: Path, base: str, state_file: str) -> dict[str, str]:
+    """The first-seen state file is written only by the scheduled scan (commit-state); apply
+    judges age thresholds with it, so a pull request that edits it could make a volume seen
+    yesterday look idle for months."""
+    if not changed_paths(repo, base, "HEAD", state_file):
+        return {}
+    return {
+        state_file: f"the pull request changes {state_file}: the first-seen clocks are "
+        "written only by the scheduled scan (reclaim commit-state), and apply believes them; "
+        "drop the file from the change"
+    }
+
+
 def with_refusals(rows: list[Row], refusals: dict[str, str]) -> list[Row]:
     """The rows with each refusal set as (or added to) its folder's error; a refused folder
     without a row (its plan.json removed) gets one."""

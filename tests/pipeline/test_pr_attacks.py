@@ -289,3 +289,27 @@ def test_a_readme_that_says_something_else_than_the_plan_is_refused(opened: Open
     applied = run.step(APPLY_STEP)
     assert applied.returncode == 6 and "README.md is not what reclaim renders" in applied.stdout
     assert_untouched(opened)
+
+
+# ---- the first-seen clocks are the scan's, never a pull request's --------------------------
+
+
+def test_a_pr_that_edits_the_first_seen_clocks_is_refused(opened: Opened) -> None:
+    """apply judges age thresholds with the default branch's state file: a PR that backdates
+    a clock (so a fresh volume looks idle for months) fails validation."""
+
+    def backdate(clone: Path) -> None:
+        # start from main's clocks (the scan committed them there), so the PR merges cleanly
+        git(clone, "-c", "user.name=mallory", "-c", "user.email=m@x", "pull", "-q",
+            "--no-rebase", "--no-edit", "origin", "main")  # fmt: skip
+        path = clone / ".reclaim" / "state.json"
+        path.parent.mkdir(exist_ok=True)
+        key = f"{ACCOUNT}/us-east-1/{opened.volume}"
+        state = {"first_seen": {"ebs-unattached": {key: "2020-01-01T00:00:00Z"}}}
+        path.write_text(json.dumps(state))
+
+    push_to_pr(opened, backdate, "fix clocks")
+    step = validate(opened).step(VALIDATE_STEP)
+    assert step.returncode == 4, (step.stdout[-2000:], step.stderr[-2000:])
+    assert "first-seen clocks are written only by the scheduled scan" in step.stdout
+    assert_untouched(opened)
