@@ -280,8 +280,10 @@ def plan(findings_path: Path, out_dir: Path) -> None:
     from generator.planner import executable, plan_finding, write_remediation
 
     report = _load_findings(findings_path)
-    for finding in executable(report.findings):
-        path = write_remediation(plan_finding(finding), out_dir)
+    # Every finding is planned before any folder is written: a bad one writes nothing.
+    remediations = [plan_finding(finding) for finding in executable(report.findings)]
+    for remediation in remediations:
+        path = write_remediation(remediation, out_dir)
         out.print(f"wrote {path}", highlight=False)
 
 
@@ -294,17 +296,16 @@ def _prices(path: Path | None) -> Any:
 
 
 def _load_findings(path: Path) -> Any:
-    from pydantic import ValidationError
-
-    from generator.errors import ManifestError, describe_validation_error
+    from generator.errors import ManifestError
     from generator.findings import FindingsReport
+    from generator.untrusted import load_json_model
 
-    try:
-        return FindingsReport.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as error:
-        if error.errors()[0]["type"] == "json_invalid":
-            raise ManifestError(f"{path} is not valid JSON: {error.errors()[0]['msg']}") from None
-        raise ManifestError(describe_validation_error(str(path), error)) from None
+    return load_json_model(
+        path,
+        FindingsReport,
+        ManifestError,
+        hint="pass the --output file of `reclaim scan` (or of merge-findings)",
+    )
 
 
 @main.command()

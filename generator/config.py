@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,6 +24,7 @@ from generator.exclusions import Exclusions
 from generator.rules import RULES
 from generator.rules.base import RuleSettings
 
+CONFIG_MAX_BYTES = 1024 * 1024
 DEFAULT_CONFIG_NAME = "reclaim.yml"
 ALL_ENABLED = "all-enabled"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -335,18 +335,9 @@ def load_config(path: Path | None) -> ReclaimConfig:
         if not candidate.exists():
             return ReclaimConfig(base_dir=Path.cwd())
         path = candidate
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read config {path}: {error.strerror}",
-            hint="pass --config with the path of your reclaim.yml",
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    from generator.untrusted import parse_yaml, read_text
+
+    hint = "pass --config with the path of your reclaim.yml"
+    text = read_text(path, ConfigError, max_bytes=CONFIG_MAX_BYTES, hint=hint)
+    data = parse_yaml(text, path, ConfigError, None)
     return parse_config(data, source=str(path), base_dir=path.resolve().parent)

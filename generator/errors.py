@@ -136,6 +136,11 @@ def _shows_input(detail: Any) -> bool:
     return not any(secret in name for name in names for secret in _SECRET_KEYS)
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
 def describe_validation_error(
     source: str, error: ValidationError, known_rules: tuple[str, ...] = ()
 ) -> str:
@@ -147,6 +152,6 @@ def describe_validation_error(
             message = "is not a known key (check the spelling; see the config reference in README)"
             if detail["loc"][:1] == ("rules",) and len(detail["loc"]) == 2 and known_rules:
                 message = f"is not a known rule; known rules: {', '.join(sorted(known_rules))}"
-        suffix = f" (got {detail.get('input')!r})" if _shows_input(detail) else ""
+        suffix = f" (got {_shown(detail.get('input'))})" if _shows_input(detail) else ""
         lines.append(f"  {where}: {message}{suffix}")
     return "\n".join(lines)

@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from generator.errors import ManifestError, describe_validation_error
+from generator.errors import ManifestError
 from generator.fileio import atomic_writer
 from generator.findings import FindingsReport, ScanError
 from generator.report_stream import StreamingReportWriter
 from generator.state_merge import ScanClocks, merge_clocks
+from generator.untrusted import load_json_model
 
 
 @dataclass(frozen=True)
@@ -28,15 +27,12 @@ class MergeResult:
 
 
 def _read(path: Path) -> FindingsReport:
-    try:
-        return FindingsReport.model_validate_json(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ManifestError(f"cannot read {path}: {error.strerror}") from None
-    except ValidationError as error:
-        raise ManifestError(
-            describe_validation_error(str(path), error),
-            hint="merge-findings takes the --output files of `reclaim scan --shard I/N`",
-        ) from None
+    return load_json_model(
+        path,
+        FindingsReport,
+        ManifestError,
+        hint="merge-findings takes the --output files of `reclaim scan --shard I/N`",
+    )
 
 
 def _missing_shards(paths: list[Path], reports: list[FindingsReport]) -> list[ScanError]:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from generator.errors import ManifestError, describe_validation_error
 from generator.findings import Finding
 from generator.manifest.folder import (
     PLAN_FILE,
@@ -17,6 +20,8 @@ from generator.manifest.folder import (
 from generator.manifest.models import Plan, Rollback
 from generator.render import render
 from generator.rules import rule_for
+
+_SCAN_ONLY = "plan the findings file `reclaim scan` wrote; findings are never edited by hand"
 
 PHASE_NAMES = {
     "precheck": "Pre-check (read-only)",
@@ -50,8 +55,23 @@ def pr_body(finding: Finding, plan: Plan, rollback: Rollback) -> str:
 
 
 def plan_finding(finding: Finding) -> Remediation:
+    """The finding's remediation; a finding whose record is not in its rule's shape, or
+    whose ID is not the one derived from it, is refused (ManifestError), never planned."""
     rule = rule_for(finding.rule)
-    plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
+    try:
+        expected = rule.derived_id(finding)
+        plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
+    except ValidationError as error:
+        raise ManifestError(
+            describe_validation_error(f"finding {finding.id} resource", error),
+            hint=_SCAN_ONLY,
+        ) from None
+    if finding.id != expected or finding.resource_id != rule.acted_on(finding):
+        raise ManifestError(
+            f"finding {finding.id!r} is not named for what it acts on: its rule, account, "
+            f"region and resource give {expected!r}",
+            hint=_SCAN_ONLY,
+        )
     return Remediation(finding, plan, rollback, pr_body(finding, plan, rollback))
 
 
@@ -60,6 +80,9 @@ def executable(findings: tuple[Finding, ...] | list[Finding]) -> list[Finding]:
 
 
 def write_remediation(remediation: Remediation, out_dir: Path) -> Path:
-    folder = RemediationFolder(out_dir / remediation.finding.id)
+    name = remediation.finding.id
+    if "/" in name or name in (".", "..") or "\\" in name:
+        raise ManifestError(f"finding ID {name!r} is not a folder name: refused")
+    folder = RemediationFolder(out_dir / name)
     folder.write_manifests(remediation.plan, remediation.rollback, remediation.readme)
     return folder.path

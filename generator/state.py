@@ -12,10 +12,11 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from generator.errors import ConfigError
 from generator.fileio import write_atomically
+from generator.untrusted import load_json_model
 
 FirstSeen = dict[str, dict[str, datetime]]
 """rule → 'account/region/resource-id' → when a scan first saw the resource idle."""
@@ -103,10 +104,9 @@ def load_clocks(path: Path) -> FirstSeen:
 def _load(path: Path | None) -> _StateFile:
     if path is None or not path.exists():
         return _StateFile()
-    try:
-        return _StateFile.model_validate_json(path.read_text(encoding="utf-8"))
-    except (ValidationError, ValueError) as error:
-        raise ConfigError(
-            f"state file {path} is not valid: {str(error).splitlines()[0]}",
-            hint="fix it from git history; deleting it restarts every first-seen clock",
-        ) from None
+    return load_json_model(
+        path,
+        _StateFile,
+        ConfigError,
+        hint="fix it from git history; deleting it restarts every first-seen clock",
+    )

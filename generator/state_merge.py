@@ -17,11 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from generator.errors import ManifestError, describe_validation_error
+from generator.errors import ManifestError
 from generator.findings import ScanUnit
 from generator.state import FirstSeen, load_clocks, save_clocks, sorted_clocks, unit_of
+from generator.untrusted import load_json_model
 
 UnitKey = tuple[str, str, str]
 """(rule, account, region), as state keys and completed units both name them."""
@@ -79,15 +80,12 @@ class _ReportClocks(BaseModel):
 
 def read_scan_clocks(path: Path) -> ScanClocks | None:
     """A report's clocks; None when it carries none (written before reports carried them)."""
-    try:
-        report = _ReportClocks.model_validate_json(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ManifestError(f"cannot read {path}: {error.strerror}") from None
-    except ValidationError as error:
-        raise ManifestError(
-            describe_validation_error(str(path), error),
-            hint="merge-state takes the --output files of `reclaim scan` (or merge-findings)",
-        ) from None
+    report = load_json_model(
+        path,
+        _ReportClocks,
+        ManifestError,
+        hint="merge-state takes the --output files of `reclaim scan` (or merge-findings)",
+    )
     if report.first_seen is None:
         return None
     return ScanClocks(

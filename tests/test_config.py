@@ -68,5 +68,5 @@ def test_invalid_config_names_the_key_path(tmp_path, text, expected):
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="absent.yml does not exist"):
         load_config(tmp_path / "absent.yml")

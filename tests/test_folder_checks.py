@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
+from generator.errors import ManifestError
+from generator.findings import Finding, FindingsReport
 from generator.manifest.folder_checks import check_folder, load_checked
 from generator.manifest.validation import validate_pair
-from generator.planner import plan_finding, write_remediation
+from generator.planner import Remediation, plan_finding, pr_body, write_remediation
 from generator.rules import rule_for
 from tests.factories import ACCOUNT, volume_finding
 
@@ -35,13 +37,35 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def test_the_planner_alone_accepts_a_forged_id(tmp_path: Path) -> None:
+def forged_remediation(finding: Finding) -> Remediation:
+    """What a hand-written (or older) planner makes of a finding: the rule's own builders,
+    without the planner's check that the finding's ID is the derived one."""
+    rule = rule_for(finding.rule)
+    plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
+    return Remediation(finding, plan, rollback, pr_body(finding, plan, rollback))
+
+
+def test_the_manifest_checks_alone_accept_a_forged_id(tmp_path: Path) -> None:
     """What the name check adds: without it, the forged folder passes every other check."""
     forged = planned_under_another_accounts_id(genuine(tmp_path))
-    remediation = plan_finding(
+    remediation = forged_remediation(
         volume_finding(volume_id=VOLUME).model_copy(update={"id": forged.name})
     )
     validate_pair(remediation.plan, remediation.rollback)
+
+
+def test_the_planner_refuses_a_finding_named_for_another_account(tmp_path: Path) -> None:
+    finding = volume_finding(volume_id=VOLUME)
+    forged = finding.model_copy(update={"id": finding.id.replace(ACCOUNT, OTHER)})
+    with pytest.raises(ManifestError, match="is not named for what it acts on"):
+        plan_finding(forged)
+    report = FindingsReport(as_of=finding.observed_at, findings=(finding, forged))
+    (tmp_path / "findings.json").write_text(report.model_dump_json())
+    result = CliRunner().invoke(
+        main, ["plan", "--findings", str(tmp_path / "findings.json"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 4, result.output
+    assert not (tmp_path / "out").exists()  # the genuine one is not written either
 
 
 def test_a_genuine_folder_is_valid(tmp_path: Path) -> None:
@@ -65,7 +89,7 @@ def planned_under_another_accounts_id(folder: Path) -> Path:
     finds nothing to object to; only the derivation from the account does."""
     finding = volume_finding(volume_id=VOLUME)
     forged = finding.model_copy(update={"id": finding.id.replace(ACCOUNT, OTHER)})
-    return write_remediation(plan_finding(forged), folder.parent)
+    return write_remediation(forged_remediation(forged), folder.parent)
 
 
 def resource_swapped(folder: Path) -> Path:

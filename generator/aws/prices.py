@@ -9,16 +9,16 @@ another region is marked ``estimated``.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from generator.errors import ConfigError, describe_validation_error
+from generator.errors import ConfigError
 from generator.findings import Cost
+from generator.untrusted import parse_json, read_text, to_model
 
 HOURS_PER_MONTH = 730
 """AWS bills hourly resources on a 730-hour month."""
@@ -242,23 +242,14 @@ def _tiered(quantity: int, tiers: tuple[tuple[int | None, float], ...]) -> float
 
 
 def parse_price_table(text: str, source: str) -> PriceTable:
-    try:
-        return PriceTable.model_validate(json.loads(text))
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{source}: not valid JSON: {error.msg} (line {error.lineno})") from None
-    except ValidationError as error:
-        raise ConfigError(
-            describe_validation_error(source, error),
-            hint="rebuild it with `reclaim prices refresh`, or remove it to use the bundled table",
-        ) from None
+    hint = "rebuild it with `reclaim prices refresh`, or remove it to use the bundled table"
+    return to_model(
+        PriceTable, parse_json(text, source, ConfigError, hint), source, ConfigError, hint
+    )
 
 
 def load_price_table(path: Path) -> PriceTable:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read price table {path}: {error.strerror}") from None
-    return parse_price_table(text, str(path))
+    return parse_price_table(read_text(path, ConfigError), str(path))
 
 
 @cache

@@ -46,7 +46,7 @@ from generator.executor.calls import (
 from generator.executor.lock import DEFAULT_WAIT_SECONDS, plan_lock
 from generator.executor.observe import Observer, check_observed, record_digest
 from generator.manifest.folder import RemediationFolder, digest
-from generator.manifest.folder_checks import check_folder
+from generator.manifest.folder_checks import load_checked
 from generator.manifest.models import (
     Journal,
     Manifest,
@@ -58,7 +58,6 @@ from generator.manifest.models import (
     StepRecord,
 )
 from generator.manifest.refs import Outputs, resolve
-from generator.manifest.validation import validate_pair
 
 Clock = Callable[[], datetime]
 ClientFor = Callable[[str, str], Any]
@@ -162,9 +161,7 @@ class Executor:
 
     def _load(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
         folder = RemediationFolder(path)
-        plan, rollback = folder.load_plan(), folder.load_rollback()
-        validate_pair(plan, rollback)
-        check_folder(path, plan, rollback)
+        plan, rollback = load_checked(path)
         plan_sha, rollback_sha = digest(folder.plan_text()), digest(folder.rollback_text())
         journal = folder.load_journal()
         if journal is None:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from generator.errors import ManifestError, describe_validation_error
+from generator.errors import ManifestError
 from generator.fileio import write_atomically
 from generator.manifest.models import Journal, Plan, Rollback
+from generator.untrusted import parse_json, read_text, to_model
 
 PLAN_FILE = "plan.json"
 ROLLBACK_FILE = "rollback.json"
@@ -51,28 +52,16 @@ class RemediationFolder:
         return self.path / README_FILE
 
     def _read(self, path: Path) -> str:
-        try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ManifestError(
-                f"{path} does not exist",
-                hint="pass the remediation folder (remediations/<finding-id>) that holds "
-                "plan.json and rollback.json",
-            ) from None
-        except OSError as error:
-            raise ManifestError(f"cannot read {path}: {error.strerror}") from None
+        hint = None
+        if not path.exists():
+            hint = (
+                "pass the remediation folder (remediations/<finding-id>) that holds "
+                "plan.json and rollback.json"
+            )
+        return read_text(path, ManifestError, hint=hint)
 
     def _parse(self, path: Path, text: str, model: type[_Model]) -> _Model:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ManifestError(
-                f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-            ) from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as error:
-            raise ManifestError(describe_validation_error(str(path), error)) from None
+        return to_model(model, parse_json(text, path, ManifestError, None), path, ManifestError)
 
     def plan_text(self) -> str:
         return self._read(self.plan_path)

@@ -3,13 +3,13 @@ the few typed fields reclaim decides on. Everything else in a payload is ignored
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from generator.errors import ConfigError
+from generator.untrusted import parse_json, read_text
 
 
 class _Loose(BaseModel):
@@ -77,13 +77,9 @@ _Event = TypeVar("_Event", bound=BaseModel)
 
 
 def load_event(path: Path, model: type[_Event]) -> _Event:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"cannot read the GitHub event {path}: {error}",
-            hint='pass --event "$GITHUB_EVENT_PATH" inside a workflow run',
-        ) from None
+    hint = 'pass --event "$GITHUB_EVENT_PATH" inside a workflow run'
+    text = read_text(path, ConfigError, hint=hint)
+    data = parse_json(text, f"the GitHub event {path}", ConfigError, hint)
     try:
         return model.model_validate(data)
     except ValidationError as error:

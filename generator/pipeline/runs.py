@@ -26,6 +26,7 @@ from generator.pipeline.gitops import (
     shown,
     without_journal,
 )
+from generator.untrusted import load_json_model
 
 Kind = Literal["apply", "rollback"]
 ExecutorFor = Callable[[Path, Kind], Executor]
@@ -62,10 +63,12 @@ class RunResults(BaseModel):
     def load(cls, path: Path) -> RunResults:
         if not path.exists():
             return cls()  # the step before wrote nothing: nothing ran
-        try:
-            return cls.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValueError as error:
-            raise ConfigError(f"{path} is not a reclaim results file: {error}") from None
+        return load_json_model(
+            path,
+            cls,
+            ConfigError,
+            hint="the results file is written by `reclaim apply-merged`; pass that file",
+        )
 
 
 def pending_folders(repo: Path, event: PushEvent, remediations_dir: str) -> list[str]:
