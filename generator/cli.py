@@ -442,10 +442,12 @@ def _executor(
     from generator.executor.lock import DEFAULT_WAIT_SECONDS
     from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
-    from generator.manifest.folder import RemediationFolder
+    from generator.manifest.folder_checks import load_checked
 
     config = load_config(config_path)
-    plan = RemediationFolder(folder).load_plan()
+    # The static checks first: a tampered plan is a manifest error (exit 4), whatever
+    # account it claims; the executor runs them again under the plan's lock.
+    plan, _ = load_checked(folder)
     account = _account_of(config, plan.account)
     actor = actor or os.environ.get("GITHUB_ACTOR")
 
