@@ -175,7 +175,9 @@ def test_rollback_refuses_while_the_volume_the_journal_calls_deleted_exists(ec2,
         },
     )
     journal = json.loads((folder / "journal.json").read_text())
-    journal["apply"].update(status="completed", observed_at="2026-01-01T00:00:00Z")
+    journal["apply"].update(
+        status="completed", observed_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:10:00Z"
+    )
     (folder / "journal.json").write_text(json.dumps(journal))
     volumes = len(ec2.describe_volumes()["Volumes"])
 

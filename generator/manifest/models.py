@@ -8,10 +8,9 @@ and a botocore waiter. Values produced by earlier steps are referenced structura
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from generator.findings import Finding
 
@@ -175,8 +174,8 @@ class StepRecord(BaseModel):
 
     step_id: str
     status: StepStatus
-    started_at: datetime
-    finished_at: datetime | None = None
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
     request: dict[str, JsonValue] = Field(default_factory=dict)
     outputs: dict[str, JsonValue] = Field(default_factory=dict)
     note: str | None = None
@@ -188,16 +187,16 @@ class RunRecord(BaseModel):
 
     kind: Literal["apply", "rollback"]
     status: RunStatus
-    started_at: datetime
-    finished_at: datetime | None = None
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
     attempts: int = 1
     actor: str | None = Field(default=None, description="Who started it (e.g. GitHub actor).")
     steps: list[StepRecord] = Field(default_factory=list)
     error: str | None = None
-    not_before: datetime | None = Field(
+    not_before: AwareDatetime | None = Field(
         default=None, description="When status is 'waiting': the earliest time a re-run can go on."
     )
-    observed_at: datetime | None = Field(
+    observed_at: AwareDatetime | None = Field(
         default=None,
         description="When apply last observed the resource through its rule (before its "
         "first change): backups made before it are not this run's.",
@@ -205,6 +204,13 @@ class RunRecord(BaseModel):
     observed_record_sha256: str | None = Field(
         default=None, description="Digest of the resource record that observation produced."
     )
+
+    @model_validator(mode="after")
+    def _finished_when_completed(self) -> RunRecord:
+        # reclaim sets both at once; a completed run without an end is not one it wrote.
+        if self.status == "completed" and self.finished_at is None:
+            raise ValueError("a completed run records when it finished (finished_at)")
+        return self
 
     def record(self, step_id: str) -> StepRecord | None:
         for record in self.steps:

@@ -18,7 +18,19 @@ _SCALARS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
     st.text(alphabet=st.characters(categories=["Cs"]), min_size=1, max_size=3),  # surrogates
-    st.sampled_from(["", "2026-13-45T99:00:00Z", "vol-", "../../etc", "\x00", "\u202e", "-->"]),
+    st.sampled_from(
+        [
+            "",
+            "2026-13-45T99:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01",
+            "vol-",
+            "../../etc",
+            "\x00",
+            "\u202e",
+            "-->",
+        ]
+    ),
 )
 JSON_VALUES = st.recursive(
     _SCALARS,
