@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from generator import __version__
 from generator.errors import EXIT_CODE_HELP, ExitCode, ReclaimError
@@ -30,9 +31,10 @@ def handles_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ReclaimError as error:
-            err.print(f"[bold red]error:[/bold red] {error.message}", highlight=False)
+            # Messages hold brackets (`pip install "reclaim[demo]"`, `[a, b]`): never markup.
+            err.print(f"[bold red]error:[/bold red] {escape(error.message)}", highlight=False)
             if error.hint:
-                err.print(f"[yellow]hint:[/yellow] {error.hint}", highlight=False)
+                err.print(f"[yellow]hint:[/yellow] {escape(error.hint)}", highlight=False)
             sys.exit(int(error.exit_code))
         except KeyboardInterrupt:
             err.print("interrupted; journal.json records what completed, re-run to resume")
@@ -51,6 +53,18 @@ def parse_as_of(value: str | None) -> datetime:
             f"{value!r} is not ISO 8601, e.g. 2026-11-28T00:00:00Z", param_hint="--as-of"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _matches(pattern: str, what: str) -> Callable[[click.Context, Any, str | None], str | None]:
+    """An option callback: a value not of the form ``pattern`` is a usage error (exit 2)."""
+    import re
+
+    def check(_: click.Context, __: Any, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(pattern, value):
+            raise click.BadParameter(f"{value!r} is not {what}")
+        return value
+
+    return check
 
 
 config_option = click.option(
@@ -661,11 +675,20 @@ def demo(directory: Path) -> None:
     show_default=True,
     help="The repository to set up.",
 )
-@click.option("--repo", "repository", help="GitHub repository owner/name (remembered).")
+@click.option(
+    "--repo",
+    "repository",
+    callback=_matches(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "OWNER/NAME, e.g. acme/cloud-costs"),
+    help="GitHub repository owner/name (remembered).",
+)
 @click.option("--account", "accounts", multiple=True, help="See ACCOUNT below; repeatable.")
 @click.option("--region", "regions", multiple=True, help="Default regions (repeatable).")
 @click.option("--rule", "rules", multiple=True, help="Enable only these rules (repeatable).")
-@click.option("--service-account", help="12-digit account ID of the service role (remembered).")
+@click.option(
+    "--service-account",
+    callback=_matches(r"\d{12}", "a 12-digit AWS account ID, e.g. 111111111111"),
+    help="12-digit account ID of the service role (remembered).",
+)
 @click.option("--service-role-name", help="Default: reclaim-service.")
 @click.option("--customer-role-name", help="Default: reclaim-remediation.")
 @click.option("--default-branch", help="Default: main.")
