@@ -156,11 +156,14 @@ def scan(
     from generator.config import load_config
     from generator.fileio import atomic_writer
     from generator.progress import progress_for
-    from generator.report_format import print_report
+    from generator.report_format import ScanDetails, clock_waits, print_report
     from generator.report_stream import ReportSink, ScanTally, StreamingReportWriter, Tee
-    from generator.scan import chain_sessions, scan_into
+    from generator.scan import chain_sessions, scan_into, with_default_regions
 
-    config = load_config(config_path)
+    config, regions = with_default_regions(load_config(config_path))
+    first_run = not config.state_path.exists()
+    if fmt == "json":
+        err.print(f"regions: {regions}", markup=False, highlight=False)
     shard_info = parse_shard(shard) if shard else None
     when = parse_as_of(as_of)
     tally = ScanTally()
@@ -184,7 +187,18 @@ def scan(
             progress=progress,
         )
     if fmt != "json":
-        print_report(tally.report(when), fmt, out, tally.totals())
+        started = tally.started(when)
+        details = ScanDetails(
+            left_alone=tally.left_alone,
+            started=started,
+            waits=clock_waits(config, started),
+            first_run=first_run,
+            as_of=when,
+            regions=regions,
+            accounts=tuple(sorted(tally.accounts)),
+            state_file=_shown_path(config.state_path) if first_run else None,
+        )
+        print_report(tally.report(when), fmt, out, tally.totals(), details)
         if tally.truncated:
             out.print(
                 "--output FILE keeps every finding" if output is None else f"all in {output}",
@@ -299,6 +313,14 @@ def plan(findings_path: Path, out_dir: Path) -> None:
         out.print(f"wrote {path}", highlight=False)
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _prices(path: Path | None) -> Any:
     if path is None:
         return None
@@ -354,10 +376,12 @@ def propose(
         remediations_in_repo,
         sync_proposals,
     )
-    from generator.scan import chain_sessions
+    from generator.scan import chain_sessions, with_default_regions
     from generator.scan import scan as run_scan
 
-    config = load_config(config_path)
+    config, regions = with_default_regions(load_config(config_path))
+    if findings_path is None:
+        err.print(f"regions: {regions}", markup=False, highlight=False)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
     if findings_path is not None:
