@@ -196,12 +196,20 @@ def scan(
             as_of=when,
             regions=regions,
             accounts=tuple(sorted(tally.accounts)),
+            warnings=tuple(summary.warnings),
             state_file=_shown_path(config.state_path) if first_run else None,
         )
         print_report(tally.report(when), fmt, out, tally.totals(), details)
         if tally.truncated:
             out.print(
                 "--output FILE keeps every finding" if output is None else f"all in {output}",
+                highlight=False,
+            )
+    if fmt == "json":
+        for warning in summary.warnings:
+            err.print(
+                f"warning {warning.account}/{warning.region}/{warning.rule}: {warning.message}",
+                markup=False,
                 highlight=False,
             )
     for error in summary.errors:

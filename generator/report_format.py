@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from generator.findings import FindingsReport
+from generator.findings import FindingsReport, ScanError
 from generator.report_stream import Totals
 
 if TYPE_CHECKING:  # `scan` prints through this module and never runs the executor
@@ -37,6 +37,7 @@ class ScanDetails:
     as_of: datetime | None = None
     regions: str | None = None  # which regions, and where that came from
     accounts: tuple[str, ...] = ()  # every account the scan reached
+    warnings: tuple[ScanError, ...] = ()  # degraded data sources, with their effect
     state_file: str | None = None
 
 
@@ -94,7 +95,10 @@ def _showing(report: FindingsReport, totals: Totals) -> str:
 
 
 def findings_table(
-    report: FindingsReport, totals: Totals | None = None, also_accounts: Iterable[str] = ()
+    report: FindingsReport,
+    totals: Totals | None = None,
+    also_accounts: Iterable[str] = (),
+    warnings: int = 0,
 ) -> Table:
     """The findings as a rich table; ``also_accounts`` are accounts scanned without a
     finding shown (so that a scan of one account names it even when nothing was found)."""
@@ -133,6 +137,7 @@ def findings_table(
     table.caption = (
         f"{whole.findings} finding(s){_showing(report, whole)}, ${whole.monthly_usd:,.2f}/month; "
         f"{whole.skipped} resource(s) left alone; {whole.errors} error(s)"
+        + (f"; {warnings} warning(s)" if warnings else "")
         + ("; * estimated (us-east-1 list prices)" if estimated else "")
     )
     return table
@@ -158,7 +163,14 @@ def print_report(
         return
     if details is not None and details.regions:
         console.print(f"regions: {details.regions}", markup=False, highlight=False)
-    console.print(findings_table(report, totals, details.accounts if details else ()))
+    console.print(
+        findings_table(
+            report,
+            totals,
+            details.accounts if details else (),
+            len(details.warnings) if details else 0,
+        )
+    )
     for error in report.errors:
         console.print(
             f"[red]error[/red] {error.account}/{error.region}/{error.rule}: "
@@ -172,7 +184,7 @@ def print_report(
 
 def details_text(details: ScanDetails) -> list[str]:
     """The lines under the table: why resources were left alone, and the clocks."""
-    lines: list[str] = []
+    lines = [f"warning {w.account}/{w.region}/{w.rule}: {w.message}" for w in details.warnings]
     grouped = _left_alone_lines(details)
     if grouped:
         total = sum(count for count, _, _ in grouped)
@@ -218,6 +230,11 @@ def findings_markdown(
     for error in report.errors:
         lines.append(f"\n- error in {error.account}/{error.region}/{error.rule}: {error.message}")
     if details is not None:
+        for warning in details.warnings:
+            lines.append(
+                f"\n- warning in {warning.account}/{warning.region}/{warning.rule}: "
+                f"{warning.message}"
+            )
         grouped = _left_alone_lines(details)
         if grouped:
             total = sum(count for count, _, _ in grouped)

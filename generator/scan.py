@@ -77,6 +77,8 @@ class ScanSummary:
     failed_accounts: int = 0
     findings: int = 0
     errors: list[ScanError] = field(default_factory=list)
+    # A data source a rule could do without failed: the unit completed, less well.
+    warnings: list[ScanError] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -103,6 +105,11 @@ class _LockedSink:
         with self._lock:
             self._summary.errors.append(error)
             self._sink.add_error(error)
+
+    def add_warning(self, warning: ScanError) -> None:
+        with self._lock:
+            if warning not in self._summary.warnings:
+                self._summary.warnings.append(warning)
 
     def unit_failed(self) -> None:
         with self._lock:
@@ -149,6 +156,11 @@ def scan_into(
             prices=prices,
             exclusions=config.exclusions,
             state=state,
+            warn=lambda message: locked.add_warning(
+                ScanError(
+                    account=target.account_id, region=unit.region, rule=unit.rule, message=message
+                )
+            ),
         )
         rule = RULES[unit.rule]
         try:
