@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from generator import __version__
 from generator.errors import EXIT_CODE_HELP, ExitCode, ReclaimError
@@ -30,9 +31,10 @@ def handles_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ReclaimError as error:
-            err.print(f"[bold red]error:[/bold red] {error.message}", highlight=False)
+            # Messages hold brackets (`pip install "reclaim[demo]"`, `[a, b]`): never markup.
+            err.print(f"[bold red]error:[/bold red] {escape(error.message)}", highlight=False)
             if error.hint:
-                err.print(f"[yellow]hint:[/yellow] {error.hint}", highlight=False)
+                err.print(f"[yellow]hint:[/yellow] {escape(error.hint)}", highlight=False)
             sys.exit(int(error.exit_code))
         except KeyboardInterrupt:
             err.print("interrupted; journal.json records what completed, re-run to resume")
@@ -51,6 +53,18 @@ def parse_as_of(value: str | None) -> datetime:
             f"{value!r} is not ISO 8601, e.g. 2026-11-28T00:00:00Z", param_hint="--as-of"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _matches(pattern: str, what: str) -> Callable[[click.Context, Any, str | None], str | None]:
+    """An option callback: a value not of the form ``pattern`` is a usage error (exit 2)."""
+    import re
+
+    def check(_: click.Context, __: Any, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(pattern, value):
+            raise click.BadParameter(f"{value!r} is not {what}")
+        return value
+
+    return check
 
 
 config_option = click.option(
@@ -142,11 +156,14 @@ def scan(
     from generator.config import load_config
     from generator.fileio import atomic_writer
     from generator.progress import progress_for
-    from generator.report_format import print_report
+    from generator.report_format import ScanDetails, clock_waits, print_report
     from generator.report_stream import ReportSink, ScanTally, StreamingReportWriter, Tee
-    from generator.scan import chain_sessions, scan_into
+    from generator.scan import chain_sessions, scan_into, with_default_regions
 
-    config = load_config(config_path)
+    config, regions = with_default_regions(load_config(config_path))
+    first_run = not config.state_path.exists()
+    if fmt == "json":
+        err.print(f"regions: {regions}", markup=False, highlight=False)
     shard_info = parse_shard(shard) if shard else None
     when = parse_as_of(as_of)
     tally = ScanTally()
@@ -170,10 +187,29 @@ def scan(
             progress=progress,
         )
     if fmt != "json":
-        print_report(tally.report(when), fmt, out, tally.totals())
+        started = tally.started(when)
+        details = ScanDetails(
+            left_alone=tally.left_alone,
+            started=started,
+            waits=clock_waits(config, started),
+            first_run=first_run,
+            as_of=when,
+            regions=regions,
+            accounts=tuple(sorted(tally.accounts)),
+            warnings=tuple(summary.warnings),
+            state_file=_shown_path(config.state_path) if first_run else None,
+        )
+        print_report(tally.report(when), fmt, out, tally.totals(), details)
         if tally.truncated:
             out.print(
                 "--output FILE keeps every finding" if output is None else f"all in {output}",
+                highlight=False,
+            )
+    if fmt == "json":
+        for warning in summary.warnings:
+            err.print(
+                f"warning {warning.account}/{warning.region}/{warning.rule}: {warning.message}",
+                markup=False,
                 highlight=False,
             )
     for error in summary.errors:
@@ -287,6 +323,14 @@ def plan(findings_path: Path, out_dir: Path) -> None:
         out.print(f"wrote {path}", highlight=False)
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _prices(path: Path | None) -> Any:
     if path is None:
         return None
@@ -341,10 +385,12 @@ def propose(
         remediations_in_repo,
         sync_proposals,
     )
-    from generator.scan import chain_sessions
+    from generator.scan import chain_sessions, with_default_regions
     from generator.scan import scan as run_scan
 
-    config = load_config(config_path)
+    config, regions = with_default_regions(load_config(config_path))
+    if findings_path is None:
+        err.print(f"regions: {regions}", markup=False, highlight=False)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
     if findings_path is not None:
@@ -664,11 +710,20 @@ def demo(directory: Path) -> None:
     show_default=True,
     help="The repository to set up.",
 )
-@click.option("--repo", "repository", help="GitHub repository owner/name (remembered).")
+@click.option(
+    "--repo",
+    "repository",
+    callback=_matches(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "OWNER/NAME, e.g. acme/cloud-costs"),
+    help="GitHub repository owner/name (remembered).",
+)
 @click.option("--account", "accounts", multiple=True, help="See ACCOUNT below; repeatable.")
 @click.option("--region", "regions", multiple=True, help="Default regions (repeatable).")
 @click.option("--rule", "rules", multiple=True, help="Enable only these rules (repeatable).")
-@click.option("--service-account", help="12-digit account ID of the service role (remembered).")
+@click.option(
+    "--service-account",
+    callback=_matches(r"\d{12}", "a 12-digit AWS account ID, e.g. 111111111111"),
+    help="12-digit account ID of the service role (remembered).",
+)
 @click.option("--service-role-name", help="Default: reclaim-service.")
 @click.option("--customer-role-name", help="Default: reclaim-remediation.")
 @click.option("--default-branch", help="Default: main.")

@@ -325,7 +325,9 @@ def parse_config(data: Any, *, source: str, base_dir: Path) -> ReclaimConfig:
     try:
         return ReclaimConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(source, error, tuple(RULES))) from None
+        raise ConfigError(
+            describe_validation_error(source, error, tuple(RULES), model=ReclaimConfig)
+        ) from None
 
 
 def load_config(path: Path | None) -> ReclaimConfig:

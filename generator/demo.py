@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from generator.executor.observe import RuleObserver
 from generator.executor.runner import Executor
 from generator.forge.local import LocalGitForge
 from generator.propose import propose, remediations_in_repo
-from generator.report_format import findings_table, print_run
+from generator.report_format import ScanDetails, details_text, findings_table, print_run
+from generator.report_stream import reason_group
 from generator.scan import scan
 
 MARKER = ".reclaim-demo"
@@ -287,10 +289,15 @@ def _run(repo: Path, console: Console) -> DemoResult:
     _commit_all(repo, "reclaim scan: update first-seen times")
     console.print(f"\n[bold]Day {DAYS_BETWEEN_SCANS}[/bold] scan (--as-of {day10:%Y-%m-%d}):")
     console.print(findings_table(report))
+    grouped = Counter((s.rule, reason_group(s.reason)) for s in report.skipped)
+    for line in details_text(ScanDetails(left_alone=grouped)):
+        console.print(line, markup=False, highlight=False)
     left_alone = [s for s in report.skipped if s.rule == "ebs-unattached"]
     for skipped in left_alone:
         console.print(
-            f"  left alone: {skipped.resource_id} ({skipped.region}): {skipped.reason}",
+            f"  unattached volume left alone: {skipped.resource_id} ({skipped.region}): "
+            f"{skipped.reason}",
+            markup=False,
             highlight=False,
         )
     if fresh not in {s.resource_id for s in report.skipped}:
@@ -344,7 +351,13 @@ def _run(repo: Path, console: Console) -> DemoResult:
         f"{len(report.findings)} (${report.monthly_total:,.2f}/month, "
         f"${report.monthly_total * 12:,.2f}/year)",
     )
-    summary.add_row("left alone", f"{len(left_alone)} volumes (skip tag, exclusion, too fresh)")
+    others = len(report.skipped) - len(left_alone)
+    summary.add_row(
+        "left alone",
+        f"{len(report.skipped)} resource(s): {len(left_alone)} unattached volume(s) "
+        f"(skip tag, exclusion, too fresh) and {others} judged by the other rules "
+        "(reasons above)",
+    )
     summary.add_row("branches", f"{len(results)} reclaim/* branches in the demo repository")
     summary.add_row(
         "applied",

@@ -3,16 +3,84 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from generator.findings import FindingsReport
+from generator.findings import FindingsReport, ScanError
 from generator.report_stream import Totals
 
 if TYPE_CHECKING:  # `scan` prints through this module and never runs the executor
+    from generator.config import ReclaimConfig
     from generator.executor.runner import RunResult
+
+_REASONS_SHOWN = 12
+
+
+@dataclass
+class ScanDetails:
+    """What a person needs beside the findings to trust an empty or short list."""
+
+    # (rule, reason with per-resource numbers replaced by N) → resources left alone
+    left_alone: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # rule → clocks this scan started; rule → (setting, days) a clock must reach
+    started: dict[str, int] = field(default_factory=dict)
+    waits: dict[str, tuple[str, int]] = field(default_factory=dict)
+    first_run: bool = False
+    as_of: datetime | None = None
+    regions: str | None = None  # which regions, and where that came from
+    accounts: tuple[str, ...] = ()  # every account the scan reached
+    warnings: tuple[ScanError, ...] = ()  # degraded data sources, with their effect
+    state_file: str | None = None
+
+
+def clock_waits(config: ReclaimConfig, rules: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """The age a first-seen clock must reach before each rule reports, from its settings."""
+    waits: dict[str, tuple[str, int]] = {}
+    for rule in rules:
+        try:
+            settings = config.rule_settings(rule)
+        except AttributeError:
+            continue
+        for name, value in settings.model_dump().items():
+            if re.fullmatch(r"min_\w+_days", name) and isinstance(value, int):
+                waits[rule] = (name, value)
+    return waits
+
+
+def _left_alone_lines(details: ScanDetails) -> list[tuple[int, str, str]]:
+    ranked = sorted(details.left_alone.items(), key=lambda item: (-item[1], item[0]))
+    return [(count, rule, reason) for (rule, reason), count in ranked]
+
+
+def _clock_sentences(details: ScanDetails) -> list[str]:
+    if not details.started:
+        return []
+    total = sum(details.started.values())
+    lead = "first run: " if details.first_run else ""
+    sentences = [
+        f"{lead}{total} resource(s) seen idle for the first time; their first-seen clocks "
+        "start now (AWS records no detach time)"
+    ]
+    for rule, count in details.started.items():
+        wait = details.waits.get(rule)
+        if wait is None:
+            continue
+        setting, days = wait
+        when = (
+            f", on {details.as_of + timedelta(days=days):%Y-%m-%d} at the earliest"
+            if details.as_of
+            else ""
+        )
+        sentences.append(f"{rule} ({count} clock(s)) can report them after {setting}={days}{when}")
+    return sentences
 
 
 def _totals(report: FindingsReport, totals: Totals | None) -> Totals:
@@ -26,11 +94,26 @@ def _showing(report: FindingsReport, totals: Totals) -> str:
     return f" (the {shown} largest shown)" if shown < totals.findings else ""
 
 
-def findings_table(report: FindingsReport, totals: Totals | None = None) -> Table:
-    table = Table(title=f"reclaim findings as of {report.as_of:%Y-%m-%d %H:%M UTC}")
+def findings_table(
+    report: FindingsReport,
+    totals: Totals | None = None,
+    also_accounts: Iterable[str] = (),
+    warnings: int = 0,
+) -> Table:
+    """The findings as a rich table; ``also_accounts`` are accounts scanned without a
+    finding shown (so that a scan of one account names it even when nothing was found)."""
+    accounts = sorted({f.account for f in report.findings} | set(also_accounts))
+    # One account is said once, in the title; several get a column (a terminal is narrow).
+    title = f"reclaim findings as of {report.as_of:%Y-%m-%d %H:%M UTC}"
+    if len(accounts) == 1:
+        title += f", account {accounts[0]}"
+    table = Table(title=title)
+    per_account = len(accounts) > 1
+    if per_account:
+        table.add_column("account", no_wrap=True)
     table.add_column("region", no_wrap=True)
     table.add_column("resource", no_wrap=True)
-    table.add_column("finding", ratio=1)
+    table.add_column("finding", ratio=1, min_width=16)
     table.add_column("$/month", justify="right", no_wrap=True)
     table.add_column("undo", no_wrap=True)
     table.add_column("risk", no_wrap=True)
@@ -41,6 +124,7 @@ def findings_table(report: FindingsReport, totals: Totals | None = None) -> Tabl
             else f"{finding.cost.monthly_usd:,.2f}" + ("*" if finding.cost.estimated else "")
         )
         table.add_row(
+            *((finding.account,) if per_account else ()),
             finding.region,
             finding.resource_id,
             finding.title,
@@ -53,47 +137,122 @@ def findings_table(report: FindingsReport, totals: Totals | None = None) -> Tabl
     table.caption = (
         f"{whole.findings} finding(s){_showing(report, whole)}, ${whole.monthly_usd:,.2f}/month; "
         f"{whole.skipped} resource(s) left alone; {whole.errors} error(s)"
+        + (f"; {warnings} warning(s)" if warnings else "")
         + ("; * estimated (us-east-1 list prices)" if estimated else "")
     )
     return table
 
 
 def print_report(
-    report: FindingsReport, fmt: str, console: Console, totals: Totals | None = None
+    report: FindingsReport,
+    fmt: str,
+    console: Console,
+    totals: Totals | None = None,
+    details: ScanDetails | None = None,
 ) -> None:
     if fmt == "json":
         console.print_json(json.dumps(report.model_dump(mode="json")))
         return
     if fmt == "markdown":
         console.print(
-            findings_markdown(report, totals), markup=False, highlight=False, soft_wrap=True
+            findings_markdown(report, totals, details),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         return
-    console.print(findings_table(report, totals))
+    if details is not None and details.regions:
+        console.print(f"regions: {details.regions}", markup=False, highlight=False)
+    console.print(
+        findings_table(
+            report,
+            totals,
+            details.accounts if details else (),
+            len(details.warnings) if details else 0,
+        )
+    )
     for error in report.errors:
         console.print(
-            f"[red]error[/red] {error.account}/{error.region}/{error.rule}: {error.message}",
+            f"[red]error[/red] {error.account}/{error.region}/{error.rule}: "
+            f"{escape(error.message)}",
             highlight=False,
         )
+    if details is not None:
+        for line in details_text(details):
+            console.print(line, markup=False, highlight=False)
 
 
-def findings_markdown(report: FindingsReport, totals: Totals | None = None) -> str:
+def details_text(details: ScanDetails) -> list[str]:
+    """The lines under the table: why resources were left alone, and the clocks."""
+    lines = [f"warning {w.account}/{w.region}/{w.rule}: {w.message}" for w in details.warnings]
+    grouped = _left_alone_lines(details)
+    if grouped:
+        total = sum(count for count, _, _ in grouped)
+        lines.append(f"left alone: {total} resource(s), by reason")
+        width = len(str(grouped[0][0]))
+        rule_width = max(len(rule) for _, rule, _ in grouped[:_REASONS_SHOWN])
+        for count, rule, reason in grouped[:_REASONS_SHOWN]:
+            lines.append(f"  {count:>{width}}  {rule:<{rule_width}}  {reason}")
+        if len(grouped) > _REASONS_SHOWN:
+            lines.append(f"  ... and {len(grouped) - _REASONS_SHOWN} more reason(s)")
+        lines.append("  (each resource with its reason: reclaim scan --format json)")
+    lines.extend(_clock_sentences(details))
+    if details.state_file:
+        lines.append(
+            f"first-seen clocks saved in {details.state_file} (keep it: the next scan "
+            "measures ages from it)"
+        )
+    return lines
+
+
+def findings_markdown(
+    report: FindingsReport, totals: Totals | None = None, details: ScanDetails | None = None
+) -> str:
     whole = _totals(report, totals)
     lines = [
         f"**{whole.findings} finding(s), ${whole.monthly_usd:,.2f}/month** "
         f"(as of {report.as_of:%Y-%m-%d %H:%M UTC}){_showing(report, whole)}",
+    ]
+    if details is not None and details.regions:
+        lines.append(f"\nRegions: {_cell(details.regions)}")
+    lines += [
         "",
-        "| finding | $/month | reversibility | risk |",
-        "|---|---:|---|---|",
+        "| account | region | finding | $/month | reversibility | risk |",
+        "|---|---|---|---:|---|---|",
     ]
     for finding in report.findings:
         estimated = " (est.)" if finding.cost.estimated else ""
         price = "unknown" if finding.cost.unknown else f"{finding.cost.monthly_usd:,.2f}{estimated}"
         lines.append(
-            f"| {_cell(finding.title)} | {price} | {finding.reversibility} | {finding.risk} |"
+            f"| {finding.account} | {finding.region} | {_cell(finding.title)} | {price} "
+            f"| {finding.reversibility} | {finding.risk} |"
         )
     for error in report.errors:
         lines.append(f"\n- error in {error.account}/{error.region}/{error.rule}: {error.message}")
+    if details is not None:
+        for warning in details.warnings:
+            lines.append(
+                f"\n- warning in {warning.account}/{warning.region}/{warning.rule}: "
+                f"{warning.message}"
+            )
+        grouped = _left_alone_lines(details)
+        if grouped:
+            total = sum(count for count, _, _ in grouped)
+            lines += [
+                "",
+                f"**Left alone: {total} resource(s)**",
+                "",
+                "| resources | rule | reason |",
+                "|---:|---|---|",
+            ]
+            for count, rule, reason in grouped[:_REASONS_SHOWN]:
+                lines.append(f"| {count} | {rule} | {_cell(reason)} |")
+            if len(grouped) > _REASONS_SHOWN:
+                lines.append(f"| | | ... and {len(grouped) - _REASONS_SHOWN} more reason(s) |")
+        clocks = _clock_sentences(details)
+        if clocks:
+            lines.append("")
+            lines.extend(f"- {sentence}" for sentence in clocks)
     return "\n".join(lines)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -116,10 +118,14 @@ class ScanTally:
         self.skipped = 0
         self.errors: list[ScanError] = []
         self._top: list[tuple[float, str, Finding]] = []
+        self.left_alone: Counter[tuple[str, str]] = Counter()
+        self.accounts: set[str] = set()
+        self.clocks: FirstSeen = {}
 
     def add_finding(self, finding: Finding) -> None:
         self.count += 1
         self.monthly_usd += finding.cost.monthly_usd
+        self.accounts.add(finding.account)
         entry = (finding.cost.monthly_usd, finding.id, finding)
         if len(self._top) < self.keep:
             heapq.heappush(self._top, entry)
@@ -128,15 +134,30 @@ class ScanTally:
 
     def add_skipped(self, skipped: SkippedResource) -> None:
         self.skipped += 1
+        self.accounts.add(skipped.account)
+        key = (skipped.rule, reason_group(skipped.reason))
+        if key in self.left_alone or len(self.left_alone) < _MAX_REASONS:
+            self.left_alone[key] += 1
+        else:
+            self.left_alone[(skipped.rule, "other reasons")] += 1
 
     def add_error(self, error: ScanError) -> None:
         self.errors.append(error)
 
     def add_completed(self, unit: ScanUnit) -> None:
-        pass
+        self.accounts.add(unit.account)
 
     def add_first_seen(self, clocks: FirstSeen) -> None:
-        pass
+        for rule, keys in clocks.items():
+            self.clocks.setdefault(rule, {}).update(keys)
+
+    def started(self, as_of: datetime) -> dict[str, int]:
+        """Per rule, how many first-seen clocks this scan started (those read ``as_of``)."""
+        counts = {
+            rule: sum(1 for seen in keys.values() if seen == as_of)
+            for rule, keys in self.clocks.items()
+        }
+        return {rule: count for rule, count in sorted(counts.items()) if count}
 
     @property
     def truncated(self) -> bool:
@@ -152,6 +173,18 @@ class ScanTally:
             findings=tuple(sorted((f for _, _, f in self._top), key=_by_priority)),
             errors=tuple(sorted(self.errors, key=_error_order)),
         )
+
+
+_MAX_REASONS = 500
+_AWS_ID = re.compile(r"\b[a-z]{1,10}-[0-9a-f]{8,17}\b")
+_NUMBER = re.compile(r"(?<![=\w.-])\d+(?:\.\d+)?(?![\w.])")
+
+
+def reason_group(reason: str) -> str:
+    """A skip reason without what differs per resource (its counts, ages, IDs), so that
+    "unattached 2 day(s) ..., under min_unattached_days=7" and "... 5 day(s) ..." are one
+    group. Thresholds (``name=value``) are kept: they are the reason."""
+    return _NUMBER.sub("N", _AWS_ID.sub("<id>", reason))
 
 
 class Tee:

@@ -9,6 +9,7 @@ for units that completed, and its clocks of the resources seen idle go into the 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class ScanSummary:
     failed_accounts: int = 0
     findings: int = 0
     errors: list[ScanError] = field(default_factory=list)
+    # A data source a rule could do without failed: the unit completed, less well.
+    warnings: list[ScanError] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -102,6 +105,11 @@ class _LockedSink:
         with self._lock:
             self._summary.errors.append(error)
             self._sink.add_error(error)
+
+    def add_warning(self, warning: ScanError) -> None:
+        with self._lock:
+            if warning not in self._summary.warnings:
+                self._summary.warnings.append(warning)
 
     def unit_failed(self) -> None:
         with self._lock:
@@ -148,6 +156,11 @@ def scan_into(
             prices=prices,
             exclusions=config.exclusions,
             state=state,
+            warn=lambda message: locked.add_warning(
+                ScanError(
+                    account=target.account_id, region=unit.region, rule=unit.rule, message=message
+                )
+            ),
         )
         rule = RULES[unit.rule]
         try:
@@ -204,6 +217,41 @@ def scan_into(
     sink.add_first_seen(state.observed())
     state.save()
     return summary
+
+
+FALLBACK_REGION = "us-east-1"
+
+
+def default_region() -> tuple[str, str]:
+    """The region to scan when reclaim.yml names none, and where it came from: the
+    environment (AWS_REGION, AWS_DEFAULT_REGION), then the AWS profile's ``region``."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(variable):
+            return os.environ[variable], variable
+    import botocore.session
+
+    session = botocore.session.Session()
+    try:
+        region = session.get_config_variable("region")
+    except Exception:  # a broken ~/.aws/config is reported by the first AWS call
+        region = None
+    if region:
+        return str(region), f"the AWS profile {session.profile or 'default'!r}"
+    return FALLBACK_REGION, "no region in AWS_REGION, AWS_DEFAULT_REGION or the AWS profile"
+
+
+def with_default_regions(config: ReclaimConfig) -> tuple[ReclaimConfig, str]:
+    """``config`` with its regions filled in when reclaim.yml names none, and a line for the
+    output saying which regions are scanned and why (never a silent constant)."""
+    if "regions" in config.model_fields_set:
+        named = (
+            "all enabled regions" if config.regions == "all-enabled" else ", ".join(config.regions)
+        )
+        return config, f"{named} (regions in reclaim.yml)"
+    region, source = default_region()
+    origin = source if source.startswith("no region") else f"from {source}"
+    said = f"{region} ({origin}; list regions: in reclaim.yml to scan others)"
+    return config.model_copy(update={"regions": (region,)}), said
 
 
 def chain_sessions(config: ReclaimConfig, actor: str | None = None) -> SessionFor:

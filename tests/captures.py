@@ -1,8 +1,8 @@
-"""Recorded AWS responses from ../shared/aws-captures/placebo, read at test time.
+"""Recorded AWS responses (tests/data/aws-captures/placebo, vendored), read at test time.
 
 Each file is ``{"status_code": 200, "data": {...}}`` with datetimes encoded as
-``{"__class__": "datetime", "year": ..., ...}`` (see the folder's README). The captures are
-data of another project and are never copied into this repository.
+``{"__class__": "datetime", "year": ..., ...}`` (see tests/data/README.md). The captures are
+data of another project (Apache-2.0), vendored with its licence.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-PLACEBO = Path(__file__).resolve().parents[1].parent / "shared" / "aws-captures" / "placebo"
+from tests.needs import PLACEBO
 
 
 def _decode(value: dict[str, Any]) -> Any:
@@ -34,8 +32,6 @@ def _decode(value: dict[str, Any]) -> Any:
 
 
 def require_captures() -> Path:
-    if not PLACEBO.is_dir():
-        pytest.skip(f"recorded AWS captures not found at {PLACEBO} (they live in shared/)")
     return PLACEBO
 
 

@@ -20,7 +20,6 @@ from generator.config import ReclaimConfig, parse_config
 from generator.executor.runner import Executor
 from tests import trusted
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
@@ -148,13 +147,6 @@ def _forget_trusted_scan() -> Iterator[None]:
     trusted.forget()
     yield
     trusted.forget()
-
-
-def shared_or_skip(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared is only on the developers' machines)")
-    return path
 
 
 def env_flag(name: str) -> bool:

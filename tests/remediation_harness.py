@@ -24,9 +24,9 @@ from generator.rules.context import ScanContext
 from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
 from tests import trusted
+from tests.needs import PLACEBO
 
 MOTO_ACCOUNT = "123456789012"
-PLACEBO = Path(__file__).resolve().parents[1].parent / "shared" / "aws-captures" / "placebo"
 
 
 def moto_client(service: str, region: str = "us-east-1") -> Any:

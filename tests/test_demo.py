@@ -39,6 +39,16 @@ def test_demo_end_to_end(tmp_path: Path):
     assert "reclaim rollback" in log
     output = (tmp_path / "out.txt").read_text()
     assert "identical on every recorded attribute" in output
+    # What was left alone adds up: the caption's count is the grouped lines' sum and the
+    # summary's, and the volumes listed are the summary's volumes.
+    import re
+
+    caption = int(re.search(r"(\d+) resource\(s\) left alone", output).group(1))
+    grouped = output.split("by reason\n", 1)[1].split("(each resource", 1)[0]
+    assert sum(int(n) for n in re.findall(r"^\s+(\d+)\s+\S", grouped, re.M)) == caption
+    volumes = len(re.findall(r"unattached volume left alone: vol-", output))
+    assert f"{caption} resource(s): {volumes} unattached volume(s)" in output
+    assert f"and {caption - volumes} judged by the other rules" in output
 
 
 def test_demo_refuses_a_directory_that_is_not_a_demo(tmp_path: Path):

@@ -11,16 +11,14 @@ import pytest
 
 from generator.rules.declared_calls import detect_declared
 from generator.rules.ebs_volume import VolumeSpec
-from tests.conftest import SHARED
-
-PLACEBO = SHARED / "aws-captures" / "placebo"
+from tests.needs import PLACEBO
 
 
 def is_error(path: Path) -> bool:
     return bool(json.loads(path.read_text()).get("status_code", 200) >= 400)
 
 
-CAPTURES = sorted(PLACEBO.glob("*/ec2.DescribeVolumes_*.json")) if PLACEBO.exists() else []
+CAPTURES = sorted(PLACEBO.glob("*/ec2.DescribeVolumes_*.json"))
 
 
 def decode(value: Any) -> Any:
@@ -39,9 +37,6 @@ def load(path: Path) -> dict[str, Any]:
     return decode(json.loads(path.read_text()))["data"]
 
 
-@pytest.mark.skipif(
-    not CAPTURES, reason=f"no captures under {PLACEBO} (only on developer machines)"
-)
 @pytest.mark.parametrize(
     "capture", [c for c in CAPTURES if not is_error(c)], ids=lambda p: f"{p.parent.name}/{p.name}"
 )
@@ -56,17 +51,11 @@ def test_real_describe_volumes_responses_parse(capture: Path):
             assert spec.explicit_iops == item["Iops"]
 
 
-@pytest.mark.skipif(
-    not CAPTURES, reason=f"no captures under {PLACEBO} (only on developer machines)"
-)
 def test_captures_cover_attached_and_available_volumes():
     states = {VolumeSpec.from_api(v).state for c in CAPTURES for v in load(c).get("Volumes", [])}
     assert {"in-use", "available"} <= states
 
 
-@pytest.mark.skipif(
-    not CAPTURES, reason=f"no captures under {PLACEBO} (only on developer machines)"
-)
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
     """The whole detection path on a recorded page: available volumes become findings (they

@@ -1,8 +1,7 @@
 """Real AWS responses (Cloud Custodian's recorded captures) through the scanners' parsing and
 decisions of eip-unassociated, logs-retention and cloudfront-price-class.
 
-The captures live outside the project (../shared/aws-captures); without them these tests
-skip, as they do in a user's clone.
+The captures are vendored under tests/data (see its README).
 """
 
 from __future__ import annotations
@@ -25,12 +24,7 @@ from generator.rules.cloudfront_price_class import (
 )
 from generator.rules.eip_unassociated import EipUnassociated, EipUnassociatedSettings, ElasticIp
 from generator.rules.logs_retention import LogsRetention, LogsRetentionSettings
-from tests.remediation_harness import MOTO_ACCOUNT, PLACEBO, context, placebo_responses
-
-pytestmark = pytest.mark.skipif(
-    not PLACEBO.is_dir(),
-    reason=f"recorded AWS captures not present at {PLACEBO} (they are not part of the project)",
-)
+from tests.remediation_harness import MOTO_ACCOUNT, context, placebo_responses
 
 AS_OF = datetime(2026, 11, 28, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator.aws.prices import PriceTable, VolumeTypePrice
-from generator.errors import AwsCallFailed
+from generator.errors import AwsCallFailed, CredentialsError, ReclaimError
 
 PRICING_API_REGION = "us-east-1"
 """The Price List Query API is served from a few regions only; us-east-1 is one of them."""
@@ -136,19 +136,43 @@ class PriceListReader:
                 hint="configure credentials with pricing:GetProducts, or keep the bundled table",
             ) from None
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "Unknown")
-            message = error.response.get("Error", {}).get("Message", "")
-            raise AwsCallFailed(
-                f"the AWS Price List API refused GetProducts for {service_code}: {code}: "
-                f"{message}; no price file was written",
-                hint="the credentials need pricing:GetProducts; without it reclaim keeps "
-                "using its bundled table",
-            ) from None
+            raise _refused(error, service_code) from None
         except BotoCoreError as error:
             raise AwsCallFailed(
                 f"cannot reach the AWS Price List API: {error}; no price file was written"
             ) from None
         return found
+
+
+_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+_BAD_CREDENTIALS = ("InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException")
+
+
+def _refused(error: ClientError, service_code: str) -> ReclaimError:
+    """What failed, said by its cause: a permission, the credentials, or AWS itself."""
+    code = error.response.get("Error", {}).get("Code", "Unknown")
+    message = error.response.get("Error", {}).get("Message", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    what = f"GetProducts for {service_code}: {code}" + (f": {message}" if message else "")
+    if code in _DENIED:
+        return AwsCallFailed(
+            f"the AWS Price List API refused {what}; no price file was written",
+            hint="the credentials need pricing:GetProducts; without it reclaim keeps "
+            "using its bundled table",
+        )
+    if code in _BAD_CREDENTIALS:
+        return CredentialsError(
+            f"the AWS credentials were rejected by the Price List API ({what}); "
+            "no price file was written",
+            hint="refresh the credentials (e.g. aws sso login) and re-run",
+        )
+    if (isinstance(status, int) and status >= 500) or "Throttl" in code:
+        return AwsCallFailed(
+            f"the AWS Price List API failed (HTTP {status}) on {what}; no price file was written",
+            hint="this is on AWS's side, not a permission: re-run later; until then reclaim "
+            "keeps using its bundled table",
+        )
+    return AwsCallFailed(f"the AWS Price List API rejected {what}; no price file was written")
 
 
 def refresh_price_table(

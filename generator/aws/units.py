@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from generator.errors import ConfigError
+from generator.errors import UsageError
 from generator.findings import ShardInfo
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -48,7 +48,7 @@ def parse_shard(text: str) -> ShardInfo:
         index, count = int(match.group(1)), int(match.group(2))
         if 1 <= index <= count:
             return ShardInfo(index=index, count=count)
-    raise ConfigError(
+    raise UsageError(
         f"--shard {text!r} is not I/N with 1 <= I <= N",
         hint="e.g. --shard 2/4 scans the second of four disjoint parts",
     )

@@ -211,7 +211,13 @@ class CloudFrontPriceClass(Rule):
         def transfer() -> CloudFrontTransfer:
             if not settings.use_cost_explorer:
                 return unavailable(ctx.as_of, settings.lookback_days, "use_cost_explorer is off")
-            return cloudfront_transfer(ctx.client("ce"), ctx.as_of, settings.lookback_days)
+            usage = cloudfront_transfer(ctx.client("ce"), ctx.as_of, settings.lookback_days)
+            if not usage.available:
+                ctx.warn(
+                    f"Cost Explorer unavailable ({usage.unavailable_reason}): savings of "
+                    "CloudFront price-class changes are reported as unknown"
+                )
+            return usage
 
         def tags(distribution: DistributionRecord) -> dict[str, str]:
             response = cloudfront.list_tags_for_resource(Resource=distribution.arn)

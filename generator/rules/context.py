@@ -24,3 +24,6 @@ class ScanContext:
     prices: PriceTable
     exclusions: Exclusions
     state: SeenState
+    # A data source the rule could do without failed (CloudTrail, Cost Explorer): the rule
+    # still decides, less well, and says so here; the scan reports it as a warning.
+    warn: Callable[[str], None] = lambda message: None

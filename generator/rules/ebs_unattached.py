@@ -131,6 +131,12 @@ class EbsUnattached(Rule):
         if not candidates:
             return
         history = self._detach_history(ctx, settings)
+        if settings.use_cloudtrail and not history.available:
+            ctx.warn(
+                f"{history.unavailable_reason}: detach times unknown, so "
+                f"{len(candidates)} unattached volume(s) are aged by first-seen clocks "
+                "and may be reported later than min_unattached_days"
+            )
         threshold = timedelta(days=settings.min_unattached_days)
         for volume in candidates:
             since, source, source_note = self._unattached_since(ctx, volume, history)

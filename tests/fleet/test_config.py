@@ -69,11 +69,11 @@ def test_an_account_without_regions_uses_the_top_level_ones(tmp_path: Path):
         ),
         (
             {"accounts": [{"name": "a", "role_arn": "arn:aws:iam::2222:role/x"}]},
-            "accounts[0].role_arn: String should match pattern",
+            "accounts[0].role_arn: should be an IAM role ARN",
         ),
         (
             {"service_role": {"role_arn": "reclaim-service"}},
-            "service_role.role_arn: String should match pattern",
+            "service_role.role_arn: should be an IAM role ARN",
         ),
         (
             {"accounts": [{"name": "a", "id": "222222222222", "role_arn": ROLE_B}]},
@@ -93,7 +93,7 @@ def test_an_account_without_regions_uses_the_top_level_ones(tmp_path: Path):
         ),
         (
             {"accounts": [{"name": "a", "role_arn": ROLE_A, "external_id_env": "not a name"}]},
-            "accounts[0].external_id_env: String should match pattern",
+            "accounts[0].external_id_env: should be an environment variable name",
         ),
         (
             {"accounts": [{"name": "a", "role_arn": ROLE_A}, {"name": "a", "role_arn": ROLE_B}]},

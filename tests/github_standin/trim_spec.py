@@ -12,13 +12,19 @@ subset is what this script makes from the shared contract, when that file is pre
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SUBSET = HERE / "api.github.com.subset.json"
-DEFAULT_SOURCE = HERE.parents[2] / "shared" / "contracts" / "github" / "api.github.com.json"
+# The full description (about 13 MB) is not vendored: RECLAIM_GITHUB_OPENAPI names it, else a
+# checkout beside the project's (../shared/contracts/github) is used.
+DEFAULT_SOURCE = Path(
+    os.environ.get("RECLAIM_GITHUB_OPENAPI")
+    or HERE.parents[2] / "shared" / "contracts" / "github" / "api.github.com.json"
+)
 
 OPERATIONS = (
     "apps/create-installation-access-token",

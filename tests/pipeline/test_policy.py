@@ -140,7 +140,7 @@ def test_parliament_finds_nothing_but_split_multi_resource_actions(
     created, so the volume and the snapshot need separate statements, as in AWS's own
     examples. parliament checks one statement at a time and reports RESOURCE_MISMATCH for
     each half; every such report must be covered by a sibling statement of the same action."""
-    parliament = pytest.importorskip("parliament", reason="pip install -e '.[test]'")
+    import parliament  # a test extra: pip install -e ".[test]"
     for name in ("read", "write"):
         for regions in (("us-east-1", "eu-west-1"), ()):
             document = policy_json(

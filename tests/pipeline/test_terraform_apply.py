@@ -213,7 +213,6 @@ def test_the_role_chain_scans_through_exactly_the_roles_terraform_created(
 ) -> None:
     """GitHub's OIDC step leaves the service role's credentials in the job; reclaim's hop 2
     then assumes the remediation role Terraform output, with the account's ExternalId."""
-    pytest.importorskip("generator.aws.chain", reason="the role chain (issue 4) is not merged yet")
     from moto.sts.models import sts_backends
 
     from generator.config import parse_config

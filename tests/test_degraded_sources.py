@@ -1,0 +1,96 @@
+"""A data source a rule can do without (CloudTrail, Cost Explorer) failing: the scan gives up
+on it quickly and says so as a warning with its effect, never hidden behind "0 error(s)"."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from click.testing import CliRunner
+
+from generator.aws.cloudtrail import CLOUDTRAIL_MAX_ATTEMPTS, DetachHistory, detach_history
+from generator.aws.session import RETRY_CONFIG
+from generator.cli import main
+from tests.conftest import make_volume
+from tests.test_scan_output import only_ebs_unattached
+
+
+class _Raw:
+    def stream(self, **_: Any) -> Any:
+        yield b""
+
+
+def _failing(status: int, code: str, calls: list[int]) -> Any:
+    body = f'{{"__type": "{code}", "message": "try again"}}'.encode()
+
+    def respond(request: Any, **_: Any) -> AWSResponse:
+        calls.append(1)
+        response = AWSResponse(
+            request.url, status, {"Content-Type": "application/x-amz-json-1.1"}, _Raw()
+        )
+        response._content = body  # type: ignore[attr-defined]
+        return response
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(500, "InternalFailure"), (400, "ThrottlingException")]
+)
+def test_a_failing_cloudtrail_lookup_gives_up_after_a_few_attempts(status: int, code: str) -> None:
+    """No moto here (it does not implement LookupEvents): every attempt is answered by the
+    handler below, as an outage of CloudTrail would answer it. Before the bound, a 500 was
+    retried 11 times (25-42 s)."""
+    cloudtrail = boto3.client("cloudtrail", region_name="us-east-1", config=RETRY_CONFIG)
+    calls: list[int] = []
+    cloudtrail.meta.events.register_first(
+        "before-send.cloudtrail.LookupEvents", _failing(status, code, calls)
+    )
+    now = datetime.now(UTC)
+    started = time.monotonic()
+
+    history = detach_history(cloudtrail, now - timedelta(days=90), now)
+
+    assert len(calls) == CLOUDTRAIL_MAX_ATTEMPTS < 10  # the scan clients' own bound
+    assert time.monotonic() - started < 10
+    assert not history.available
+    assert f"failed {CLOUDTRAIL_MAX_ATTEMPTS} times" in str(history.unavailable_reason)
+    assert code in str(history.unavailable_reason)
+
+
+def test_an_unavailable_cloudtrail_is_a_scan_warning_with_its_effect(
+    ec2: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_volume(ec2)
+
+    def down(cloudtrail: Any, start: datetime, end: datetime) -> DetachHistory:
+        return DetachHistory(
+            start,
+            end,
+            unavailable_reason="CloudTrail LookupEvents failed 3 times (InternalFailure (HTTP 500))",
+        )
+
+    monkeypatch.setattr("generator.rules.ebs_unattached.detach_history", down)
+    config = tmp_path / "reclaim.yml"
+    config.write_text(
+        "regions: [us-east-1]\n"
+        + only_ebs_unattached().replace("{use_cloudtrail: false}", "{use_cloudtrail: true}")
+    )
+
+    table = CliRunner().invoke(main, ["scan", "--config", str(config)])
+    markdown = CliRunner().invoke(main, ["scan", "--config", str(config), "--format", "markdown"])
+
+    assert table.exit_code == 0, table.output
+    assert "0 error(s); 1 warning(s)" in table.output
+    warning = (
+        "warning 123456789012/us-east-1/ebs-unattached: CloudTrail LookupEvents failed 3 times "
+        "(InternalFailure (HTTP 500)): detach times unknown, so 1 unattached volume(s) are aged "
+        "by first-seen clocks"
+    )
+    assert warning in table.output
+    assert "- warning in 123456789012/us-east-1/ebs-unattached: CloudTrail" in markdown.output
