@@ -488,6 +488,7 @@ def _executor(
     from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
     from generator.manifest.folder import RemediationFolder
+    from generator.progress import step_progress_for
 
     config = load_config(config_path)
     plan = RemediationFolder(folder).load_plan()
@@ -506,6 +507,7 @@ def _executor(
         clock=_clock(as_of),
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
+        on_step=step_progress_for(kind),
     )
 
 
