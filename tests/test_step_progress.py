@@ -102,3 +102,25 @@ def test_the_cli_streams_apply_steps_to_stderr(ec2: Any, tmp_path: Path) -> None
     ):
         assert line in out, out
     assert out.index("backup: done in") < out.index("delete: started")
+
+
+def test_on_a_terminal_a_wait_is_a_live_spinner_with_the_elapsed_time() -> None:
+    from rich.console import Console
+
+    from generator.progress import RichStepProgress
+
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=100)
+    progress = RichStepProgress(console, "apply")
+    progress.interval = 0.05
+    progress.started("backup", "Snapshot the volume", "")
+    progress.waiting("backup", "Snapshot the volume", "snapshot_completed (up to 120 min)")
+    time.sleep(0.3)
+    assert progress._status is not None  # the live display is up while waiting
+    progress.finished("backup", "Snapshot the volume", "done")
+
+    text = stream.getvalue()
+    assert progress._status is None
+    assert "apply: backup: waiting for snapshot_completed" in text
+    assert re.search(r"waiting for snapshot_completed \(up to 120 min\): \d+ s", text)
+    assert "apply: backup: done in" in text
