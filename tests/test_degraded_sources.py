@@ -94,3 +94,21 @@ def test_an_unavailable_cloudtrail_is_a_scan_warning_with_its_effect(
     )
     assert warning in table.output
     assert "- warning in 123456789012/us-east-1/ebs-unattached: CloudTrail" in markdown.output
+
+
+def test_a_failing_cost_explorer_gives_up_after_a_few_attempts_and_is_unavailable() -> None:
+    from generator.aws.cost_explorer import cloudfront_transfer
+
+    ce = boto3.client("ce", region_name="us-east-1", config=RETRY_CONFIG)
+    calls: list[int] = []
+    ce.meta.events.register_first(
+        "before-send.cost-explorer.GetCostAndUsage", _failing(503, "ServiceUnavailable", calls)
+    )
+
+    usage = cloudfront_transfer(ce, datetime.now(UTC), 30)
+
+    assert len(calls) == CLOUDTRAIL_MAX_ATTEMPTS
+    assert not usage.available
+    assert (
+        usage.unavailable_reason == "GetCostAndUsage failed 3 times (ServiceUnavailable (HTTP 503))"
+    )
