@@ -110,6 +110,7 @@ class _LockedSink:
         with self._lock:
             if warning not in self._summary.warnings:
                 self._summary.warnings.append(warning)
+                self._sink.add_warning(warning)
 
     def unit_failed(self) -> None:
         with self._lock:
