@@ -166,3 +166,14 @@ def test_several_accounts_get_an_account_column_one_account_is_named_in_the_titl
     assert f"account {one.account}" in single and "│ account" not in single.replace("┃", "│")
     both = render(one, other)
     assert "account" in both.splitlines()[2] and "222222222222" in both
+
+
+def test_a_region_from_the_environment_that_is_no_region_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "Frankfurt")
+    result = scan(tmp_path, config=only_ebs_unattached())
+    assert result.exit_code == 3
+    assert (
+        "AWS_REGION gives the region 'Frankfurt', which is not an AWS region name" in result.output
+    )
