@@ -179,6 +179,7 @@ class PlainStepProgress:
 
     def waiting(self, step_id: str, description: str, detail: str) -> None:
         self._end_wait()
+        self._step_started.setdefault(step_id, self.clock())
         self._line(f"{step_id}: waiting for {detail}")
         since = self.clock()
         self._stop = threading.Event()
@@ -226,6 +227,7 @@ class RichStepProgress(PlainStepProgress):
 
     def waiting(self, step_id: str, description: str, detail: str) -> None:
         self._end_wait()
+        self._step_started.setdefault(step_id, self.clock())
         self._line(f"{step_id}: waiting for {detail}")
         since = self.clock()
         self._status = self.console.status(f"{step_id}: waiting for {detail}")

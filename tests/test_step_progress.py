@@ -124,3 +124,38 @@ def test_on_a_terminal_a_wait_is_a_live_spinner_with_the_elapsed_time() -> None:
     assert "apply: backup: waiting for snapshot_completed" in text
     assert re.search(r"waiting for snapshot_completed \(up to 120 min\): \d+ s", text)
     assert "apply: backup: done in" in text
+
+
+def test_a_run_waiting_for_the_plan_lock_says_so_and_when_it_got_it(
+    ec2: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import threading
+
+    from generator.executor.lock import LOCK_DIR_ENV, plan_lock
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
+    planned = Planned(ec2, tmp_path)
+    stream = io.StringIO()
+    executor = _executor(
+        planned.folder, planned.config, None, "apply", wait_seconds=10, as_of=planned.as_of
+    )
+    executor.on_step = PlainStepProgress(stream, "apply")
+    held, release = threading.Event(), threading.Event()
+
+    def other_run() -> None:
+        with plan_lock(planned.folder, wait_seconds=0):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    held.wait(5)
+    threading.Timer(0.6, release.set).start()
+    executor.apply(planned.folder)
+    holder.join()
+
+    text = stream.getvalue()
+    assert "lock: waiting for the plan lock, held by another apply or rollback (pid " in text
+    assert "up to 10 s)" in text
+    assert re.search(r"lock: acquired in \d+ s", text)
+    assert text.index("lock: acquired") < text.index("precheck: started")

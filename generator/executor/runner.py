@@ -114,6 +114,18 @@ class Executor:
     on_step: StepListener | None = None
     """Told as each step starts, waits, finishes or fails (the CLI streams it)."""
 
+    def _lock_wait(self, event: str, holder: str) -> None:
+        if self.on_step is None:
+            return
+        what = "the plan lock, held by another apply or rollback"
+        if event == "waiting":
+            limit = f"up to {int(self.lock_wait_seconds)} s"
+            self.on_step.waiting("lock", what, f"{what} ({holder}; {limit})")
+        elif event == "acquired":
+            self.on_step.finished("lock", what, "acquired")
+        else:
+            self.on_step.failed("lock", what, "gave up waiting")
+
     def _tell(self, event: str, step: Step, detail: str = "") -> None:
         if self.on_step is not None:
             getattr(self.on_step, event)(step.id, step.description, detail)
@@ -121,11 +133,11 @@ class Executor:
     # ---- entry points --------------------------------------------------------------
 
     def apply(self, path: Path) -> RunResult:
-        with plan_lock(path, wait_seconds=self.lock_wait_seconds):
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
             return self._apply(path)
 
     def rollback(self, path: Path) -> RunResult:
-        with plan_lock(path, wait_seconds=self.lock_wait_seconds):
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
             return self._rollback(path)
 
     def _apply(self, path: Path) -> RunResult:
