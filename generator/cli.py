@@ -489,6 +489,7 @@ def _executor(
     from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
     from generator.manifest.folder_checks import load_checked
+    from generator.progress import step_progress_for
 
     config = load_config(config_path)
     # The static checks first: a tampered plan is a manifest error (exit 4), whatever
@@ -509,6 +510,7 @@ def _executor(
         clock=_clock(as_of),
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
+        on_step=step_progress_for(kind),
     )
 
 
