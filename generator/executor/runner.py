@@ -174,11 +174,7 @@ class Executor:
         if applied.status != "completed" and not any(
             record.step_id in change_steps for record in applied.steps
         ):
-            raise StateRefusal(
-                f"{plan.plan_id}: apply stopped before changing anything ({applied.error}); "
-                "there is nothing to roll back",
-                hint="re-run `reclaim apply` to finish it, or close the PR",
-            )
+            raise _stopped_before_the_change(plan, applied)
         self._check_account(plan)
         run = self._start_run(journal, "rollback")
         outcomes = self._run(folder, journal, run, rollback, observe=None)
@@ -595,3 +591,36 @@ class Executor:
 
 def _truthy(value: JsonValue) -> bool:
     return value not in (None, False, 0, "", [], {})
+
+
+def _stopped_before_the_change(plan: Plan, applied: RunRecord) -> StateRefusal:
+    """Rollback of an apply that changed nothing: say why it stopped and what it left (a
+    backup it made is kept, and keeps costing, whatever happens to the PR)."""
+    why = applied.error or "the process stopped before it finished"
+    made, started = [], []
+    for step in plan.steps:
+        record = applied.record(step.id) if step.phase == "backup" else None
+        if record is not None and record.status == "completed":
+            outputs = ", ".join(f"{key} {value}" for key, value in record.outputs.items())
+            made.append(f"{step.id} ({outputs})" if outputs else step.id)
+        elif record is not None and record.status == "started":
+            started.append(step.id)
+    left = "; it made no backup"
+    if made:
+        left = f"; the backup it made is kept: {'; '.join(made)}"
+    elif started:
+        left = (
+            f"; its {', '.join(started)} step had started, so a backup tagged with the plan ID "
+            "may exist (re-running apply finds and uses it)"
+        )
+    hint = "re-run `reclaim apply` to finish it"
+    hint += (
+        ", or, if you close the PR instead, delete the backup (it is billed until then)"
+        if made or started
+        else ", or close the PR"
+    )
+    return StateRefusal(
+        f"{plan.plan_id}: apply stopped before changing anything ({why}), so there is "
+        f"nothing to roll back{left}",
+        hint=hint,
+    )
