@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 
 import pytest
 
-from tests.pipeline.scenario import REPOSITORY, TOKEN, Pipeline, make_pipeline
+from tests.pipeline.scenario import REPOSITORY, TOKEN, Opened, Pipeline, make_pipeline
 from tests.pipeline.webhooks import push, rollback_comment
-
-
-@dataclass
-class Opened:
-    pipeline: Pipeline
-    number: int
-    finding: str
-    volume: str
-
-    @property
-    def folder(self) -> str:
-        return f"remediations/{self.finding}"
 
 
 @pytest.fixture
