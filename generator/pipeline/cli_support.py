@@ -45,7 +45,11 @@ def _renamed(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_fleet(
-    accounts: tuple[str, ...], regions: tuple[str, ...], rules: tuple[str, ...], role: str
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    rules: tuple[str, ...],
+    role: str,
+    scan_role: str = "reclaim-scan",
 ) -> NewFleet | None:
     if not accounts:
         if regions or rules:
@@ -54,7 +58,9 @@ def new_fleet(
                 "or edit reclaim.yml and re-run `reclaim init`"
             )
         return None
-    parsed = tuple(parse_account(flag, default_role_name=role) for flag in accounts)
+    parsed = tuple(
+        parse_account(flag, default_role_name=role, scan_role_name=scan_role) for flag in accounts
+    )
     ids = [a.id for a in parsed]
     if len(set(ids)) != len(ids):
         raise ConfigError("an account ID is given twice in --account")
@@ -82,7 +88,13 @@ def init_command(
 ) -> None:
     given = _renamed(given)
     options = build_options(root, given)
-    fleet = new_fleet(accounts, given["regions"], given["rules"], options.customer_role_name)
+    fleet = new_fleet(
+        accounts,
+        given["regions"],
+        given["rules"],
+        options.customer_role_name,
+        options.customer_scan_role_name,
+    )
     report = plan_init(root, options, fleet, force=force)
     _print_report(report, out, err, check=check)
     if not check:
