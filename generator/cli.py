@@ -673,7 +673,17 @@ def demo(directory: Path) -> None:
 @click.option("--scan-cron", help="When the scan runs (five-field cron, UTC).")
 @click.option("--scan-shards", type=click.IntRange(1, 32), help="Parallel scan jobs.")
 @click.option("--python-version", help="Python of the workflow jobs. Default: 3.12.")
-@click.option("--reclaim-package", help="What the workflows pip-install.")
+@click.option(
+    "--action",
+    help="OWNER/REPO@SHA: the reclaim action.yml (and commit) the workflows install from, "
+    "e.g. your fork (remembered). Default: the commit this reclaim was installed from.",
+)
+@click.option(
+    "--index-url",
+    help="Package index serving the hash-locked dependencies, e.g. a private mirror "
+    "(remembered). Default: PyPI.",
+)
+@click.option("--scan-environment", help="GitHub environment of the scan. Default: reclaim-scan.")
 @click.option("--config-file", help="reclaim.yml's path in the repository.")
 @click.option("--terraform-dir", help="Where the Terraform modules go. Default: terraform.")
 @click.option(

@@ -12,6 +12,8 @@ from rich.console import Console
 from generator.errors import ConfigError, StateRefusal, describe_validation_error
 from generator.pipeline.flags import parse_account
 from generator.pipeline.init import InitReport, NewFleet, plan_init, write_init
+from generator.pipeline.setup_steps import setup_steps
+from generator.pipeline.source import ACTION_HINT, detect
 from generator.pipeline.spec import PipelineOptions
 from generator.pipeline.writer import Action, load_manifest
 from generator.rules import RULES
@@ -26,6 +28,13 @@ def build_options(root: Path, given: dict[str, Any]) -> PipelineOptions:
             continue
         if value not in (None, ()):
             values[key] = tuple(value) if isinstance(value, tuple) else value
+    if "action" not in values:
+        found = detect()
+        if found is None:
+            raise ConfigError(
+                "cannot tell which commit of reclaim the workflows should install", hint=ACTION_HINT
+            )
+        values["action"] = found.action
     for required, flag in (("repository", "--repo"), ("service_account_id", "--service-account")):
         if required not in values:
             raise ConfigError(
@@ -132,6 +141,13 @@ def _print_report(report: InitReport, out: Console, err: Console, *, check: bool
         )
     for unreadable in report.unreadable:
         err.print(f"[yellow]not read (HCL error):[/yellow] {unreadable}", highlight=False)
+    for line in report.missing_scan_roles:
+        err.print(
+            f"[yellow]reclaim.yml:[/yellow] add to account {line} (scans assume only the "
+            "read-only scan role; without it they are refused)",
+            highlight=False,
+            markup=True,
+        )
     if report.unscoped_writes:
         err.print(
             "[yellow]note:[/yellow] granted on every resource (reclaim knows no narrower "
@@ -143,14 +159,18 @@ def _print_report(report: InitReport, out: Console, err: Console, *, check: bool
 def _print_next_steps(report: InitReport, options: PipelineOptions, out: Console) -> None:
     if not any(c.action is Action.CREATE for c in report.changes):
         return
-    steps = []
+    out.print("next:", highlight=False)
     if "terraform" in options.parts:
-        steps.append(
-            f"apply {options.terraform_dir}/service-role in the service account and "
-            f"{options.terraform_dir}/customer-role in each customer account"
+        out.print(
+            f"  # apply {options.terraform_dir}/service-role in the service account "
+            f"({options.service_account_id}) and {options.terraform_dir}/customer-role in "
+            "each customer account (see their README.md)",
+            highlight=False,
         )
-    envs = ", ".join(a.external_id_env for a in report.fleet.accounts if a.external_id_env)
-    if envs:
-        steps.append(f"add the repository secrets {envs}")
-    steps.append(f"create the GitHub environment {options.environment!r} (add reviewers)")
-    out.print("next: " + "; ".join(steps) + ".", highlight=False)
+    for step in setup_steps(options, report.fleet):
+        out.print(f"  # {step.why}", highlight=False, soft_wrap=True)
+        for command in step.commands:
+            out.print(f"  {command}", highlight=False, soft_wrap=True, markup=False)
+    out.print(
+        "  # docs/pipeline.md explains each setting; commit what init wrote.", highlight=False
+    )

@@ -49,6 +49,8 @@ class InitReport:
     unscoped_writes: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     """Files an earlier run generated that this one does not (an account was removed)."""
+    missing_scan_roles: list[str] = field(default_factory=list)
+    """`scan_role_arn: ...` lines reclaim.yml lacks (the scan role cannot assume role_arn)."""
     written: bool = False
 
 
@@ -112,6 +114,12 @@ def plan_init(
         collisions=existing.collisions,
         unreadable=existing.unreadable,
         unscoped_writes=unscoped_writes(customer_policies(fleet)),
+        missing_scan_roles=[
+            f"{account.name} ({account.id}): scan_role_arn: "
+            + account.scan_role_default(options.customer_scan_role_name)
+            for account in fleet.accounts
+            if account.scan_role_arn is None
+        ],
         stale=sorted(
             path
             for path in (manifest.files if manifest else {})
