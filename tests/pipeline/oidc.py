@@ -58,7 +58,7 @@ def _values(value: Any) -> list[str]:
     return [str(v) for v in (value if isinstance(value, list) else [value])]
 
 
-def _condition_holds(test: str, key: str, expected: Any, request: dict[str, str]) -> bool:
+def condition_holds(test: str, key: str, expected: Any, request: dict[str, str]) -> bool:
     present = key in request
     if test == "Null":
         return (not present) is (_values(expected)[0].lower() == "true")
@@ -84,7 +84,7 @@ def admits(trust: dict[str, Any], provider_arn: str, request: dict[str, str]) ->
             continue
         conditions = statement.get("Condition", {})
         if all(
-            _condition_holds(test, key, expected, request)
+            condition_holds(test, key, expected, request)
             for test, pairs in conditions.items()
             for key, expected in pairs.items()
         ):
