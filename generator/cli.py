@@ -714,6 +714,31 @@ def init(
     init_command(directory, accounts, given, force=force, check=check, out=out, err=err)
 
 
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="The repository `reclaim init` set up.",
+)
+@click.option(
+    "--github-token",
+    envvar="RECLAIM_DOCTOR_TOKEN",
+    help="A token that may read the repository's settings (env RECLAIM_DOCTOR_TOKEN).",
+)
+@click.option("--no-aws", is_flag=True, help="Skip the AWS checks.")
+@handles_errors
+def doctor(directory: Path, github_token: str | None, no_aws: bool) -> None:
+    """Check a live setup: the OIDC provider and both hop-1 roles (with the service account's
+    credentials), and the GitHub settings (OIDC template, environments, secrets, the App,
+    branch protection). Each problem is printed with its fix; exit 3 when any."""
+    from generator.pipeline.doctor import doctor_command
+
+    doctor_command(directory, github_token=github_token, aws=not no_aws, out=out)
+
+
 # ---- the steps of the generated workflows --------------------------------------------------
 
 event_option = click.option(

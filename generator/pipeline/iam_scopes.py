@@ -147,8 +147,7 @@ SCOPES: dict[str, ActionScope] = {
             Grant(
                 (_INSTANCE,),
                 (_NOT_SKIPPED, _EBS_BACKED, _OUTSIDE_ASG),
-                "EBS-backed instances outside Auto Scaling groups, never one carrying the "
-                "skip tag",
+                "EBS-backed instances outside Auto Scaling groups, never one carrying the skip tag",
             ),
         ),
     ),

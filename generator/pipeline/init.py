@@ -54,7 +54,7 @@ class InitReport:
     written: bool = False
 
 
-def _load_fleet(
+def load_fleet(
     root: Path, options: PipelineOptions, new: NewFleet | None
 ) -> tuple[Fleet, str | None]:
     """The fleet, and reclaim.yml's text when init writes it."""
@@ -80,7 +80,7 @@ def plan_init(
 ) -> InitReport:
     """Everything init would do, without writing: show it, then ``write_init``."""
     root.mkdir(parents=True, exist_ok=True)
-    fleet, config_text = _load_fleet(root, options, new)
+    fleet, config_text = load_fleet(root, options, new)
     manifest = load_manifest(root)
     tf = PurePosixPath(options.terraform_dir)
     existing = read_existing(

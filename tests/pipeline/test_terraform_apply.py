@@ -435,3 +435,42 @@ def test_the_scan_chain_reaches_only_the_read_only_roles_terraform_created(
         aws_session_token=customer["AWS_SESSION_TOKEN"],
     )
     assert [v["VolumeId"] for v in ec2.describe_volumes(VolumeIds=[volume])["Volumes"]] == [volume]
+
+
+def test_doctor_passes_the_roles_terraform_created_and_names_a_loosened_trust(
+    applied: dict[str, dict[str, Any]], moto_url: str, options: PipelineOptions, fleet: Fleet
+) -> None:
+    from generator.pipeline.doctor import check_aws
+
+    client = iam(moto_url, SERVICE)
+    assert [c for c in check_aws(options, fleet, client) if not c.ok] == []
+    role = options.service_role_name
+    original = client.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    loosened = json.loads(json.dumps(original))
+    statement = loosened["Statement"][0]
+    # what a hand edit "to make it work" often looks like: any workflow of the repository
+    statement["Condition"]["StringLike"] = {
+        "token.actions.githubusercontent.com:sub": "repo:acme/cost:*"
+    }
+    del statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    client.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(loosened))
+    everything = client.create_policy(
+        PolicyName="AdministratorAccess",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    client.attach_role_policy(RoleName=role, PolicyArn=everything)
+    try:
+        failed = {c.what: c for c in check_aws(options, fleet, client) if not c.ok}
+        assert set(failed) == {"write role (hop 1) trust", "write role (hop 1) permissions"}
+        assert "StringLike" in failed["write role (hop 1) trust"].detail
+        assert "AdministratorAccess" in failed["write role (hop 1) permissions"].detail
+        assert "terraform apply terraform/service-role" in failed["write role (hop 1) trust"].fix
+    finally:
+        client.detach_role_policy(RoleName=role, PolicyArn=everything)
+        client.delete_policy(PolicyArn=everything)
+        client.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(original))
