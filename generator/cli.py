@@ -684,6 +684,12 @@ def demo(directory: Path) -> None:
     "(remembered). Default: PyPI.",
 )
 @click.option("--scan-environment", help="GitHub environment of the scan. Default: reclaim-scan.")
+@click.option(
+    "--github-token",
+    envvar="RECLAIM_SETUP_TOKEN",
+    help="A repository admin's token (env RECLAIM_SETUP_TOKEN; never stored): init then sets "
+    "the OIDC subject template and both environments' branch policy through the GitHub API.",
+)
 @click.option("--config-file", help="reclaim.yml's path in the repository.")
 @click.option("--terraform-dir", help="Where the Terraform modules go. Default: terraform.")
 @click.option(

@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
+from generator.config import load_config
 from generator.errors import ConfigError, StateRefusal, describe_validation_error
 from generator.pipeline.flags import parse_account
 from generator.pipeline.init import InitReport, NewFleet, plan_init, write_init
-from generator.pipeline.setup_steps import setup_steps
+from generator.pipeline.setup_steps import apply_settings, http_requester, setup_steps
 from generator.pipeline.source import ACTION_HINT, detect
 from generator.pipeline.spec import PipelineOptions
 from generator.pipeline.writer import Action, load_manifest
@@ -96,6 +97,7 @@ def init_command(
     err: Console,
 ) -> None:
     given = _renamed(given)
+    token = given.pop("github_token", None)
     options = build_options(root, given)
     fleet = new_fleet(
         accounts,
@@ -108,7 +110,12 @@ def init_command(
     _print_report(report, out, err, check=check)
     if not check:
         write_init(root, report, options)
-        _print_next_steps(report, options, out)
+        applied = False
+        if token:
+            for line in apply_settings(options, http_requester(_api_url(root, options), token)):
+                out.print(f"set on GitHub: {line}", highlight=False)
+            applied = True
+        _print_next_steps(report, options, out, applied=applied)
     else:
         stale = [c.generated.path for c in report.changes if c.action is not Action.UNCHANGED]
         if stale:
@@ -156,8 +163,15 @@ def _print_report(report: InitReport, out: Console, err: Console, *, check: bool
         )
 
 
-def _print_next_steps(report: InitReport, options: PipelineOptions, out: Console) -> None:
-    if not any(c.action is Action.CREATE for c in report.changes):
+def _api_url(root: Path, options: PipelineOptions) -> str:
+    config = load_config(root / options.config_file)
+    return config.forge.api_url if config.forge else "https://api.github.com"
+
+
+def _print_next_steps(
+    report: InitReport, options: PipelineOptions, out: Console, *, applied: bool
+) -> None:
+    if not applied and not any(c.action is Action.CREATE for c in report.changes):
         return
     out.print("next:", highlight=False)
     if "terraform" in options.parts:
@@ -168,6 +182,8 @@ def _print_next_steps(report: InitReport, options: PipelineOptions, out: Console
             highlight=False,
         )
     for step in setup_steps(options, report.fleet):
+        if applied and step.applied_by_token:
+            continue
         out.print(f"  # {step.why}", highlight=False, soft_wrap=True)
         for command in step.commands:
             out.print(f"  {command}", highlight=False, soft_wrap=True, markup=False)

@@ -14,8 +14,6 @@ branch protection requiring the validate check. The customer accounts' roles are
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from rich.console import Console
 
 from generator.config import load_config
 from generator.errors import ConfigError
-from generator.pipeline.setup_steps import VALIDATE_CHECK, setup_steps
+from generator.pipeline.setup_steps import VALIDATE_CHECK, http_requester, setup_steps
 from generator.pipeline.spec import OIDC_CLAIM_KEYS, Fleet, PipelineOptions
 
 OIDC_HOST = "token.actions.githubusercontent.com"
@@ -182,22 +180,8 @@ Getter = Callable[[str], tuple[int, Any]]
 
 
 def http_getter(api_url: str, token: str) -> Getter:
-    def get(path: str) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            f"{api_url.rstrip('/')}/{path.lstrip('/')}",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, None
-
-    return get
+    request = http_requester(api_url, token)
+    return lambda path: request("GET", path, None)
 
 
 def _commands(options: PipelineOptions, fleet: Fleet, word: str) -> str:

@@ -11,8 +11,13 @@ and branch protection requiring that check. Each is printed as a `gh` command wi
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from generator.errors import ForgeError
 from generator.pipeline.spec import OIDC_CLAIM_KEYS, Fleet, PipelineOptions
 
 VALIDATE_CHECK = "Validate remediations"
@@ -23,6 +28,8 @@ VALIDATE_CHECK = "Validate remediations"
 class SetupStep:
     why: str
     commands: tuple[str, ...]
+    applied_by_token: bool = False
+    """`reclaim init --github-token` does this step itself (apply_settings)."""
 
 
 def _api(method: str, path: str, body: object) -> str:
@@ -49,6 +56,7 @@ def setup_steps(options: PipelineOptions, fleet: Fleet) -> list[SetupStep]:
             "OIDC subjects that name the workflow file and branch (both roles trust only "
             "these; until this is set, no job can assume either role)",
             (_api("PUT", f"{repo}/actions/oidc/customization/sub", oidc_template_body()),),
+            applied_by_token=True,
         )
     ]
     for environment, purpose in (
@@ -70,6 +78,7 @@ def setup_steps(options: PipelineOptions, fleet: Fleet) -> list[SetupStep]:
                         {"name": branch, "type": "branch"},
                     ),
                 ),
+                applied_by_token=True,
             )
         )
     steps.append(
@@ -139,3 +148,91 @@ def setup_steps(options: PipelineOptions, fleet: Fleet) -> list[SetupStep]:
         )
     )
     return steps
+
+
+Request = Callable[[str, str, object | None], tuple[int, Any]]
+"""(method, API path, JSON body) → (status, decoded JSON or None)."""
+
+
+def http_requester(api_url: str, token: str) -> Request:
+    def request(method: str, path: str, body: object | None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        sent = urllib.request.Request(
+            f"{api_url.rstrip('/')}/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(sent, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            return error.code, None
+
+    return request
+
+
+def _keeping_rules(status: int, existing: Any) -> dict[str, object]:
+    """The PUT body: the default-branch policy, and the reviewers, wait timer and
+    self-review setting the environment already has (a PUT replaces them all)."""
+    body = environment_body()
+    if status != 200 or not isinstance(existing, dict):
+        return body
+    for rule in existing.get("protection_rules") or []:
+        if rule.get("type") == "required_reviewers" and rule.get("reviewers"):
+            body["reviewers"] = [
+                {"type": r["type"], "id": r["reviewer"]["id"]} for r in rule["reviewers"]
+            ]
+            if "prevent_self_review" in rule:
+                body["prevent_self_review"] = rule["prevent_self_review"]
+        if rule.get("type") == "wait_timer" and rule.get("wait_timer"):
+            body["wait_timer"] = rule["wait_timer"]
+    return body
+
+
+def apply_settings(options: PipelineOptions, request: Request) -> list[str]:
+    """Set what a token can set without knowing anything init does not: the OIDC subject
+    template and both environments' default-branch policy. Returns what was done. Reviewers,
+    secrets, the App and branch protection need IDs, values or a merge with existing rules:
+    those stay printed commands. Raises ForgeError when GitHub refuses."""
+    repo = f"repos/{options.repository}"
+    done = []
+
+    def call(method: str, path: str, body: object | None) -> Any:
+        status, answer = request(method, path, body)
+        if status >= 300:
+            raise ForgeError(
+                f"GitHub answered {status} to {method} {path}",
+                hint="the token needs administration write on the repository (and the "
+                "environments feature: a public repository, or a plan that has it)",
+            )
+        return answer
+
+    call("PUT", f"{repo}/actions/oidc/customization/sub", oidc_template_body())
+    done.append("OIDC subject template: repo, context, job_workflow_ref")
+    for environment in (options.scan_environment, options.environment):
+        status, existing = request("GET", f"{repo}/environments/{environment}", None)
+        call("PUT", f"{repo}/environments/{environment}", _keeping_rules(status, existing))
+        listed = call("GET", f"{repo}/environments/{environment}/deployment-branch-policies", None)
+        policies = (listed or {}).get("branch_policies", [])
+        for policy in policies:
+            if policy.get("name") != options.default_branch:
+                call(
+                    "DELETE",
+                    f"{repo}/environments/{environment}/deployment-branch-policies/{policy['id']}",
+                    None,
+                )
+        if not any(p.get("name") == options.default_branch for p in policies):
+            call(
+                "POST",
+                f"{repo}/environments/{environment}/deployment-branch-policies",
+                {"name": options.default_branch, "type": "branch"},
+            )
+        done.append(f"environment {environment}: deploys only from {options.default_branch}")
+    return done
