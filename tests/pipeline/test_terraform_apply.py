@@ -406,7 +406,9 @@ def test_the_scan_chain_reaches_only_the_read_only_roles_terraform_created(
                 SourceIdentity="mallory",
             )
         assert refused.value.response["Error"]["Code"] == "AccessDenied"
-        # and the scan role's own session cannot change anything.
+        # and the scan role's own session fails to change anything (moto's simulation denies
+        # every ARN-scoped write, so this alone proves little: that the scan role holds no
+        # write action at all is asserted on its policy in ..._has_exactly_the_computed_policies)
         read_only = _client("sts", moto_url, hop1).assume_role(
             RoleArn=applied["customer"]["scan_role_arn"],
             RoleSessionName="steal",
@@ -474,3 +476,55 @@ def test_doctor_passes_the_roles_terraform_created_and_names_a_loosened_trust(
         client.detach_role_policy(RoleName=role, PolicyArn=everything)
         client.delete_policy(PolicyArn=everything)
         client.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(original))
+
+
+def test_the_write_chain_reaches_the_remediation_role_and_not_the_scan_role(
+    applied: dict[str, dict[str, Any]], moto_url: str
+) -> None:
+    """The other half, with moto enforcing IAM: the write role assumes the remediation role
+    (not the scan role), and its session reads. moto's IAM simulation denies every grant
+    that carries a tag condition (DeleteVolume's skip tag, CreateSnapshot's plan tag), so the
+    write grants' behaviour is test_policy.py's evaluation of the same documents."""
+    from botocore.exceptions import ClientError
+    from moto.core.authorization import enable_iam_authentication
+
+    customer = account_env(moto_url, PROD.id)
+    volume = boto3.client(
+        "ec2",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id=customer["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=customer["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=customer["AWS_SESSION_TOKEN"],
+    ).create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+    sts = boto3.client(
+        "sts",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    hop1 = sts.assume_role(RoleArn=applied["service"]["role_arn"], RoleSessionName="apply")[
+        "Credentials"
+    ]
+    with enable_iam_authentication():
+        with pytest.raises(ClientError) as refused:
+            _client("sts", moto_url, hop1).assume_role(
+                RoleArn=applied["customer"]["scan_role_arn"],
+                RoleSessionName="cross",
+                ExternalId=EXTERNAL_ID,
+                SourceIdentity="alice",
+            )
+        assert refused.value.response["Error"]["Code"] == "AccessDenied"
+        hop2 = _client("sts", moto_url, hop1).assume_role(
+            RoleArn=applied["customer"]["role_arn"],
+            RoleSessionName="reclaim-apply-gh-1",
+            ExternalId=EXTERNAL_ID,
+            SourceIdentity="alice",
+        )["Credentials"]
+        ec2 = _client("ec2", moto_url, hop2)
+        assert volume in {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+        identity = _client("sts", moto_url, hop2).get_caller_identity()
+    assert identity["Arn"].startswith(
+        f"arn:aws:sts::{PROD.id}:assumed-role/{PROD.role_arn.split('/')[-1]}/"
+    )
