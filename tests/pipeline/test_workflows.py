@@ -171,6 +171,16 @@ def test_triggers_environment_and_concurrency(rendered: Path) -> None:
     assert not any(AWS_ACTION in step.get("uses", "") for step in rollback["jobs"]["gate"]["steps"])
 
 
+def test_no_workflow_can_be_called_or_chained_from_elsewhere(rendered: Path) -> None:
+    """A reusable workflow's job carries the *called* file in job_workflow_ref: if the apply
+    workflow were callable (workflow_call), a branch's workflow could call it at main and
+    present the write role's subject. None is, and none runs on another workflow's or a
+    fork's behalf."""
+    for name in WORKFLOWS:
+        triggers = set(load(rendered, name)["on"])
+        assert not triggers & {"workflow_call", "workflow_run", "pull_request_target"}, name
+
+
 def test_zizmor_reports_nothing(rendered: Path) -> None:
     zizmor = tool("zizmor")
     result = run([*zizmor, "--offline", "--persona", "pedantic", ".github/workflows"], rendered)
