@@ -229,9 +229,14 @@ class JobRun:
 
 
 def _runner_path() -> list[str]:
-    """PATH without the test's own virtualenv: a job finds `reclaim` only if it installs it."""
+    """PATH without any directory holding a `reclaim` (the test's own virtualenv, a version
+    manager's shims): as on a fresh runner, a job finds `reclaim` only if it installs it."""
     own = str(Path(sys.prefix) / "bin")
-    return [entry for entry in os.environ["PATH"].split(os.pathsep) if entry and entry != own]
+    return [
+        entry
+        for entry in os.environ["PATH"].split(os.pathsep)
+        if entry and entry != own and not (Path(entry) / "reclaim").exists()
+    ]
 
 
 def _setup_python(temp: Path) -> Path:

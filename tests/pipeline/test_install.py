@@ -126,3 +126,62 @@ def test_the_index_url_input_is_where_the_locked_files_come_from(
     )
     assert installed.step.returncode != 0
     assert "127.0.0.1" in installed.step.stderr or "127.0.0.1" in installed.step.stdout
+
+
+def test_zizmor_finds_nothing_in_the_action() -> None:
+    from tests.pipeline.tools import run, tool
+
+    zizmor = tool("zizmor")
+    result = run([*zizmor, "--offline", "--persona", "pedantic", "action.yml"], REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_check_jsonschema_accepts_the_action() -> None:
+    from tests.pipeline.tools import run, tool
+
+    checker = tool("check-jsonschema")
+    result = run([*checker, "--builtin-schema", "vendor.github-actions", "action.yml"], REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_job_without_the_install_step_finds_no_reclaim(tmp_path: Path) -> None:
+    """The harness does not lend the test's reclaim to a job: without the step, the first
+    `reclaim` fails as it would on a fresh runner."""
+    from tests.pipeline.harness import run_job
+
+    workflow = {
+        "on": {"push": {}},
+        "jobs": {
+            "bare": {
+                "steps": [
+                    {"name": "Set up Python", "uses": "actions/setup-python@" + "0" * 40},
+                    {"name": "Use reclaim", "run": "reclaim --version"},
+                ]
+            }
+        },
+    }
+    work = tmp_path / "work"
+    work.mkdir()
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    github = {
+        "event_name": "push",
+        "repository": "acme/cost",
+        "actor": "alice",
+        "run_id": "1",
+        "sha": "0" * 40,
+        "ref": "refs/heads/main",
+    }
+    run = run_job(
+        workflow,
+        "bare",
+        workdir=work,
+        event_path=event,
+        github=github,
+        secrets={},
+        aws_env={},
+        extra_env={},
+    )
+    step = run.step("Use reclaim")
+    assert step.returncode == 127 and "reclaim: command not found" in step.stderr
