@@ -134,3 +134,79 @@ def test_a_removed_account_leaves_a_stale_file_that_init_names(tmp_path: Path) -
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert "no longer generated: terraform/customer-role/accounts/dev.tfvars" in result.output  # type: ignore[attr-defined]
     assert "333333333333" not in (tmp_path / "terraform/service-role/variables.tf").read_text()
+
+
+def _install_step(root: Path, workflow: str = "reclaim-apply") -> dict[str, object]:
+    data = yaml.safe_load((root / f".github/workflows/{workflow}.yml").read_text())
+    (step,) = [
+        s
+        for job in data["jobs"].values()
+        for s in job["steps"]
+        if s.get("name") == "Install reclaim"
+    ]
+    return step  # type: ignore[no-any-return]
+
+
+def test_the_workflows_install_the_commit_this_reclaim_runs_from(tmp_path: Path) -> None:
+    import subprocess
+
+    head = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    result = init(tmp_path, *FIRST_RUN)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    uses = str(_install_step(tmp_path)["uses"])
+    assert uses.endswith(f"@{head}") and "/" in uses.split("@")[0]
+    manifest = json.loads((tmp_path / ".reclaim/pipeline.json").read_text())
+    assert manifest["options"]["action"] == uses
+    assert "pip install" not in (tmp_path / ".github/workflows/reclaim-scan.yml").read_text()
+
+
+def test_a_fork_and_a_private_index_are_used_and_remembered(tmp_path: Path) -> None:
+    fork = "acme/reclaim-fork@" + "a" * 40
+    result = init(
+        tmp_path, *FIRST_RUN, "--action", fork, "--index-url", "https://pypi.acme.internal/simple"
+    )
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    for workflow in ("reclaim-apply", "reclaim-validate"):
+        step = _install_step(tmp_path, workflow)
+        assert step["uses"] == fork
+        assert step["with"] == {"index-url": "https://pypi.acme.internal/simple"}
+    assert init(tmp_path, "init", "--check").exit_code == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["reclaim-dev/reclaim@v0.1.0", "reclaim-dev/reclaim@main", "reclaim-dev/reclaim@abc123"],
+)
+def test_an_action_not_named_by_full_commit_is_refused(tmp_path: Path, action: str) -> None:
+    result = init(tmp_path, *FIRST_RUN, "--action", action)
+    assert result.exit_code == ExitCode.CONFIG, result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / ".github").exists()
+
+
+def test_next_steps_are_the_exact_github_settings(tmp_path: Path) -> None:
+    result = init(tmp_path, *FIRST_RUN)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    output: str = result.output  # type: ignore[attr-defined]
+    assert (
+        """echo '{"use_default":false,"include_claim_keys":["repo","context","job_workflow_ref"]}' """
+        "| gh api -X PUT repos/acme/cost/actions/oidc/customization/sub --input -"
+    ) in output
+    for environment in ("reclaim-scan", "reclaim-apply"):
+        assert (
+            f"gh api -X POST repos/acme/cost/environments/{environment}/deployment-branch-policies"
+            in output
+        )
+        assert (
+            f"gh secret set RECLAIM_EXTERNAL_ID_PROD --repo acme/cost --env {environment}" in output
+        )
+    assert (
+        "gh secret set RECLAIM_GITHUB_APP_PRIVATE_KEY --repo acme/cost --env reclaim-scan" in output
+    )
+    # no ExternalId is ever a repository secret
+    assert not [
+        line
+        for line in output.splitlines()
+        if "gh secret set RECLAIM_EXTERNAL_ID" in line and "--env" not in line
+    ]
