@@ -36,10 +36,10 @@ from generator.manifest.models import (
     Step,
     WaitFor,
 )
+from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import json_literal
 
 ALL = "PriceClass_All"
 TargetClass = Literal["PriceClass_100", "PriceClass_200"]

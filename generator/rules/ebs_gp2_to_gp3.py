@@ -27,9 +27,10 @@ from generator.manifest.models import (
     Rollback,
     Step,
 )
+from generator.manifest.paths import json_literal
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import VolumeSpec, json_literal, spec_expectations
+from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 
 MODIFICATION_INTERVAL_SECONDS = 6 * 3600
 GP2_IOPS_PER_GIB = 3

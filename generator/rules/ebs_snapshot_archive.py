@@ -21,12 +21,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.tags import restorable_tags, tag_list
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest.paths import json_literal
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec
-from generator.rules.ebs_volume import json_literal, tag_list
 
 ARCHIVING = ("archival-in-progress", "archival-completed")
 RESTORING = ("permanent-restore-in-progress", "permanent-restore-completed")
@@ -67,7 +68,7 @@ def _status_in(statuses: tuple[str, ...]) -> str:
 
 
 def _snapshot_expectations(snapshot: SnapshotSpec, root: str) -> list[Expectation]:
-    restorable = {k: v for k, v in snapshot.tags.items() if not k.startswith("aws:")}
+    restorable = restorable_tags(snapshot.tags)
     return [
         Expectation(path=f"{root}.VolumeId", equals=snapshot.volume_id, what="source volume"),
         Expectation(path=f"{root}.VolumeSize", equals=snapshot.volume_size_gib, what="size (GiB)"),

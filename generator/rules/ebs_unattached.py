@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
+from generator.aws.tags import PLAN_ID_TAG, tag_list
 from generator.findings import (
     Evidence,
     Finding,
@@ -31,18 +32,13 @@ from generator.manifest.models import (
     Step,
     WaitFor,
 )
+from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import (
-    VolumeSpec,
-    json_literal,
-    spec_expectations,
-    tag_list,
-)
+from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
 
-PLAN_ID_TAG = "reclaim:plan-id"
 SNAPSHOT_POLL_SECONDS = 15
 _IMPORTANT = re.compile(r"prod|do[-_ ]?not[-_ ]?delete|keep|critical|important", re.IGNORECASE)
 

@@ -27,11 +27,12 @@ from generator.aws.metrics import (
     daily_totals,
     fetch_metrics,
 )
+from generator.aws.tags import restorable_tags, tag_list
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step, WaitFor
+from generator.manifest.paths import json_literal
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import json_literal, tag_list
 from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
 
 MB = 1_000_000
@@ -691,7 +692,7 @@ def _describe(instance_id: str) -> AwsCall:
 
 
 def _identity_expectations(instance: InstanceSpec, root: str) -> list[Expectation]:
-    restorable = {k: v for k, v in instance.tags.items() if not k.startswith("aws:")}
+    restorable = restorable_tags(instance.tags)
     return [
         Expectation(
             path=f"{root}.InstanceType", equals=instance.instance_type, what="instance type"

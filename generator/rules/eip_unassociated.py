@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from generator.aws.tags import restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import AWS_RESERVED_TAG_PREFIX, json_literal, tag_list
 from generator.state import state_key
 
 AMAZON_POOL = "amazon"
@@ -67,7 +68,6 @@ class ElasticIp(BaseModel):
         def text(key: str) -> str | None:
             return item.get(key) or None  # some endpoints send "" for "none"
 
-        tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
         return cls(
             allocation_id=text("AllocationId"),
             public_ip=item["PublicIp"],
@@ -81,7 +81,7 @@ class ElasticIp(BaseModel):
             customer_owned_ip=text("CustomerOwnedIp"),
             carrier_ip=text("CarrierIp"),
             service_managed=text("ServiceManaged"),
-            tags=dict(sorted(tags.items())),
+            tags=tags_from_api(item.get("Tags")),
         )
 
     @property
@@ -90,7 +90,7 @@ class ElasticIp(BaseModel):
 
     @property
     def restorable_tags(self) -> dict[str, str]:
-        return {k: v for k, v in self.tags.items() if not k.startswith(AWS_RESERVED_TAG_PREFIX)}
+        return restorable_tags(self.tags)
 
     @property
     def own_pool(self) -> bool:

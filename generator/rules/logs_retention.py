@@ -24,9 +24,9 @@ from generator.findings import (
     SkippedResource,
 )
 from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest.paths import json_literal
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import json_literal
 
 # The only values PutRetentionPolicy accepts (CloudWatch Logs API reference).
 ALLOWED_RETENTION_DAYS = (
