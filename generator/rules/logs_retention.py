@@ -23,7 +23,8 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback
 from generator.manifest.paths import json_literal
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
@@ -262,79 +263,35 @@ class LogsRetention(Rule):
 
     def build_plan(self, finding: Finding) -> Plan:
         record = RetentionProposal.model_validate(finding.resource)
-        group, days = record.group, record.retention_days
+        group = record.group
         the_group = _the_group(group.name)
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read log group {group.name} and confirm it still exists, still never "
-                    f"expires events, and is still of class {group.log_group_class or 'STANDARD'}."
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Read log group {group.name} and confirm it still exists, still never "
+                f"expires events, and is still of class {group.log_group_class or 'STANDARD'}.",
+                _describe(group.name),
+                Expectation(path=f"length({the_group})", equals=1, what="log group exists"),
+                Expectation(
+                    path=f"{the_group} | [0].retentionInDays",
+                    equals=None,
+                    what="retention (none: never expire)",
                 ),
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(path=f"length({the_group})", equals=1, what="log group exists"),
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays",
-                        equals=None,
-                        what="retention (none: never expire)",
-                    ),
-                    Expectation(
-                        path=f"{the_group} | [0].logGroupClass",
-                        equals=group.log_group_class,
-                        what="log group class",
-                    ),
+                Expectation(
+                    path=f"{the_group} | [0].logGroupClass",
+                    equals=group.log_group_class,
+                    what="log group class",
                 ),
             ),
-            Step(
-                id="precheck-tags",
-                phase="precheck",
-                description=f"Confirm the group does not carry the skip tag {record.skip_tag!r}.",
-                call=AwsCall(
+            steps.skip_tag_precheck(
+                "the group",
+                record.skip_tag,
+                AwsCall(
                     service="logs",
                     operation="ListTagsForResource",
                     params={"resourceArn": group.arn},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"contains(keys(tags || `{{}}`), {json_literal(record.skip_tag)})",
-                        equals=False,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                ),
-            ),
-            Step(
-                id="set-retention",
-                phase="change",
-                description=(
-                    f"Set the retention of {group.name} to {days} days; CloudWatch then deletes "
-                    f"events older than that."
-                ),
-                call=AwsCall(
-                    service="logs",
-                    operation="PutRetentionPolicy",
-                    params={"logGroupName": group.name, "retentionInDays": days},
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=_describe(group.name),
-                    found_when=_group_where(group.name, f"retentionInDays == `{days}`"),
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm the retention of {group.name} is {days} days.",
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays", equals=days, what="retention"
-                    ),
-                ),
+                keys_at="keys(tags || `{}`)",
             ),
         )
         return Plan(
@@ -343,11 +300,11 @@ class LogsRetention(Rule):
             account=finding.account,
             region=finding.region,
             finding=finding,
-            steps=steps,
+            steps=_retention(record).apply_steps(prechecks),
             notes=(
                 f"Within days of the merge CloudWatch permanently deletes events older than "
-                f"{days} days. reclaim takes no copy: if anything must be kept, export it to S3 "
-                f"(CreateExportTask) before merging.",
+                f"{record.retention_days} days. reclaim takes no copy: if anything must be "
+                f"kept, export it to S3 (CreateExportTask) before merging.",
                 "Metric filters and subscriptions keep working; they only see new events.",
             ),
         )
@@ -355,51 +312,13 @@ class LogsRetention(Rule):
     def build_rollback(self, finding: Finding) -> Rollback:
         record = RetentionProposal.model_validate(finding.resource)
         group, days = record.group, record.retention_days
-        the_group = _the_group(group.name)
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Confirm {group.name} still has the {days}-day retention reclaim set "
-                    "(if someone chose another since, rolling back would undo their choice)."
-                ),
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays", equals=days, what="retention"
-                    ),
-                ),
-            ),
-            Step(
-                id="remove-retention",
-                phase="change",
-                description=f"Remove the retention of {group.name}: events never expire again.",
-                call=AwsCall(
-                    service="logs",
-                    operation="DeleteRetentionPolicy",
-                    params={"logGroupName": group.name},
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=_describe(group.name),
-                    found_when=_group_where(group.name, "retentionInDays == `null`"),
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {group.name} never expires events again.",
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays",
-                        equals=None,
-                        what="retention (none: never expire)",
-                    ),
-                ),
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {group.name} still has the {days}-day retention reclaim set "
+                "(if someone chose another since, rolling back would undo their choice).",
+                _describe(group.name),
+                _retention_is(group.name, days),
             ),
         )
         return Rollback(
@@ -407,12 +326,70 @@ class LogsRetention(Rule):
             rule=self.name,
             account=finding.account,
             region=finding.region,
-            steps=steps,
+            steps=_retention(record).rollback_steps(prechecks),
             notes=(
                 f"Events CloudWatch expired while the {days}-day retention was in place are "
                 "gone for good; the rollback only stops further expiry.",
             ),
         )
+
+
+def _retention_is(name: str, days: int | None) -> Expectation:
+    if days is None:
+        return Expectation(
+            path=f"{_the_group(name)} | [0].retentionInDays",
+            equals=None,
+            what="retention (none: never expire)",
+        )
+    return Expectation(
+        path=f"{_the_group(name)} | [0].retentionInDays", equals=days, what="retention"
+    )
+
+
+def _retention(record: RetentionProposal) -> steps.SetAndSetBack:
+    """Never-expire → ``days``, and back; no record step: "never" is the recorded value."""
+    name, days = record.group.name, record.retention_days
+    return steps.SetAndSetBack(
+        set=steps.change(
+            "set-retention",
+            f"Set the retention of {name} to {days} days; CloudWatch then deletes "
+            f"events older than that.",
+            AwsCall(
+                service="logs",
+                operation="PutRetentionPolicy",
+                params={"logGroupName": name, "retentionInDays": days},
+            ),
+            already_done=Lookup(
+                call=_describe(name),
+                found_when=_group_where(name, f"retentionInDays == `{days}`"),
+            ),
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm the retention of {name} is {days} days.",
+            _describe(name),
+            _retention_is(name, days),
+        ),
+        set_back=steps.change(
+            "remove-retention",
+            f"Remove the retention of {name}: events never expire again.",
+            AwsCall(
+                service="logs", operation="DeleteRetentionPolicy", params={"logGroupName": name}
+            ),
+            already_done=Lookup(
+                call=_describe(name),
+                found_when=_group_where(name, "retentionInDays == `null`"),
+            ),
+        ),
+        verify_set_back=(
+            steps.verify(
+                "verify",
+                f"Confirm {name} never expires events again.",
+                _describe(name),
+                _retention_is(name, None),
+            ),
+        ),
+    )
 
 
 def _size(size: float) -> str:
