@@ -23,13 +23,13 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
+from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
     Expectation,
     Lookup,
     Plan,
     Rollback,
-    Step,
     WaitFor,
 )
 from generator.manifest.paths import json_literal
@@ -40,6 +40,9 @@ from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
 
 SNAPSHOT_POLL_SECONDS = 15
+_SNAPSHOT_COMPLETED = Expectation(
+    path="Snapshots[0].State", equals="completed", what="snapshot state"
+)
 _IMPORTANT = re.compile(r"prod|do[-_ ]?not[-_ ]?delete|keep|critical|important", re.IGNORECASE)
 
 
@@ -252,18 +255,6 @@ class EbsUnattached(Rule):
         vid = volume.volume_id
         root = "Volumes[0]"
         describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
-        prechecks = [
-            Expectation(path=f"{root}.State", equals="available", what="state"),
-            Expectation(
-                path=f"length({root}.Attachments || `[]`)", equals=0, what="attachment count"
-            ),
-            Expectation(
-                path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] || `[]`)",
-                equals=0,
-                what=f"skip tag {record.skip_tag!r} absent",
-            ),
-            *spec_expectations(volume, root),
-        ]
         snapshot_tags = {
             PLAN_ID_TAG: finding.id,
             "reclaim:source-volume": vid,
@@ -284,27 +275,26 @@ class EbsUnattached(Rule):
         usable = f"Snapshots[?State != 'error' && VolumeId == {json_literal(vid)}]"
         newest = f"sort_by({usable}, &StartTime)[-1]"
         snapshot_ref = ref("steps.backup.SnapshotId")
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {vid} and confirm it is still available, unattached, without the "
-                    f"skip tag, and unchanged since the scan (type, size, IOPS, throughput, "
-                    f"encryption, KMS key, tags)."
+        delete = AwsCall(service="ec2", operation="DeleteVolume", params={"VolumeId": vid})
+        plan_steps = (
+            steps.precheck(
+                "precheck",
+                f"Read {vid} and confirm it is still available, unattached, without the "
+                f"skip tag, and unchanged since the scan (type, size, IOPS, throughput, "
+                f"encryption, KMS key, tags).",
+                describe,
+                Expectation(path=f"{root}.State", equals="available", what="state"),
+                Expectation(
+                    path=f"length({root}.Attachments || `[]`)", equals=0, what="attachment count"
                 ),
-                call=describe,
-                mutates=False,
-                expect=tuple(prechecks),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                *spec_expectations(volume, root),
             ),
-            Step(
-                id="backup",
-                phase="backup",
-                description=(
-                    f"Snapshot {vid}, tagged with the plan ID and the volume's full "
-                    f"specification, and wait until the snapshot is completed."
-                ),
-                call=AwsCall(
+            steps.backup(
+                "backup",
+                f"Snapshot {vid}, tagged with the plan ID and the volume's full "
+                f"specification, and wait until the snapshot is completed.",
+                AwsCall(
                     service="ec2",
                     operation="CreateSnapshot",
                     params={
@@ -315,7 +305,6 @@ class EbsUnattached(Rule):
                         ],
                     },
                 ),
-                mutates=True,
                 outputs={"SnapshotId": "SnapshotId"},
                 already_done=Lookup(
                     call=by_plan_tag,
@@ -330,54 +319,34 @@ class EbsUnattached(Rule):
                     max_attempts=record.snapshot_timeout_minutes * 60 // SNAPSHOT_POLL_SECONDS,
                 ),
             ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=(
-                    f"Ask EC2 whether DeleteVolume {vid} would be permitted (DryRun); anything "
-                    f"but DryRunOperation stops the plan."
-                ),
-                call=AwsCall(
-                    service="ec2",
-                    operation="DeleteVolume",
-                    params={"VolumeId": vid, "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
+            steps.dry_run(
+                f"Ask EC2 whether DeleteVolume {vid} would be permitted (DryRun); anything "
+                f"but DryRunOperation stops the plan.",
+                delete,
             ),
-            Step(
-                id="delete",
-                phase="change",
-                description=f"Delete {vid} and wait until EC2 reports it deleted.",
-                call=AwsCall(service="ec2", operation="DeleteVolume", params={"VolumeId": vid}),
-                mutates=True,
+            steps.change(
+                "delete",
+                f"Delete {vid} and wait until EC2 reports it deleted.",
+                delete,
                 destroys_data=True,
                 already_done=Lookup(call=describe, found_on_error="InvalidVolume.NotFound"),
                 wait=WaitFor(waiter="volume_deleted", params={"VolumeIds": [vid]}),
             ),
-            Step(
-                id="verify-deleted",
-                phase="verify",
-                description=f"Confirm {vid} no longer exists.",
-                call=describe,
-                mutates=False,
+            steps.verify(
+                "verify-deleted",
+                f"Confirm {vid} no longer exists.",
+                describe,
                 expect_error="InvalidVolume.NotFound",
             ),
-            Step(
-                id="verify-backup",
-                phase="verify",
-                description="Confirm the backup snapshot is still there and completed.",
-                call=AwsCall(
+            steps.verify(
+                "verify-backup",
+                "Confirm the backup snapshot is still there and completed.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeSnapshots",
                     params={"SnapshotIds": [snapshot_ref]},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Snapshots[0].State", equals="completed", what="snapshot state"
-                    ),
-                ),
+                _SNAPSHOT_COMPLETED,
             ),
         )
         notes = [
@@ -393,7 +362,7 @@ class EbsUnattached(Rule):
             account=finding.account,
             region=finding.region,
             finding=finding,
-            steps=steps,
+            steps=plan_steps,
             notes=tuple(notes),
         )
 
@@ -422,67 +391,53 @@ class EbsUnattached(Rule):
                 {"ResourceType": "volume", "Tags": tag_list(volume.restorable_tags)}
             ]
         live = "Volumes[?State == 'creating' || State == 'available' || State == 'in-use']"
-        steps = (
-            Step(
-                id="precheck-deleted",
-                phase="precheck",
-                description=f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
-                call=AwsCall(
+        rollback_steps = (
+            steps.precheck(
+                "precheck-deleted",
+                f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeVolumes",
                     params={"VolumeIds": [volume.volume_id]},
                 ),
-                mutates=False,
                 expect_error="InvalidVolume.NotFound",
                 failure_hint="the volume exists, so there is nothing to restore: someone "
                 "restored it already, or journal.json claims a delete that did not happen",
             ),
-            Step(
-                id="precheck-backup",
-                phase="precheck",
-                description=(
-                    f"Confirm the backup snapshot exists, is completed, is of {volume.volume_id}, "
-                    "carries this plan's ID and started after apply observed the volume."
-                ),
-                call=AwsCall(
+            steps.precheck(
+                "precheck-backup",
+                f"Confirm the backup snapshot exists, is completed, is of {volume.volume_id}, "
+                "carries this plan's ID and started after apply observed the volume.",
+                AwsCall(
                     service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [backup]}
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Snapshots[0].State", equals="completed", what="snapshot state"
-                    ),
-                    Expectation(
-                        path="Snapshots[0].VolumeId",
-                        equals=volume.volume_id,
-                        what="volume the snapshot was taken of",
-                    ),
-                    Expectation(
-                        path=f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value",
-                        equals=finding.id,
-                        what=f"snapshot tag {PLAN_ID_TAG}",
-                    ),
-                    Expectation(
-                        path="Snapshots[0].StartTime",
-                        equals=ref("run.apply.observed_at"),
-                        compare="at_or_after",
-                        what="snapshot start (after apply observed the volume)",
-                    ),
+                _SNAPSHOT_COMPLETED,
+                Expectation(
+                    path="Snapshots[0].VolumeId",
+                    equals=volume.volume_id,
+                    what="volume the snapshot was taken of",
+                ),
+                Expectation(
+                    path=f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value",
+                    equals=finding.id,
+                    what=f"snapshot tag {PLAN_ID_TAG}",
+                ),
+                Expectation(
+                    path="Snapshots[0].StartTime",
+                    equals=ref("run.apply.observed_at"),
+                    compare="at_or_after",
+                    what="snapshot start (after apply observed the volume)",
                 ),
                 failure_hint="the journal's backup is not this plan's snapshot of this volume: "
                 "reclaim restores only from the backup its apply made; check journal.json's "
                 "history in git",
             ),
-            Step(
-                id="restore",
-                phase="change",
-                description=(
-                    f"Create a volume from the backup in {volume.availability_zone} with the "
-                    f"recorded type, size, IOPS, throughput, encryption, KMS key and tags, and "
-                    f"wait until it is available."
-                ),
-                call=AwsCall(service="ec2", operation="CreateVolume", params=create_params),
-                mutates=True,
+            steps.change(
+                "restore",
+                f"Create a volume from the backup in {volume.availability_zone} with the "
+                f"recorded type, size, IOPS, throughput, encryption, KMS key and tags, and "
+                f"wait until it is available.",
+                AwsCall(service="ec2", operation="CreateVolume", params=create_params),
                 outputs={"VolumeId": "VolumeId"},
                 already_done=Lookup(
                     call=AwsCall(
@@ -503,18 +458,14 @@ class EbsUnattached(Rule):
                 ),
                 wait=WaitFor(waiter="volume_available", params={"VolumeIds": [restored]}),
             ),
-            Step(
-                id="verify-restored",
-                phase="verify",
-                description="Confirm the restored volume matches the recorded specification.",
-                call=AwsCall(
+            steps.verify(
+                "verify-restored",
+                "Confirm the restored volume matches the recorded specification.",
+                AwsCall(
                     service="ec2", operation="DescribeVolumes", params={"VolumeIds": [restored]}
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(path="Volumes[0].State", equals="available", what="state"),
-                    *spec_expectations(volume, "Volumes[0]", include_az=True),
-                ),
+                Expectation(path="Volumes[0].State", equals="available", what="state"),
+                *spec_expectations(volume, "Volumes[0]", include_az=True),
             ),
         )
         return Rollback(
@@ -522,7 +473,7 @@ class EbsUnattached(Rule):
             rule=self.name,
             account=finding.account,
             region=finding.region,
-            steps=steps,
+            steps=rollback_steps,
             notes=(
                 f"The restored volume gets a new ID; {volume.volume_id} is not reused.",
                 "Data is as of the backup snapshot taken during apply.",

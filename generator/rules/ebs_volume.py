@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from generator.aws.tags import restorable_tags, tag_list, tags_from_api
+from generator.aws.tags import restorable_tags, tags_from_api
 from generator.manifest.models import Expectation
+from generator.manifest.steps import tags_unchanged
 
 # Only these types take an explicit Iops / Throughput in CreateVolume and ModifyVolume;
 # gp2 reports a baseline Iops that is derived from its size.
@@ -95,11 +96,7 @@ def spec_expectations(
         Expectation(path=f"{root}.Size", equals=spec.size_gib, what="size (GiB)"),
         Expectation(path=f"{root}.Encrypted || `false`", equals=spec.encrypted, what="encryption"),
         Expectation(path=f"{root}.KmsKeyId", equals=spec.kms_key_id, what="KMS key"),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(spec.restorable_tags),
-            what="tags",
-        ),
+        tags_unchanged(f"{root}.Tags", spec.tags),
     ]
     if spec.explicit_iops is not None:
         checks.append(Expectation(path=f"{root}.Iops", equals=spec.iops, what="provisioned IOPS"))

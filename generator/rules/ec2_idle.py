@@ -27,9 +27,9 @@ from generator.aws.metrics import (
     daily_totals,
     fetch_metrics,
 )
-from generator.aws.tags import restorable_tags, tag_list
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step, WaitFor
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, WaitFor
 from generator.manifest.paths import json_literal
 from generator.rules.base import Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
@@ -421,155 +421,64 @@ class Ec2Idle(Rule):
         record = IdleInstance.model_validate(finding.resource)
         instance = record.instance
         iid = instance.instance_id
-        root = "Reservations[0].Instances[0]"
-        describe = _describe(iid)
-        attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {iid} and confirm it is still running as a {instance.instance_type}, "
-                    "EBS-backed, On-Demand, outside any Auto Scaling group, with the same "
-                    "volumes and tags and without the skip tag."
+        root = _ROOT
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Read {iid} and confirm it is still running as a {instance.instance_type}, "
+                "EBS-backed, On-Demand, outside any Auto Scaling group, with the same "
+                "volumes and tags and without the skip tag.",
+                _describe(iid),
+                Expectation(path=f"{root}.State.Name", equals="running", what="state"),
+                Expectation(path=f"{root}.RootDeviceType", equals="ebs", what="root device type"),
+                Expectation(
+                    path=f"{root}.InstanceLifecycle", equals=None, what="On-Demand (not spot)"
                 ),
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State.Name", equals="running", what="state"),
-                    Expectation(
-                        path=f"{root}.RootDeviceType", equals="ebs", what="root device type"
-                    ),
-                    Expectation(
-                        path=f"{root}.InstanceLifecycle", equals=None, what="On-Demand (not spot)"
-                    ),
-                    Expectation(
-                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
-                        "|| `[]`)",
-                        equals=0,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                    Expectation(
-                        path=f"length({root}.Tags[?Key == {json_literal(ASG_TAG)}] || `[]`)",
-                        equals=0,
-                        what="no Auto Scaling group tag",
-                    ),
-                    *_identity_expectations(instance, root),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                Expectation(
+                    path=f"length({root}.Tags[?Key == {json_literal(ASG_TAG)}] || `[]`)",
+                    equals=0,
+                    what="no Auto Scaling group tag",
                 ),
+                *_identity_expectations(instance, root),
             ),
-            Step(
-                id="precheck-auto-scaling",
-                phase="precheck",
-                description=f"Confirm no Auto Scaling group manages {iid}.",
-                call=AwsCall(
+            steps.precheck(
+                "precheck-auto-scaling",
+                f"Confirm no Auto Scaling group manages {iid}.",
+                AwsCall(
                     service="autoscaling",
                     operation="DescribeAutoScalingInstances",
                     params={"InstanceIds": [iid]},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="length(AutoScalingInstances)",
-                        equals=0,
-                        what="Auto Scaling membership",
-                    ),
+                Expectation(
+                    path="length(AutoScalingInstances)", equals=0, what="Auto Scaling membership"
                 ),
             ),
-            Step(
-                id="precheck-instance-store",
-                phase="precheck",
-                description=(
-                    f"Confirm {instance.instance_type} has no instance-store volumes, whose "
-                    "data a stop would erase."
-                ),
-                call=AwsCall(
+            steps.precheck(
+                "precheck-instance-store",
+                f"Confirm {instance.instance_type} has no instance-store volumes, whose "
+                "data a stop would erase.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeInstanceTypes",
                     params={"InstanceTypes": [instance.instance_type]},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="InstanceTypes[0].InstanceStorageSupported || `false`",
-                        equals=False,
-                        what="instance storage",
-                    ),
+                Expectation(
+                    path="InstanceTypes[0].InstanceStorageSupported || `false`",
+                    equals=False,
+                    what="instance storage",
                 ),
             ),
-            Step(
-                id="precheck-stop-protection",
-                phase="precheck",
-                description=f"Confirm stop protection is off for {iid}.",
-                call=AwsCall(
+            steps.precheck(
+                "precheck-stop-protection",
+                f"Confirm stop protection is off for {iid}.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeInstanceAttribute",
                     params={"InstanceId": iid, "Attribute": "disableApiStop"},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="DisableApiStop.Value || `false`",
-                        equals=False,
-                        what="stop protection",
-                    ),
-                ),
-            ),
-            Step(
-                id="record-state",
-                phase="backup",
-                description=(
-                    f"Record {iid}'s state, type and IP addresses in the journal (nothing is "
-                    "deleted: a stopped instance keeps its EBS volumes)."
-                ),
-                call=describe,
-                mutates=False,
-                outputs={
-                    "State": f"{root}.State.Name",
-                    "InstanceType": f"{root}.InstanceType",
-                    "PublicIpAddress": f"{root}.PublicIpAddress",
-                    "PrivateIpAddress": f"{root}.PrivateIpAddress",
-                },
-            ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=f"Ask EC2 whether StopInstances {iid} would be permitted (DryRun).",
-                call=AwsCall(
-                    service="ec2",
-                    operation="StopInstances",
-                    params={"InstanceIds": [iid], "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
-            ),
-            Step(
-                id="stop",
-                phase="change",
-                description=f"Stop {iid} and wait until it is stopped.",
-                call=AwsCall(
-                    service="ec2", operation="StopInstances", params={"InstanceIds": [iid]}
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=describe,
-                    found_when=f'contains(`["stopping", "stopped"]`, {root}.State.Name)',
-                ),
-                wait=WaitFor(
-                    waiter="instance_stopped",
-                    params={"InstanceIds": [iid]},
-                    delay_seconds=STATE_POLL_SECONDS,
-                    max_attempts=attempts,
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {iid} is stopped with its volumes still attached.",
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
-                    *_identity_expectations(instance, root),
+                Expectation(
+                    path="DisableApiStop.Value || `false`", equals=False, what="stop protection"
                 ),
             ),
         )
@@ -593,7 +502,7 @@ class Ec2Idle(Rule):
             account=finding.account,
             region=finding.region,
             finding=finding,
-            steps=steps,
+            steps=_stop_and_start(record).apply_steps(prechecks),
             notes=tuple(notes),
         )
 
@@ -601,74 +510,15 @@ class Ec2Idle(Rule):
         record = IdleInstance.model_validate(finding.resource)
         instance = record.instance
         iid = instance.instance_id
-        root = "Reservations[0].Instances[0]"
-        describe = _describe(iid)
-        attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
-        verify = [
-            Expectation(path=f"{root}.State.Name", equals="running", what="state"),
-            *_identity_expectations(instance, root),
-        ]
-        steps: tuple[Step, ...] = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=f"Confirm {iid} is stopped and unchanged (type, volumes, tags).",
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
-                    *_identity_expectations(instance, root),
-                ),
-            ),
-            Step(
-                id="start",
-                phase="change",
-                description=f"Start {iid} and wait until it is running.",
-                call=AwsCall(
-                    service="ec2", operation="StartInstances", params={"InstanceIds": [iid]}
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=describe,
-                    found_when=f'contains(`["pending", "running"]`, {root}.State.Name)',
-                ),
-                wait=WaitFor(
-                    waiter="instance_running",
-                    params={"InstanceIds": [iid]},
-                    delay_seconds=STATE_POLL_SECONDS,
-                    max_attempts=attempts,
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {iid} is running with its type, volumes and tags.",
-                call=describe,
-                mutates=False,
-                expect=tuple(verify),
-                outputs={"PublicIpAddress": f"{root}.PublicIpAddress"},
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {iid} is stopped and unchanged (type, volumes, tags).",
+                _describe(iid),
+                Expectation(path=f"{_ROOT}.State.Name", equals="stopped", what="state"),
+                *_identity_expectations(instance, _ROOT),
             ),
         )
-        if instance.public_ip and record.public_ip_is_elastic:
-            steps = (
-                *steps,
-                Step(
-                    id="verify-elastic-ip",
-                    phase="verify",
-                    description=f"Confirm Elastic IP {instance.public_ip} is still on {iid}.",
-                    call=AwsCall(
-                        service="ec2",
-                        operation="DescribeAddresses",
-                        params={"PublicIps": [instance.public_ip]},
-                    ),
-                    mutates=False,
-                    expect=(
-                        Expectation(
-                            path="Addresses[0].InstanceId", equals=iid, what="Elastic IP holder"
-                        ),
-                    ),
-                ),
-            )
         notes = ["The instance keeps its ID, volumes and private IP."]
         if record.ephemeral_public_ip:
             notes.append(
@@ -680,9 +530,12 @@ class Ec2Idle(Rule):
             rule=self.name,
             account=finding.account,
             region=finding.region,
-            steps=steps,
+            steps=_stop_and_start(record).rollback_steps(prechecks),
             notes=tuple(notes),
         )
+
+
+_ROOT = "Reservations[0].Instances[0]"
 
 
 def _describe(instance_id: str) -> AwsCall:
@@ -691,8 +544,93 @@ def _describe(instance_id: str) -> AwsCall:
     )
 
 
+def _stop_and_start(record: IdleInstance) -> steps.SetAndSetBack:
+    """running → stopped, and started again; the record is the state, type and addresses."""
+    instance = record.instance
+    iid = instance.instance_id
+    root = _ROOT
+    describe = _describe(iid)
+    attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
+    stop = AwsCall(service="ec2", operation="StopInstances", params={"InstanceIds": [iid]})
+    verify_started = [
+        steps.verify(
+            "verify",
+            f"Confirm {iid} is running with its type, volumes and tags.",
+            describe,
+            Expectation(path=f"{root}.State.Name", equals="running", what="state"),
+            *_identity_expectations(instance, root),
+            outputs={"PublicIpAddress": f"{root}.PublicIpAddress"},
+        )
+    ]
+    if instance.public_ip and record.public_ip_is_elastic:
+        verify_started.append(
+            steps.verify(
+                "verify-elastic-ip",
+                f"Confirm Elastic IP {instance.public_ip} is still on {iid}.",
+                AwsCall(
+                    service="ec2",
+                    operation="DescribeAddresses",
+                    params={"PublicIps": [instance.public_ip]},
+                ),
+                Expectation(path="Addresses[0].InstanceId", equals=iid, what="Elastic IP holder"),
+            )
+        )
+    return steps.SetAndSetBack(
+        record=steps.record(
+            "record-state",
+            f"Record {iid}'s state, type and IP addresses in the journal (nothing is "
+            "deleted: a stopped instance keeps its EBS volumes).",
+            describe,
+            outputs={
+                "State": f"{root}.State.Name",
+                "InstanceType": f"{root}.InstanceType",
+                "PublicIpAddress": f"{root}.PublicIpAddress",
+                "PrivateIpAddress": f"{root}.PrivateIpAddress",
+            },
+        ),
+        dry_run=f"Ask EC2 whether StopInstances {iid} would be permitted (DryRun).",
+        set=steps.change(
+            "stop",
+            f"Stop {iid} and wait until it is stopped.",
+            stop,
+            already_done=Lookup(
+                call=describe,
+                found_when=f'contains(`["stopping", "stopped"]`, {root}.State.Name)',
+            ),
+            wait=WaitFor(
+                waiter="instance_stopped",
+                params={"InstanceIds": [iid]},
+                delay_seconds=STATE_POLL_SECONDS,
+                max_attempts=attempts,
+            ),
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm {iid} is stopped with its volumes still attached.",
+            describe,
+            Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
+            *_identity_expectations(instance, root),
+        ),
+        set_back=steps.change(
+            "start",
+            f"Start {iid} and wait until it is running.",
+            AwsCall(service="ec2", operation="StartInstances", params={"InstanceIds": [iid]}),
+            already_done=Lookup(
+                call=describe,
+                found_when=f'contains(`["pending", "running"]`, {root}.State.Name)',
+            ),
+            wait=WaitFor(
+                waiter="instance_running",
+                params={"InstanceIds": [iid]},
+                delay_seconds=STATE_POLL_SECONDS,
+                max_attempts=attempts,
+            ),
+        ),
+        verify_set_back=tuple(verify_started),
+    )
+
+
 def _identity_expectations(instance: InstanceSpec, root: str) -> list[Expectation]:
-    restorable = restorable_tags(instance.tags)
     return [
         Expectation(
             path=f"{root}.InstanceType", equals=instance.instance_type, what="instance type"
@@ -702,9 +640,5 @@ def _identity_expectations(instance: InstanceSpec, root: str) -> list[Expectatio
             equals=list(instance.ebs_volume_ids),
             what="attached EBS volumes",
         ),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(restorable),
-            what="tags",
-        ),
+        steps.tags_unchanged(f"{root}.Tags", instance.tags),
     ]

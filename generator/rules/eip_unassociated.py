@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from generator.aws.tags import restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
 from generator.rules.base import Rule, RuleCalls, RuleSettings
@@ -259,92 +260,60 @@ class EipUnassociated(Rule):
         release_params: dict[str, JsonValue] = {"AllocationId": alloc}
         if address.network_border_group:
             release_params["NetworkBorderGroup"] = address.network_border_group
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {alloc} and confirm it is still {address.public_ip}, associated with "
-                    f"nothing, without the skip tag, and with the recorded tags."
+        release = AwsCall(service="ec2", operation="ReleaseAddress", params=release_params)
+        plan_steps = (
+            steps.precheck(
+                "precheck",
+                f"Read {alloc} and confirm it is still {address.public_ip}, associated with "
+                f"nothing, without the skip tag, and with the recorded tags.",
+                by_allocation,
+                Expectation(
+                    path="!(Addresses[0].AssociationId || Addresses[0].InstanceId || "
+                    "Addresses[0].NetworkInterfaceId)",
+                    equals=True,
+                    what="associated with nothing",
                 ),
-                call=by_allocation,
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="!(Addresses[0].AssociationId || Addresses[0].InstanceId || "
-                        "Addresses[0].NetworkInterfaceId)",
-                        equals=True,
-                        what="associated with nothing",
-                    ),
-                    Expectation(
-                        path=f"contains(Addresses[0].Tags[].Key || `[]`, "
-                        f"{json_literal(record.skip_tag)})",
-                        equals=False,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                    *_identity_expectations(address),
+                steps.skip_tag_key_absent(
+                    record.skip_tag, keys_at="Addresses[0].Tags[].Key || `[]`"
+                ),
+                *_identity_expectations(address),
+            ),
+            steps.precheck(
+                "precheck-ptr",
+                "Confirm the reverse DNS (PTR) record is still "
+                f"{address.ptr_record or 'unset'}, the value the rollback restores.",
+                _ptr_call(alloc),
+                Expectation(
+                    path="Addresses[0].PtrRecord",
+                    equals=address.ptr_record,
+                    what="reverse DNS (PTR) record",
                 ),
             ),
-            Step(
-                id="precheck-ptr",
-                phase="precheck",
-                description=(
-                    "Confirm the reverse DNS (PTR) record is still "
-                    f"{address.ptr_record or 'unset'}, the value the rollback restores."
-                ),
-                call=_ptr_call(alloc),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Addresses[0].PtrRecord",
-                        equals=address.ptr_record,
-                        what="reverse DNS (PTR) record",
-                    ),
-                ),
-            ),
-            Step(
-                id="record-ptr",
-                phase="backup",
-                description=(
-                    "Record the address's reverse DNS (PTR) record in the journal, next to the "
-                    "address and tags the finding recorded."
-                ),
-                call=_ptr_call(alloc),
-                mutates=False,
+            steps.record(
+                "record-ptr",
+                "Record the address's reverse DNS (PTR) record in the journal, next to the "
+                "address and tags the finding recorded.",
+                _ptr_call(alloc),
                 outputs={"PtrRecord": "Addresses[0].PtrRecord"},
             ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=(
-                    f"Ask EC2 whether ReleaseAddress {alloc} would be permitted (DryRun); "
-                    "anything but DryRunOperation stops the plan."
-                ),
-                call=AwsCall(
-                    service="ec2",
-                    operation="ReleaseAddress",
-                    params={**release_params, "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
+            steps.dry_run(
+                f"Ask EC2 whether ReleaseAddress {alloc} would be permitted (DryRun); "
+                "anything but DryRunOperation stops the plan.",
+                release,
             ),
-            Step(
-                id="release",
-                phase="change",
-                description=f"Release {address.public_ip} ({alloc}).",
-                call=AwsCall(service="ec2", operation="ReleaseAddress", params=release_params),
-                mutates=True,
+            steps.change(
+                "release",
+                f"Release {address.public_ip} ({alloc}).",
+                release,
                 destroys_data=True,
                 already_done=Lookup(
                     call=by_allocation, found_on_error="InvalidAllocationID.NotFound"
                 ),
             ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {alloc} no longer exists.",
-                call=by_allocation,
-                mutates=False,
+            steps.verify(
+                "verify",
+                f"Confirm {alloc} no longer exists.",
+                by_allocation,
                 expect_error="InvalidAllocationID.NotFound",
             ),
         )
@@ -354,7 +323,7 @@ class EipUnassociated(Rule):
             account=finding.account,
             region=finding.region,
             finding=finding,
-            steps=steps,
+            steps=plan_steps,
             notes=_plan_notes(address),
         )
 
@@ -371,16 +340,18 @@ class EipUnassociated(Rule):
             allocate["TagSpecifications"] = [
                 {"ResourceType": "elastic-ip", "Tags": tag_list(address.restorable_tags)}
             ]
-        steps: list[Step] = [
-            Step(
-                id="allocate",
-                phase="change",
-                description=(
-                    f"Ask AWS for {address.public_ip} again (AllocateAddress with Address), "
-                    "with its recorded tags."
-                ),
-                call=AwsCall(service="ec2", operation="AllocateAddress", params=allocate),
-                mutates=True,
+        ptr_attribute = AwsCall(
+            service="ec2",
+            operation="DescribeAddressesAttribute",
+            params={"AllocationIds": [restored], "Attribute": "domain-name"},
+        )
+        ptr = address.custom_ptr
+        rollback_steps = [
+            steps.change(
+                "allocate",
+                f"Ask AWS for {address.public_ip} again (AllocateAddress with Address), "
+                "with its recorded tags.",
+                AwsCall(service="ec2", operation="AllocateAddress", params=allocate),
                 outputs={"AllocationId": "AllocationId"},
                 already_done=Lookup(
                     call=AwsCall(
@@ -398,63 +369,43 @@ class EipUnassociated(Rule):
                 ),
             )
         ]
-        ptr = address.custom_ptr
         if ptr:
-            steps.append(
-                Step(
-                    id="restore-ptr",
-                    phase="change",
-                    description=f"Set the reverse DNS (PTR) record back to {ptr}.",
-                    call=AwsCall(
+            rollback_steps.append(
+                steps.change(
+                    "restore-ptr",
+                    f"Set the reverse DNS (PTR) record back to {ptr}.",
+                    AwsCall(
                         service="ec2",
                         operation="ModifyAddressAttribute",
                         params={"AllocationId": restored, "DomainName": ptr},
                     ),
-                    mutates=True,
-                    already_done=Lookup(
-                        call=AwsCall(
-                            service="ec2",
-                            operation="DescribeAddressesAttribute",
-                            params={"AllocationIds": [restored], "Attribute": "domain-name"},
-                        ),
-                        found_when=_ptr_is(ptr),
-                    ),
+                    already_done=Lookup(call=ptr_attribute, found_when=_ptr_is(ptr)),
                     failure_hint=(
                         f"AWS sets reverse DNS only while the forward DNS record {ptr} "
                         f"resolves to {address.public_ip}; restore that record first."
                     ),
                 )
             )
-        steps.append(
-            Step(
-                id="verify",
-                phase="verify",
-                description=(
-                    f"Confirm {address.public_ip} is allocated again with the recorded domain, "
-                    "network border group, pool and tags."
-                ),
-                call=AwsCall(
+        rollback_steps.append(
+            steps.verify(
+                "verify",
+                f"Confirm {address.public_ip} is allocated again with the recorded domain, "
+                "network border group, pool and tags.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeAddresses",
                     params={"AllocationIds": [restored]},
                 ),
-                mutates=False,
-                expect=_identity_expectations(address),
+                *_identity_expectations(address),
             )
         )
         if ptr:
-            steps.append(
-                Step(
-                    id="verify-ptr",
-                    phase="verify",
-                    description=f"Confirm the reverse DNS record is {ptr} (or being set to it).",
-                    call=AwsCall(
-                        service="ec2",
-                        operation="DescribeAddressesAttribute",
-                        params={"AllocationIds": [restored], "Attribute": "domain-name"},
-                    ),
-                    mutates=False,
-                    expect=(Expectation(path=_ptr_is(ptr), equals=True, what="reverse DNS"),),
+            rollback_steps.append(
+                steps.verify(
+                    "verify-ptr",
+                    f"Confirm the reverse DNS record is {ptr} (or being set to it).",
+                    ptr_attribute,
+                    Expectation(path=_ptr_is(ptr), equals=True, what="reverse DNS"),
                 )
             )
         return Rollback(
@@ -462,7 +413,7 @@ class EipUnassociated(Rule):
             rule=self.name,
             account=finding.account,
             region=finding.region,
-            steps=tuple(steps),
+            steps=tuple(rollback_steps),
             notes=(
                 f"The address comes back with a new allocation ID; {address.allocation_id} is "
                 "not reused. Re-associate it with whatever needs it.",
@@ -476,11 +427,7 @@ def _identity_expectations(address: ElasticIp) -> tuple[Expectation, ...]:
     checks = [
         Expectation(path=f"{root}.PublicIp", equals=address.public_ip, what="public IP"),
         Expectation(path=f"{root}.Domain", equals=address.domain, what="domain"),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(address.restorable_tags),
-            what="tags",
-        ),
+        steps.tags_unchanged(f"{root}.Tags", address.tags),
     ]
     if address.network_border_group:
         checks.append(
