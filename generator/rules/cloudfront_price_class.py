@@ -11,7 +11,7 @@ read shows the distribution is still exactly as the apply left it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -31,15 +31,13 @@ from generator.manifest.models import (
     AwsCall,
     Expectation,
     Lookup,
-    Plan,
     RetryOnConflict,
-    Rollback,
     Step,
     WaitFor,
 )
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 
 ALL = "PriceClass_All"
@@ -164,12 +162,13 @@ def _deployed(record: PriceClassChange) -> WaitFor:
     )
 
 
-class CloudFrontPriceClass(Rule):
+class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange]):
     name: ClassVar[str] = "cloudfront-price-class"
     summary: ClassVar[str] = "CloudFront distributions on PriceClass_All"
     resource_type: ClassVar[str] = "AWS::CloudFront::Distribution"
     reversibility: ClassVar[Reversibility] = "full"
-    settings_model: ClassVar[type[RuleSettings]] = CloudFrontPriceClassSettings
+    settings_model = CloudFrontPriceClassSettings
+    record_model = PriceClassChange
     home_region: ClassVar[str | None] = "us-east-1"
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
@@ -199,10 +198,9 @@ class CloudFrontPriceClass(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: CloudFrontPriceClassSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, CloudFrontPriceClassSettings)
         cloudfront = ctx.client("cloudfront")
         distributions: list[DistributionRecord] = []
         for page in cloudfront.get_paginator("list_distributions").paginate():
@@ -332,11 +330,13 @@ class CloudFrontPriceClass(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return PriceClassChange.model_validate(finding.resource).distribution.id
+    def resource_of(self, record: PriceClassChange) -> str:
+        return record.distribution.id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = PriceClassChange.model_validate(finding.resource)
+    def tags_of(self, record: PriceClassChange) -> Mapping[str, str]:
+        return record.distribution.tags
+
+    def plan(self, finding: Finding, record: PriceClassChange) -> ManifestBody:
         distribution = record.distribution
         did = distribution.id
         prechecks = (
@@ -367,12 +367,7 @@ class CloudFrontPriceClass(Rule):
             ),
         )
         regions = ", ".join(_REGION_NAMES.get(r, r) for r in record.dropped_regions)
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=_price_class(record).apply_steps(prechecks),
             notes=(
                 f"Viewers in {regions} will be served from edge locations farther away: "
@@ -384,8 +379,7 @@ class CloudFrontPriceClass(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = PriceClassChange.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: PriceClassChange) -> ManifestBody:
         did = record.distribution.id
         prechecks = (
             steps.precheck(
@@ -406,11 +400,7 @@ class CloudFrontPriceClass(Rule):
                 ),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=_price_class(record).rollback_steps(prechecks),
             notes=(
                 "The rollback refuses to run if the distribution was changed after the apply, "

@@ -12,7 +12,7 @@ That delay is why the grade is full-delayed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,11 +24,9 @@ from generator.manifest.models import (
     Expectation,
     Lookup,
     NotBefore,
-    Plan,
-    Rollback,
 )
 from generator.manifest.paths import json_literal
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 
@@ -123,12 +121,13 @@ def _accepted_states() -> str:
     return '`["modifying", "optimizing", "completed"]`'
 
 
-class EbsGp2ToGp3(Rule):
+class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
     name: ClassVar[str] = "ebs-gp2-to-gp3"
     summary: ClassVar[str] = "gp2 volumes converted to gp3 with at least the same performance"
     resource_type: ClassVar[str] = "AWS::EC2::Volume"
     reversibility: ClassVar[Reversibility] = "full-delayed"
-    settings_model: ClassVar[type[RuleSettings]] = Gp2ToGp3Settings
+    settings_model = Gp2ToGp3Settings
+    record_model = Gp2Volume
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("ec2", "DescribeVolumesModifications")}),
         apply=frozenset(
@@ -149,10 +148,9 @@ class EbsGp2ToGp3(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: Gp2ToGp3Settings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, Gp2ToGp3Settings)
         ec2 = ctx.client("ec2")
         volumes = [
             VolumeSpec.from_api(item)
@@ -255,11 +253,13 @@ class EbsGp2ToGp3(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return Gp2Volume.model_validate(finding.resource).volume.volume_id
+    def resource_of(self, record: Gp2Volume) -> str:
+        return record.volume.volume_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = Gp2Volume.model_validate(finding.resource)
+    def tags_of(self, record: Gp2Volume) -> Mapping[str, str]:
+        return record.volume.tags
+
+    def plan(self, finding: Finding, record: Gp2Volume) -> ManifestBody:
         volume = record.volume
         vid = volume.volume_id
         root = "Volumes[0]"
@@ -278,12 +278,7 @@ class EbsGp2ToGp3(Rule):
                 *spec_expectations(volume, root),
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=_conversion(record).apply_steps(prechecks),
             notes=(
                 "Online change: the volume stays attached and usable. Performance moves from "
@@ -296,8 +291,7 @@ class EbsGp2ToGp3(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = Gp2Volume.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: Gp2Volume) -> ManifestBody:
         volume = record.volume
         vid = volume.volume_id
         root = "Volumes[0]"
@@ -319,11 +313,7 @@ class EbsGp2ToGp3(Rule):
                 ),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=_conversion(record).rollback_steps(prechecks),
             notes=(
                 "The rollback can run only 6 hours after the apply's modification started; "

@@ -15,7 +15,7 @@ the archive tier's 90-day minimum: hence full-delayed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback
+from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec
 
@@ -78,12 +78,13 @@ def _snapshot_expectations(snapshot: SnapshotSpec, root: str) -> list[Expectatio
     ]
 
 
-class EbsSnapshotArchive(Rule):
+class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
     name: ClassVar[str] = "ebs-snapshot-archive"
     summary: ClassVar[str] = "Old snapshots moved to the archive tier when that is cheaper"
     resource_type: ClassVar[str] = "AWS::EC2::Snapshot"
     reversibility: ClassVar[Reversibility] = "full-delayed"
-    settings_model: ClassVar[type[RuleSettings]] = SnapshotArchiveSettings
+    settings_model = SnapshotArchiveSettings
+    record_model = ArchivableSnapshot
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeSnapshots"), ("ec2", "DescribeImages")}),
         apply=frozenset(
@@ -105,10 +106,9 @@ class EbsSnapshotArchive(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: SnapshotArchiveSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, SnapshotArchiveSettings)
         ec2 = ctx.client("ec2")
         # OwnerIds=["self"] already means this account's; the owner check guards against
         # endpoints that ignore it (moto lists public AMI snapshots). Those are not this
@@ -254,11 +254,13 @@ class EbsSnapshotArchive(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return ArchivableSnapshot.model_validate(finding.resource).snapshot.snapshot_id
+    def resource_of(self, record: ArchivableSnapshot) -> str:
+        return record.snapshot.snapshot_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = ArchivableSnapshot.model_validate(finding.resource)
+    def tags_of(self, record: ArchivableSnapshot) -> Mapping[str, str]:
+        return record.snapshot.tags
+
+    def plan(self, finding: Finding, record: ArchivableSnapshot) -> ManifestBody:
         snapshot = record.snapshot
         sid = snapshot.snapshot_id
         root = "Snapshots[0]"
@@ -309,12 +311,7 @@ class EbsSnapshotArchive(Rule):
                 ),
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=_tier_change(sid).apply_steps(prechecks),
             notes=(
                 f"Archived snapshots are billed for at least {record.archive_minimum_days} "
@@ -328,8 +325,7 @@ class EbsSnapshotArchive(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = ArchivableSnapshot.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: ArchivableSnapshot) -> ManifestBody:
         snapshot = record.snapshot
         sid = snapshot.snapshot_id
         root = "Snapshots[0]"
@@ -343,11 +339,7 @@ class EbsSnapshotArchive(Rule):
                 *_snapshot_expectations(snapshot, root),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=_tier_change(sid).rollback_steps(prechecks),
             notes=(
                 "Restoring takes up to 72 hours; the snapshot is usable once it is back in "

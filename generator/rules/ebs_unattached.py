@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -28,13 +28,11 @@ from generator.manifest.models import (
     AwsCall,
     Expectation,
     Lookup,
-    Plan,
-    Rollback,
     WaitFor,
 )
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
@@ -78,12 +76,13 @@ def _client_token(plan_id: str) -> str:
     return "reclaim-" + hashlib.sha256(plan_id.encode()).hexdigest()[:48]
 
 
-class EbsUnattached(Rule):
+class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     name: ClassVar[str] = "ebs-unattached"
     summary: ClassVar[str] = "EBS volumes unattached for longer than a threshold"
     resource_type: ClassVar[str] = "AWS::EC2::Volume"
     reversibility: ClassVar[Reversibility] = "full"
-    settings_model: ClassVar[type[RuleSettings]] = EbsUnattachedSettings
+    settings_model = EbsUnattachedSettings
+    record_model = UnattachedVolume
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
         apply=frozenset(
@@ -105,10 +104,9 @@ class EbsUnattached(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: EbsUnattachedSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, EbsUnattachedSettings)
         ec2 = ctx.client("ec2")
         candidates: list[VolumeSpec] = []
         pages = ec2.get_paginator("describe_volumes").paginate(
@@ -246,11 +244,13 @@ class EbsUnattached(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return UnattachedVolume.model_validate(finding.resource).volume.volume_id
+    def resource_of(self, record: UnattachedVolume) -> str:
+        return record.volume.volume_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = UnattachedVolume.model_validate(finding.resource)
+    def tags_of(self, record: UnattachedVolume) -> Mapping[str, str]:
+        return record.volume.tags
+
+    def plan(self, finding: Finding, record: UnattachedVolume) -> ManifestBody:
         volume = record.volume
         vid = volume.volume_id
         root = "Volumes[0]"
@@ -356,18 +356,12 @@ class EbsUnattached(Rule):
         ]
         if len(volume.tags) != len(volume.restorable_tags):
             notes.append("Tags starting with 'aws:' are set by AWS and cannot be restored.")
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=plan_steps,
             notes=tuple(notes),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = UnattachedVolume.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: UnattachedVolume) -> ManifestBody:
         volume = record.volume
         backup = ref("apply.backup.SnapshotId")
         restored = ref("steps.restore.VolumeId")
@@ -468,11 +462,7 @@ class EbsUnattached(Rule):
                 *spec_expectations(volume, "Volumes[0]", include_az=True),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=rollback_steps,
             notes=(
                 f"The restored volume gets a new ID; {volume.volume_id} is not reused.",

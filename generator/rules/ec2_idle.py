@@ -14,7 +14,7 @@ A public IPv4 that is not an Elastic IP is released on stop; start gives a new o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -29,9 +29,9 @@ from generator.aws.metrics import (
 )
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, WaitFor
+from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
 from generator.manifest.paths import json_literal
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
 
@@ -152,12 +152,13 @@ def judge_activity(
     return activity
 
 
-class Ec2Idle(Rule):
+class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
     name: ClassVar[str] = "ec2-idle"
     summary: ClassVar[str] = "Running instances with almost no CPU or network for two weeks"
     resource_type: ClassVar[str] = "AWS::EC2::Instance"
     reversibility: ClassVar[Reversibility] = "full"
-    settings_model: ClassVar[type[RuleSettings]] = Ec2IdleSettings
+    settings_model = Ec2IdleSettings
+    record_model = IdleInstance
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {
@@ -189,10 +190,9 @@ class Ec2Idle(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: Ec2IdleSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, Ec2IdleSettings)
         ec2 = ctx.client("ec2")
         running: list[InstanceSpec] = []
         pages = ec2.get_paginator("describe_instances").paginate(
@@ -414,11 +414,13 @@ class Ec2Idle(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return IdleInstance.model_validate(finding.resource).instance.instance_id
+    def resource_of(self, record: IdleInstance) -> str:
+        return record.instance.instance_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = IdleInstance.model_validate(finding.resource)
+    def tags_of(self, record: IdleInstance) -> Mapping[str, str]:
+        return record.instance.tags
+
+    def plan(self, finding: Finding, record: IdleInstance) -> ManifestBody:
         instance = record.instance
         iid = instance.instance_id
         root = _ROOT
@@ -496,18 +498,12 @@ class Ec2Idle(Rule):
             )
         elif instance.public_ip:
             notes.append(f"Public IP {instance.public_ip} is an Elastic IP and stays with it.")
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=_stop_and_start(record).apply_steps(prechecks),
             notes=tuple(notes),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = IdleInstance.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: IdleInstance) -> ManifestBody:
         instance = record.instance
         iid = instance.instance_id
         prechecks = (
@@ -525,11 +521,7 @@ class Ec2Idle(Rule):
                 f"It gets a new public IP (it had {instance.public_ip}); the journal records "
                 "the new one."
             )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=_stop_and_start(record).rollback_steps(prechecks),
             notes=tuple(notes),
         )

@@ -8,7 +8,7 @@ hence the grade best-effort. (An address from your own BYOIP pool always comes b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from generator.aws.tags import restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback
+from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 from generator.state import state_key
 
@@ -121,12 +121,13 @@ class UnassociatedAddress(BaseModel):
     skip_tag: str
 
 
-class EipUnassociated(Rule):
+class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
     name: ClassVar[str] = "eip-unassociated"
     summary: ClassVar[str] = "Elastic IPs associated with nothing (billed as public IPv4)"
     resource_type: ClassVar[str] = "AWS::EC2::EIP"
     reversibility: ClassVar[Reversibility] = "best-effort"
-    settings_model: ClassVar[type[RuleSettings]] = EipUnassociatedSettings
+    settings_model = EipUnassociatedSettings
+    record_model = UnassociatedAddress
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeAddresses"), ("ec2", "DescribeAddressesAttribute")}),
         apply=frozenset(
@@ -148,10 +149,9 @@ class EipUnassociated(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: EipUnassociatedSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, EipUnassociatedSettings)
         ec2 = ctx.client("ec2")
         # DescribeAddresses returns every address of the region in one page.
         addresses = [ElasticIp.from_api(i) for i in ec2.describe_addresses().get("Addresses", [])]
@@ -244,13 +244,14 @@ class EipUnassociated(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        allocation = UnassociatedAddress.model_validate(finding.resource).address.allocation_id
+    def resource_of(self, record: UnassociatedAddress) -> str:
         # Only VPC addresses (with an allocation ID) become findings: an empty part names none.
-        return allocation or ""
+        return record.address.allocation_id or ""
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = UnassociatedAddress.model_validate(finding.resource)
+    def tags_of(self, record: UnassociatedAddress) -> Mapping[str, str]:
+        return record.address.tags
+
+    def plan(self, finding: Finding, record: UnassociatedAddress) -> ManifestBody:
         address = record.address
         alloc = address.allocation_id
         assert alloc is not None
@@ -317,18 +318,12 @@ class EipUnassociated(Rule):
                 expect_error="InvalidAllocationID.NotFound",
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=plan_steps,
             notes=_plan_notes(address),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = UnassociatedAddress.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: UnassociatedAddress) -> ManifestBody:
         address = record.address
         restored = ref("steps.allocate.AllocationId")
         allocate: dict[str, JsonValue] = {"Domain": "vpc", "Address": address.public_ip}
@@ -408,11 +403,7 @@ class EipUnassociated(Rule):
                     Expectation(path=_ptr_is(ptr), equals=True, what="reverse DNS"),
                 )
             )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=tuple(rollback_steps),
             notes=(
                 f"The address comes back with a new allocation ID; {address.allocation_id} is "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -24,9 +24,9 @@ from generator.findings import (
     SkippedResource,
 )
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback
+from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
 from generator.rules.context import ScanContext
 
 # The only values PutRetentionPolicy accepts (CloudWatch Logs API reference).
@@ -141,12 +141,13 @@ def _group_where(name: str, condition: str) -> str:
     return f"length(logGroups[?logGroupName == {json_literal(name)} && {condition}]) > `0`"
 
 
-class LogsRetention(Rule):
+class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
     name: ClassVar[str] = "logs-retention"
     summary: ClassVar[str] = "CloudWatch log groups that never expire events and store data"
     resource_type: ClassVar[str] = "AWS::Logs::LogGroup"
     reversibility: ClassVar[Reversibility] = "best-effort"
-    settings_model: ClassVar[type[RuleSettings]] = LogsRetentionSettings
+    settings_model = LogsRetentionSettings
+    record_model = RetentionProposal
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("logs", "DescribeLogGroups"), ("logs", "ListTagsForResource")}),
         apply=frozenset(
@@ -161,10 +162,9 @@ class LogsRetention(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: LogsRetentionSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, LogsRetentionSettings)
         logs = ctx.client("logs")
         for page in logs.get_paginator("describe_log_groups").paginate():
             for item in page.get("logGroups", []):
@@ -258,11 +258,13 @@ class LogsRetention(Rule):
     def id_part(self, resource_id: str) -> str:
         return group_slug(resource_id)
 
-    def acted_on(self, finding: Finding) -> str:
-        return RetentionProposal.model_validate(finding.resource).group.name
+    def resource_of(self, record: RetentionProposal) -> str:
+        return record.group.name
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = RetentionProposal.model_validate(finding.resource)
+    def tags_of(self, record: RetentionProposal) -> Mapping[str, str]:
+        return record.group.tags
+
+    def plan(self, finding: Finding, record: RetentionProposal) -> ManifestBody:
         group = record.group
         the_group = _the_group(group.name)
         prechecks = (
@@ -294,12 +296,7 @@ class LogsRetention(Rule):
                 keys_at="keys(tags || `{}`)",
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
+        return ManifestBody(
             steps=_retention(record).apply_steps(prechecks),
             notes=(
                 f"Within days of the merge CloudWatch permanently deletes events older than "
@@ -309,8 +306,7 @@ class LogsRetention(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = RetentionProposal.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: RetentionProposal) -> ManifestBody:
         group, days = record.group, record.retention_days
         prechecks = (
             steps.precheck(
@@ -321,11 +317,7 @@ class LogsRetention(Rule):
                 _retention_is(group.name, days),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
+        return ManifestBody(
             steps=_retention(record).rollback_steps(prechecks),
             notes=(
                 f"Events CloudWatch expired while the {days}-day retention was in place are "
