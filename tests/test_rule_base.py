@@ -13,7 +13,7 @@ from generator.aws.prices import bundled_prices
 from generator.errors import ManifestError
 from generator.exclusions import Exclusions
 from generator.findings import Finding, Reversibility, SkippedResource
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.state import SeenState
 
@@ -39,6 +39,7 @@ class ReportsEverything(Rule[ThingSettings, Thing]):
     summary: ClassVar[str] = "Things"
     resource_type: ClassVar[str] = "Toy::Thing"
     reversibility: ClassVar[Reversibility] = "report-only"
+    docs: ClassVar[RuleDocs] = RuleDocs(finds="every thing")
     settings_model = ThingSettings
     record_model = Thing
     calls: ClassVar[RuleCalls] = RuleCalls(frozenset(), frozenset(), frozenset())

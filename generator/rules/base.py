@@ -50,6 +50,16 @@ class RuleCalls:
     rollback: frozenset[ApiCall]
 
 
+@dataclass(frozen=True)
+class RuleDocs:
+    """The rule's row in the README's rules table (Markdown), generated from here."""
+
+    finds: str
+    change: str | None = None
+    """None for a report-only rule."""
+    undo: str | None = None
+
+
 SettingsT = TypeVar("SettingsT", bound=RuleSettings, default=RuleSettings)
 RecordT = TypeVar("RecordT", bound=BaseModel, default=BaseModel)
 
@@ -78,6 +88,7 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     summary: ClassVar[str]
     resource_type: ClassVar[str]
     reversibility: ClassVar[Reversibility]
+    docs: ClassVar[RuleDocs]
     settings_model: type[SettingsT]
     record_model: type[RecordT]
     """The typed resource record a finding carries; its manifests are built from it."""

@@ -37,7 +37,7 @@ from generator.manifest.models import (
 )
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 
 ALL = "PriceClass_All"
@@ -167,6 +167,21 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
     summary: ClassVar[str] = "CloudFront distributions on PriceClass_All"
     resource_type: ClassVar[str] = "AWS::CloudFront::Distribution"
     reversibility: ClassVar[Reversibility] = "full"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "distributions on `PriceClass_All`; saving from Cost Explorer's CloudFront data "
+            'transfer by viewer region (else "unknown"); left alone above '
+            "`max_dropped_traffic_percent` (10) or under `min_monthly_savings_usd` (1)"
+        ),
+        change=(
+            "PriceClass set to `target_price_class` (`PriceClass_200`) in the configuration read "
+            "at apply time, sent with its ETag (IfMatch)"
+        ),
+        undo=(
+            "the configuration recorded just before the change, written back with a fresh ETag, "
+            "only while the distribution is exactly as the apply left it"
+        ),
+    )
     settings_model = CloudFrontPriceClassSettings
     record_model = PriceClassChange
     home_region: ClassVar[str | None] = "us-east-1"

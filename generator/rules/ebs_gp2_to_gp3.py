@@ -26,7 +26,7 @@ from generator.manifest.models import (
     NotBefore,
 )
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 
@@ -126,6 +126,20 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
     summary: ClassVar[str] = "gp2 volumes converted to gp3 with at least the same performance"
     resource_type: ClassVar[str] = "AWS::EC2::Volume"
     reversibility: ClassVar[Reversibility] = "full-delayed"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "attached gp2 volumes (`include_unattached: false` leaves unattached ones to "
+            "`ebs-unattached`) where gp3 saves more than `min_monthly_savings_usd` ($1)"
+        ),
+        change=(
+            "ModifyVolume to gp3 with IOPS ≥ gp2's (3/GiB, min 3,000, max 16,000) and throughput ≥ "
+            "gp2's (128 MiB/s up to 170 GiB, else 250)"
+        ),
+        undo=(
+            "ModifyVolume back to gp2; AWS allows one modification per volume per 6 h, so an early "
+            "rollback stops, says when it can run (exit 9) and stays pending in the journal"
+        ),
+    )
     settings_model = Gp2ToGp3Settings
     record_model = Gp2Volume
     calls: ClassVar[RuleCalls] = RuleCalls(

@@ -25,7 +25,7 @@ from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec
 
@@ -83,6 +83,18 @@ class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
     summary: ClassVar[str] = "Old snapshots moved to the archive tier when that is cheaper"
     resource_type: ClassVar[str] = "AWS::EC2::Snapshot"
     reversibility: ClassVar[Reversibility] = "full-delayed"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "completed snapshots owned by the account, older than `min_age_days` (90), backing no "
+            "AMI, not managed by AWS Backup, and the only standard-tier snapshot of their volume "
+            "(so archiving the full size is provably cheaper)"
+        ),
+        change="ModifySnapshotTier to archive",
+        undo=(
+            "RestoreSnapshotTier permanent (up to 72 h, retrieval fee, 90-day archive minimum; all "
+            "said in the PR)"
+        ),
+    )
     settings_model = SnapshotArchiveSettings
     record_model = ArchivableSnapshot
     calls: ClassVar[RuleCalls] = RuleCalls(

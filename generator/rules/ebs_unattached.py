@@ -32,7 +32,7 @@ from generator.manifest.models import (
 )
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
@@ -81,6 +81,14 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     summary: ClassVar[str] = "EBS volumes unattached for longer than a threshold"
     resource_type: ClassVar[str] = "AWS::EC2::Volume"
     reversibility: ClassVar[Reversibility] = "full"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds="EBS volumes `available` for longer than `min_unattached_days` (7)",
+        change="snapshot, then DeleteVolume",
+        undo=(
+            "CreateVolume from the snapshot in the same AZ with the same type, size, IOPS, "
+            "throughput, encryption, KMS key and tags (new volume ID)"
+        ),
+    )
     settings_model = EbsUnattachedSettings
     record_model = UnattachedVolume
     calls: ClassVar[RuleCalls] = RuleCalls(

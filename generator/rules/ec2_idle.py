@@ -31,7 +31,7 @@ from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
 
@@ -157,6 +157,21 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
     summary: ClassVar[str] = "Running instances with almost no CPU or network for two weeks"
     resource_type: ClassVar[str] = "AWS::EC2::Instance"
     reversibility: ClassVar[Reversibility] = "full"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "running instances whose highest daily average CPU < `cpu_max_percent` (5) and busiest "
+            "day's network < `network_mb_per_day` (5 MB) over `lookback_days` (14); no or partial "
+            'metrics = "unknown", never idle'
+        ),
+        change=(
+            "StopInstances after pre-checks: EBS root, On-Demand, no Auto Scaling group, no "
+            "instance store, no stop protection, no skip tag"
+        ),
+        undo=(
+            "StartInstances, wait running (a public IP that is not an Elastic IP changes: the PR "
+            "says so)"
+        ),
+    )
     settings_model = Ec2IdleSettings
     record_model = IdleInstance
     calls: ClassVar[RuleCalls] = RuleCalls(

@@ -20,7 +20,7 @@ from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.state import state_key
 
@@ -126,6 +126,20 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
     summary: ClassVar[str] = "Elastic IPs associated with nothing (billed as public IPv4)"
     resource_type: ClassVar[str] = "AWS::EC2::EIP"
     reversibility: ClassVar[Reversibility] = "best-effort"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "Elastic IPs associated with nothing, seen so for `min_unassociated_days` (7; AWS "
+            "records no disassociation time, the state file's first-seen clock stands in); "
+            "CloudFormation-managed, service-managed, Outposts/Wavelength and EC2-Classic "
+            "addresses are left alone"
+        ),
+        change="record IP, allocation, tags and reverse DNS (PTR), then ReleaseAddress",
+        undo=(
+            "AllocateAddress asking for the same IP (and its BYOIP pool), with its tags; the "
+            "custom PTR is set again. **Fails if another AWS customer was given the IP meanwhile** "
+            "(a BYOIP address cannot be lost)"
+        ),
+    )
     settings_model = EipUnassociatedSettings
     record_model = UnassociatedAddress
     calls: ClassVar[RuleCalls] = RuleCalls(

@@ -26,7 +26,7 @@ from generator.findings import (
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 
 # The only values PutRetentionPolicy accepts (CloudWatch Logs API reference).
@@ -146,6 +146,20 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
     summary: ClassVar[str] = "CloudWatch log groups that never expire events and store data"
     resource_type: ClassVar[str] = "AWS::Logs::LogGroup"
     reversibility: ClassVar[Reversibility] = "best-effort"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "log groups that never expire events and store data (`storedBytes > 0`), older than "
+            "the retention"
+        ),
+        change=(
+            "PutRetentionPolicy `retention_days` (90; only values CloudWatch accepts, checked in "
+            "the config)"
+        ),
+        undo=(
+            "DeleteRetentionPolicy, after checking nobody chose another retention since. **Events "
+            "expired meanwhile are gone**"
+        ),
+    )
     settings_model = LogsRetentionSettings
     record_model = RetentionProposal
     calls: ClassVar[RuleCalls] = RuleCalls(
