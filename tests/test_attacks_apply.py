@@ -32,7 +32,7 @@ from tests.conftest import (
     later,
     make_volume,
 )
-from tests.remediation_harness import context, detect, executor, moto_client, planned
+from tests.rule_harness import context, detect, executor, moto_client, planned
 
 PLAN_TAG = PLAN_ID_TAG
 

@@ -30,7 +30,7 @@ from generator.scan import scan
 from generator.state import SeenState
 from tests import trusted
 from tests.factories import finding_of
-from tests.remediation_harness import (
+from tests.rule_harness import (
     MOTO_ACCOUNT,
     context,
     detect,

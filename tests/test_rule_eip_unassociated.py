@@ -21,7 +21,7 @@ from generator.manifest.validation import validate_pair
 from generator.rules.eip_unassociated import EipUnassociated, ElasticIp, UnassociatedAddress
 from generator.state import SeenState
 from tests.factories import finding_of
-from tests.remediation_harness import (
+from tests.rule_harness import (
     MOTO_ACCOUNT,
     context,
     detect,
