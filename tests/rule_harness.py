@@ -6,7 +6,7 @@ every static manifest and folder check on planning)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,6 @@ from generator.rules.context import ScanContext
 from generator.rules.declared_calls import detect_declared
 from generator.state import SeenState
 from tests import trusted
-from tests.needs import PLACEBO
 
 REGION = "us-east-1"
 ACCOUNT = MOTO_ACCOUNT = "123456789012"  # moto's default account
@@ -152,19 +151,3 @@ def executor(
 
 def journal(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "journal.json").read_text())  # type: ignore[no-any-return]
-
-
-def placebo_responses(operation: str) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(case/file, parsed response) of every successful capture of ``service.Operation``,
-    datetimes decoded the way boto3 would return them."""
-    for path in sorted(PLACEBO.glob(f"*/{operation}_*.json")):
-        capture = json.loads(path.read_text(), object_hook=_decode_datetime)
-        if capture["status_code"] == 200:
-            yield f"{path.parent.name}/{path.name}", capture["data"]
-
-
-def _decode_datetime(value: dict[str, Any]) -> Any:
-    if value.get("__class__") != "datetime":
-        return value
-    fields = {k: value[k] for k in ("year", "month", "day", "hour", "minute", "second")}
-    return datetime(**fields, microsecond=value.get("microsecond", 0), tzinfo=UTC)

@@ -90,7 +90,8 @@ def report(
     )
 
 
-def later(days: int) -> datetime:
+def after_scan_1(days: int) -> datetime:
+    """``days`` after the first scan of the forge tests (conftest's ``later`` counts from now)."""
     return SCAN_1 + timedelta(days=days)
 
 
