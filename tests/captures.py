@@ -74,3 +74,15 @@ class ReplayClient:
         if operation in self._answers:
             return lambda **_: self._answers[operation]
         raise AttributeError(operation)
+
+
+def is_error(path: Path) -> bool:
+    return bool(json.loads(path.read_text(encoding="utf-8")).get("status_code", 200) >= 400)
+
+
+def placebo_responses(operation: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(case/file, response) of every successful capture of ``service.Operation``, datetimes
+    decoded as boto3 returns them."""
+    for path in files(operation):
+        if not is_error(path):
+            yield f"{path.parent.name}/{path.name}", load(path)

@@ -1,16 +1,68 @@
-"""Findings built without AWS, for tests of the pure planner and the manifest checks."""
+"""Findings built without AWS, for tests of the pure planner, the manifest checks and the
+forge: the one factory, `finding_of`, builds them through the rule's own finding constructor
+(`Rule.new_finding`), so the ID, resource type, reversibility and record shape are the rule's
+and never written out again here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from generator.aws.prices import bundled_prices
-from generator.findings import Evidence, Finding
+from generator.exclusions import Exclusions
+from generator.findings import Cost, Evidence, Finding, Risk
+from generator.rules import RULES
+from generator.rules.context import ScanContext
 from generator.rules.ebs_unattached import UnattachedVolume
 from generator.rules.ebs_volume import VolumeSpec
+from generator.state import SeenState
 
 ACCOUNT = "123456789012"
+REGION = "us-east-1"
+OBSERVED_AT = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def _no_aws(service: str) -> Any:
+    raise AssertionError(f"a factory-built finding made an AWS call ({service})")
+
+
+def finding_of(
+    rule: str,
+    record: BaseModel,
+    *,
+    title: str = "t",
+    cost: Cost | None = None,
+    risk: Risk = "low",
+    risk_reasons: Iterable[str] = (),
+    evidence: Iterable[Evidence] = (),
+    account: str = ACCOUNT,
+    region: str = REGION,
+    as_of: datetime = OBSERVED_AT,
+) -> Finding:
+    """The finding ``rule``'s detection would have made of ``record``."""
+    declared = RULES[rule]
+    ctx = ScanContext(
+        account_id=account,
+        region=region,
+        as_of=as_of,
+        client=_no_aws,
+        prices=bundled_prices(),
+        exclusions=Exclusions(),
+        state=SeenState(None),
+    )
+    return declared.new_finding(
+        ctx,
+        resource_id=declared.resource_of(record),
+        title=title,
+        cost=cost or bundled_prices().cost(0.0, region, "test"),
+        risk=risk,
+        risk_reasons=risk_reasons,
+        evidence=evidence,
+        record=record,
+    )
 
 
 def volume_finding(**spec: Any) -> Finding:
@@ -33,15 +85,11 @@ def volume_finding(**spec: Any) -> Finding:
         snapshot_timeout_minutes=120,
     )
     region = volume.availability_zone[:-1]
-    return Finding(
-        id=f"ebs-unattached-{ACCOUNT}-{region}-{volume.volume_id}",
-        rule="ebs-unattached",
-        account=ACCOUNT,
-        region=region,
-        resource_type="AWS::EC2::Volume",
-        resource_id=volume.volume_id,
+    return finding_of(
+        "ebs-unattached",
+        record,
         title=f"Delete unattached {volume.label()}",
-        observed_at=datetime(2026, 2, 1, tzinfo=UTC),
+        region=region,
         cost=bundled_prices().volume_cost(
             region=region,
             volume_type=volume.volume_type,
@@ -49,8 +97,5 @@ def volume_finding(**spec: Any) -> Finding:
             iops=volume.explicit_iops,
             throughput_mibps=volume.explicit_throughput,
         ),
-        reversibility="full",
-        risk="low",
         evidence=(Evidence(label="State", value="available", source="DescribeVolumes"),),
-        resource=record.model_dump(mode="json"),
     )

@@ -1,7 +1,11 @@
-"""Run a rule the way reclaim does: detect → plan → apply → rollback, against moto."""
+"""The one rule test harness: run a rule the way reclaim does, detect → plan → apply →
+rollback, against moto (or a stand-in client). No assertions about a rule live here; the
+invariants every rule owes reclaim are checked on every use (derived IDs on detection,
+every static manifest and folder check on planning)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +16,7 @@ import boto3
 
 from generator.aws.prices import PriceTable, bundled_prices
 from generator.exclusions import Exclusions
+from generator.executor.observe import Observer
 from generator.executor.runner import Executor
 from generator.findings import Finding, SkippedResource
 from generator.manifest.folder_checks import check_folder
@@ -25,13 +30,17 @@ from generator.state import SeenState
 from tests import trusted
 
 REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
+ACCOUNT = MOTO_ACCOUNT = "123456789012"  # moto's default account
 
 
 @dataclass
-class ScanResult:
+class Detected:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[SkippedResource] = field(default_factory=list)
+
+    def only(self) -> Finding:
+        assert len(self.findings) == 1, [f.id for f in self.findings]
+        return self.findings[0]
 
     def finding(self, resource_id: str) -> Finding:
         for finding in self.findings:
@@ -41,40 +50,44 @@ class ScanResult:
         raise AssertionError(f"no finding for {resource_id}; skipped because {reasons}")
 
     def skip_reason(self, resource_id: str) -> str:
-        for skipped in self.skipped:
-            if skipped.resource_id == resource_id:
-                return skipped.reason
-        raise AssertionError(f"{resource_id} was not skipped")
+        reasons = [s.reason for s in self.skipped if s.resource_id == resource_id]
+        assert reasons, f"{resource_id} was not skipped: {self.skipped}"
+        return reasons[0]
 
 
 def client(service: str, region: str = REGION) -> Any:
     return boto3.client(service, region_name=region)
 
 
-def scan(
-    rule_name: str,
+moto_client = client
+
+
+def context(
     *,
-    as_of: datetime | None = None,
-    settings: RuleSettings | None = None,
+    as_of: datetime,
+    region: str = REGION,
+    client: Callable[[str], Any] | None = None,
     prices: PriceTable | None = None,
     exclusions: Exclusions | None = None,
-    client_factory: Callable[[str], Any] | None = None,
-) -> ScanResult:
-    rule = RULES[rule_name]
-    ctx = ScanContext(
+) -> ScanContext:
+    return ScanContext(
         account_id=ACCOUNT,
-        region=REGION,
-        as_of=as_of or datetime.now(UTC),
-        client=client_factory or client,
+        region=region,
+        as_of=as_of,
+        client=client or (lambda service: moto_client(service, region)),
         prices=prices or bundled_prices(),
         exclusions=exclusions or Exclusions(),
         state=SeenState(None),
     )
+
+
+def _detected(rule_name: str, ctx: ScanContext, settings: RuleSettings) -> Detected:
+    rule = RULES[rule_name]
     trusted.remember(
         trusted.config_for_rule(rule_name, settings, ctx.exclusions), ctx.as_of, ctx.state
     )
-    result = ScanResult()
-    for item in detect_declared(rule, ctx, settings or rule.settings_model()):
+    result = Detected()
+    for item in detect_declared(rule, ctx, settings):
         if isinstance(item, Finding):
             # Every rule's finding carries the one ID derivable from its record, so that
             # `reclaim validate` binds folder, plan and finding to it.
@@ -86,19 +99,55 @@ def scan(
     return result
 
 
-def remediation_folder(finding: Finding, root: Path) -> Path:
-    remediation = plan_finding(finding)
+def detect(rule_name: str, ctx: ScanContext, **settings: Any) -> Detected:
+    """``rule_name``'s detection in ``ctx``, with settings given as reclaim.yml would."""
+    return _detected(rule_name, ctx, RULES[rule_name].settings_model.model_validate(settings))
+
+
+def scan(
+    rule_name: str,
+    *,
+    as_of: datetime | None = None,
+    settings: RuleSettings | None = None,
+    prices: PriceTable | None = None,
+    exclusions: Exclusions | None = None,
+    client_factory: Callable[[str], Any] | None = None,
+) -> Detected:
+    """``rule_name``'s detection in moto's account and region, with a settings model."""
+    ctx = context(
+        as_of=as_of or datetime.now(UTC),
+        client=client_factory or client,
+        prices=prices,
+        exclusions=exclusions,
+    )
+    return _detected(rule_name, ctx, settings or RULES[rule_name].settings_model())
+
+
+def planned(finding: Finding, out: Path) -> Path:
+    """The remediation folder, written as `reclaim plan` writes it (JSON round trip included)
+    and passing every static check `reclaim validate` makes."""
+    reloaded = Finding.model_validate(json.loads(finding.model_dump_json()))
+    remediation = plan_finding(reloaded)
     validate_pair(remediation.plan, remediation.rollback)
-    folder = write_remediation(remediation, root)
+    folder = write_remediation(remediation, out)
     check_folder(folder, remediation.plan, remediation.rollback)
     return folder
 
 
-def executor(clock: Callable[[], datetime] | None = None) -> Executor:
+def executor(
+    client_for: Callable[[str, str], Any] | None = None,
+    observer: Observer | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> Executor:
     return Executor(
-        client_for=lambda service, region: client(service, region),
+        client_for=client_for or (lambda service, region: moto_client(service, region)),
         account_id=lambda: ACCOUNT,
-        observer=trusted.observer(),
+        observer=observer or trusted.observer(),
         clock=clock or trusted.clock(),
         actor="test",
     )
+
+
+def journal(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "journal.json").read_text())  # type: ignore[no-any-return]

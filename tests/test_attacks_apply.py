@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from generator.aws.tags import PLAN_ID_TAG
 from generator.errors import PrecheckFailed, StateRefusal
 from generator.findings import Finding
 from generator.manifest.folder import RemediationFolder, digest
@@ -31,9 +32,9 @@ from tests.conftest import (
     later,
     make_volume,
 )
-from tests.remediation_harness import context, detect, executor, moto_client, planned
+from tests.rule_harness import context, detect, executor, moto_client, planned
 
-PLAN_TAG = "reclaim:plan-id"
+PLAN_TAG = PLAN_ID_TAG
 
 
 def _exists(ec2: Any, volume: str) -> bool:

@@ -132,12 +132,12 @@ def code_8(ec2: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
 
 
 def code_9(ec2: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
-    from tests.rule_harness import REGION, executor, remediation_folder, scan
+    from tests.rule_harness import REGION, executor, planned, scan
 
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
     vid = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100)["VolumeId"]
     ec2.attach_volume(VolumeId=vid, InstanceId=instance["InstanceId"], Device="/dev/sdf")
-    folder = remediation_folder(scan("ebs-gp2-to-gp3").finding(vid), tmp_path)
+    folder = planned(scan("ebs-gp2-to-gp3").finding(vid), tmp_path)
     executor().apply(folder)
     return run("rollback", str(folder))  # gp3 to gp2 again: not within 6 hours
 

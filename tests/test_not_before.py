@@ -16,7 +16,7 @@ from generator.manifest.models import AwsCall, NotBefore
 from generator.manifest.validation import check_allow_list, check_references
 from generator.rules import RULES
 from generator.rules.ebs_gp2_to_gp3 import Gp2ToGp3Settings
-from tests.rule_harness import REGION, client, executor, remediation_folder, scan
+from tests.rule_harness import REGION, client, executor, planned, scan
 
 
 def test_the_not_before_call_is_on_the_allow_list_and_validated() -> None:
@@ -83,7 +83,7 @@ def test_cli_rollback_inside_the_window_exits_9_and_says_when(tmp_path: Path) ->
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
     vid = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100)["VolumeId"]
     ec2.attach_volume(VolumeId=vid, InstanceId=instance["InstanceId"], Device="/dev/sdf")
-    folder = remediation_folder(scan("ebs-gp2-to-gp3").finding(vid), tmp_path)
+    folder = planned(scan("ebs-gp2-to-gp3").finding(vid), tmp_path)
     executor().apply(folder)
 
     result = CliRunner().invoke(main, ["rollback", str(folder)])

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from generator.rules.declared_calls import detect_declared
 from generator.rules.ebs_volume import VolumeSpec
-from tests.needs import PLACEBO
+from tests.captures import files, is_error, load
 
-
-def is_error(path: Path) -> bool:
-    return bool(json.loads(path.read_text()).get("status_code", 200) >= 400)
-
-
-CAPTURES = sorted(PLACEBO.glob("*/ec2.DescribeVolumes_*.json"))
-
-
-def decode(value: Any) -> Any:
-    """Placebo encodes datetimes as {"__class__": "datetime", "year": ...}."""
-    if isinstance(value, dict):
-        if value.get("__class__") == "datetime":
-            fields = {k: v for k, v in value.items() if k != "__class__"}
-            return datetime(**fields)
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
-
-
-def load(path: Path) -> dict[str, Any]:
-    return decode(json.loads(path.read_text()))["data"]
+CAPTURES = files("ec2.DescribeVolumes")
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ from generator.rules.cloudfront_price_class import (
 from generator.scan import scan
 from generator.state import SeenState
 from tests import trusted
-from tests.remediation_harness import (
+from tests.factories import finding_of
+from tests.rule_harness import (
     MOTO_ACCOUNT,
     context,
     detect,
@@ -270,20 +271,13 @@ def _stub_finding() -> Finding:
         skip_tag="reclaim:skip",
         deploy_timeout_minutes=5,
     )
-    return Finding(
-        id=f"{RULE}-{MOTO_ACCOUNT}-us-east-1-{DID}",
-        rule=RULE,
+    return finding_of(
+        RULE,
+        record,
         account=MOTO_ACCOUNT,
-        region="us-east-1",
-        resource_type="AWS::CloudFront::Distribution",
-        resource_id=DID,
-        title="t",
-        observed_at=NOW,
         cost=Cost(monthly_usd=0, estimated=False, unknown=True, price_region="global", basis="b"),
-        reversibility="full",
         risk="medium",
-        evidence=(),
-        resource=record.model_dump(mode="json"),
+        as_of=NOW,
     )
 
 

@@ -12,7 +12,7 @@ from generator.errors import ExitCode, PrecheckFailed, RetryLater
 from generator.manifest.folder import RemediationFolder
 from generator.rules.ebs_gp2_to_gp3 import Gp2ToGp3Settings, gp2_baseline_iops, gp3_target
 from generator.rules.ebs_volume import VolumeSpec
-from tests.rule_harness import REGION, client, executor, remediation_folder, scan
+from tests.rule_harness import REGION, client, executor, planned, scan
 
 RULE = "ebs-gp2-to-gp3"
 UNATTACHED_TOO = Gp2ToGp3Settings(include_unattached=True)
@@ -108,12 +108,12 @@ def test_apply_then_rollback_waits_out_the_6_hour_window_and_restores(tmp_path: 
     original = spec(ec2, vid)
 
     finding = scan(RULE).finding(vid)
-    folder = remediation_folder(finding, tmp_path)
+    folder = planned(finding, tmp_path)
     readme = (folder / "README.md").read_text()
     assert "full-delayed" in readme and "6 hours" in readme
 
     applied_at = datetime.now(UTC)
-    executor(lambda: applied_at).apply(folder)
+    executor(clock=lambda: applied_at).apply(folder)
     after = spec(ec2, vid)
     assert (after.volume_type, after.iops, after.throughput_mibps) == ("gp3", 3000, 128)
     assert after.attachment_count == 1
@@ -125,7 +125,7 @@ def test_apply_then_rollback_waits_out_the_6_hour_window_and_restores(tmp_path: 
     # Within 6 hours of the modification, the rollback changes nothing and says when.
     soon = applied_at + timedelta(hours=1)
     with pytest.raises(RetryLater) as waiting:
-        executor(lambda: soon).rollback(folder)
+        executor(clock=lambda: soon).rollback(folder)
     assert waiting.value.exit_code == ExitCode.RETRY_LATER
     not_before = waiting.value.not_before
     # moto stamps the modification with the real clock, at about applied_at.
@@ -141,7 +141,7 @@ def test_apply_then_rollback_waits_out_the_6_hour_window_and_restores(tmp_path: 
     assert saved["rollback"]["not_before"]
 
     later = not_before + timedelta(minutes=1)
-    result = executor(lambda: later).rollback(folder)
+    result = executor(clock=lambda: later).rollback(folder)
     assert [s.step_id for s in result.steps][-1] == "verify-volume"
     assert_restored(original, spec(ec2, vid))
     journal = RemediationFolder(folder).load_journal()
@@ -154,13 +154,13 @@ def test_apply_waits_when_someone_modified_the_volume_recently(tmp_path: Path) -
     ec2 = client("ec2")
     vid = volume(ec2, 100)
     finding = scan(RULE, settings=UNATTACHED_TOO).finding(vid)
-    folder = remediation_folder(finding, tmp_path)
+    folder = planned(finding, tmp_path)
     ec2.modify_volume(VolumeId=vid, Size=100, VolumeType="gp2")  # e.g. an operator's change
     with pytest.raises(RetryLater, match="cannot run before"):
         executor().apply(folder)
     assert spec(ec2, vid).volume_type == "gp2"
     later = datetime.now(UTC) + timedelta(hours=6, minutes=1)
-    executor(lambda: later).apply(folder)
+    executor(clock=lambda: later).apply(folder)
     assert spec(ec2, vid).volume_type == "gp3"
 
 
@@ -168,12 +168,12 @@ def test_apply_waits_when_someone_modified_the_volume_recently(tmp_path: Path) -
 def test_rollback_refuses_a_volume_someone_changed_after_the_apply(tmp_path: Path) -> None:
     ec2 = client("ec2")
     vid = volume(ec2, 400)
-    folder = remediation_folder(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
+    folder = planned(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
     executor().apply(folder)
     ec2.modify_volume(VolumeId=vid, Iops=5000)
     later = datetime.now(UTC) + timedelta(hours=7)
     with pytest.raises(PrecheckFailed, match="provisioned IOPS: expected 3000, found 5000"):
-        executor(lambda: later).rollback(folder)
+        executor(clock=lambda: later).rollback(folder)
     assert spec(ec2, vid).volume_type == "gp3"
 
 
@@ -181,7 +181,7 @@ def test_rollback_refuses_a_volume_someone_changed_after_the_apply(tmp_path: Pat
 def test_apply_refuses_a_volume_that_is_no_longer_gp2(tmp_path: Path) -> None:
     ec2 = client("ec2")
     vid = volume(ec2, 100)
-    folder = remediation_folder(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
+    folder = planned(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
     ec2.modify_volume(VolumeId=vid, VolumeType="io1", Iops=500)
     with pytest.raises(PrecheckFailed, match="volume type: expected 'gp2', found 'io1'"):
         executor().apply(folder)

@@ -12,7 +12,7 @@ from generator.errors import PrecheckFailed
 from generator.rules.ebs_snapshot import SnapshotSpec
 from generator.rules.ebs_snapshot_archive import SnapshotArchiveSettings
 from tests.moto_snapshot_tiers import snapshot_tiers  # noqa: F401 (fixture)
-from tests.rule_harness import ACCOUNT, REGION, client, executor, remediation_folder, scan
+from tests.rule_harness import ACCOUNT, REGION, client, executor, planned, scan
 
 RULE = "ebs-snapshot-archive"
 LATER = datetime.now(UTC) + timedelta(days=120)  # moto stamps snapshots with the real clock
@@ -79,7 +79,7 @@ def test_archive_then_restore_brings_back_the_same_snapshot(tmp_path: Path) -> N
     sid = snapshot(ec2, volume(ec2, 50), {"Name": "quarterly", "team": "finance"})
     original = spec(ec2, sid)
     finding = scan(RULE, as_of=LATER).finding(sid)
-    folder = remediation_folder(finding, tmp_path)
+    folder = planned(finding, tmp_path)
     readme = (folder / "README.md").read_text()
     assert "full-delayed" in readme
     assert "at least 90 days" in readme and "72 hours" in readme
@@ -99,7 +99,7 @@ def test_apply_refuses_when_a_new_snapshot_of_the_volume_appeared(tmp_path: Path
     ec2 = client("ec2")
     vid = volume(ec2)
     sid = snapshot(ec2, vid)
-    folder = remediation_folder(scan(RULE, as_of=LATER).finding(sid), tmp_path)
+    folder = planned(scan(RULE, as_of=LATER).finding(sid), tmp_path)
     snapshot(ec2, vid)
     with pytest.raises(PrecheckFailed, match="standard-tier snapshots of the volume"):
         executor().apply(folder)
@@ -111,7 +111,7 @@ def test_apply_refuses_when_a_new_snapshot_of_the_volume_appeared(tmp_path: Path
 def test_apply_refuses_when_an_ami_now_uses_the_snapshot(tmp_path: Path) -> None:
     ec2 = client("ec2")
     sid = snapshot(ec2, volume(ec2))
-    folder = remediation_folder(scan(RULE, as_of=LATER).finding(sid), tmp_path)
+    folder = planned(scan(RULE, as_of=LATER).finding(sid), tmp_path)
     # Someone registers an AMI from the snapshot. moto's RegisterImage ignores the mappings it
     # is given, so point the new image at the snapshot in moto's own model.
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]

@@ -13,7 +13,7 @@ from generator.errors import PrecheckFailed
 from generator.rules.ec2_idle import STOP_PROTECTION_LOOKUPS_IN_FLIGHT, Ec2IdleSettings
 from generator.rules.ec2_instance import InstanceSpec
 from tests.aws_calls import CallCounter
-from tests.rule_harness import REGION, client, executor, remediation_folder, scan
+from tests.rule_harness import REGION, client, executor, planned, scan
 
 RULE = "ec2-idle"
 AS_OF = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -257,7 +257,7 @@ def test_stop_then_start_restores_the_instance(tmp_path: Path) -> None:
     original = describe(ec2, instance)
 
     finding = scan(RULE, as_of=AS_OF).finding(instance)
-    folder = remediation_folder(finding, tmp_path)
+    folder = planned(finding, tmp_path)
     readme = (folder / "README.md").read_text()
     assert "is not an Elastic IP" in readme and original.public_ip in readme
 
@@ -286,7 +286,7 @@ def test_elastic_ip_is_kept_and_checked_after_rollback(tmp_path: Path) -> None:
     finding = scan(RULE, as_of=AS_OF).finding(instance)
     assert finding.resource["public_ip_is_elastic"] is True
     assert finding.cost.monthly_usd == pytest.approx(7.59, abs=0.01)  # the EIP stays billed
-    folder = remediation_folder(finding, tmp_path)
+    folder = planned(finding, tmp_path)
     executor().apply(folder)
     result = executor().rollback(folder)
     assert result.steps[-1].step_id == "verify-elastic-ip"
@@ -299,7 +299,7 @@ def test_apply_refuses_an_instance_that_joined_an_auto_scaling_group(tmp_path: P
     ec2, cw = client("ec2"), client("cloudwatch")
     instance = launch(ec2)
     seed(cw, instance)
-    folder = remediation_folder(scan(RULE, as_of=AS_OF).finding(instance), tmp_path)
+    folder = planned(scan(RULE, as_of=AS_OF).finding(instance), tmp_path)
     ec2.create_tags(
         Resources=[instance], Tags=[{"Key": "aws:autoscaling:groupName", "Value": "web"}]
     )

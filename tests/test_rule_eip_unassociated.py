@@ -20,7 +20,8 @@ from generator.manifest.folder import RemediationFolder
 from generator.manifest.validation import validate_pair
 from generator.rules.eip_unassociated import EipUnassociated, ElasticIp, UnassociatedAddress
 from generator.state import SeenState
-from tests.remediation_harness import (
+from tests.factories import finding_of
+from tests.rule_harness import (
     MOTO_ACCOUNT,
     context,
     detect,
@@ -261,20 +262,12 @@ def test_manifests_validate_and_the_pr_says_recovery_may_fail(
 
 def _finding_for(address: ElasticIp) -> Finding:
     record = UnassociatedAddress(address=address, unassociated_since=NOW, skip_tag="reclaim:skip")
-    return Finding(
-        id=f"eip-unassociated-{MOTO_ACCOUNT}-us-east-1-{address.allocation_id}",
-        rule=RULE,
+    return finding_of(
+        RULE,
+        record,
         account=MOTO_ACCOUNT,
-        region="us-east-1",
-        resource_type="AWS::EC2::EIP",
-        resource_id=str(address.allocation_id),
-        title="t",
-        observed_at=NOW,
         cost=Cost(monthly_usd=3.65, estimated=False, price_region="us-east-1", basis="b"),
-        reversibility="best-effort",
-        risk="low",
-        evidence=(),
-        resource=record.model_dump(mode="json"),
+        as_of=NOW,
     )
 
 

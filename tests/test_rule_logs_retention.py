@@ -16,7 +16,7 @@ from generator.exclusions import Exclusions
 from generator.manifest.folder import RemediationFolder
 from generator.manifest.validation import validate_pair
 from generator.rules.logs_retention import ALLOWED_RETENTION_DAYS, group_slug
-from tests.remediation_harness import (
+from tests.rule_harness import (
     context,
     detect,
     executor,

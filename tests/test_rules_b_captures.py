@@ -24,7 +24,8 @@ from generator.rules.cloudfront_price_class import (
 )
 from generator.rules.eip_unassociated import EipUnassociated, EipUnassociatedSettings, ElasticIp
 from generator.rules.logs_retention import LogsRetention, LogsRetentionSettings
-from tests.remediation_harness import MOTO_ACCOUNT, context, placebo_responses
+from tests.captures import placebo_responses
+from tests.rule_harness import MOTO_ACCOUNT, context
 
 AS_OF = datetime(2026, 11, 28, tzinfo=UTC)
 

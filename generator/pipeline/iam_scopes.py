@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PLAN_TAG = "reclaim:plan-id"
+from generator.aws.tags import PLAN_ID_TAG
+
+PLAN_TAG = PLAN_ID_TAG
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from generator.rules.base import Rule
 from generator.rules.cloudfront_price_class import CloudFrontPriceClass
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
@@ -11,7 +13,7 @@ from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
 
-RULES: dict[str, Rule] = {
+RULES: dict[str, Rule[Any, Any]] = {
     rule.name: rule
     for rule in (
         EbsUnattached(),
@@ -25,7 +27,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def rule_for(name: str) -> Rule:
+def rule_for(name: str) -> Rule[Any, Any]:
     from generator.errors import ManifestError
 
     try:

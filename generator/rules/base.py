@@ -8,12 +8,14 @@ the thresholds, and its builders turn a Finding into manifests without touching 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
+from generator.errors import ManifestError
 from generator.findings import (
     Cost,
     Evidence,
@@ -23,9 +25,9 @@ from generator.findings import (
     SkippedResource,
     finding_id,
 )
+from generator.manifest.models import Plan, Rollback, Step
 
 if TYPE_CHECKING:
-    from generator.manifest.models import Plan, Rollback
     from generator.rules.context import ScanContext
 
 ApiCall = tuple[str, str]
@@ -48,35 +50,154 @@ class RuleCalls:
     rollback: frozenset[ApiCall]
 
 
-class Rule(ABC):
+@dataclass(frozen=True)
+class RuleDocs:
+    """The rule's row in the README's rules table (Markdown), generated from here."""
+
+    finds: str
+    change: str | None = None
+    """None for a report-only rule."""
+    undo: str | None = None
+
+
+SettingsT = TypeVar("SettingsT", bound=RuleSettings, default=RuleSettings)
+RecordT = TypeVar("RecordT", bound=BaseModel, default=BaseModel)
+
+
+@dataclass(frozen=True)
+class ManifestBody:
+    """What a rule writes of a plan or a rollback; the base class adds the envelope (plan
+    ID, rule, account, region, the finding) that is the same for every rule."""
+
+    steps: tuple[Step, ...]
+    notes: tuple[str, ...] = ()
+
+
+class Rule(ABC, Generic[SettingsT, RecordT]):
+    """One waste kind, declared: what it scans, with which settings, what a finding records,
+    which calls it makes, and (unless it is report-only) how to change and undo it.
+
+    The base class does what no rule may forget or do differently: it checks the settings'
+    type, passes every finding through the exclusions (skip tag and ID patterns), derives
+    the finding ID, validates the record of a finding in one place, and wraps the steps a
+    rule composes into the Plan/Rollback envelope. A rule whose ``reversibility`` is
+    ``report-only`` declares no remediation: it is scanned and reported, never planned.
+    """
+
     name: ClassVar[str]
     summary: ClassVar[str]
     resource_type: ClassVar[str]
     reversibility: ClassVar[Reversibility]
-    settings_model: ClassVar[type[RuleSettings]]
+    docs: ClassVar[RuleDocs]
+    settings_model: type[SettingsT]
+    record_model: type[RecordT]
+    """The typed resource record a finding carries; its manifests are built from it."""
     calls: ClassVar[RuleCalls]
     home_region: ClassVar[str | None] = None
     """For a global service (CloudFront): scanned once per account, through this region,
     whatever regions are configured. None for regional rules."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "reversibility"):
+            return  # an intermediate base, not a rule
+        remediates = cls.plan is not Rule.plan or cls.rollback is not Rule.rollback
+        report_only = cls.reversibility == "report-only"
+        if remediates == report_only or (cls.plan is Rule.plan) != (cls.rollback is Rule.rollback):
+            raise TypeError(
+                f"rule {cls.__name__}: a report-only rule declares no plan and no rollback; "
+                "any other declares both"
+            )
+
+    # ---- what a rule writes --------------------------------------------------------------
+
     @abstractmethod
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
-    ) -> Iterator[Finding | SkippedResource]:
+    def scan(self, ctx: ScanContext, settings: SettingsT) -> Iterator[Finding | SkippedResource]:
         """Yield findings, and the resources deliberately left alone with the reason."""
 
     @abstractmethod
-    def build_plan(self, finding: Finding) -> Plan:
-        """Pure: the plan for this finding, from the finding alone."""
+    def resource_of(self, record: RecordT) -> str:
+        """The ID of the resource a finding's manifests act on (what the exclusion patterns
+        match, and the resource part of the finding ID before `id_part`)."""
 
     @abstractmethod
-    def build_rollback(self, finding: Finding) -> Rollback:
-        """Pure: the rollback for this finding, from the finding alone."""
+    def tags_of(self, record: RecordT) -> Mapping[str, str]:
+        """The resource's tags as recorded (what the skip tag is looked for in)."""
 
-    @abstractmethod
+    def plan(self, finding: Finding, record: RecordT) -> ManifestBody:
+        """Pure: the plan's steps and notes. Leave it out for a report-only rule."""
+        raise NotImplementedError
+
+    def rollback(self, finding: Finding, record: RecordT) -> ManifestBody:
+        """Pure: the rollback's steps and notes. Leave it out for a report-only rule."""
+        raise NotImplementedError
+
+    # ---- what the scan, the planner, validation and the executor call -------------------
+
+    @property
+    def report_only(self) -> bool:
+        return self.reversibility == "report-only"
+
+    def detect(
+        self, ctx: ScanContext, settings: RuleSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        """`scan`, with every finding passed through the exclusions: a rule may apply them
+        earlier (to save calls), it cannot forget them."""
+        if not isinstance(settings, self.settings_model):
+            raise TypeError(
+                f"rule {self.name} takes {self.settings_model.__name__}, "
+                f"not {type(settings).__name__}"
+            )
+        for item in self.scan(ctx, settings):
+            if isinstance(item, Finding):
+                record = self.record(item)
+                reason = ctx.exclusions.reason_to_skip(
+                    self.resource_of(record), self.tags_of(record)
+                )
+                if reason is not None:
+                    yield self.skipped(ctx, item.resource_id, reason)
+                    continue
+            yield item
+
+    def record(self, finding: Finding) -> RecordT:
+        """The finding's record, validated against this rule's record model (the one place
+        a finding's free-form ``resource`` becomes typed)."""
+        return self.record_model.model_validate(finding.resource)
+
     def acted_on(self, finding: Finding) -> str:
         """Pure: the ID of the resource this finding's manifests act on, read from its
         record (what the builders use), never from the finding's free-standing fields."""
+        return self.resource_of(self.record(finding))
+
+    def build_plan(self, finding: Finding) -> Plan:
+        """Pure: the plan for this finding, from the finding alone."""
+        body = self.plan(finding, self._remediable(finding))
+        return Plan(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            finding=finding,
+            steps=body.steps,
+            notes=body.notes,
+        )
+
+    def build_rollback(self, finding: Finding) -> Rollback:
+        """Pure: the rollback for this finding, from the finding alone."""
+        body = self.rollback(finding, self._remediable(finding))
+        return Rollback(
+            plan_id=finding.id,
+            rule=self.name,
+            account=finding.account,
+            region=finding.region,
+            steps=body.steps,
+            notes=body.notes,
+        )
+
+    def _remediable(self, finding: Finding) -> RecordT:
+        if self.report_only:
+            raise ManifestError(f"rule {self.name} is report-only: it plans no change")
+        return self.record(finding)
 
     # ---- names: derived, never chosen ---------------------------------------------------
 

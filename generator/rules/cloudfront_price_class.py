@@ -11,10 +11,10 @@ read shows the distribution is still exactly as the apply left it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from generator.aws.cost_explorer import CloudFrontTransfer, cloudfront_transfer, unavailable
 from generator.aws.prices import DAYS_PER_MONTH, CloudFrontPrices
@@ -26,20 +26,19 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
+from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
     Expectation,
     Lookup,
-    Plan,
     RetryOnConflict,
-    Rollback,
     Step,
     WaitFor,
 )
+from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import json_literal
 
 ALL = "PriceClass_All"
 TargetClass = Literal["PriceClass_100", "PriceClass_200"]
@@ -163,12 +162,28 @@ def _deployed(record: PriceClassChange) -> WaitFor:
     )
 
 
-class CloudFrontPriceClass(Rule):
+class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange]):
     name: ClassVar[str] = "cloudfront-price-class"
     summary: ClassVar[str] = "CloudFront distributions on PriceClass_All"
     resource_type: ClassVar[str] = "AWS::CloudFront::Distribution"
     reversibility: ClassVar[Reversibility] = "full"
-    settings_model: ClassVar[type[RuleSettings]] = CloudFrontPriceClassSettings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "distributions on `PriceClass_All`; saving from Cost Explorer's CloudFront data "
+            'transfer by viewer region (else "unknown"); left alone above '
+            "`max_dropped_traffic_percent` (10) or under `min_monthly_savings_usd` (1)"
+        ),
+        change=(
+            "PriceClass set to `target_price_class` (`PriceClass_200`) in the configuration read "
+            "at apply time, sent with its ETag (IfMatch)"
+        ),
+        undo=(
+            "the configuration recorded just before the change, written back with a fresh ETag, "
+            "only while the distribution is exactly as the apply left it"
+        ),
+    )
+    settings_model = CloudFrontPriceClassSettings
+    record_model = PriceClassChange
     home_region: ClassVar[str | None] = "us-east-1"
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
@@ -198,10 +213,9 @@ class CloudFrontPriceClass(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: CloudFrontPriceClassSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, CloudFrontPriceClassSettings)
         cloudfront = ctx.client("cloudfront")
         distributions: list[DistributionRecord] = []
         for page in cloudfront.get_paginator("list_distributions").paginate():
@@ -331,115 +345,45 @@ class CloudFrontPriceClass(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return PriceClassChange.model_validate(finding.resource).distribution.id
+    def resource_of(self, record: PriceClassChange) -> str:
+        return record.distribution.id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = PriceClassChange.model_validate(finding.resource)
-        distribution, target = record.distribution, record.target_price_class
+    def tags_of(self, record: PriceClassChange) -> Mapping[str, str]:
+        return record.distribution.tags
+
+    def plan(self, finding: Finding, record: PriceClassChange) -> ManifestBody:
+        distribution = record.distribution
         did = distribution.id
-        steps = (
-            Step(
-                id="read-config",
-                phase="precheck",
-                description=(
-                    f"Read the current configuration of {did} and its ETag, and confirm it is "
-                    f"still enabled, not a staging distribution, and on {ALL}. Its copy in the "
-                    "journal is what the rollback restores."
-                ),
-                call=_config_call(did),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="DistributionConfig.PriceClass", equals=ALL, what="price class"
-                    ),
-                    Expectation(path="DistributionConfig.Enabled", equals=True, what="enabled"),
-                    Expectation(
-                        path="DistributionConfig.Staging || `false`",
-                        equals=False,
-                        what="not a staging distribution",
-                    ),
+        prechecks = (
+            steps.precheck(
+                "read-config",
+                f"Read the current configuration of {did} and its ETag, and confirm it is "
+                f"still enabled, not a staging distribution, and on {ALL}. Its copy in the "
+                "journal is what the rollback restores.",
+                _config_call(did),
+                Expectation(path="DistributionConfig.PriceClass", equals=ALL, what="price class"),
+                Expectation(path="DistributionConfig.Enabled", equals=True, what="enabled"),
+                Expectation(
+                    path="DistributionConfig.Staging || `false`",
+                    equals=False,
+                    what="not a staging distribution",
                 ),
                 outputs={"ETag": "ETag", "DistributionConfig": "DistributionConfig"},
             ),
-            Step(
-                id="precheck-tags",
-                phase="precheck",
-                description=f"Confirm {did} does not carry the skip tag {record.skip_tag!r}.",
-                call=AwsCall(
+            steps.skip_tag_precheck(
+                did,
+                record.skip_tag,
+                AwsCall(
                     service="cloudfront",
                     operation="ListTagsForResource",
                     params={"Resource": distribution.arn or ""},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"contains(Tags.Items[].Key || `[]`, {json_literal(record.skip_tag)})",
-                        equals=False,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                ),
-            ),
-            Step(
-                id="update",
-                phase="change",
-                description=(
-                    f"Send the configuration just read with PriceClass set to {target}, "
-                    "guarded by its ETag (IfMatch); if CloudFront answers PreconditionFailed "
-                    "(someone changed it meanwhile), read it again, re-check it and merge "
-                    "into the fresh copy. Then wait until the change is deployed."
-                ),
-                call=AwsCall(
-                    service="cloudfront",
-                    operation="UpdateDistribution",
-                    params={
-                        "Id": did,
-                        "IfMatch": ref("steps.read-config.ETag"),
-                        "DistributionConfig": {
-                            "$merge": {
-                                "base": ref("steps.read-config.DistributionConfig"),
-                                "set": {"PriceClass": target},
-                            }
-                        },
-                    },
-                ),
-                mutates=True,
-                outputs={"ETag": "ETag"},
-                already_done=Lookup(
-                    call=_config_call(did),
-                    found_when=f"DistributionConfig.PriceClass == {json_literal(target)}",
-                    outputs={"ETag": "ETag"},
-                ),
-                on_conflict=RetryOnConflict(
-                    error_code="PreconditionFailed", reread_step="read-config"
-                ),
-                wait=_deployed(record),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=(
-                    f"Confirm {did} is on {target}; the configuration read here is what the "
-                    "rollback expects to find."
-                ),
-                call=_config_call(did),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="DistributionConfig.PriceClass", equals=target, what="price class"
-                    ),
-                ),
-                outputs={"DistributionConfig": "DistributionConfig"},
+                keys_at="Tags.Items[].Key || `[]`",
             ),
         )
         regions = ", ".join(_REGION_NAMES.get(r, r) for r in record.dropped_regions)
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=_price_class(record).apply_steps(prechecks),
             notes=(
                 f"Viewers in {regions} will be served from edge locations farther away: "
                 "expect higher latency for them. CloudFront keeps serving them; nothing is "
@@ -450,26 +394,18 @@ class CloudFrontPriceClass(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = PriceClassChange.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: PriceClassChange) -> ManifestBody:
         did = record.distribution.id
-        original = ref("apply.read-config.DistributionConfig")
-        steps = (
-            Step(
-                id="read-config",
-                phase="precheck",
-                description=(
-                    f"Read {did} with a fresh ETag and confirm its configuration is still "
-                    "exactly as the apply left it."
-                ),
-                call=_config_call(did),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="DistributionConfig",
-                        equals=ref("apply.verify.DistributionConfig"),
-                        what="configuration as the apply left it",
-                    ),
+        prechecks = (
+            steps.precheck(
+                "read-config",
+                f"Read {did} with a fresh ETag and confirm its configuration is still "
+                "exactly as the apply left it.",
+                _config_call(did),
+                Expectation(
+                    path="DistributionConfig",
+                    equals=ref("apply.verify.DistributionConfig"),
+                    what="configuration as the apply left it",
                 ),
                 outputs={"ETag": "ETag"},
                 failure_hint=(
@@ -478,61 +414,97 @@ class CloudFrontPriceClass(Rule):
                     "(or in your infrastructure code)."
                 ),
             ),
-            Step(
-                id="restore",
-                phase="change",
-                description=(
-                    f"Write back the configuration recorded just before the apply changed it "
-                    f"({ALL}), guarded by the fresh ETag; on PreconditionFailed read and "
-                    "re-check again. Then wait until it is deployed."
-                ),
-                call=AwsCall(
-                    service="cloudfront",
-                    operation="UpdateDistribution",
-                    params={
-                        "Id": did,
-                        "IfMatch": ref("steps.read-config.ETag"),
-                        "DistributionConfig": original,
-                    },
-                ),
-                mutates=True,
-                outputs={"ETag": "ETag"},
-                already_done=Lookup(
-                    call=_config_call(did),
-                    found_when=f"DistributionConfig.PriceClass == {json_literal(ALL)}",
-                    outputs={"ETag": "ETag"},
-                ),
-                on_conflict=RetryOnConflict(
-                    error_code="PreconditionFailed", reread_step="read-config"
-                ),
-                wait=_deployed(record),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm the configuration of {did} equals the recorded original.",
-                call=_config_call(did),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="DistributionConfig",
-                        equals=original,
-                        what="configuration as before the apply",
-                    ),
-                ),
-            ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=steps,
+        return ManifestBody(
+            steps=_price_class(record).rollback_steps(prechecks),
             notes=(
                 "The rollback refuses to run if the distribution was changed after the apply, "
                 "rather than overwrite that change.",
             ),
         )
+
+
+def _update(
+    step_id: str, description: str, record: PriceClassChange, config: JsonValue, to: str
+) -> Step:
+    """UpdateDistribution guarded by the ETag read-config read, re-read and retried on a
+    conflict, already done once the distribution is on ``to``, waited for until deployed."""
+    did = record.distribution.id
+    return steps.change(
+        step_id,
+        description,
+        AwsCall(
+            service="cloudfront",
+            operation="UpdateDistribution",
+            params={
+                "Id": did,
+                "IfMatch": ref("steps.read-config.ETag"),
+                "DistributionConfig": config,
+            },
+        ),
+        outputs={"ETag": "ETag"},
+        already_done=Lookup(
+            call=_config_call(did),
+            found_when=f"DistributionConfig.PriceClass == {json_literal(to)}",
+            outputs={"ETag": "ETag"},
+        ),
+        on_conflict=RetryOnConflict(error_code="PreconditionFailed", reread_step="read-config"),
+        wait=_deployed(record),
+    )
+
+
+def _price_class(record: PriceClassChange) -> steps.SetAndSetBack:
+    """PriceClass_All → the target, merged into the document read at apply time; and the
+    recorded document written back. The record is read-config's output (a pre-check)."""
+    did, target = record.distribution.id, record.target_price_class
+    original = ref("apply.read-config.DistributionConfig")
+    merged: JsonValue = {
+        "$merge": {
+            "base": ref("steps.read-config.DistributionConfig"),
+            "set": {"PriceClass": target},
+        }
+    }
+    return steps.SetAndSetBack(
+        set=_update(
+            "update",
+            f"Send the configuration just read with PriceClass set to {target}, "
+            "guarded by its ETag (IfMatch); if CloudFront answers PreconditionFailed "
+            "(someone changed it meanwhile), read it again, re-check it and merge "
+            "into the fresh copy. Then wait until the change is deployed.",
+            record,
+            merged,
+            target,
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm {did} is on {target}; the configuration read here is what the "
+            "rollback expects to find.",
+            _config_call(did),
+            Expectation(path="DistributionConfig.PriceClass", equals=target, what="price class"),
+            outputs={"DistributionConfig": "DistributionConfig"},
+        ),
+        set_back=_update(
+            "restore",
+            f"Write back the configuration recorded just before the apply changed it "
+            f"({ALL}), guarded by the fresh ETag; on PreconditionFailed read and "
+            "re-check again. Then wait until it is deployed.",
+            record,
+            original,
+            ALL,
+        ),
+        verify_set_back=(
+            steps.verify(
+                "verify",
+                f"Confirm the configuration of {did} equals the recorded original.",
+                _config_call(did),
+                Expectation(
+                    path="DistributionConfig",
+                    equals=original,
+                    what="configuration as before the apply",
+                ),
+            ),
+        ),
+    )
 
 
 def _skip_reason(distribution: DistributionRecord) -> str | None:

@@ -12,24 +12,23 @@ That delay is why the grade is full-delayed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
     Expectation,
     Lookup,
     NotBefore,
-    Plan,
-    Rollback,
-    Step,
 )
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.manifest.paths import json_literal
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import VolumeSpec, json_literal, spec_expectations
+from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 
 MODIFICATION_INTERVAL_SECONDS = 6 * 3600
 GP2_IOPS_PER_GIB = 3
@@ -122,12 +121,27 @@ def _accepted_states() -> str:
     return '`["modifying", "optimizing", "completed"]`'
 
 
-class EbsGp2ToGp3(Rule):
+class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
     name: ClassVar[str] = "ebs-gp2-to-gp3"
     summary: ClassVar[str] = "gp2 volumes converted to gp3 with at least the same performance"
     resource_type: ClassVar[str] = "AWS::EC2::Volume"
     reversibility: ClassVar[Reversibility] = "full-delayed"
-    settings_model: ClassVar[type[RuleSettings]] = Gp2ToGp3Settings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "attached gp2 volumes (`include_unattached: false` leaves unattached ones to "
+            "`ebs-unattached`) where gp3 saves more than `min_monthly_savings_usd` ($1)"
+        ),
+        change=(
+            "ModifyVolume to gp3 with IOPS ≥ gp2's (3/GiB, min 3,000, max 16,000) and throughput ≥ "
+            "gp2's (128 MiB/s up to 170 GiB, else 250)"
+        ),
+        undo=(
+            "ModifyVolume back to gp2; AWS allows one modification per volume per 6 h, so an early "
+            "rollback stops, says when it can run (exit 9) and stays pending in the journal"
+        ),
+    )
+    settings_model = Gp2ToGp3Settings
+    record_model = Gp2Volume
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("ec2", "DescribeVolumesModifications")}),
         apply=frozenset(
@@ -148,10 +162,9 @@ class EbsGp2ToGp3(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: Gp2ToGp3Settings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, Gp2ToGp3Settings)
         ec2 = ctx.client("ec2")
         volumes = [
             VolumeSpec.from_api(item)
@@ -254,123 +267,33 @@ class EbsGp2ToGp3(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return Gp2Volume.model_validate(finding.resource).volume.volume_id
+    def resource_of(self, record: Gp2Volume) -> str:
+        return record.volume.volume_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = Gp2Volume.model_validate(finding.resource)
+    def tags_of(self, record: Gp2Volume) -> Mapping[str, str]:
+        return record.volume.tags
+
+    def plan(self, finding: Finding, record: Gp2Volume) -> ManifestBody:
         volume = record.volume
         vid = volume.volume_id
         root = "Volumes[0]"
-        describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
-        modify = {
-            "VolumeId": vid,
-            "VolumeType": "gp3",
-            "Iops": record.target_iops,
-            "Throughput": record.target_throughput_mibps,
-        }
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {vid} and confirm it is still gp2, available or in use, without the "
-                    f"skip tag, and unchanged since the scan (size, encryption, KMS key, tags)."
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Read {vid} and confirm it is still gp2, available or in use, without the "
+                f"skip tag, and unchanged since the scan (size, encryption, KMS key, tags).",
+                _describe(vid),
+                Expectation(
+                    path=f'contains(`["available", "in-use"]`, {root}.State)',
+                    equals=True,
+                    what="state is available or in-use",
                 ),
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f'contains(`["available", "in-use"]`, {root}.State)',
-                        equals=True,
-                        what="state is available or in-use",
-                    ),
-                    Expectation(
-                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
-                        "|| `[]`)",
-                        equals=0,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                    *spec_expectations(volume, root),
-                ),
-            ),
-            Step(
-                id="record-configuration",
-                phase="backup",
-                description=(
-                    f"Record {vid}'s configuration (type, size, IOPS, throughput) in the "
-                    "journal: nothing is deleted, and the rollback restores this configuration."
-                ),
-                call=describe,
-                mutates=False,
-                outputs={
-                    "VolumeType": f"{root}.VolumeType",
-                    "Size": f"{root}.Size",
-                    "Iops": f"{root}.Iops",
-                    "Throughput": f"{root}.Throughput",
-                },
-            ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=f"Ask EC2 whether ModifyVolume {vid} to gp3 would be permitted.",
-                call=AwsCall(
-                    service="ec2", operation="ModifyVolume", params={**modify, "DryRun": True}
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
-            ),
-            Step(
-                id="modify",
-                phase="change",
-                description=(
-                    f"Modify {vid} to gp3 with {record.target_iops} IOPS and "
-                    f"{record.target_throughput_mibps} MiB/s (waits if the volume was modified "
-                    "in the last 6 hours)."
-                ),
-                call=AwsCall(service="ec2", operation="ModifyVolume", params=modify),
-                mutates=True,
-                already_done=Lookup(call=_modifications(vid), found_when=_latest_is("gp3")),
-                not_before=_modification_window(vid),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=(
-                    f"Confirm EC2 accepted the modification of {vid} to gp3 with the target "
-                    "IOPS and throughput (optimizing in the background is fine)."
-                ),
-                call=_modifications(vid),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{_LATEST}.TargetVolumeType", equals="gp3", what="target type"
-                    ),
-                    Expectation(
-                        path=f"{_LATEST}.TargetIops",
-                        equals=record.target_iops,
-                        what="target IOPS",
-                    ),
-                    Expectation(
-                        path=f"{_LATEST}.TargetThroughput",
-                        equals=record.target_throughput_mibps,
-                        what="target throughput (MiB/s)",
-                    ),
-                    Expectation(
-                        path=f"contains({_accepted_states()}, {_LATEST}.ModificationState)",
-                        equals=True,
-                        what="modification state is modifying, optimizing or completed",
-                    ),
-                ),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                *spec_expectations(volume, root),
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=_conversion(record).apply_steps(prechecks),
             notes=(
                 "Online change: the volume stays attached and usable. Performance moves from "
                 "gp2 to gp3 during the 'optimizing' phase, which can take hours on large volumes.",
@@ -382,95 +305,138 @@ class EbsGp2ToGp3(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = Gp2Volume.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: Gp2Volume) -> ManifestBody:
         volume = record.volume
         vid = volume.volume_id
         root = "Volumes[0]"
-        describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
-        # gp2 derives IOPS and throughput from the size; ModifyVolume refuses them for gp2.
-        gp2_spec = volume.model_copy(update={"volume_type": "gp2"})
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Confirm {vid} is the gp3 volume the apply made ({record.target_iops} IOPS, "
-                    f"{record.target_throughput_mibps} MiB/s, {volume.size_gib} GiB)."
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {vid} is the gp3 volume the apply made ({record.target_iops} IOPS, "
+                f"{record.target_throughput_mibps} MiB/s, {volume.size_gib} GiB).",
+                _describe(vid),
+                Expectation(path=f"{root}.VolumeType", equals="gp3", what="volume type"),
+                Expectation(path=f"{root}.Size", equals=volume.size_gib, what="size (GiB)"),
+                Expectation(
+                    path=f"{root}.Iops", equals=record.target_iops, what="provisioned IOPS"
                 ),
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.VolumeType", equals="gp3", what="volume type"),
-                    Expectation(path=f"{root}.Size", equals=volume.size_gib, what="size (GiB)"),
-                    Expectation(
-                        path=f"{root}.Iops", equals=record.target_iops, what="provisioned IOPS"
-                    ),
-                    Expectation(
-                        path=f"{root}.Throughput",
-                        equals=record.target_throughput_mibps,
-                        what="throughput (MiB/s)",
-                    ),
-                ),
-            ),
-            Step(
-                id="modify-back",
-                phase="change",
-                description=(
-                    f"Modify {vid} back to gp2. AWS allows one modification per volume every "
-                    "6 hours: before then this step stops, says when it can run, and the "
-                    "journal keeps the rollback pending."
-                ),
-                call=AwsCall(
-                    service="ec2",
-                    operation="ModifyVolume",
-                    params={"VolumeId": vid, "VolumeType": "gp2"},
-                ),
-                mutates=True,
-                already_done=Lookup(call=_modifications(vid), found_when=_latest_is("gp2")),
-                not_before=_modification_window(vid),
-            ),
-            Step(
-                id="verify-modification",
-                phase="verify",
-                description=f"Confirm EC2 accepted the modification of {vid} back to gp2.",
-                call=_modifications(vid),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{_LATEST}.TargetVolumeType", equals="gp2", what="target type"
-                    ),
-                    Expectation(
-                        path=f"contains({_accepted_states()}, {_LATEST}.ModificationState)",
-                        equals=True,
-                        what="modification state is modifying, optimizing or completed",
-                    ),
-                ),
-            ),
-            Step(
-                id="verify-volume",
-                phase="verify",
-                description=(
-                    f"Confirm {vid} has its recorded size, encryption, KMS key, tags and zone."
-                ),
-                call=describe,
-                mutates=False,
-                expect=tuple(
-                    check
-                    for check in spec_expectations(gp2_spec, root, include_az=True)
-                    if check.what != "volume type"
+                Expectation(
+                    path=f"{root}.Throughput",
+                    equals=record.target_throughput_mibps,
+                    what="throughput (MiB/s)",
                 ),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=steps,
+        return ManifestBody(
+            steps=_conversion(record).rollback_steps(prechecks),
             notes=(
                 "The rollback can run only 6 hours after the apply's modification started; "
                 "earlier, it stops without changing anything and says when to re-run.",
                 "gp2 sets its IOPS and throughput from the size again (3 IOPS/GiB, min 100).",
             ),
         )
+
+
+def _describe(vid: str) -> AwsCall:
+    return AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
+
+
+def _modification_accepted(target_type: str) -> tuple[Expectation, Expectation]:
+    return (
+        Expectation(path=f"{_LATEST}.TargetVolumeType", equals=target_type, what="target type"),
+        Expectation(
+            path=f"contains({_accepted_states()}, {_LATEST}.ModificationState)",
+            equals=True,
+            what="modification state is modifying, optimizing or completed",
+        ),
+    )
+
+
+def _conversion(record: Gp2Volume) -> steps.SetAndSetBack:
+    """gp2 → gp3 with the target IOPS and throughput, and ModifyVolume back to gp2."""
+    volume = record.volume
+    vid = volume.volume_id
+    root = "Volumes[0]"
+    target_type, accepted = _modification_accepted("gp3")
+    # gp2 derives IOPS and throughput from the size; ModifyVolume refuses them for gp2.
+    gp2_spec = volume.model_copy(update={"volume_type": "gp2"})
+    return steps.SetAndSetBack(
+        record=steps.record(
+            "record-configuration",
+            f"Record {vid}'s configuration (type, size, IOPS, throughput) in the "
+            "journal: nothing is deleted, and the rollback restores this configuration.",
+            _describe(vid),
+            outputs={
+                "VolumeType": f"{root}.VolumeType",
+                "Size": f"{root}.Size",
+                "Iops": f"{root}.Iops",
+                "Throughput": f"{root}.Throughput",
+            },
+        ),
+        dry_run=f"Ask EC2 whether ModifyVolume {vid} to gp3 would be permitted.",
+        set=steps.change(
+            "modify",
+            f"Modify {vid} to gp3 with {record.target_iops} IOPS and "
+            f"{record.target_throughput_mibps} MiB/s (waits if the volume was modified "
+            "in the last 6 hours).",
+            AwsCall(
+                service="ec2",
+                operation="ModifyVolume",
+                params={
+                    "VolumeId": vid,
+                    "VolumeType": "gp3",
+                    "Iops": record.target_iops,
+                    "Throughput": record.target_throughput_mibps,
+                },
+            ),
+            already_done=Lookup(call=_modifications(vid), found_when=_latest_is("gp3")),
+            not_before=_modification_window(vid),
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm EC2 accepted the modification of {vid} to gp3 with the target "
+            "IOPS and throughput (optimizing in the background is fine).",
+            _modifications(vid),
+            target_type,
+            Expectation(
+                path=f"{_LATEST}.TargetIops", equals=record.target_iops, what="target IOPS"
+            ),
+            Expectation(
+                path=f"{_LATEST}.TargetThroughput",
+                equals=record.target_throughput_mibps,
+                what="target throughput (MiB/s)",
+            ),
+            accepted,
+        ),
+        set_back=steps.change(
+            "modify-back",
+            f"Modify {vid} back to gp2. AWS allows one modification per volume every "
+            "6 hours: before then this step stops, says when it can run, and the "
+            "journal keeps the rollback pending.",
+            AwsCall(
+                service="ec2",
+                operation="ModifyVolume",
+                params={"VolumeId": vid, "VolumeType": "gp2"},
+            ),
+            already_done=Lookup(call=_modifications(vid), found_when=_latest_is("gp2")),
+            not_before=_modification_window(vid),
+        ),
+        verify_set_back=(
+            steps.verify(
+                "verify-modification",
+                f"Confirm EC2 accepted the modification of {vid} back to gp2.",
+                _modifications(vid),
+                *_modification_accepted("gp2"),
+            ),
+            steps.verify(
+                "verify-volume",
+                f"Confirm {vid} has its recorded size, encryption, KMS key, tags and zone.",
+                _describe(vid),
+                *(
+                    check
+                    for check in spec_expectations(gp2_spec, root, include_az=True)
+                    if check.what != "volume type"
+                ),
+            ),
+        ),
+    )

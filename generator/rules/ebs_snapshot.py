@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from generator.aws.tags import tags_from_api
+
 GIB = 1024**3
 UNKNOWN_VOLUME = "vol-ffffffff"
 AWS_BACKUP_TAG_PREFIX = "aws:backup:"
@@ -34,7 +36,6 @@ class SnapshotSpec(BaseModel):
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> SnapshotSpec:
-        tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
         return cls(
             snapshot_id=item["SnapshotId"],
             volume_id=item.get("VolumeId") or UNKNOWN_VOLUME,
@@ -47,7 +48,7 @@ class SnapshotSpec(BaseModel):
             encrypted=bool(item.get("Encrypted", False)),
             kms_key_id=item.get("KmsKeyId"),
             description=item.get("Description") or "",
-            tags=dict(sorted(tags.items())),
+            tags=tags_from_api(item.get("Tags")),
         )
 
     @property

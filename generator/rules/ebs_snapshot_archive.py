@@ -15,18 +15,19 @@ the archive tier's 90-day minimum: hence full-delayed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup
+from generator.manifest.paths import json_literal
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec
-from generator.rules.ebs_volume import json_literal, tag_list
 
 ARCHIVING = ("archival-in-progress", "archival-completed")
 RESTORING = ("permanent-restore-in-progress", "permanent-restore-completed")
@@ -67,27 +68,35 @@ def _status_in(statuses: tuple[str, ...]) -> str:
 
 
 def _snapshot_expectations(snapshot: SnapshotSpec, root: str) -> list[Expectation]:
-    restorable = {k: v for k, v in snapshot.tags.items() if not k.startswith("aws:")}
     return [
         Expectation(path=f"{root}.VolumeId", equals=snapshot.volume_id, what="source volume"),
         Expectation(path=f"{root}.VolumeSize", equals=snapshot.volume_size_gib, what="size (GiB)"),
         Expectation(
             path=f"{root}.Encrypted || `false`", equals=snapshot.encrypted, what="encryption"
         ),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(restorable),
-            what="tags",
-        ),
+        steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
     ]
 
 
-class EbsSnapshotArchive(Rule):
+class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
     name: ClassVar[str] = "ebs-snapshot-archive"
     summary: ClassVar[str] = "Old snapshots moved to the archive tier when that is cheaper"
     resource_type: ClassVar[str] = "AWS::EC2::Snapshot"
     reversibility: ClassVar[Reversibility] = "full-delayed"
-    settings_model: ClassVar[type[RuleSettings]] = SnapshotArchiveSettings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "completed snapshots owned by the account, older than `min_age_days` (90), backing no "
+            "AMI, not managed by AWS Backup, and the only standard-tier snapshot of their volume "
+            "(so archiving the full size is provably cheaper)"
+        ),
+        change="ModifySnapshotTier to archive",
+        undo=(
+            "RestoreSnapshotTier permanent (up to 72 h, retrieval fee, 90-day archive minimum; all "
+            "said in the PR)"
+        ),
+    )
+    settings_model = SnapshotArchiveSettings
+    record_model = ArchivableSnapshot
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeSnapshots"), ("ec2", "DescribeImages")}),
         apply=frozenset(
@@ -109,10 +118,9 @@ class EbsSnapshotArchive(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: SnapshotArchiveSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, SnapshotArchiveSettings)
         ec2 = ctx.client("ec2")
         # OwnerIds=["self"] already means this account's; the owner check guards against
         # endpoints that ignore it (moto lists public AMI snapshots). Those are not this
@@ -258,66 +266,49 @@ class EbsSnapshotArchive(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return ArchivableSnapshot.model_validate(finding.resource).snapshot.snapshot_id
+    def resource_of(self, record: ArchivableSnapshot) -> str:
+        return record.snapshot.snapshot_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = ArchivableSnapshot.model_validate(finding.resource)
+    def tags_of(self, record: ArchivableSnapshot) -> Mapping[str, str]:
+        return record.snapshot.tags
+
+    def plan(self, finding: Finding, record: ArchivableSnapshot) -> ManifestBody:
         snapshot = record.snapshot
         sid = snapshot.snapshot_id
         root = "Snapshots[0]"
-        describe = AwsCall(
-            service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [sid]}
-        )
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {sid} and confirm it is completed, in the standard tier, owned by "
-                    "this account, without the skip tag, and unchanged since the scan."
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Read {sid} and confirm it is completed, in the standard tier, owned by "
+                "this account, without the skip tag, and unchanged since the scan.",
+                _describe(sid),
+                Expectation(path=f"{root}.State", equals="completed", what="state"),
+                Expectation(
+                    path=f"{root}.StorageTier || 'standard'",
+                    equals="standard",
+                    what="storage tier",
                 ),
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State", equals="completed", what="state"),
-                    Expectation(
-                        path=f"{root}.StorageTier || 'standard'",
-                        equals="standard",
-                        what="storage tier",
-                    ),
-                    Expectation(path=f"{root}.OwnerId", equals=finding.account, what="owner"),
-                    Expectation(
-                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
-                        "|| `[]`)",
-                        equals=0,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                    *_snapshot_expectations(snapshot, root),
-                ),
+                Expectation(path=f"{root}.OwnerId", equals=finding.account, what="owner"),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                *_snapshot_expectations(snapshot, root),
             ),
-            Step(
-                id="precheck-ami",
-                phase="precheck",
-                description=f"Confirm no AMI is backed by {sid}.",
-                call=AwsCall(
+            steps.precheck(
+                "precheck-ami",
+                f"Confirm no AMI is backed by {sid}.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeImages",
                     params={
                         "Filters": [{"Name": "block-device-mapping.snapshot-id", "Values": [sid]}]
                     },
                 ),
-                mutates=False,
-                expect=(Expectation(path="length(Images)", equals=0, what="AMIs using it"),),
+                Expectation(path="length(Images)", equals=0, what="AMIs using it"),
             ),
-            Step(
-                id="precheck-lineage",
-                phase="precheck",
-                description=(
-                    f"Confirm {sid} is still the only standard-tier snapshot of "
-                    f"{snapshot.volume_id}, so archiving its full size is cheaper."
-                ),
-                call=AwsCall(
+            steps.precheck(
+                "precheck-lineage",
+                f"Confirm {sid} is still the only standard-tier snapshot of "
+                f"{snapshot.volume_id}, so archiving its full size is cheaper.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeSnapshots",
                     params={
@@ -325,76 +316,15 @@ class EbsSnapshotArchive(Rule):
                         "Filters": [{"Name": "volume-id", "Values": [snapshot.volume_id]}],
                     },
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Snapshots[?(StorageTier || 'standard') == 'standard'].SnapshotId",
-                        equals=[sid],
-                        what="standard-tier snapshots of the volume",
-                    ),
-                ),
-            ),
-            Step(
-                id="record-tier",
-                phase="backup",
-                description=(
-                    f"Record {sid}'s tier and size in the journal. The snapshot itself is "
-                    "kept: only its storage tier changes."
-                ),
-                call=describe,
-                mutates=False,
-                outputs={
-                    "StorageTier": f"{root}.StorageTier",
-                    "VolumeSize": f"{root}.VolumeSize",
-                    "FullSnapshotSizeInBytes": f"{root}.FullSnapshotSizeInBytes",
-                },
-            ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=f"Ask EC2 whether ModifySnapshotTier {sid} would be permitted.",
-                call=AwsCall(
-                    service="ec2",
-                    operation="ModifySnapshotTier",
-                    params={"SnapshotId": sid, "StorageTier": "archive", "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
-            ),
-            Step(
-                id="archive",
-                phase="change",
-                description=f"Move {sid} to the archive tier.",
-                call=AwsCall(
-                    service="ec2",
-                    operation="ModifySnapshotTier",
-                    params={"SnapshotId": sid, "StorageTier": "archive"},
-                ),
-                mutates=True,
-                already_done=Lookup(call=_tier_status(sid), found_when=_status_in(ARCHIVING)),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm archiving of {sid} is in progress or completed.",
-                call=_tier_status(sid),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=_status_in(ARCHIVING),
-                        equals=True,
-                        what="tiering status is archival-in-progress or archival-completed",
-                    ),
+                Expectation(
+                    path="Snapshots[?(StorageTier || 'standard') == 'standard'].SnapshotId",
+                    equals=[sid],
+                    what="standard-tier snapshots of the volume",
                 ),
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=_tier_change(sid).apply_steps(prechecks),
             notes=(
                 f"Archived snapshots are billed for at least {record.archive_minimum_days} "
                 "days: restoring earlier still costs the rest of that period.",
@@ -407,63 +337,22 @@ class EbsSnapshotArchive(Rule):
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = ArchivableSnapshot.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: ArchivableSnapshot) -> ManifestBody:
         snapshot = record.snapshot
         sid = snapshot.snapshot_id
         root = "Snapshots[0]"
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Confirm {sid} finished archiving and is otherwise unchanged (a snapshot "
-                    "still being archived cannot be restored yet: re-run later)."
-                ),
-                call=AwsCall(
-                    service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [sid]}
-                ),
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.StorageTier", equals="archive", what="storage tier"),
-                    *_snapshot_expectations(snapshot, root),
-                ),
-            ),
-            Step(
-                id="restore",
-                phase="change",
-                description=(
-                    f"Restore {sid} permanently to the standard tier (AWS takes up to 72 hours)."
-                ),
-                call=AwsCall(
-                    service="ec2",
-                    operation="RestoreSnapshotTier",
-                    params={"SnapshotId": sid, "PermanentRestore": True},
-                ),
-                mutates=True,
-                already_done=Lookup(call=_tier_status(sid), found_when=_status_in(RESTORING)),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm the permanent restore of {sid} is in progress or done.",
-                call=_tier_status(sid),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=_status_in(RESTORING),
-                        equals=True,
-                        what="tiering status is permanent-restore-in-progress or -completed",
-                    ),
-                ),
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {sid} finished archiving and is otherwise unchanged (a snapshot "
+                "still being archived cannot be restored yet: re-run later).",
+                _describe(sid),
+                Expectation(path=f"{root}.StorageTier", equals="archive", what="storage tier"),
+                *_snapshot_expectations(snapshot, root),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=steps,
+        return ManifestBody(
+            steps=_tier_change(sid).rollback_steps(prechecks),
             notes=(
                 "Restoring takes up to 72 hours; the snapshot is usable once it is back in "
                 "the standard tier.",
@@ -472,3 +361,70 @@ class EbsSnapshotArchive(Rule):
                 "restored sooner.",
             ),
         )
+
+
+def _describe(snapshot_id: str) -> AwsCall:
+    return AwsCall(
+        service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [snapshot_id]}
+    )
+
+
+def _tier_change(sid: str) -> steps.SetAndSetBack:
+    """standard → archive, and a permanent restore back."""
+    root = "Snapshots[0]"
+    return steps.SetAndSetBack(
+        record=steps.record(
+            "record-tier",
+            f"Record {sid}'s tier and size in the journal. The snapshot itself is "
+            "kept: only its storage tier changes.",
+            _describe(sid),
+            outputs={
+                "StorageTier": f"{root}.StorageTier",
+                "VolumeSize": f"{root}.VolumeSize",
+                "FullSnapshotSizeInBytes": f"{root}.FullSnapshotSizeInBytes",
+            },
+        ),
+        dry_run=f"Ask EC2 whether ModifySnapshotTier {sid} would be permitted.",
+        set=steps.change(
+            "archive",
+            f"Move {sid} to the archive tier.",
+            AwsCall(
+                service="ec2",
+                operation="ModifySnapshotTier",
+                params={"SnapshotId": sid, "StorageTier": "archive"},
+            ),
+            already_done=Lookup(call=_tier_status(sid), found_when=_status_in(ARCHIVING)),
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm archiving of {sid} is in progress or completed.",
+            _tier_status(sid),
+            Expectation(
+                path=_status_in(ARCHIVING),
+                equals=True,
+                what="tiering status is archival-in-progress or archival-completed",
+            ),
+        ),
+        set_back=steps.change(
+            "restore",
+            f"Restore {sid} permanently to the standard tier (AWS takes up to 72 hours).",
+            AwsCall(
+                service="ec2",
+                operation="RestoreSnapshotTier",
+                params={"SnapshotId": sid, "PermanentRestore": True},
+            ),
+            already_done=Lookup(call=_tier_status(sid), found_when=_status_in(RESTORING)),
+        ),
+        verify_set_back=(
+            steps.verify(
+                "verify",
+                f"Confirm the permanent restore of {sid} is in progress or done.",
+                _tier_status(sid),
+                Expectation(
+                    path=_status_in(RESTORING),
+                    equals=True,
+                    what="tiering status is permanent-restore-in-progress or -completed",
+                ),
+            ),
+        ),
+    )

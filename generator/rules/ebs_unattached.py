@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
+from generator.aws.tags import PLAN_ID_TAG, tag_list
 from generator.findings import (
     Evidence,
     Finding,
@@ -22,28 +23,24 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
+from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
     Expectation,
     Lookup,
-    Plan,
-    Rollback,
-    Step,
     WaitFor,
 )
+from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import (
-    VolumeSpec,
-    json_literal,
-    spec_expectations,
-    tag_list,
-)
+from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
 
-PLAN_ID_TAG = "reclaim:plan-id"
 SNAPSHOT_POLL_SECONDS = 15
+_SNAPSHOT_COMPLETED = Expectation(
+    path="Snapshots[0].State", equals="completed", what="snapshot state"
+)
 _IMPORTANT = re.compile(r"prod|do[-_ ]?not[-_ ]?delete|keep|critical|important", re.IGNORECASE)
 
 
@@ -79,12 +76,21 @@ def _client_token(plan_id: str) -> str:
     return "reclaim-" + hashlib.sha256(plan_id.encode()).hexdigest()[:48]
 
 
-class EbsUnattached(Rule):
+class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     name: ClassVar[str] = "ebs-unattached"
     summary: ClassVar[str] = "EBS volumes unattached for longer than a threshold"
     resource_type: ClassVar[str] = "AWS::EC2::Volume"
     reversibility: ClassVar[Reversibility] = "full"
-    settings_model: ClassVar[type[RuleSettings]] = EbsUnattachedSettings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds="EBS volumes `available` for longer than `min_unattached_days` (7)",
+        change="snapshot, then DeleteVolume",
+        undo=(
+            "CreateVolume from the snapshot in the same AZ with the same type, size, IOPS, "
+            "throughput, encryption, KMS key and tags (new volume ID)"
+        ),
+    )
+    settings_model = EbsUnattachedSettings
+    record_model = UnattachedVolume
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
         apply=frozenset(
@@ -106,10 +112,9 @@ class EbsUnattached(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: EbsUnattachedSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, EbsUnattachedSettings)
         ec2 = ctx.client("ec2")
         candidates: list[VolumeSpec] = []
         pages = ec2.get_paginator("describe_volumes").paginate(
@@ -247,27 +252,17 @@ class EbsUnattached(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return UnattachedVolume.model_validate(finding.resource).volume.volume_id
+    def resource_of(self, record: UnattachedVolume) -> str:
+        return record.volume.volume_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = UnattachedVolume.model_validate(finding.resource)
+    def tags_of(self, record: UnattachedVolume) -> Mapping[str, str]:
+        return record.volume.tags
+
+    def plan(self, finding: Finding, record: UnattachedVolume) -> ManifestBody:
         volume = record.volume
         vid = volume.volume_id
         root = "Volumes[0]"
         describe = AwsCall(service="ec2", operation="DescribeVolumes", params={"VolumeIds": [vid]})
-        prechecks = [
-            Expectation(path=f"{root}.State", equals="available", what="state"),
-            Expectation(
-                path=f"length({root}.Attachments || `[]`)", equals=0, what="attachment count"
-            ),
-            Expectation(
-                path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] || `[]`)",
-                equals=0,
-                what=f"skip tag {record.skip_tag!r} absent",
-            ),
-            *spec_expectations(volume, root),
-        ]
         snapshot_tags = {
             PLAN_ID_TAG: finding.id,
             "reclaim:source-volume": vid,
@@ -288,27 +283,26 @@ class EbsUnattached(Rule):
         usable = f"Snapshots[?State != 'error' && VolumeId == {json_literal(vid)}]"
         newest = f"sort_by({usable}, &StartTime)[-1]"
         snapshot_ref = ref("steps.backup.SnapshotId")
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {vid} and confirm it is still available, unattached, without the "
-                    f"skip tag, and unchanged since the scan (type, size, IOPS, throughput, "
-                    f"encryption, KMS key, tags)."
+        delete = AwsCall(service="ec2", operation="DeleteVolume", params={"VolumeId": vid})
+        plan_steps = (
+            steps.precheck(
+                "precheck",
+                f"Read {vid} and confirm it is still available, unattached, without the "
+                f"skip tag, and unchanged since the scan (type, size, IOPS, throughput, "
+                f"encryption, KMS key, tags).",
+                describe,
+                Expectation(path=f"{root}.State", equals="available", what="state"),
+                Expectation(
+                    path=f"length({root}.Attachments || `[]`)", equals=0, what="attachment count"
                 ),
-                call=describe,
-                mutates=False,
-                expect=tuple(prechecks),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                *spec_expectations(volume, root),
             ),
-            Step(
-                id="backup",
-                phase="backup",
-                description=(
-                    f"Snapshot {vid}, tagged with the plan ID and the volume's full "
-                    f"specification, and wait until the snapshot is completed."
-                ),
-                call=AwsCall(
+            steps.backup(
+                "backup",
+                f"Snapshot {vid}, tagged with the plan ID and the volume's full "
+                f"specification, and wait until the snapshot is completed.",
+                AwsCall(
                     service="ec2",
                     operation="CreateSnapshot",
                     params={
@@ -319,7 +313,6 @@ class EbsUnattached(Rule):
                         ],
                     },
                 ),
-                mutates=True,
                 outputs={"SnapshotId": "SnapshotId"},
                 already_done=Lookup(
                     call=by_plan_tag,
@@ -334,54 +327,34 @@ class EbsUnattached(Rule):
                     max_attempts=record.snapshot_timeout_minutes * 60 // SNAPSHOT_POLL_SECONDS,
                 ),
             ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=(
-                    f"Ask EC2 whether DeleteVolume {vid} would be permitted (DryRun); anything "
-                    f"but DryRunOperation stops the plan."
-                ),
-                call=AwsCall(
-                    service="ec2",
-                    operation="DeleteVolume",
-                    params={"VolumeId": vid, "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
+            steps.dry_run(
+                f"Ask EC2 whether DeleteVolume {vid} would be permitted (DryRun); anything "
+                f"but DryRunOperation stops the plan.",
+                delete,
             ),
-            Step(
-                id="delete",
-                phase="change",
-                description=f"Delete {vid} and wait until EC2 reports it deleted.",
-                call=AwsCall(service="ec2", operation="DeleteVolume", params={"VolumeId": vid}),
-                mutates=True,
+            steps.change(
+                "delete",
+                f"Delete {vid} and wait until EC2 reports it deleted.",
+                delete,
                 destroys_data=True,
                 already_done=Lookup(call=describe, found_on_error="InvalidVolume.NotFound"),
                 wait=WaitFor(waiter="volume_deleted", params={"VolumeIds": [vid]}),
             ),
-            Step(
-                id="verify-deleted",
-                phase="verify",
-                description=f"Confirm {vid} no longer exists.",
-                call=describe,
-                mutates=False,
+            steps.verify(
+                "verify-deleted",
+                f"Confirm {vid} no longer exists.",
+                describe,
                 expect_error="InvalidVolume.NotFound",
             ),
-            Step(
-                id="verify-backup",
-                phase="verify",
-                description="Confirm the backup snapshot is still there and completed.",
-                call=AwsCall(
+            steps.verify(
+                "verify-backup",
+                "Confirm the backup snapshot is still there and completed.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeSnapshots",
                     params={"SnapshotIds": [snapshot_ref]},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Snapshots[0].State", equals="completed", what="snapshot state"
-                    ),
-                ),
+                _SNAPSHOT_COMPLETED,
             ),
         )
         notes = [
@@ -391,18 +364,12 @@ class EbsUnattached(Rule):
         ]
         if len(volume.tags) != len(volume.restorable_tags):
             notes.append("Tags starting with 'aws:' are set by AWS and cannot be restored.")
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=plan_steps,
             notes=tuple(notes),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = UnattachedVolume.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: UnattachedVolume) -> ManifestBody:
         volume = record.volume
         backup = ref("apply.backup.SnapshotId")
         restored = ref("steps.restore.VolumeId")
@@ -426,67 +393,53 @@ class EbsUnattached(Rule):
                 {"ResourceType": "volume", "Tags": tag_list(volume.restorable_tags)}
             ]
         live = "Volumes[?State == 'creating' || State == 'available' || State == 'in-use']"
-        steps = (
-            Step(
-                id="precheck-deleted",
-                phase="precheck",
-                description=f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
-                call=AwsCall(
+        rollback_steps = (
+            steps.precheck(
+                "precheck-deleted",
+                f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeVolumes",
                     params={"VolumeIds": [volume.volume_id]},
                 ),
-                mutates=False,
                 expect_error="InvalidVolume.NotFound",
                 failure_hint="the volume exists, so there is nothing to restore: someone "
                 "restored it already, or journal.json claims a delete that did not happen",
             ),
-            Step(
-                id="precheck-backup",
-                phase="precheck",
-                description=(
-                    f"Confirm the backup snapshot exists, is completed, is of {volume.volume_id}, "
-                    "carries this plan's ID and started after apply observed the volume."
-                ),
-                call=AwsCall(
+            steps.precheck(
+                "precheck-backup",
+                f"Confirm the backup snapshot exists, is completed, is of {volume.volume_id}, "
+                "carries this plan's ID and started after apply observed the volume.",
+                AwsCall(
                     service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [backup]}
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Snapshots[0].State", equals="completed", what="snapshot state"
-                    ),
-                    Expectation(
-                        path="Snapshots[0].VolumeId",
-                        equals=volume.volume_id,
-                        what="volume the snapshot was taken of",
-                    ),
-                    Expectation(
-                        path=f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value",
-                        equals=finding.id,
-                        what=f"snapshot tag {PLAN_ID_TAG}",
-                    ),
-                    Expectation(
-                        path="Snapshots[0].StartTime",
-                        equals=ref("run.apply.observed_at"),
-                        compare="at_or_after",
-                        what="snapshot start (after apply observed the volume)",
-                    ),
+                _SNAPSHOT_COMPLETED,
+                Expectation(
+                    path="Snapshots[0].VolumeId",
+                    equals=volume.volume_id,
+                    what="volume the snapshot was taken of",
+                ),
+                Expectation(
+                    path=f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value",
+                    equals=finding.id,
+                    what=f"snapshot tag {PLAN_ID_TAG}",
+                ),
+                Expectation(
+                    path="Snapshots[0].StartTime",
+                    equals=ref("run.apply.observed_at"),
+                    compare="at_or_after",
+                    what="snapshot start (after apply observed the volume)",
                 ),
                 failure_hint="the journal's backup is not this plan's snapshot of this volume: "
                 "reclaim restores only from the backup its apply made; check journal.json's "
                 "history in git",
             ),
-            Step(
-                id="restore",
-                phase="change",
-                description=(
-                    f"Create a volume from the backup in {volume.availability_zone} with the "
-                    f"recorded type, size, IOPS, throughput, encryption, KMS key and tags, and "
-                    f"wait until it is available."
-                ),
-                call=AwsCall(service="ec2", operation="CreateVolume", params=create_params),
-                mutates=True,
+            steps.change(
+                "restore",
+                f"Create a volume from the backup in {volume.availability_zone} with the "
+                f"recorded type, size, IOPS, throughput, encryption, KMS key and tags, and "
+                f"wait until it is available.",
+                AwsCall(service="ec2", operation="CreateVolume", params=create_params),
                 outputs={"VolumeId": "VolumeId"},
                 already_done=Lookup(
                     call=AwsCall(
@@ -507,26 +460,18 @@ class EbsUnattached(Rule):
                 ),
                 wait=WaitFor(waiter="volume_available", params={"VolumeIds": [restored]}),
             ),
-            Step(
-                id="verify-restored",
-                phase="verify",
-                description="Confirm the restored volume matches the recorded specification.",
-                call=AwsCall(
+            steps.verify(
+                "verify-restored",
+                "Confirm the restored volume matches the recorded specification.",
+                AwsCall(
                     service="ec2", operation="DescribeVolumes", params={"VolumeIds": [restored]}
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(path="Volumes[0].State", equals="available", what="state"),
-                    *spec_expectations(volume, "Volumes[0]", include_az=True),
-                ),
+                Expectation(path="Volumes[0].State", equals="available", what="state"),
+                *spec_expectations(volume, "Volumes[0]", include_az=True),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=steps,
+        return ManifestBody(
+            steps=rollback_steps,
             notes=(
                 f"The restored volume gets a new ID; {volume.volume_id} is not reused.",
                 "Data is as of the backup snapshot taken during apply.",

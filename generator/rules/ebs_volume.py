@@ -7,19 +7,19 @@ about what a restore must reproduce.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from generator.aws.tags import restorable_tags, tags_from_api
 from generator.manifest.models import Expectation
+from generator.manifest.steps import tags_unchanged
 
 # Only these types take an explicit Iops / Throughput in CreateVolume and ModifyVolume;
 # gp2 reports a baseline Iops that is derived from its size.
 PROVISIONED_IOPS_TYPES = frozenset({"io1", "io2", "gp3"})
 PROVISIONED_THROUGHPUT_TYPES = frozenset({"gp3"})
-AWS_RESERVED_TAG_PREFIX = "aws:"
 
 
 class VolumeSpec(BaseModel):
@@ -48,7 +48,6 @@ class VolumeSpec(BaseModel):
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> VolumeSpec:
-        tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
         return cls(
             volume_id=item["VolumeId"],
             availability_zone=item["AvailabilityZone"],
@@ -63,7 +62,7 @@ class VolumeSpec(BaseModel):
             attachment_count=len(item.get("Attachments") or []),
             source_snapshot_id=item.get("SnapshotId") or None,
             create_time=item["CreateTime"],
-            tags=dict(sorted(tags.items())),
+            tags=tags_from_api(item.get("Tags")),
         )
 
     @property
@@ -73,7 +72,7 @@ class VolumeSpec(BaseModel):
     @property
     def restorable_tags(self) -> dict[str, str]:
         """Tags a restore can set again: AWS refuses user-set `aws:` tags."""
-        return {k: v for k, v in self.tags.items() if not k.startswith(AWS_RESERVED_TAG_PREFIX)}
+        return restorable_tags(self.tags)
 
     @property
     def explicit_iops(self) -> int | None:
@@ -88,15 +87,6 @@ class VolumeSpec(BaseModel):
         return f"{self.size_gib} GiB {self.volume_type} volume {self.volume_id}{name}"
 
 
-def tag_list(tags: dict[str, str]) -> list[JsonValue]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-
-
-def json_literal(value: JsonValue) -> str:
-    """A JMESPath literal for any JSON value (quotes and backticks escaped)."""
-    return "`" + json.dumps(value, sort_keys=True).replace("`", "\\`") + "`"
-
-
 def spec_expectations(
     spec: VolumeSpec, root: str, *, include_az: bool = False
 ) -> list[Expectation]:
@@ -106,11 +96,7 @@ def spec_expectations(
         Expectation(path=f"{root}.Size", equals=spec.size_gib, what="size (GiB)"),
         Expectation(path=f"{root}.Encrypted || `false`", equals=spec.encrypted, what="encryption"),
         Expectation(path=f"{root}.KmsKeyId", equals=spec.kms_key_id, what="KMS key"),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(spec.restorable_tags),
-            what="tags",
-        ),
+        tags_unchanged(f"{root}.Tags", spec.tags),
     ]
     if spec.explicit_iops is not None:
         checks.append(Expectation(path=f"{root}.Iops", equals=spec.iops, what="provisioned IOPS"))

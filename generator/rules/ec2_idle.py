@@ -14,7 +14,7 @@ A public IPv4 that is not an Elastic IP is released on stop; start gives a new o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -28,10 +28,11 @@ from generator.aws.metrics import (
     fetch_metrics,
 )
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step, WaitFor
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
+from generator.manifest.paths import json_literal
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import json_literal, tag_list
 from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
 
 MB = 1_000_000
@@ -151,12 +152,28 @@ def judge_activity(
     return activity
 
 
-class Ec2Idle(Rule):
+class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
     name: ClassVar[str] = "ec2-idle"
     summary: ClassVar[str] = "Running instances with almost no CPU or network for two weeks"
     resource_type: ClassVar[str] = "AWS::EC2::Instance"
     reversibility: ClassVar[Reversibility] = "full"
-    settings_model: ClassVar[type[RuleSettings]] = Ec2IdleSettings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "running instances whose highest daily average CPU < `cpu_max_percent` (5) and busiest "
+            "day's network < `network_mb_per_day` (5 MB) over `lookback_days` (14); no or partial "
+            'metrics = "unknown", never idle'
+        ),
+        change=(
+            "StopInstances after pre-checks: EBS root, On-Demand, no Auto Scaling group, no "
+            "instance store, no stop protection, no skip tag"
+        ),
+        undo=(
+            "StartInstances, wait running (a public IP that is not an Elastic IP changes: the PR "
+            "says so)"
+        ),
+    )
+    settings_model = Ec2IdleSettings
+    record_model = IdleInstance
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {
@@ -188,10 +205,9 @@ class Ec2Idle(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: Ec2IdleSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, Ec2IdleSettings)
         ec2 = ctx.client("ec2")
         running: list[InstanceSpec] = []
         pages = ec2.get_paginator("describe_instances").paginate(
@@ -413,162 +429,73 @@ class Ec2Idle(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        return IdleInstance.model_validate(finding.resource).instance.instance_id
+    def resource_of(self, record: IdleInstance) -> str:
+        return record.instance.instance_id
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = IdleInstance.model_validate(finding.resource)
+    def tags_of(self, record: IdleInstance) -> Mapping[str, str]:
+        return record.instance.tags
+
+    def plan(self, finding: Finding, record: IdleInstance) -> ManifestBody:
         instance = record.instance
         iid = instance.instance_id
-        root = "Reservations[0].Instances[0]"
-        describe = _describe(iid)
-        attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {iid} and confirm it is still running as a {instance.instance_type}, "
-                    "EBS-backed, On-Demand, outside any Auto Scaling group, with the same "
-                    "volumes and tags and without the skip tag."
+        root = _ROOT
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Read {iid} and confirm it is still running as a {instance.instance_type}, "
+                "EBS-backed, On-Demand, outside any Auto Scaling group, with the same "
+                "volumes and tags and without the skip tag.",
+                _describe(iid),
+                Expectation(path=f"{root}.State.Name", equals="running", what="state"),
+                Expectation(path=f"{root}.RootDeviceType", equals="ebs", what="root device type"),
+                Expectation(
+                    path=f"{root}.InstanceLifecycle", equals=None, what="On-Demand (not spot)"
                 ),
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State.Name", equals="running", what="state"),
-                    Expectation(
-                        path=f"{root}.RootDeviceType", equals="ebs", what="root device type"
-                    ),
-                    Expectation(
-                        path=f"{root}.InstanceLifecycle", equals=None, what="On-Demand (not spot)"
-                    ),
-                    Expectation(
-                        path=f"length({root}.Tags[?Key == {json_literal(record.skip_tag)}] "
-                        "|| `[]`)",
-                        equals=0,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                    Expectation(
-                        path=f"length({root}.Tags[?Key == {json_literal(ASG_TAG)}] || `[]`)",
-                        equals=0,
-                        what="no Auto Scaling group tag",
-                    ),
-                    *_identity_expectations(instance, root),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                Expectation(
+                    path=f"length({root}.Tags[?Key == {json_literal(ASG_TAG)}] || `[]`)",
+                    equals=0,
+                    what="no Auto Scaling group tag",
                 ),
+                *_identity_expectations(instance, root),
             ),
-            Step(
-                id="precheck-auto-scaling",
-                phase="precheck",
-                description=f"Confirm no Auto Scaling group manages {iid}.",
-                call=AwsCall(
+            steps.precheck(
+                "precheck-auto-scaling",
+                f"Confirm no Auto Scaling group manages {iid}.",
+                AwsCall(
                     service="autoscaling",
                     operation="DescribeAutoScalingInstances",
                     params={"InstanceIds": [iid]},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="length(AutoScalingInstances)",
-                        equals=0,
-                        what="Auto Scaling membership",
-                    ),
+                Expectation(
+                    path="length(AutoScalingInstances)", equals=0, what="Auto Scaling membership"
                 ),
             ),
-            Step(
-                id="precheck-instance-store",
-                phase="precheck",
-                description=(
-                    f"Confirm {instance.instance_type} has no instance-store volumes, whose "
-                    "data a stop would erase."
-                ),
-                call=AwsCall(
+            steps.precheck(
+                "precheck-instance-store",
+                f"Confirm {instance.instance_type} has no instance-store volumes, whose "
+                "data a stop would erase.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeInstanceTypes",
                     params={"InstanceTypes": [instance.instance_type]},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="InstanceTypes[0].InstanceStorageSupported || `false`",
-                        equals=False,
-                        what="instance storage",
-                    ),
+                Expectation(
+                    path="InstanceTypes[0].InstanceStorageSupported || `false`",
+                    equals=False,
+                    what="instance storage",
                 ),
             ),
-            Step(
-                id="precheck-stop-protection",
-                phase="precheck",
-                description=f"Confirm stop protection is off for {iid}.",
-                call=AwsCall(
+            steps.precheck(
+                "precheck-stop-protection",
+                f"Confirm stop protection is off for {iid}.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeInstanceAttribute",
                     params={"InstanceId": iid, "Attribute": "disableApiStop"},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="DisableApiStop.Value || `false`",
-                        equals=False,
-                        what="stop protection",
-                    ),
-                ),
-            ),
-            Step(
-                id="record-state",
-                phase="backup",
-                description=(
-                    f"Record {iid}'s state, type and IP addresses in the journal (nothing is "
-                    "deleted: a stopped instance keeps its EBS volumes)."
-                ),
-                call=describe,
-                mutates=False,
-                outputs={
-                    "State": f"{root}.State.Name",
-                    "InstanceType": f"{root}.InstanceType",
-                    "PublicIpAddress": f"{root}.PublicIpAddress",
-                    "PrivateIpAddress": f"{root}.PrivateIpAddress",
-                },
-            ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=f"Ask EC2 whether StopInstances {iid} would be permitted (DryRun).",
-                call=AwsCall(
-                    service="ec2",
-                    operation="StopInstances",
-                    params={"InstanceIds": [iid], "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
-            ),
-            Step(
-                id="stop",
-                phase="change",
-                description=f"Stop {iid} and wait until it is stopped.",
-                call=AwsCall(
-                    service="ec2", operation="StopInstances", params={"InstanceIds": [iid]}
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=describe,
-                    found_when=f'contains(`["stopping", "stopped"]`, {root}.State.Name)',
-                ),
-                wait=WaitFor(
-                    waiter="instance_stopped",
-                    params={"InstanceIds": [iid]},
-                    delay_seconds=STATE_POLL_SECONDS,
-                    max_attempts=attempts,
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {iid} is stopped with its volumes still attached.",
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
-                    *_identity_expectations(instance, root),
+                Expectation(
+                    path="DisableApiStop.Value || `false`", equals=False, what="stop protection"
                 ),
             ),
         )
@@ -586,102 +513,36 @@ class Ec2Idle(Rule):
             )
         elif instance.public_ip:
             notes.append(f"Public IP {instance.public_ip} is an Elastic IP and stays with it.")
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=_stop_and_start(record).apply_steps(prechecks),
             notes=tuple(notes),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = IdleInstance.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: IdleInstance) -> ManifestBody:
         instance = record.instance
         iid = instance.instance_id
-        root = "Reservations[0].Instances[0]"
-        describe = _describe(iid)
-        attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
-        verify = [
-            Expectation(path=f"{root}.State.Name", equals="running", what="state"),
-            *_identity_expectations(instance, root),
-        ]
-        steps: tuple[Step, ...] = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=f"Confirm {iid} is stopped and unchanged (type, volumes, tags).",
-                call=describe,
-                mutates=False,
-                expect=(
-                    Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
-                    *_identity_expectations(instance, root),
-                ),
-            ),
-            Step(
-                id="start",
-                phase="change",
-                description=f"Start {iid} and wait until it is running.",
-                call=AwsCall(
-                    service="ec2", operation="StartInstances", params={"InstanceIds": [iid]}
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=describe,
-                    found_when=f'contains(`["pending", "running"]`, {root}.State.Name)',
-                ),
-                wait=WaitFor(
-                    waiter="instance_running",
-                    params={"InstanceIds": [iid]},
-                    delay_seconds=STATE_POLL_SECONDS,
-                    max_attempts=attempts,
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {iid} is running with its type, volumes and tags.",
-                call=describe,
-                mutates=False,
-                expect=tuple(verify),
-                outputs={"PublicIpAddress": f"{root}.PublicIpAddress"},
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {iid} is stopped and unchanged (type, volumes, tags).",
+                _describe(iid),
+                Expectation(path=f"{_ROOT}.State.Name", equals="stopped", what="state"),
+                *_identity_expectations(instance, _ROOT),
             ),
         )
-        if instance.public_ip and record.public_ip_is_elastic:
-            steps = (
-                *steps,
-                Step(
-                    id="verify-elastic-ip",
-                    phase="verify",
-                    description=f"Confirm Elastic IP {instance.public_ip} is still on {iid}.",
-                    call=AwsCall(
-                        service="ec2",
-                        operation="DescribeAddresses",
-                        params={"PublicIps": [instance.public_ip]},
-                    ),
-                    mutates=False,
-                    expect=(
-                        Expectation(
-                            path="Addresses[0].InstanceId", equals=iid, what="Elastic IP holder"
-                        ),
-                    ),
-                ),
-            )
         notes = ["The instance keeps its ID, volumes and private IP."]
         if record.ephemeral_public_ip:
             notes.append(
                 f"It gets a new public IP (it had {instance.public_ip}); the journal records "
                 "the new one."
             )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=steps,
+        return ManifestBody(
+            steps=_stop_and_start(record).rollback_steps(prechecks),
             notes=tuple(notes),
         )
+
+
+_ROOT = "Reservations[0].Instances[0]"
 
 
 def _describe(instance_id: str) -> AwsCall:
@@ -690,8 +551,93 @@ def _describe(instance_id: str) -> AwsCall:
     )
 
 
+def _stop_and_start(record: IdleInstance) -> steps.SetAndSetBack:
+    """running → stopped, and started again; the record is the state, type and addresses."""
+    instance = record.instance
+    iid = instance.instance_id
+    root = _ROOT
+    describe = _describe(iid)
+    attempts = record.stop_timeout_minutes * 60 // STATE_POLL_SECONDS
+    stop = AwsCall(service="ec2", operation="StopInstances", params={"InstanceIds": [iid]})
+    verify_started = [
+        steps.verify(
+            "verify",
+            f"Confirm {iid} is running with its type, volumes and tags.",
+            describe,
+            Expectation(path=f"{root}.State.Name", equals="running", what="state"),
+            *_identity_expectations(instance, root),
+            outputs={"PublicIpAddress": f"{root}.PublicIpAddress"},
+        )
+    ]
+    if instance.public_ip and record.public_ip_is_elastic:
+        verify_started.append(
+            steps.verify(
+                "verify-elastic-ip",
+                f"Confirm Elastic IP {instance.public_ip} is still on {iid}.",
+                AwsCall(
+                    service="ec2",
+                    operation="DescribeAddresses",
+                    params={"PublicIps": [instance.public_ip]},
+                ),
+                Expectation(path="Addresses[0].InstanceId", equals=iid, what="Elastic IP holder"),
+            )
+        )
+    return steps.SetAndSetBack(
+        record=steps.record(
+            "record-state",
+            f"Record {iid}'s state, type and IP addresses in the journal (nothing is "
+            "deleted: a stopped instance keeps its EBS volumes).",
+            describe,
+            outputs={
+                "State": f"{root}.State.Name",
+                "InstanceType": f"{root}.InstanceType",
+                "PublicIpAddress": f"{root}.PublicIpAddress",
+                "PrivateIpAddress": f"{root}.PrivateIpAddress",
+            },
+        ),
+        dry_run=f"Ask EC2 whether StopInstances {iid} would be permitted (DryRun).",
+        set=steps.change(
+            "stop",
+            f"Stop {iid} and wait until it is stopped.",
+            stop,
+            already_done=Lookup(
+                call=describe,
+                found_when=f'contains(`["stopping", "stopped"]`, {root}.State.Name)',
+            ),
+            wait=WaitFor(
+                waiter="instance_stopped",
+                params={"InstanceIds": [iid]},
+                delay_seconds=STATE_POLL_SECONDS,
+                max_attempts=attempts,
+            ),
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm {iid} is stopped with its volumes still attached.",
+            describe,
+            Expectation(path=f"{root}.State.Name", equals="stopped", what="state"),
+            *_identity_expectations(instance, root),
+        ),
+        set_back=steps.change(
+            "start",
+            f"Start {iid} and wait until it is running.",
+            AwsCall(service="ec2", operation="StartInstances", params={"InstanceIds": [iid]}),
+            already_done=Lookup(
+                call=describe,
+                found_when=f'contains(`["pending", "running"]`, {root}.State.Name)',
+            ),
+            wait=WaitFor(
+                waiter="instance_running",
+                params={"InstanceIds": [iid]},
+                delay_seconds=STATE_POLL_SECONDS,
+                max_attempts=attempts,
+            ),
+        ),
+        verify_set_back=tuple(verify_started),
+    )
+
+
 def _identity_expectations(instance: InstanceSpec, root: str) -> list[Expectation]:
-    restorable = {k: v for k, v in instance.tags.items() if not k.startswith("aws:")}
     return [
         Expectation(
             path=f"{root}.InstanceType", equals=instance.instance_type, what="instance type"
@@ -701,9 +647,5 @@ def _identity_expectations(instance: InstanceSpec, root: str) -> list[Expectatio
             equals=list(instance.ebs_volume_ids),
             what="attached EBS volumes",
         ),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(restorable),
-            what="tags",
-        ),
+        steps.tags_unchanged(f"{root}.Tags", instance.tags),
     ]

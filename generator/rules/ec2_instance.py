@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from generator.aws.tags import tags_from_api
+
 ASG_TAG = "aws:autoscaling:groupName"
 _REQUIRED = ("InstanceId", "InstanceType", "State", "LaunchTime")
 
@@ -48,7 +50,6 @@ class InstanceSpec(BaseModel):
                 f"{item.get('InstanceId', 'an instance')}: DescribeInstances gave no "
                 + ", ".join(missing)
             )
-        tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
         volumes = sorted(
             m["Ebs"]["VolumeId"]
             for m in item.get("BlockDeviceMappings") or []
@@ -74,7 +75,7 @@ class InstanceSpec(BaseModel):
             public_ip=item.get("PublicIpAddress"),
             public_ip_owner=owner,
             private_ip=item.get("PrivateIpAddress"),
-            tags=dict(sorted(tags.items())),
+            tags=tags_from_api(item.get("Tags")),
         )
 
     @property

@@ -8,18 +8,20 @@ hence the grade best-effort. (An address from your own BYOIP pool always comes b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from generator.aws.tags import restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup
+from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import AWS_RESERVED_TAG_PREFIX, json_literal, tag_list
 from generator.state import state_key
 
 AMAZON_POOL = "amazon"
@@ -67,7 +69,6 @@ class ElasticIp(BaseModel):
         def text(key: str) -> str | None:
             return item.get(key) or None  # some endpoints send "" for "none"
 
-        tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags") or []}
         return cls(
             allocation_id=text("AllocationId"),
             public_ip=item["PublicIp"],
@@ -81,7 +82,7 @@ class ElasticIp(BaseModel):
             customer_owned_ip=text("CustomerOwnedIp"),
             carrier_ip=text("CarrierIp"),
             service_managed=text("ServiceManaged"),
-            tags=dict(sorted(tags.items())),
+            tags=tags_from_api(item.get("Tags")),
         )
 
     @property
@@ -90,7 +91,7 @@ class ElasticIp(BaseModel):
 
     @property
     def restorable_tags(self) -> dict[str, str]:
-        return {k: v for k, v in self.tags.items() if not k.startswith(AWS_RESERVED_TAG_PREFIX)}
+        return restorable_tags(self.tags)
 
     @property
     def own_pool(self) -> bool:
@@ -120,12 +121,27 @@ class UnassociatedAddress(BaseModel):
     skip_tag: str
 
 
-class EipUnassociated(Rule):
+class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
     name: ClassVar[str] = "eip-unassociated"
     summary: ClassVar[str] = "Elastic IPs associated with nothing (billed as public IPv4)"
     resource_type: ClassVar[str] = "AWS::EC2::EIP"
     reversibility: ClassVar[Reversibility] = "best-effort"
-    settings_model: ClassVar[type[RuleSettings]] = EipUnassociatedSettings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "Elastic IPs associated with nothing, seen so for `min_unassociated_days` (7; AWS "
+            "records no disassociation time, the state file's first-seen clock stands in); "
+            "CloudFormation-managed, service-managed, Outposts/Wavelength and EC2-Classic "
+            "addresses are left alone"
+        ),
+        change="record IP, allocation, tags and reverse DNS (PTR), then ReleaseAddress",
+        undo=(
+            "AllocateAddress asking for the same IP (and its BYOIP pool), with its tags; the "
+            "custom PTR is set again. **Fails if another AWS customer was given the IP meanwhile** "
+            "(a BYOIP address cannot be lost)"
+        ),
+    )
+    settings_model = EipUnassociatedSettings
+    record_model = UnassociatedAddress
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeAddresses"), ("ec2", "DescribeAddressesAttribute")}),
         apply=frozenset(
@@ -147,10 +163,9 @@ class EipUnassociated(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: EipUnassociatedSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, EipUnassociatedSettings)
         ec2 = ctx.client("ec2")
         # DescribeAddresses returns every address of the region in one page.
         addresses = [ElasticIp.from_api(i) for i in ec2.describe_addresses().get("Addresses", [])]
@@ -243,13 +258,14 @@ class EipUnassociated(Rule):
 
     # ---- manifests (pure) --------------------------------------------------------------
 
-    def acted_on(self, finding: Finding) -> str:
-        allocation = UnassociatedAddress.model_validate(finding.resource).address.allocation_id
+    def resource_of(self, record: UnassociatedAddress) -> str:
         # Only VPC addresses (with an allocation ID) become findings: an empty part names none.
-        return allocation or ""
+        return record.address.allocation_id or ""
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = UnassociatedAddress.model_validate(finding.resource)
+    def tags_of(self, record: UnassociatedAddress) -> Mapping[str, str]:
+        return record.address.tags
+
+    def plan(self, finding: Finding, record: UnassociatedAddress) -> ManifestBody:
         address = record.address
         alloc = address.allocation_id
         assert alloc is not None
@@ -259,107 +275,69 @@ class EipUnassociated(Rule):
         release_params: dict[str, JsonValue] = {"AllocationId": alloc}
         if address.network_border_group:
             release_params["NetworkBorderGroup"] = address.network_border_group
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read {alloc} and confirm it is still {address.public_ip}, associated with "
-                    f"nothing, without the skip tag, and with the recorded tags."
+        release = AwsCall(service="ec2", operation="ReleaseAddress", params=release_params)
+        plan_steps = (
+            steps.precheck(
+                "precheck",
+                f"Read {alloc} and confirm it is still {address.public_ip}, associated with "
+                f"nothing, without the skip tag, and with the recorded tags.",
+                by_allocation,
+                Expectation(
+                    path="!(Addresses[0].AssociationId || Addresses[0].InstanceId || "
+                    "Addresses[0].NetworkInterfaceId)",
+                    equals=True,
+                    what="associated with nothing",
                 ),
-                call=by_allocation,
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="!(Addresses[0].AssociationId || Addresses[0].InstanceId || "
-                        "Addresses[0].NetworkInterfaceId)",
-                        equals=True,
-                        what="associated with nothing",
-                    ),
-                    Expectation(
-                        path=f"contains(Addresses[0].Tags[].Key || `[]`, "
-                        f"{json_literal(record.skip_tag)})",
-                        equals=False,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                    *_identity_expectations(address),
+                steps.skip_tag_key_absent(
+                    record.skip_tag, keys_at="Addresses[0].Tags[].Key || `[]`"
+                ),
+                *_identity_expectations(address),
+            ),
+            steps.precheck(
+                "precheck-ptr",
+                "Confirm the reverse DNS (PTR) record is still "
+                f"{address.ptr_record or 'unset'}, the value the rollback restores.",
+                _ptr_call(alloc),
+                Expectation(
+                    path="Addresses[0].PtrRecord",
+                    equals=address.ptr_record,
+                    what="reverse DNS (PTR) record",
                 ),
             ),
-            Step(
-                id="precheck-ptr",
-                phase="precheck",
-                description=(
-                    "Confirm the reverse DNS (PTR) record is still "
-                    f"{address.ptr_record or 'unset'}, the value the rollback restores."
-                ),
-                call=_ptr_call(alloc),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path="Addresses[0].PtrRecord",
-                        equals=address.ptr_record,
-                        what="reverse DNS (PTR) record",
-                    ),
-                ),
-            ),
-            Step(
-                id="record-ptr",
-                phase="backup",
-                description=(
-                    "Record the address's reverse DNS (PTR) record in the journal, next to the "
-                    "address and tags the finding recorded."
-                ),
-                call=_ptr_call(alloc),
-                mutates=False,
+            steps.record(
+                "record-ptr",
+                "Record the address's reverse DNS (PTR) record in the journal, next to the "
+                "address and tags the finding recorded.",
+                _ptr_call(alloc),
                 outputs={"PtrRecord": "Addresses[0].PtrRecord"},
             ),
-            Step(
-                id="dry-run",
-                phase="dry_run",
-                description=(
-                    f"Ask EC2 whether ReleaseAddress {alloc} would be permitted (DryRun); "
-                    "anything but DryRunOperation stops the plan."
-                ),
-                call=AwsCall(
-                    service="ec2",
-                    operation="ReleaseAddress",
-                    params={**release_params, "DryRun": True},
-                ),
-                mutates=False,
-                expect_error="DryRunOperation",
+            steps.dry_run(
+                f"Ask EC2 whether ReleaseAddress {alloc} would be permitted (DryRun); "
+                "anything but DryRunOperation stops the plan.",
+                release,
             ),
-            Step(
-                id="release",
-                phase="change",
-                description=f"Release {address.public_ip} ({alloc}).",
-                call=AwsCall(service="ec2", operation="ReleaseAddress", params=release_params),
-                mutates=True,
+            steps.change(
+                "release",
+                f"Release {address.public_ip} ({alloc}).",
+                release,
                 destroys_data=True,
                 already_done=Lookup(
                     call=by_allocation, found_on_error="InvalidAllocationID.NotFound"
                 ),
             ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {alloc} no longer exists.",
-                call=by_allocation,
-                mutates=False,
+            steps.verify(
+                "verify",
+                f"Confirm {alloc} no longer exists.",
+                by_allocation,
                 expect_error="InvalidAllocationID.NotFound",
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=plan_steps,
             notes=_plan_notes(address),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = UnassociatedAddress.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: UnassociatedAddress) -> ManifestBody:
         address = record.address
         restored = ref("steps.allocate.AllocationId")
         allocate: dict[str, JsonValue] = {"Domain": "vpc", "Address": address.public_ip}
@@ -371,16 +349,18 @@ class EipUnassociated(Rule):
             allocate["TagSpecifications"] = [
                 {"ResourceType": "elastic-ip", "Tags": tag_list(address.restorable_tags)}
             ]
-        steps: list[Step] = [
-            Step(
-                id="allocate",
-                phase="change",
-                description=(
-                    f"Ask AWS for {address.public_ip} again (AllocateAddress with Address), "
-                    "with its recorded tags."
-                ),
-                call=AwsCall(service="ec2", operation="AllocateAddress", params=allocate),
-                mutates=True,
+        ptr_attribute = AwsCall(
+            service="ec2",
+            operation="DescribeAddressesAttribute",
+            params={"AllocationIds": [restored], "Attribute": "domain-name"},
+        )
+        ptr = address.custom_ptr
+        rollback_steps = [
+            steps.change(
+                "allocate",
+                f"Ask AWS for {address.public_ip} again (AllocateAddress with Address), "
+                "with its recorded tags.",
+                AwsCall(service="ec2", operation="AllocateAddress", params=allocate),
                 outputs={"AllocationId": "AllocationId"},
                 already_done=Lookup(
                     call=AwsCall(
@@ -398,71 +378,47 @@ class EipUnassociated(Rule):
                 ),
             )
         ]
-        ptr = address.custom_ptr
         if ptr:
-            steps.append(
-                Step(
-                    id="restore-ptr",
-                    phase="change",
-                    description=f"Set the reverse DNS (PTR) record back to {ptr}.",
-                    call=AwsCall(
+            rollback_steps.append(
+                steps.change(
+                    "restore-ptr",
+                    f"Set the reverse DNS (PTR) record back to {ptr}.",
+                    AwsCall(
                         service="ec2",
                         operation="ModifyAddressAttribute",
                         params={"AllocationId": restored, "DomainName": ptr},
                     ),
-                    mutates=True,
-                    already_done=Lookup(
-                        call=AwsCall(
-                            service="ec2",
-                            operation="DescribeAddressesAttribute",
-                            params={"AllocationIds": [restored], "Attribute": "domain-name"},
-                        ),
-                        found_when=_ptr_is(ptr),
-                    ),
+                    already_done=Lookup(call=ptr_attribute, found_when=_ptr_is(ptr)),
                     failure_hint=(
                         f"AWS sets reverse DNS only while the forward DNS record {ptr} "
                         f"resolves to {address.public_ip}; restore that record first."
                     ),
                 )
             )
-        steps.append(
-            Step(
-                id="verify",
-                phase="verify",
-                description=(
-                    f"Confirm {address.public_ip} is allocated again with the recorded domain, "
-                    "network border group, pool and tags."
-                ),
-                call=AwsCall(
+        rollback_steps.append(
+            steps.verify(
+                "verify",
+                f"Confirm {address.public_ip} is allocated again with the recorded domain, "
+                "network border group, pool and tags.",
+                AwsCall(
                     service="ec2",
                     operation="DescribeAddresses",
                     params={"AllocationIds": [restored]},
                 ),
-                mutates=False,
-                expect=_identity_expectations(address),
+                *_identity_expectations(address),
             )
         )
         if ptr:
-            steps.append(
-                Step(
-                    id="verify-ptr",
-                    phase="verify",
-                    description=f"Confirm the reverse DNS record is {ptr} (or being set to it).",
-                    call=AwsCall(
-                        service="ec2",
-                        operation="DescribeAddressesAttribute",
-                        params={"AllocationIds": [restored], "Attribute": "domain-name"},
-                    ),
-                    mutates=False,
-                    expect=(Expectation(path=_ptr_is(ptr), equals=True, what="reverse DNS"),),
+            rollback_steps.append(
+                steps.verify(
+                    "verify-ptr",
+                    f"Confirm the reverse DNS record is {ptr} (or being set to it).",
+                    ptr_attribute,
+                    Expectation(path=_ptr_is(ptr), equals=True, what="reverse DNS"),
                 )
             )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=tuple(steps),
+        return ManifestBody(
+            steps=tuple(rollback_steps),
             notes=(
                 f"The address comes back with a new allocation ID; {address.allocation_id} is "
                 "not reused. Re-associate it with whatever needs it.",
@@ -476,11 +432,7 @@ def _identity_expectations(address: ElasticIp) -> tuple[Expectation, ...]:
     checks = [
         Expectation(path=f"{root}.PublicIp", equals=address.public_ip, what="public IP"),
         Expectation(path=f"{root}.Domain", equals=address.domain, what="domain"),
-        Expectation(
-            path=f"sort_by({root}.Tags[?!starts_with(Key, 'aws:')] || `[]`, &Key)",
-            equals=tag_list(address.restorable_tags),
-            what="tags",
-        ),
+        steps.tags_unchanged(f"{root}.Tags", address.tags),
     ]
     if address.network_border_group:
         checks.append(

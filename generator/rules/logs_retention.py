@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -23,10 +23,11 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
-from generator.manifest.models import AwsCall, Expectation, Lookup, Plan, Rollback, Step
-from generator.rules.base import Rule, RuleCalls, RuleSettings
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup
+from generator.manifest.paths import json_literal
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import json_literal
 
 # The only values PutRetentionPolicy accepts (CloudWatch Logs API reference).
 ALLOWED_RETENTION_DAYS = (
@@ -140,12 +141,27 @@ def _group_where(name: str, condition: str) -> str:
     return f"length(logGroups[?logGroupName == {json_literal(name)} && {condition}]) > `0`"
 
 
-class LogsRetention(Rule):
+class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
     name: ClassVar[str] = "logs-retention"
     summary: ClassVar[str] = "CloudWatch log groups that never expire events and store data"
     resource_type: ClassVar[str] = "AWS::Logs::LogGroup"
     reversibility: ClassVar[Reversibility] = "best-effort"
-    settings_model: ClassVar[type[RuleSettings]] = LogsRetentionSettings
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "log groups that never expire events and store data (`storedBytes > 0`), older than "
+            "the retention"
+        ),
+        change=(
+            "PutRetentionPolicy `retention_days` (90; only values CloudWatch accepts, checked in "
+            "the config)"
+        ),
+        undo=(
+            "DeleteRetentionPolicy, after checking nobody chose another retention since. **Events "
+            "expired meanwhile are gone**"
+        ),
+    )
+    settings_model = LogsRetentionSettings
+    record_model = RetentionProposal
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("logs", "DescribeLogGroups"), ("logs", "ListTagsForResource")}),
         apply=frozenset(
@@ -160,10 +176,9 @@ class LogsRetention(Rule):
 
     # ---- detection -------------------------------------------------------------------
 
-    def detect(
-        self, ctx: ScanContext, settings: RuleSettings
+    def scan(
+        self, ctx: ScanContext, settings: LogsRetentionSettings
     ) -> Iterator[Finding | SkippedResource]:
-        assert isinstance(settings, LogsRetentionSettings)
         logs = ctx.client("logs")
         for page in logs.get_paginator("describe_log_groups").paginate():
             for item in page.get("logGroups", []):
@@ -257,162 +272,130 @@ class LogsRetention(Rule):
     def id_part(self, resource_id: str) -> str:
         return group_slug(resource_id)
 
-    def acted_on(self, finding: Finding) -> str:
-        return RetentionProposal.model_validate(finding.resource).group.name
+    def resource_of(self, record: RetentionProposal) -> str:
+        return record.group.name
 
-    def build_plan(self, finding: Finding) -> Plan:
-        record = RetentionProposal.model_validate(finding.resource)
-        group, days = record.group, record.retention_days
+    def tags_of(self, record: RetentionProposal) -> Mapping[str, str]:
+        return record.group.tags
+
+    def plan(self, finding: Finding, record: RetentionProposal) -> ManifestBody:
+        group = record.group
         the_group = _the_group(group.name)
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Read log group {group.name} and confirm it still exists, still never "
-                    f"expires events, and is still of class {group.log_group_class or 'STANDARD'}."
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Read log group {group.name} and confirm it still exists, still never "
+                f"expires events, and is still of class {group.log_group_class or 'STANDARD'}.",
+                _describe(group.name),
+                Expectation(path=f"length({the_group})", equals=1, what="log group exists"),
+                Expectation(
+                    path=f"{the_group} | [0].retentionInDays",
+                    equals=None,
+                    what="retention (none: never expire)",
                 ),
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(path=f"length({the_group})", equals=1, what="log group exists"),
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays",
-                        equals=None,
-                        what="retention (none: never expire)",
-                    ),
-                    Expectation(
-                        path=f"{the_group} | [0].logGroupClass",
-                        equals=group.log_group_class,
-                        what="log group class",
-                    ),
+                Expectation(
+                    path=f"{the_group} | [0].logGroupClass",
+                    equals=group.log_group_class,
+                    what="log group class",
                 ),
             ),
-            Step(
-                id="precheck-tags",
-                phase="precheck",
-                description=f"Confirm the group does not carry the skip tag {record.skip_tag!r}.",
-                call=AwsCall(
+            steps.skip_tag_precheck(
+                "the group",
+                record.skip_tag,
+                AwsCall(
                     service="logs",
                     operation="ListTagsForResource",
                     params={"resourceArn": group.arn},
                 ),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"contains(keys(tags || `{{}}`), {json_literal(record.skip_tag)})",
-                        equals=False,
-                        what=f"skip tag {record.skip_tag!r} absent",
-                    ),
-                ),
-            ),
-            Step(
-                id="set-retention",
-                phase="change",
-                description=(
-                    f"Set the retention of {group.name} to {days} days; CloudWatch then deletes "
-                    f"events older than that."
-                ),
-                call=AwsCall(
-                    service="logs",
-                    operation="PutRetentionPolicy",
-                    params={"logGroupName": group.name, "retentionInDays": days},
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=_describe(group.name),
-                    found_when=_group_where(group.name, f"retentionInDays == `{days}`"),
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm the retention of {group.name} is {days} days.",
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays", equals=days, what="retention"
-                    ),
-                ),
+                keys_at="keys(tags || `{}`)",
             ),
         )
-        return Plan(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            finding=finding,
-            steps=steps,
+        return ManifestBody(
+            steps=_retention(record).apply_steps(prechecks),
             notes=(
                 f"Within days of the merge CloudWatch permanently deletes events older than "
-                f"{days} days. reclaim takes no copy: if anything must be kept, export it to S3 "
-                f"(CreateExportTask) before merging.",
+                f"{record.retention_days} days. reclaim takes no copy: if anything must be "
+                f"kept, export it to S3 (CreateExportTask) before merging.",
                 "Metric filters and subscriptions keep working; they only see new events.",
             ),
         )
 
-    def build_rollback(self, finding: Finding) -> Rollback:
-        record = RetentionProposal.model_validate(finding.resource)
+    def rollback(self, finding: Finding, record: RetentionProposal) -> ManifestBody:
         group, days = record.group, record.retention_days
-        the_group = _the_group(group.name)
-        steps = (
-            Step(
-                id="precheck",
-                phase="precheck",
-                description=(
-                    f"Confirm {group.name} still has the {days}-day retention reclaim set "
-                    "(if someone chose another since, rolling back would undo their choice)."
-                ),
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays", equals=days, what="retention"
-                    ),
-                ),
-            ),
-            Step(
-                id="remove-retention",
-                phase="change",
-                description=f"Remove the retention of {group.name}: events never expire again.",
-                call=AwsCall(
-                    service="logs",
-                    operation="DeleteRetentionPolicy",
-                    params={"logGroupName": group.name},
-                ),
-                mutates=True,
-                already_done=Lookup(
-                    call=_describe(group.name),
-                    found_when=_group_where(group.name, "retentionInDays == `null`"),
-                ),
-            ),
-            Step(
-                id="verify",
-                phase="verify",
-                description=f"Confirm {group.name} never expires events again.",
-                call=_describe(group.name),
-                mutates=False,
-                expect=(
-                    Expectation(
-                        path=f"{the_group} | [0].retentionInDays",
-                        equals=None,
-                        what="retention (none: never expire)",
-                    ),
-                ),
+        prechecks = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {group.name} still has the {days}-day retention reclaim set "
+                "(if someone chose another since, rolling back would undo their choice).",
+                _describe(group.name),
+                _retention_is(group.name, days),
             ),
         )
-        return Rollback(
-            plan_id=finding.id,
-            rule=self.name,
-            account=finding.account,
-            region=finding.region,
-            steps=steps,
+        return ManifestBody(
+            steps=_retention(record).rollback_steps(prechecks),
             notes=(
                 f"Events CloudWatch expired while the {days}-day retention was in place are "
                 "gone for good; the rollback only stops further expiry.",
             ),
         )
+
+
+def _retention_is(name: str, days: int | None) -> Expectation:
+    if days is None:
+        return Expectation(
+            path=f"{_the_group(name)} | [0].retentionInDays",
+            equals=None,
+            what="retention (none: never expire)",
+        )
+    return Expectation(
+        path=f"{_the_group(name)} | [0].retentionInDays", equals=days, what="retention"
+    )
+
+
+def _retention(record: RetentionProposal) -> steps.SetAndSetBack:
+    """Never-expire → ``days``, and back; no record step: "never" is the recorded value."""
+    name, days = record.group.name, record.retention_days
+    return steps.SetAndSetBack(
+        set=steps.change(
+            "set-retention",
+            f"Set the retention of {name} to {days} days; CloudWatch then deletes "
+            f"events older than that.",
+            AwsCall(
+                service="logs",
+                operation="PutRetentionPolicy",
+                params={"logGroupName": name, "retentionInDays": days},
+            ),
+            already_done=Lookup(
+                call=_describe(name),
+                found_when=_group_where(name, f"retentionInDays == `{days}`"),
+            ),
+        ),
+        verify_set=steps.verify(
+            "verify",
+            f"Confirm the retention of {name} is {days} days.",
+            _describe(name),
+            _retention_is(name, days),
+        ),
+        set_back=steps.change(
+            "remove-retention",
+            f"Remove the retention of {name}: events never expire again.",
+            AwsCall(
+                service="logs", operation="DeleteRetentionPolicy", params={"logGroupName": name}
+            ),
+            already_done=Lookup(
+                call=_describe(name),
+                found_when=_group_where(name, "retentionInDays == `null`"),
+            ),
+        ),
+        verify_set_back=(
+            steps.verify(
+                "verify",
+                f"Confirm {name} never expires events again.",
+                _describe(name),
+                _retention_is(name, None),
+            ),
+        ),
+    )
 
 
 def _size(size: float) -> str:

@@ -10,6 +10,7 @@ from generator.aws.prices import bundled_prices
 from generator.findings import Evidence, Finding, FindingsReport, ScanUnit, SkippedResource
 from generator.rules.ebs_unattached import UnattachedVolume
 from generator.rules.ebs_volume import VolumeSpec
+from tests.factories import finding_of
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -45,20 +46,16 @@ def finding(
         snapshot_timeout_minutes=120,
     )
     idle = (as_of - since).days
-    return Finding(
-        id=f"{RULE}-{account}-{REGION}-{volume.volume_id}",
-        rule=RULE,
+    built = finding_of(
+        RULE,
+        record,
+        title=f"Delete unattached {volume.label()}, idle {idle} days",
         account=account,
         region=REGION,
-        resource_type="AWS::EC2::Volume",
-        resource_id=volume.volume_id,
-        title=f"Delete unattached {volume.label()}, idle {idle} days",
-        observed_at=as_of,
+        as_of=as_of,
         cost=bundled_prices().volume_cost(
             region=REGION, volume_type="gp3", size_gib=size_gib, iops=None, throughput_mibps=None
         ),
-        reversibility=reversibility,  # type: ignore[arg-type]
-        risk="low",
         evidence=(
             Evidence(label="State", value=evidence_text, source="DescribeVolumes"),
             Evidence(
@@ -67,8 +64,9 @@ def finding(
                 source="DetachVolume event in CloudTrail",
             ),
         ),
-        resource=record.model_dump(mode="json"),
     )
+    # a report-only finding of a rule that remediates: what the forge must never propose
+    return built.model_copy(update={"reversibility": reversibility})
 
 
 def report(
@@ -92,7 +90,8 @@ def report(
     )
 
 
-def later(days: int) -> datetime:
+def after_scan_1(days: int) -> datetime:
+    """``days`` after the first scan of the forge tests (conftest's ``later`` counts from now)."""
     return SCAN_1 + timedelta(days=days)
 
 

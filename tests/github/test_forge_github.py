@@ -24,8 +24,8 @@ from tests.github.helpers import (
     REGION,
     RULE,
     FakeTime,
+    after_scan_1,
     finding,
-    later,
     report,
 )
 from tests.github_standin.server import GitHubStandIn
@@ -103,8 +103,8 @@ def test_second_run_without_material_change_makes_no_write_at_all(
     mark = standin.mark()
 
     # A week later: new scan time, idle-day counts and titles differ, nothing material does.
-    rescanned = [finding(1, as_of=later(7)), finding(2, size_gib=300, as_of=later(7))]
-    outcome = sync_proposals(report(*rescanned, as_of=later(7)), make_forge(), FOLDER)
+    rescanned = [finding(1, as_of=after_scan_1(7)), finding(2, size_gib=300, as_of=after_scan_1(7))]
+    outcome = sync_proposals(report(*rescanned, as_of=after_scan_1(7)), make_forge(), FOLDER)
 
     assert set(outcomes(outcome.results).values()) == {Outcome.UNCHANGED}
     assert write_paths(standin, mark) == []
@@ -118,8 +118,8 @@ def test_changed_finding_updates_the_same_pr_in_place(
     sync_proposals(report(before), make_forge(), FOLDER)
     number = pr_for(standin, before.id)
 
-    grown = finding(1, size_gib=2000, as_of=later(1))  # resized: a different plan and price
-    outcome = sync_proposals(report(grown, as_of=later(1)), make_forge(), FOLDER)
+    grown = finding(1, size_gib=2000, as_of=after_scan_1(1))  # resized: a different plan and price
+    outcome = sync_proposals(report(grown, as_of=after_scan_1(1)), make_forge(), FOLDER)
 
     assert outcomes(outcome.results) == {grown.id: Outcome.UPDATED}
     assert [p.number for p in standin.pull_by_head(branch_for(grown.id))] == [number]
@@ -150,7 +150,9 @@ def test_stale_finding_is_closed_with_a_comment_saying_why(
     )
 
     outcome = sync_proposals(
-        report(finding(3, as_of=later(1)), as_of=later(1), skipped=(skip,)), make_forge(), FOLDER
+        report(finding(3, as_of=after_scan_1(1)), as_of=after_scan_1(1), skipped=(skip,)),
+        make_forge(),
+        FOLDER,
     )
 
     assert outcomes(outcome.results) == {

@@ -1,0 +1,140 @@
+"""What the Rule base class does for every rule, so that no rule can forget or vary it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from generator.aws.prices import bundled_prices
+from generator.errors import ManifestError
+from generator.exclusions import Exclusions
+from generator.findings import Finding, Reversibility, SkippedResource
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.context import ScanContext
+from generator.state import SeenState
+
+AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class ThingSettings(RuleSettings):
+    pass
+
+
+class Thing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thing_id: str
+    tags: dict[str, str] = {}
+    skip_tag: str
+
+
+class ReportsEverything(Rule[ThingSettings, Thing]):
+    """A report-only rule that applies no exclusion itself."""
+
+    name: ClassVar[str] = "toy-things"
+    summary: ClassVar[str] = "Things"
+    resource_type: ClassVar[str] = "Toy::Thing"
+    reversibility: ClassVar[Reversibility] = "report-only"
+    docs: ClassVar[RuleDocs] = RuleDocs(finds="every thing")
+    settings_model = ThingSettings
+    record_model = Thing
+    calls: ClassVar[RuleCalls] = RuleCalls(frozenset(), frozenset(), frozenset())
+
+    things: ClassVar[tuple[Thing, ...]] = ()
+
+    def scan(
+        self, ctx: ScanContext, settings: ThingSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        for thing in self.things:
+            yield self.new_finding(
+                ctx,
+                resource_id=thing.thing_id,
+                title=f"thing {thing.thing_id}",
+                cost=ctx.prices.cost(1.0, ctx.region, "toy"),
+                risk="low",
+                risk_reasons=(),
+                evidence=(),
+                record=thing,
+            )
+
+    def resource_of(self, record: Thing) -> str:
+        return record.thing_id
+
+    def tags_of(self, record: Thing) -> Mapping[str, str]:
+        return record.tags
+
+
+def _ctx(exclusions: Exclusions) -> ScanContext:
+    return ScanContext(
+        account_id="123456789012",
+        region="us-east-1",
+        as_of=AS_OF,
+        client=lambda service: None,
+        prices=bundled_prices(),
+        exclusions=exclusions,
+        state=SeenState(None),
+    )
+
+
+def _detect(rule: Rule[Any, Any], exclusions: Exclusions) -> list[Finding | SkippedResource]:
+    return list(rule.detect(_ctx(exclusions), rule.settings_model()))
+
+
+def test_the_base_class_applies_the_skip_tag_and_id_patterns_the_rule_forgot() -> None:
+    rule = ReportsEverything()
+    rule.things = (
+        Thing(thing_id="t-1", skip_tag="keep", tags={"keep": ""}),
+        Thing(thing_id="t-2", skip_tag="keep"),
+        Thing(thing_id="t-3", skip_tag="keep"),
+    )
+    found = _detect(rule, Exclusions(skip_tag="keep", resource_ids=("t-3",)))
+    assert [type(item).__name__ for item in found] == [
+        "SkippedResource",
+        "Finding",
+        "SkippedResource",
+    ]
+    skipped = [item for item in found if isinstance(item, SkippedResource)]
+    assert [s.resource_id for s in skipped] == ["t-1", "t-3"]
+    assert "skip tag 'keep'" in skipped[0].reason
+    assert "'t-3'" in skipped[1].reason
+
+
+def test_settings_of_another_rule_are_refused() -> None:
+    with pytest.raises(TypeError, match="ThingSettings"):
+        list(ReportsEverything().detect(_ctx(Exclusions()), RuleSettings()))
+
+
+def test_a_report_only_rule_is_never_planned() -> None:
+    rule = ReportsEverything()
+    rule.things = (Thing(thing_id="t-1", skip_tag="reclaim:skip"),)
+    (finding,) = _detect(rule, Exclusions())
+    assert isinstance(finding, Finding)
+    assert finding.reversibility == "report-only"
+    assert rule.acted_on(finding) == "t-1" and rule.derived_id(finding) == finding.id
+    with pytest.raises(ManifestError, match="report-only"):
+        rule.build_plan(finding)
+    with pytest.raises(ManifestError, match="report-only"):
+        rule.build_rollback(finding)
+
+
+def test_remediation_is_declared_whole_or_not_at_all() -> None:
+    with pytest.raises(TypeError, match="report-only"):
+
+        class PlansAnyway(ReportsEverything):  # report-only, yet a plan
+            def plan(self, finding: Finding, record: Thing) -> ManifestBody:
+                raise AssertionError
+
+            def rollback(self, finding: Finding, record: Thing) -> ManifestBody:
+                raise AssertionError
+
+    with pytest.raises(TypeError, match="report-only"):
+
+        class NoUndo(ReportsEverything):  # a change without its undo
+            reversibility: ClassVar[Reversibility] = "full"
+
+            def plan(self, finding: Finding, record: Thing) -> ManifestBody:
+                raise AssertionError
