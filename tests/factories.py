@@ -55,7 +55,6 @@ def finding_of(
     )
     return declared.new_finding(
         ctx,
-        resource_id=declared.resource_of(record),
         title=title,
         cost=cost or bundled_prices().cost(0.0, region, "test"),
         risk=risk,

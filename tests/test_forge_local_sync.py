@@ -12,7 +12,7 @@ from generator.errors import ConfigError
 from generator.forge.base import Outcome, ProposalState
 from generator.forge.local import LocalGitForge
 from generator.propose import forge_from_config, sync_proposals
-from tests.github.helpers import finding, later, report
+from tests.github.helpers import after_scan_1, finding, report
 
 
 def git(repo: Path, *args: str) -> str:
@@ -42,7 +42,7 @@ def test_rerun_close_and_dashboard_on_a_local_repository(repo: Path):
 
     # A later scan: nothing material changed for one; two is gone.
     second = sync_proposals(
-        report(finding(1, as_of=later(3)), as_of=later(3)), forge, "remediations"
+        report(finding(1, as_of=after_scan_1(3)), as_of=after_scan_1(3)), forge, "remediations"
     )
 
     assert {r.finding_id: r.outcome for r in second.results} == {

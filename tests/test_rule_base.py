@@ -52,7 +52,6 @@ class ReportsEverything(Rule[ThingSettings, Thing]):
         for thing in self.things:
             yield self.new_finding(
                 ctx,
-                resource_id=thing.thing_id,
                 title=f"thing {thing.thing_id}",
                 cost=ctx.prices.cost(1.0, ctx.region, "toy"),
                 risk="low",

@@ -219,18 +219,19 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         self,
         ctx: ScanContext,
         *,
-        resource_id: str,
         title: str,
         cost: Cost,
         risk: Risk,
         risk_reasons: Iterable[str],
         evidence: Iterable[Evidence],
-        record: BaseModel,
+        record: RecordT,
     ) -> Finding:
         """A finding in this rule's scan unit, observed at the scan's as-of instant.
 
         ``record`` is the rule's typed resource record (the manifests are built from it);
-        the ID's resource part is ``id_part(resource_id)``, as `derived_id` checks it."""
+        the resource and the ID are derived from it (`resource_of`, `id_part`), as
+        `derived_id` checks them: a rule cannot name a finding for anything else."""
+        resource_id = self.resource_of(record)
         return Finding(
             id=finding_id(self.name, ctx.account_id, ctx.region, self.id_part(resource_id)),
             rule=self.name,

@@ -334,7 +334,6 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
             )
         return self.new_finding(
             ctx,
-            resource_id=distribution.id,
             title=f"Move {distribution.label()} from {ALL} to {target}",
             cost=cost,
             risk=risk,

@@ -252,7 +252,6 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
         )
         finding = self.new_finding(
             ctx,
-            resource_id=volume.volume_id,
             title=f"Convert {volume.label()} to gp3",
             cost=cost,
             risk="low",

@@ -251,7 +251,6 @@ class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
         )
         finding = self.new_finding(
             ctx,
-            resource_id=snapshot.snapshot_id,
             title=f"Archive {snapshot.label()}, {age_days} days old",
             cost=cost,
             risk="low",

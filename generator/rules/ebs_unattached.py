@@ -241,7 +241,6 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             )
         return self.new_finding(
             ctx,
-            resource_id=volume.volume_id,
             title=f"Delete unattached {volume.label()}, idle {idle_days} days",
             cost=cost,
             risk=risk,

@@ -418,7 +418,6 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
             risk_reasons.append(f"public IP {instance.public_ip} changes when started again")
         return self.new_finding(
             ctx,
-            resource_id=instance.instance_id,
             title=f"Stop idle {instance.label()}",
             cost=cost,
             risk="medium" if record.ephemeral_public_ip else "low",

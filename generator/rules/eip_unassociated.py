@@ -247,7 +247,6 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
         ]
         return self.new_finding(
             ctx,
-            resource_id=address.allocation_id,
             title=f"Release unassociated {address.label()}",
             cost=ctx.prices.public_ipv4_cost(region=ctx.region),
             risk=risk,

@@ -258,7 +258,6 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
             )
         return self.new_finding(
             ctx,
-            resource_id=group.name,
             title=f"Expire events older than {retention} days in log group {group.name}",
             cost=cost,
             risk=risk,
