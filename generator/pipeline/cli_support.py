@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from generator.config import load_config
-from generator.errors import ConfigError, StateRefusal, describe_validation_error
+from generator.errors import ConfigError, StateRefusal, UsageError, describe_validation_error
 from generator.pipeline.flags import parse_account
 from generator.pipeline.init import InitReport, NewFleet, plan_init, write_init
 from generator.pipeline.setup_steps import apply_settings, http_requester, setup_steps
@@ -38,7 +38,7 @@ def build_options(root: Path, given: dict[str, Any]) -> PipelineOptions:
         values["action"] = found.action
     for required, flag in (("repository", "--repo"), ("service_account_id", "--service-account")):
         if required not in values:
-            raise ConfigError(
+            raise UsageError(
                 f"{flag} is required the first time `reclaim init` runs in a repository",
                 hint="later runs remember it in .reclaim/pipeline.json",
             )
@@ -63,7 +63,7 @@ def new_fleet(
 ) -> NewFleet | None:
     if not accounts:
         if regions or rules:
-            raise ConfigError(
+            raise UsageError(
                 "--region and --rule only shape a new reclaim.yml: give --account too, "
                 "or edit reclaim.yml and re-run `reclaim init`"
             )
@@ -73,11 +73,11 @@ def new_fleet(
     )
     ids = [a.id for a in parsed]
     if len(set(ids)) != len(ids):
-        raise ConfigError("an account ID is given twice in --account")
+        raise UsageError("an account ID is given twice in --account")
     unknown = sorted(set(rules) - set(RULES))
     if unknown:
-        raise ConfigError(
-            f"unknown rule(s) {', '.join(unknown)}; known rules: {', '.join(sorted(RULES))}"
+        raise UsageError(
+            f"--rule: unknown rule(s) {', '.join(unknown)}; known rules: {', '.join(sorted(RULES))}"
         )
     return NewFleet(
         accounts=parsed,

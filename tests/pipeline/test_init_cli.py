@@ -107,8 +107,15 @@ def test_an_existing_oidc_provider_is_referenced_not_declared(tmp_path: Path) ->
 
 def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     result = init(tmp_path, "init", "--repo", "acme/cost")
-    assert result.exit_code == ExitCode.CONFIG  # type: ignore[attr-defined]
+    assert result.exit_code == ExitCode.USAGE  # type: ignore[attr-defined]
     assert "--service-account is required" in result.output  # type: ignore[attr-defined]
+    result = init(
+        tmp_path, "init", "--repo", "acme/cost", "--service-account", "111111111111",
+        "--region", "eu-west-1",
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE  # type: ignore[attr-defined]
+    assert "give --account too" in result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / ".github").exists()
     result = init(tmp_path, "init", "--repo", "acme/cost", "--service-account", "111111111111")
     assert result.exit_code == ExitCode.CONFIG  # type: ignore[attr-defined]
     assert "reclaim.yml does not exist" in result.output  # type: ignore[attr-defined]
