@@ -244,6 +244,20 @@ def test_push_event(raw: bytes) -> None:
         )
 
 
+@campaign(400)
+@given(raw=json_variants(G.bytes_of("pull_request.json")))
+def test_pull_request_event(raw: bytes) -> None:
+    with copy_of(G) as work:
+        _write(work, "pull_request.json", raw)
+        run(
+            "pull_request event (validate-changed)",
+            ["validate-changed", "--config", "reclaim-github.yml", "--base", "HEAD",
+             "--event", "pull_request.json"],
+            work,
+            env={"RECLAIM_GITHUB_TOKEN": "fuzz"},
+        )  # fmt: skip
+
+
 def test_every_reader_refuses_a_file_over_its_limit_unread() -> None:
     """Size is checked before parsing: 9 MiB of a valid-looking document is one message."""
     huge = b'{"padding": "' + b"x" * (9 * 1024 * 1024) + b'"}'
