@@ -187,7 +187,7 @@ def http_getter(api_url: str, token: str) -> Getter:
 def _commands(options: PipelineOptions, fleet: Fleet, word: str) -> str:
     for step in setup_steps(options, fleet):
         if word in step.why:
-            return " && ".join(step.commands)
+            return " && ".join(step.commands) or step.why
     return ""
 
 

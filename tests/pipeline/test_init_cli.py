@@ -218,3 +218,53 @@ def test_next_steps_are_the_exact_github_settings(tmp_path: Path) -> None:
         for line in output.splitlines()
         if "gh secret set RECLAIM_EXTERNAL_ID" in line and "--env" not in line
     ]
+
+
+def test_the_printed_reviewers_command_sends_the_approvers_ids(tmp_path: Path) -> None:
+    """Run the printed command with a `gh` that answers the ID look-ups and shows the body."""
+    import os
+    import subprocess
+
+    result = init(tmp_path / "repo", *FIRST_RUN, "--approver", "@acme/ops", "--approver", "@alice")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (command,) = [
+        line.strip()
+        for line in result.output.splitlines()  # type: ignore[attr-defined]
+        if "environments/reclaim-apply --input -" in line and "reviewers" in line
+    ]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        "  orgs/acme/teams/ops) echo 42 ;;\n"
+        "  users/alice) echo 7 ;;\n"
+        '  *) echo "$@" > "$GH_ARGS"; cat ;;\n'
+        "esac\n"
+    )
+    (bin_dir / "gh").chmod(0o755)
+    args = tmp_path / "args"
+    done = subprocess.run(
+        ["bash", "-c", command],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "GH_ARGS": str(args),
+        },
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True},
+        "prevent_self_review": True,
+        "reviewers": [{"type": "Team", "id": 42}, {"type": "User", "id": 7}],
+    }
+    assert args.read_text().split() == [
+        "api",
+        "-X",
+        "PUT",
+        "repos/acme/cost/environments/reclaim-apply",
+        "--input",
+        "-",
+    ]
