@@ -165,6 +165,7 @@ def test_the_workflows_install_the_commit_this_reclaim_runs_from(tmp_path: Path)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     uses = str(_install_step(tmp_path)["uses"])
     assert uses.endswith(f"@{head}") and "/" in uses.split("@")[0]
+    assert f"the workflows install reclaim from {uses}" in result.output  # type: ignore[attr-defined]
     manifest = json.loads((tmp_path / ".reclaim/pipeline.json").read_text())
     assert manifest["options"]["action"] == uses
     assert "pip install" not in (tmp_path / ".github/workflows/reclaim-scan.yml").read_text()
