@@ -392,3 +392,36 @@ def test_reviewers_already_set_are_kept_when_init_sets_the_branch_policy() -> No
         "prevent_self_review": False,
         "wait_timer": 30,
     }
+
+
+def test_an_edited_workflow_is_a_setup_problem(tmp_path: Path) -> None:
+    init = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "--dir",
+            str(tmp_path),
+            "--repo",
+            "acme/cost",
+            "--service-account",
+            "111111111111",
+            "--account",
+            "id=222222222222,name=prod",
+        ],
+    )
+    assert init.exit_code == 0, init.output
+    clean = CliRunner().invoke(main, ["doctor", "--dir", str(tmp_path), "--no-aws"], env={})
+    assert clean.exit_code == 0, clean.output
+    assert "ok   generated files: up to date" in clean.output
+    assert "GitHub: not checked" in clean.output
+    workflow = tmp_path / ".github/workflows/reclaim-apply.yml"
+    workflow.write_text(
+        workflow.read_text().replace("environment: reclaim-apply", "environment: other")
+    )
+    edited = CliRunner().invoke(main, ["doctor", "--dir", str(tmp_path), "--no-aws"], env={})
+    assert edited.exit_code == 3, edited.output
+    assert (
+        "FAIL generated files: differ from what init generates: .github/workflows/reclaim-apply.yml"
+        in edited.output
+    )
+    assert "fix: reclaim init" in edited.output
