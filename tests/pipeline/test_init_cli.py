@@ -269,3 +269,40 @@ def test_the_printed_reviewers_command_sends_the_approvers_ids(tmp_path: Path) -
         "--input",
         "-",
     ]
+
+
+def test_the_environments_admit_only_the_default_branch(tmp_path: Path) -> None:
+    """The deployment-branch policies init prints, matched the way GitHub matches branch
+    names against them (fnmatch-style patterns): the default branch deploys, a writer's
+    branch (even one named to look like it) does not, so its job never gets the secrets."""
+    import fnmatch
+
+    result = init(tmp_path, *FIRST_RUN)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    for environment in ("reclaim-scan", "reclaim-apply"):
+        (line,) = [
+            line
+            for line in result.output.splitlines()  # type: ignore[attr-defined]
+            if f"environments/{environment}/deployment-branch-policies" in line
+        ]
+        body = json.loads(line.split("echo '", 1)[1].split("' |", 1)[0])
+        assert body == {"name": "main", "type": "branch"}
+        (put,) = [
+            line
+            for line in result.output.splitlines()  # type: ignore[attr-defined]
+            if f"-X PUT repos/acme/cost/environments/{environment} " in line
+            and "reviewers" not in line
+        ]
+        settings = json.loads(put.split("echo '", 1)[1].split("' |", 1)[0])
+        assert settings["deployment_branch_policy"] == {
+            "protected_branches": False,
+            "custom_branch_policies": True,
+        }
+        for branch, deploys in (
+            ("main", True),
+            ("steal", False),
+            ("main-copy", False),
+            ("feature/main", False),
+            ("refs/heads/main", False),
+        ):
+            assert fnmatch.fnmatchcase(branch, body["name"]) is deploys, (environment, branch)
