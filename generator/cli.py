@@ -745,6 +745,13 @@ def demo(directory: Path) -> None:
 )
 @click.option("--scan-environment", help="GitHub environment of the scan. Default: reclaim-scan.")
 @click.option(
+    "--approver",
+    "approvers",
+    multiple=True,
+    help="@user or @org/team: a required reviewer of apply and rollback runs (repeatable; "
+    "remembered).",
+)
+@click.option(
     "--github-token",
     envvar="RECLAIM_SETUP_TOKEN",
     help="A repository admin's token (env RECLAIM_SETUP_TOKEN; never stored): init then sets "

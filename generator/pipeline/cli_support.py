@@ -98,6 +98,22 @@ def init_command(
 ) -> None:
     given = _renamed(given)
     token = given.pop("github_token", None)
+    manifest = load_manifest(root)
+    if not given.get("action") and manifest is None:
+        found = detect()
+        if found is not None:
+            given["action"] = found.action
+            out.print(
+                f"the workflows install reclaim from {found.action} ({found.how}); that "
+                "commit must be on GitHub (--action names another)",
+                highlight=False,
+            )
+            if found.dirty:
+                err.print(
+                    "[yellow]note:[/yellow] the checkout has uncommitted changes, which that "
+                    "commit does not contain",
+                    highlight=False,
+                )
     options = build_options(root, given)
     fleet = new_fleet(
         accounts,

@@ -187,7 +187,7 @@ def http_getter(api_url: str, token: str) -> Getter:
 def _commands(options: PipelineOptions, fleet: Fleet, word: str) -> str:
     for step in setup_steps(options, fleet):
         if word in step.why:
-            return " && ".join(step.commands)
+            return " && ".join(step.commands) or step.why
     return ""
 
 
@@ -311,6 +311,22 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
     return checks
 
 
+def check_files(root: Path, options: PipelineOptions) -> Check:
+    """The workflows and Terraform are what `reclaim init` generates from reclaim.yml now
+    (an edited trust policy or workflow is a setup problem too)."""
+    from generator.pipeline.init import plan_init
+    from generator.pipeline.writer import Action
+
+    report = plan_init(root, options, None, force=False)
+    changed = [c.generated.path for c in report.changes if c.action is not Action.UNCHANGED]
+    return Check(
+        "generated files",
+        not changed,
+        f"differ from what init generates: {', '.join(changed)}" if changed else "up to date",
+        "reclaim init (it shows each diff; commit the result)" if changed else "",
+    )
+
+
 class SetupProblems(ConfigError):
     """doctor found something wrong; each line says what and how to fix it."""
 
@@ -339,7 +355,7 @@ def doctor_command(
 
     options = build_options(root, {})
     fleet, _ = load_fleet(root, options, None)
-    checks: list[Check] = []
+    checks: list[Check] = [check_files(root, options)]
     if aws:
         if iam is None:
             from generator.aws.session import new_session

@@ -48,6 +48,42 @@ def oidc_template_body() -> dict[str, object]:
     return {"use_default": False, "include_claim_keys": list(OIDC_CLAIM_KEYS)}
 
 
+def reviewer_lookup(approver: str) -> tuple[str, str]:
+    """(reviewer type, API path whose `id` is the reviewer's ID) of @user or @org/team."""
+    name = approver.removeprefix("@")
+    if "/" in name:
+        org, team = name.split("/", 1)
+        return "Team", f"orgs/{org}/teams/{team}"
+    return "User", f"users/{name}"
+
+
+def reviewers_step(options: PipelineOptions) -> SetupStep:
+    repo = f"repos/{options.repository}"
+    path = f"{repo}/environments/{options.environment}"
+    if not options.approvers:
+        return SetupStep(
+            f"required reviewers of {options.environment}, who approve every apply and "
+            "rollback run: re-run `reclaim init --approver @org/team` (or @user), which "
+            "prints the command, or sets it with --github-token",
+            (),
+        )
+    entries = ",".join(
+        f'{{"type":"{kind}","id":\'"$(gh api {lookup} --jq .id)"\'}}'
+        for kind, lookup in map(reviewer_lookup, options.approvers)
+    )
+    policy = json.dumps(environment_body()["deployment_branch_policy"], separators=(",", ":"))
+    body = (
+        f'{{"deployment_branch_policy":{policy},"prevent_self_review":true,'
+        f'"reviewers":[{entries}]}}'
+    )
+    return SetupStep(
+        f"required reviewers of {options.environment} ({', '.join(options.approvers)}), who "
+        "approve every apply and rollback run",
+        (f"echo '{body}' | gh api -X PUT {path} --input -",),
+        applied_by_token=True,
+    )
+
+
 def setup_steps(options: PipelineOptions, fleet: Fleet) -> list[SetupStep]:
     repo = f"repos/{options.repository}"
     branch = options.default_branch
@@ -81,24 +117,7 @@ def setup_steps(options: PipelineOptions, fleet: Fleet) -> list[SetupStep]:
                 applied_by_token=True,
             )
         )
-    steps.append(
-        SetupStep(
-            f"required reviewers of {options.environment}: they approve every apply and "
-            "rollback run (IDs from `gh api orgs/ORG/teams/TEAM --jq .id` or "
-            "`gh api users/LOGIN --jq .id`)",
-            (
-                _api(
-                    "PUT",
-                    f"{repo}/environments/{options.environment}",
-                    {
-                        **environment_body(),
-                        "prevent_self_review": True,
-                        "reviewers": [{"type": "Team", "id": "TEAM_ID"}],
-                    },
-                ),
-            ),
-        )
-    )
+    steps.append(reviewers_step(options))
     secrets = [
         f"gh secret set {name} --repo {options.repository} --env {environment}"
         for name in fleet.external_id_envs
@@ -216,9 +235,16 @@ def apply_settings(options: PipelineOptions, request: Request) -> list[str]:
 
     call("PUT", f"{repo}/actions/oidc/customization/sub", oidc_template_body())
     done.append("OIDC subject template: repo, context, job_workflow_ref")
+    reviewers = []
+    for approver in options.approvers:
+        kind, lookup = reviewer_lookup(approver)
+        reviewers.append({"type": kind, "id": call("GET", lookup, None)["id"]})
     for environment in (options.scan_environment, options.environment):
         status, existing = request("GET", f"{repo}/environments/{environment}", None)
-        call("PUT", f"{repo}/environments/{environment}", _keeping_rules(status, existing))
+        body = _keeping_rules(status, existing)
+        if environment == options.environment and reviewers:
+            body.update(reviewers=reviewers, prevent_self_review=True)
+        call("PUT", f"{repo}/environments/{environment}", body)
         listed = call("GET", f"{repo}/environments/{environment}/deployment-branch-policies", None)
         policies = (listed or {}).get("branch_policies", [])
         for policy in policies:
@@ -235,4 +261,8 @@ def apply_settings(options: PipelineOptions, request: Request) -> list[str]:
                 {"name": options.default_branch, "type": "branch"},
             )
         done.append(f"environment {environment}: deploys only from {options.default_branch}")
+    if reviewers:
+        done.append(
+            f"environment {options.environment}: required reviewers {', '.join(options.approvers)}"
+        )
     return done

@@ -51,6 +51,16 @@ class PipelineOptions(BaseModel):
     terraform_dir: str = "terraform"
     runner: str = "ubuntu-24.04"
     parts: tuple[Part, ...] = ALL_PARTS
+    approvers: tuple[str, ...] = ()
+    """@user or @org/team: the required reviewers of the approval environment."""
+
+    @field_validator("approvers")
+    @classmethod
+    def _handles(cls, approvers: tuple[str, ...]) -> tuple[str, ...]:
+        for approver in approvers:
+            if not re.fullmatch(r"@[A-Za-z0-9-]+(/[A-Za-z0-9_.-]+)?", approver):
+                raise ValueError(f"{approver!r} is not @user or @org/team")
+        return approvers
 
     @model_validator(mode="before")
     @classmethod

@@ -267,6 +267,8 @@ def test_init_with_a_token_sets_the_template_and_the_environments_then_doctor_ag
             "    external_id_env: RECLAIM_EXTERNAL_ID_PROD\n"
             f"forge:\n  type: github\n  repository: acme/cost\n  api_url: {url}\n"
         )
+        fake.answers["/orgs/acme/teams/ops"] = {"id": 42, "slug": "ops"}
+        fake.answers["/users/alice"] = {"id": 7, "login": "alice"}
         result = CliRunner().invoke(
             main,
             [
@@ -277,6 +279,10 @@ def test_init_with_a_token_sets_the_template_and_the_environments_then_doctor_ag
                 "acme/cost",
                 "--service-account",
                 "111111111111",
+                "--approver",
+                "@acme/ops",
+                "--approver",
+                "@alice",
             ],
             env={"RECLAIM_SETUP_TOKEN": TOKEN},
         )
@@ -293,16 +299,20 @@ def test_init_with_a_token_sets_the_template_and_the_environments_then_doctor_ag
             f"/{REPO}/environments/reclaim-scan",
             {"deployment_branch_policy": branch_policy},
         ) in writes
-        # the reviewers someone had set are kept (a PUT without them would remove them)
+        # the approvers given, by the IDs GitHub has for them
         assert (
             "PUT",
             f"/{REPO}/environments/reclaim-apply",
             {
                 "deployment_branch_policy": branch_policy,
-                "reviewers": [{"type": "Team", "id": 42}],
+                "reviewers": [{"type": "Team", "id": 42}, {"type": "User", "id": 7}],
                 "prevent_self_review": True,
             },
         ) in writes
+        assert (
+            "set on GitHub: environment reclaim-apply: required reviewers @acme/ops, @alice"
+            in result.output
+        )
         for environment in ("reclaim-scan", "reclaim-apply"):
             listed = fake.answers[f"/{REPO}/environments/{environment}/deployment-branch-policies"]
             assert [p["name"] for p in listed["branch_policies"]] == ["main"]
@@ -351,3 +361,67 @@ def test_a_refused_token_is_a_clear_error_after_the_files_are_written(tmp_path: 
     assert result.exit_code == 8, result.output
     assert "GitHub answered 401" in result.output
     assert (tmp_path / ".github/workflows/reclaim-apply.yml").is_file()
+
+
+def test_reviewers_already_set_are_kept_when_init_sets_the_branch_policy() -> None:
+    from generator.pipeline.setup_steps import apply_settings, http_requester
+
+    rules = [
+        {
+            "type": "required_reviewers",
+            "prevent_self_review": False,
+            "reviewers": [{"type": "User", "reviewer": {"id": 9, "login": "bo"}}],
+        },
+        {"type": "wait_timer", "wait_timer": 30},
+    ]
+    fake = FakeGitHub(
+        {
+            f"/{REPO}/environments/reclaim-apply": {
+                "name": "reclaim-apply",
+                "protection_rules": rules,
+            }
+        }
+    )
+    with _serve(fake) as (url, _):
+        options = PipelineOptions(repository="acme/cost", service_account_id="111111111111")
+        apply_settings(options, http_requester(url, TOKEN))
+    (put,) = [b for m, p, b in fake.requests if m == "PUT" and p.endswith("/reclaim-apply")]
+    assert put == {
+        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True},
+        "reviewers": [{"type": "User", "id": 9}],
+        "prevent_self_review": False,
+        "wait_timer": 30,
+    }
+
+
+def test_an_edited_workflow_is_a_setup_problem(tmp_path: Path) -> None:
+    init = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "--dir",
+            str(tmp_path),
+            "--repo",
+            "acme/cost",
+            "--service-account",
+            "111111111111",
+            "--account",
+            "id=222222222222,name=prod",
+        ],
+    )
+    assert init.exit_code == 0, init.output
+    clean = CliRunner().invoke(main, ["doctor", "--dir", str(tmp_path), "--no-aws"], env={})
+    assert clean.exit_code == 0, clean.output
+    assert "ok   generated files: up to date" in clean.output
+    assert "GitHub: not checked" in clean.output
+    workflow = tmp_path / ".github/workflows/reclaim-apply.yml"
+    workflow.write_text(
+        workflow.read_text().replace("environment: reclaim-apply", "environment: other")
+    )
+    edited = CliRunner().invoke(main, ["doctor", "--dir", str(tmp_path), "--no-aws"], env={})
+    assert edited.exit_code == 3, edited.output
+    assert (
+        "FAIL generated files: differ from what init generates: .github/workflows/reclaim-apply.yml"
+        in edited.output
+    )
+    assert "fix: reclaim init" in edited.output

@@ -165,6 +165,7 @@ def test_the_workflows_install_the_commit_this_reclaim_runs_from(tmp_path: Path)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     uses = str(_install_step(tmp_path)["uses"])
     assert uses.endswith(f"@{head}") and "/" in uses.split("@")[0]
+    assert f"the workflows install reclaim from {uses}" in result.output  # type: ignore[attr-defined]
     manifest = json.loads((tmp_path / ".reclaim/pipeline.json").read_text())
     assert manifest["options"]["action"] == uses
     assert "pip install" not in (tmp_path / ".github/workflows/reclaim-scan.yml").read_text()
@@ -218,3 +219,90 @@ def test_next_steps_are_the_exact_github_settings(tmp_path: Path) -> None:
         for line in output.splitlines()
         if "gh secret set RECLAIM_EXTERNAL_ID" in line and "--env" not in line
     ]
+
+
+def test_the_printed_reviewers_command_sends_the_approvers_ids(tmp_path: Path) -> None:
+    """Run the printed command with a `gh` that answers the ID look-ups and shows the body."""
+    import os
+    import subprocess
+
+    result = init(tmp_path / "repo", *FIRST_RUN, "--approver", "@acme/ops", "--approver", "@alice")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (command,) = [
+        line.strip()
+        for line in result.output.splitlines()  # type: ignore[attr-defined]
+        if "environments/reclaim-apply --input -" in line and "reviewers" in line
+    ]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        "  orgs/acme/teams/ops) echo 42 ;;\n"
+        "  users/alice) echo 7 ;;\n"
+        '  *) echo "$@" > "$GH_ARGS"; cat ;;\n'
+        "esac\n"
+    )
+    (bin_dir / "gh").chmod(0o755)
+    args = tmp_path / "args"
+    done = subprocess.run(
+        ["bash", "-c", command],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "GH_ARGS": str(args),
+        },
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True},
+        "prevent_self_review": True,
+        "reviewers": [{"type": "Team", "id": 42}, {"type": "User", "id": 7}],
+    }
+    assert args.read_text().split() == [
+        "api",
+        "-X",
+        "PUT",
+        "repos/acme/cost/environments/reclaim-apply",
+        "--input",
+        "-",
+    ]
+
+
+def test_the_environments_admit_only_the_default_branch(tmp_path: Path) -> None:
+    """The deployment-branch policies init prints, matched the way GitHub matches branch
+    names against them (fnmatch-style patterns): the default branch deploys, a writer's
+    branch (even one named to look like it) does not, so its job never gets the secrets."""
+    import fnmatch
+
+    result = init(tmp_path, *FIRST_RUN)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    for environment in ("reclaim-scan", "reclaim-apply"):
+        (line,) = [
+            line
+            for line in result.output.splitlines()  # type: ignore[attr-defined]
+            if f"environments/{environment}/deployment-branch-policies" in line
+        ]
+        body = json.loads(line.split("echo '", 1)[1].split("' |", 1)[0])
+        assert body == {"name": "main", "type": "branch"}
+        (put,) = [
+            line
+            for line in result.output.splitlines()  # type: ignore[attr-defined]
+            if f"-X PUT repos/acme/cost/environments/{environment} " in line
+            and "reviewers" not in line
+        ]
+        settings = json.loads(put.split("echo '", 1)[1].split("' |", 1)[0])
+        assert settings["deployment_branch_policy"] == {
+            "protected_branches": False,
+            "custom_branch_policies": True,
+        }
+        for branch, deploys in (
+            ("main", True),
+            ("steal", False),
+            ("main-copy", False),
+            ("feature/main", False),
+            ("refs/heads/main", False),
+        ):
+            assert fnmatch.fnmatchcase(branch, body["name"]) is deploys, (environment, branch)
