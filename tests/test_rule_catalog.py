@@ -16,7 +16,7 @@ import pytest
 from generator.findings import Finding
 from generator.manifest.models import Manifest, Plan
 from generator.manifest.steps import calls_of
-from generator.manifest.validation import validate_pair, waiter_operation
+from generator.manifest.validation import validate_pair
 from generator.pipeline.iam_actions import iam_action
 from generator.pipeline.iam_scopes import SCOPES
 from generator.rules import RULES
@@ -48,11 +48,6 @@ def _all_calls(manifests: Iterable[Manifest]) -> frozenset[tuple[str, str]]:
     calls: set[tuple[str, str]] = set()
     for manifest in manifests:
         calls |= calls_of(manifest.steps)
-        calls |= {
-            (step.call.service, waiter_operation(step.call.service, step.wait.waiter))
-            for step in manifest.steps
-            if step.wait
-        }
     return frozenset(calls)
 
 
