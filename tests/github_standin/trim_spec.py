@@ -27,6 +27,11 @@ DEFAULT_SOURCE = Path(
 )
 
 OPERATIONS = (
+    "actions/get-custom-oidc-sub-claim-for-repo",
+    "actions/list-environment-secrets",
+    "actions/list-repo-secrets",
+    "actions/list-repo-variables",
+    "actions/set-custom-oidc-sub-claim-for-repo",
     "apps/create-installation-access-token",
     "git/create-blob",
     "git/create-commit",
@@ -51,10 +56,18 @@ OPERATIONS = (
     "pulls/request-reviewers",
     "pulls/update",
     "reactions/create-for-issue-comment",
+    "repos/create-deployment-branch-policy",
+    "repos/create-or-update-environment",
+    "repos/delete-deployment-branch-policy",
     "repos/get",
+    "repos/get-branch-protection",
     "repos/get-collaborator-permission-level",
     "repos/get-content",
+    "repos/get-environment",
+    "repos/list-deployment-branch-policies",
     "repos/list-pull-requests-associated-with-commit",
+    "teams/get-by-name",
+    "users/get-by-username",
 )
 _DROPPED_KEYS = {"example", "examples"}
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
