@@ -24,7 +24,7 @@ from rich.console import Console
 
 from generator.config import load_config
 from generator.errors import ConfigError
-from generator.pipeline.setup_steps import VALIDATE_CHECK, http_requester, setup_steps
+from generator.pipeline.setup_steps import VALIDATE_CHECK, http_requester, list_all, setup_steps
 from generator.pipeline.spec import OIDC_CLAIM_KEYS, Fleet, PipelineOptions
 
 OIDC_HOST = "token.actions.githubusercontent.com"
@@ -226,8 +226,12 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
         policy = body.get("deployment_branch_policy") or {}
         branches: list[str] = []
         if policy.get("custom_branch_policies"):
-            status, listed = get(f"{repo}/environments/{environment}/deployment-branch-policies")
-            branches = [p["name"] for p in (listed or {}).get("branch_policies", [])]
+            _, policies = list_all(
+                get,
+                f"{repo}/environments/{environment}/deployment-branch-policies",
+                "branch_policies",
+            )
+            branches = [p["name"] for p in policies]
         ok = branches == [options.default_branch]
         checks.append(
             Check(
@@ -251,8 +255,8 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
                     "" if reviewers else _commands(options, fleet, "required reviewers"),
                 )
             )
-        status, listed = get(f"{repo}/environments/{environment}/secrets")
-        names = {s["name"] for s in (listed or {}).get("secrets", [])}
+        _, secrets = list_all(get, f"{repo}/environments/{environment}/secrets", "secrets")
+        names = {s["name"] for s in secrets}
         wanted = set(fleet.external_id_envs) | (
             {APP_KEY} if environment == options.scan_environment else set()
         )
@@ -268,11 +272,8 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
                 ),
             )
         )
-    status, listed = get(f"{repo}/actions/secrets")
-    exposed = sorted(
-        {s["name"] for s in (listed or {}).get("secrets", [])}
-        & (set(fleet.external_id_envs) | {APP_KEY})
-    )
+    _, secrets = list_all(get, f"{repo}/actions/secrets", "secrets")
+    exposed = sorted({s["name"] for s in secrets} & (set(fleet.external_id_envs) | {APP_KEY}))
     checks.append(
         Check(
             "no ExternalId or App key as a repository secret",
@@ -281,8 +282,8 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
             " && ".join(f"gh secret delete {n} --repo {options.repository}" for n in exposed),
         )
     )
-    status, listed = get(f"{repo}/actions/variables")
-    variables = {v["name"] for v in (listed or {}).get("variables", [])}
+    _, listed = list_all(get, f"{repo}/actions/variables", "variables", per_page=30)
+    variables = {v["name"] for v in listed}
     app = {"RECLAIM_GITHUB_APP_ID", "RECLAIM_GITHUB_APP_INSTALLATION_ID"}
     checks.append(
         Check(
@@ -296,9 +297,13 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
     contexts: list[str] = []
     if status == 200:
         required = protection.get("required_status_checks") or {}
-        contexts = list(required.get("contexts", [])) + [
-            c.get("context", "") for c in required.get("checks", [])
-        ]
+        # `contexts` is the older list of `checks`' names: GitHub answers both
+        contexts = sorted(
+            {
+                *required.get("contexts", []),
+                *(c.get("context", "") for c in required.get("checks", [])),
+            }
+        )
     ok = VALIDATE_CHECK in contexts
     checks.append(
         Check(

@@ -197,6 +197,24 @@ def http_requester(api_url: str, token: str) -> Request:
     return request
 
 
+def list_all(
+    get: Callable[[str], tuple[int, Any]], path: str, key: str, per_page: int = 100
+) -> tuple[int, list[Any]]:
+    """(status, every item) of a GitHub listing: GitHub pages them (30 secrets or branch
+    policies, 10 variables by default), so one GET can miss what is past the first page."""
+    items: list[Any] = []
+    page = 1
+    while True:
+        status, listed = get(f"{path}?per_page={per_page}&page={page}")
+        if status != 200 or not isinstance(listed, dict):
+            return status, items
+        chunk = listed.get(key) or []
+        items += chunk
+        if not chunk or len(items) >= int(listed.get("total_count", 0)):
+            return status, items
+        page += 1
+
+
 def _keeping_rules(status: int, existing: Any) -> dict[str, object]:
     """The PUT body: the default-branch policy, and the reviewers, wait timer and
     self-review setting the environment already has (a PUT replaces them all)."""
@@ -245,8 +263,11 @@ def apply_settings(options: PipelineOptions, request: Request) -> list[str]:
         if environment == options.environment and reviewers:
             body.update(reviewers=reviewers, prevent_self_review=True)
         call("PUT", f"{repo}/environments/{environment}", body)
-        listed = call("GET", f"{repo}/environments/{environment}/deployment-branch-policies", None)
-        policies = (listed or {}).get("branch_policies", [])
+        _, policies = list_all(
+            lambda path: (200, call("GET", path, None)),
+            f"{repo}/environments/{environment}/deployment-branch-policies",
+            "branch_policies",
+        )
         for policy in policies:
             if policy.get("name") != options.default_branch:
                 call(

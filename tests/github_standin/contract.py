@@ -20,10 +20,12 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from tests.github_standin.trim_spec import SUBSET
 
 GITHUB = "https://api.github.com"
-# Bad credentials (401) and rate limits (403, 429) can come from any endpoint: GitHub
-# documents them for the API as a whole, not per operation. Where an operation does not list
-# them, their bodies are checked against `basic-error` instead.
-API_WIDE_STATUSES = {401, 403, 429}
+# Bad credentials (401), rate limits (403, 429) and Not Found (404: also what GitHub answers
+# for what the token may not see) can come from any endpoint: GitHub documents them for the
+# API as a whole, not per operation (get-environment lists only 200, yet a missing
+# environment is a 404). Where an operation does not list them, their bodies are checked
+# against `basic-error` instead.
+API_WIDE_STATUSES = {401, 403, 404, 429}
 
 
 @cache

@@ -391,3 +391,140 @@ def error(message: str, *, errors: list[Json] | None = None, status: int = 422) 
     if errors is not None:
         body["errors"] = errors
     return body
+
+
+# ---- repository settings (what `reclaim init --github-token` sets, `reclaim doctor` reads) --
+
+
+def public_user(urls: Urls, login: str, uid: int) -> Json:
+    return {
+        **user(urls, login, uid),
+        "name": login.title(),
+        "company": None,
+        "blog": "",
+        "location": None,
+        "email": None,
+        "hireable": None,
+        "bio": None,
+        "public_repos": 1,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+
+
+def team(urls: Urls, slug: str, tid: int, *, full: bool = False) -> Json:
+    base = f"{urls.api}/orgs/{urls.owner}/teams/{slug}"
+    body: Json = {
+        "id": tid,
+        "node_id": _node("Team", tid),
+        "url": f"{urls.api}/teams/{tid}",
+        "html_url": f"{urls.web}/orgs/{urls.owner}/teams/{slug}",
+        "name": slug,
+        "slug": slug,
+        "description": None,
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "permission": "pull",
+        "members_url": f"{base}/members{{/member}}",
+        "repositories_url": f"{base}/repos",
+        "parent": None,
+        "type": "organization",
+    }
+    if not full:
+        return body
+    org = f"{urls.api}/orgs/{urls.owner}"
+    organization = {
+        "login": urls.owner,
+        "id": 900,
+        "node_id": _node("Organization", 900),
+        "url": org,
+        "repos_url": f"{org}/repos",
+        "events_url": f"{org}/events",
+        "hooks_url": f"{org}/hooks",
+        "issues_url": f"{org}/issues",
+        "members_url": f"{org}/members{{/member}}",
+        "public_members_url": f"{org}/public_members{{/member}}",
+        "avatar_url": f"{urls.web}/avatars/{urls.owner}",
+        "description": None,
+        "html_url": f"{urls.web}/{urls.owner}",
+        "has_organization_projects": True,
+        "has_repository_projects": True,
+        "public_repos": 1,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "type": "Organization",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "archived_at": None,
+    }
+    return {
+        **body,
+        "members_count": 3,
+        "repos_count": 1,
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "organization": organization,
+    }
+
+
+def environment(
+    urls: Urls,
+    name: str,
+    eid: int,
+    *,
+    rules: list[Json],
+    branch_policy: Json | None,
+    created: str,
+    updated: str,
+) -> Json:
+    """``rules`` are the protection rules without their IDs (numbered here, as GitHub does)."""
+    return {
+        "id": eid,
+        "node_id": _node("Environment", eid),
+        "name": name,
+        "url": f"{urls.repo}/environments/{name}",
+        "html_url": f"{urls.repo_web}/deployments/activity_log?environments_filter={name}",
+        "created_at": created,
+        "updated_at": updated,
+        "protection_rules": [
+            {"id": eid * 10 + i, "node_id": _node("Gate", eid * 10 + i), **rule}
+            for i, rule in enumerate(rules)
+        ],
+        "deployment_branch_policy": branch_policy,
+    }
+
+
+def branch_policy(pid: int, name: str) -> Json:
+    return {
+        "id": pid,
+        "node_id": _node("DeploymentBranchPolicy", pid),
+        "name": name,
+        "type": "branch",
+    }
+
+
+def named(name: str, at: str, **extra: str) -> Json:
+    """A secret (names and dates only: values are never returned) or, with a value, a variable."""
+    return {"name": name, **extra, "created_at": at, "updated_at": at}
+
+
+def branch_protection(urls: Urls, branch: str, contexts: list[str]) -> Json:
+    base = f"{urls.repo}/branches/{branch}/protection"
+    return {
+        "url": base,
+        "required_status_checks": {
+            "url": f"{base}/required_status_checks",
+            "strict": True,
+            "contexts": contexts,
+            "contexts_url": f"{base}/required_status_checks/contexts",
+            "checks": [{"context": c, "app_id": None} for c in contexts],
+        },
+        "enforce_admins": {"url": f"{base}/enforce_admins", "enabled": True},
+        "required_linear_history": {"enabled": False},
+        "allow_force_pushes": {"enabled": False},
+        "allow_deletions": {"enabled": False},
+    }

@@ -36,6 +36,8 @@ Json = dict[str, Any]
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
 BODY_LIMIT = 65_536
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_SUB = "/repos/<owner>/<name>/actions/oidc/customization/sub"
+_ENV = "/repos/<owner>/<name>/environments/<environment>"
 
 
 class ApiError(Exception):
@@ -100,6 +102,24 @@ class CommentState:
 
 
 @dataclass
+class EnvironmentState:
+    """A deployment environment as its settings page shows it."""
+
+    eid: int
+    created_at: str
+    updated_at: str
+    reviewers: list[tuple[str, str]] = field(default_factory=list)
+    """(``User`` or ``Team``, login or slug) of each required reviewer."""
+    prevent_self_review: bool = False
+    wait_timer: int = 0
+    branch_policy: Json | None = None
+    """``deployment_branch_policy``: None lets every branch deploy."""
+    policies: dict[int, str] = field(default_factory=dict)
+    """ID → branch name pattern of each custom deployment branch policy."""
+    secrets: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Fault:
     method: str
     path: re.Pattern[str]
@@ -158,6 +178,15 @@ class GitHubStandIn:
         self.comments: dict[int, CommentState] = {}
         self.label_ids: dict[str, int] = {}
         self.faults: list[Fault] = []
+        # Repository settings (Actions, environments, branch protection), as tests set them
+        # by hand or `reclaim init --github-token` does through the API.
+        self.oidc_template: Json = {"use_default": True}
+        self.environments: dict[str, EnvironmentState] = {}
+        self.repo_secrets: list[str] = []
+        self.variables: dict[str, str] = {}
+        self.protection: dict[str, list[str]] = {}
+        """Protected branch → the status checks it requires."""
+        self._next_id = 100
         self.log: list[Exchange] = []
         self.violations: list[str] = []
         self._next_number = 1
@@ -227,6 +256,27 @@ class GitHubStandIn:
                         "DELETE",
                         "/repos/<owner>/<name>/issues/<int:number>/labels/<path:label>",
                         "remove_label",
+                    ),
+                    ("GET", "/users/<username>", "get_user"),
+                    ("GET", "/orgs/<org>/teams/<slug>", "get_team"),
+                    ("GET", f"{_SUB}", "get_oidc_template"),
+                    ("PUT", f"{_SUB}", "set_oidc_template"),
+                    ("GET", "/repos/<owner>/<name>/actions/secrets", "list_repo_secrets"),
+                    ("GET", "/repos/<owner>/<name>/actions/variables", "list_variables"),
+                    ("GET", f"{_ENV}", "get_environment"),
+                    ("PUT", f"{_ENV}", "put_environment"),
+                    ("GET", f"{_ENV}/secrets", "list_environment_secrets"),
+                    ("GET", f"{_ENV}/deployment-branch-policies", "list_branch_policies"),
+                    ("POST", f"{_ENV}/deployment-branch-policies", "create_branch_policy"),
+                    (
+                        "DELETE",
+                        f"{_ENV}/deployment-branch-policies/<int:pid>",
+                        "delete_branch_policy",
+                    ),
+                    (
+                        "GET",
+                        "/repos/<owner>/<name>/branches/<path:branch>/protection",
+                        "get_protection",
                     ),
                 )
             ],
@@ -478,8 +528,10 @@ class GitHubStandIn:
         if (owner, name) != (self.owner, self.name):
             raise ApiError(404, objects.error("Not Found", status=404))
 
-    def _paginate(self, request: Request, items: list[Json]) -> tuple[list[Json], dict[str, str]]:
-        per_page = min(int(request.args.get("per_page", 30)), 100)
+    def _paginate(
+        self, request: Request, items: list[Json], default: int = 30, most: int = 100
+    ) -> tuple[list[Json], dict[str, str]]:
+        per_page = min(int(request.args.get("per_page", default)), most)
         page = max(int(request.args.get("page", 1)), 1)
         chunk = items[(page - 1) * per_page : page * per_page]
         last = max(1, -(-len(items) // per_page))
@@ -982,3 +1034,184 @@ class GitHubStandIn:
             "created_at": self._now(),
         }
         return 201, reaction, {}
+
+    # ---- repository settings (`reclaim init --github-token`, `reclaim doctor`) ------------
+
+    def human_environment(
+        self, name: str, *, policies: tuple[str, ...] = (), **settings: Any
+    ) -> EnvironmentState:
+        """Someone sets up an environment by hand: ``settings`` are EnvironmentState fields,
+        ``policies`` its custom deployment branch policies."""
+        with self._lock:
+            now = self._now()
+            env = self.environments.setdefault(name, EnvironmentState(self._id(), now, now))
+            for key, value in settings.items():
+                setattr(env, key, value)
+            env.policies.update({self._id(): pattern for pattern in policies})
+            return env
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _team_id(self, slug: str) -> int:
+        return 3000 + sum(map(ord, slug))
+
+    def _logins(self) -> set[str]:
+        return {*self.roles, *self.collaborators}
+
+    def _op_get_user(self, _r: Request, _l: str, _p: Json, username: str) -> Any:
+        if username not in self._logins():
+            raise ApiError(404, objects.error("Not Found", status=404))
+        return 200, objects.public_user(self.urls, username, self._user(username)["id"]), {}
+
+    def _op_get_team(self, _r: Request, _l: str, _p: Json, org: str, slug: str) -> Any:
+        if org != self.owner or slug not in self.teams:
+            raise ApiError(404, objects.error("Not Found", status=404))
+        return 200, objects.team(self.urls, slug, self._team_id(slug), full=True), {}
+
+    def _op_get_oidc_template(self, _r: Request, _l: str, _p: Json, owner: str, name: str) -> Any:
+        self._check_repo(owner, name)
+        return 200, self.oidc_template, {}
+
+    def _op_set_oidc_template(self, _r: Request, _l: str, p: Json, owner: str, name: str) -> Any:
+        self._check_repo(owner, name)
+        self.oidc_template = dict(p)
+        return 201, {}, {}
+
+    def _listing(self, request: Request, key: str, items: list[Json], **paging: int) -> Any:
+        page, headers = self._paginate(request, items, **paging)
+        return 200, {"total_count": len(items), key: page}, headers
+
+    def _op_list_repo_secrets(
+        self, request: Request, _l: str, _p: Json, owner: str, name: str
+    ) -> Any:
+        self._check_repo(owner, name)
+        at = self._now()
+        return self._listing(request, "secrets", [objects.named(n, at) for n in self.repo_secrets])
+
+    def _op_list_variables(self, request: Request, _l: str, _p: Json, owner: str, name: str) -> Any:
+        self._check_repo(owner, name)
+        at = self._now()
+        variables = [objects.named(n, at, value=v) for n, v in self.variables.items()]
+        return self._listing(request, "variables", variables, default=10, most=30)
+
+    def _environment(self, owner: str, name: str, environment: str) -> EnvironmentState:
+        self._check_repo(owner, name)
+        if environment not in self.environments:
+            raise ApiError(404, objects.error("Not Found", status=404))
+        return self.environments[environment]
+
+    def _environment_json(self, environment: str) -> Json:
+        env = self.environments[environment]
+        rules: list[Json] = []
+        if env.wait_timer:
+            rules.append({"type": "wait_timer", "wait_timer": env.wait_timer})
+        if env.reviewers:
+            reviewers = [
+                {
+                    "type": kind,
+                    "reviewer": self._user(who)
+                    if kind == "User"
+                    else objects.team(self.urls, who, self._team_id(who)),
+                }
+                for kind, who in env.reviewers
+            ]
+            rules.append(
+                {
+                    "type": "required_reviewers",
+                    "prevent_self_review": env.prevent_self_review,
+                    "reviewers": reviewers,
+                }
+            )
+        if env.branch_policy:
+            rules.append({"type": "branch_policy"})
+        return objects.environment(
+            self.urls,
+            environment,
+            env.eid,
+            rules=rules,
+            branch_policy=env.branch_policy,
+            created=env.created_at,
+            updated=env.updated_at,
+        )
+
+    def _op_get_environment(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, environment: str
+    ) -> Any:
+        self._environment(owner, name, environment)
+        return 200, self._environment_json(environment), {}
+
+    def _reviewer(self, entry: Json) -> tuple[str, str]:
+        kind, rid = entry.get("type"), entry.get("id")
+        known = self._logins() if kind == "User" else self.teams
+        ids = self._user if kind == "User" else (lambda s: {"id": self._team_id(s)})
+        for who in known:
+            if ids(who)["id"] == rid:
+                return str(kind), who
+        raise _invalid("Environment", "reviewers", f"{kind} {rid} is not a valid reviewer")
+
+    def _op_put_environment(
+        self, _r: Request, _l: str, p: Json, owner: str, name: str, environment: str
+    ) -> Any:
+        """A PUT sets every protection rule: what the body leaves out is removed."""
+        self._check_repo(owner, name)
+        policy = p.get("deployment_branch_policy")
+        if policy and policy["protected_branches"] and policy["custom_branch_policies"]:
+            raise _invalid(
+                "Environment", "deployment_branch_policy", "only one of the two may be true"
+            )
+        reviewers = [self._reviewer(r) for r in p.get("reviewers") or []]
+        env = self.human_environment(
+            environment,
+            reviewers=reviewers,
+            prevent_self_review=p.get("prevent_self_review", False),
+            wait_timer=p.get("wait_timer", 0),
+            branch_policy=policy,
+        )
+        env.updated_at = self._now()
+        return 200, self._environment_json(environment), {}
+
+    def _op_list_environment_secrets(
+        self, request: Request, _l: str, _p: Json, owner: str, name: str, environment: str
+    ) -> Any:
+        env = self._environment(owner, name, environment)
+        at = self._now()
+        return self._listing(request, "secrets", [objects.named(n, at) for n in env.secrets])
+
+    def _op_list_branch_policies(
+        self, request: Request, _l: str, _p: Json, owner: str, name: str, environment: str
+    ) -> Any:
+        env = self._environment(owner, name, environment)
+        policies = [objects.branch_policy(pid, n) for pid, n in env.policies.items()]
+        return self._listing(request, "branch_policies", policies)
+
+    def _op_create_branch_policy(
+        self, _r: Request, _l: str, p: Json, owner: str, name: str, environment: str
+    ) -> Any:
+        env = self._environment(owner, name, environment)
+        if not (env.branch_policy or {}).get("custom_branch_policies"):
+            # as documented: custom_branch_policies must be set first
+            raise ApiError(404, objects.error("Not Found", status=404))
+        pid = self._id()
+        env.policies[pid] = p["name"]
+        return 200, objects.branch_policy(pid, p["name"]), {}
+
+    def _op_delete_branch_policy(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, environment: str, pid: int
+    ) -> Any:
+        env = self._environment(owner, name, environment)
+        if env.policies.pop(pid, None) is None:
+            raise ApiError(404, objects.error("Not Found", status=404))
+        return 204, None, {}
+
+    def _op_get_protection(
+        self, _r: Request, _l: str, _p: Json, owner: str, name: str, branch: str
+    ) -> Any:
+        self._check_repo(owner, name)
+        if self.git.ref(f"refs/heads/{branch}") is None:
+            raise ApiError(404, objects.error("Branch not found", status=404))
+        if branch not in self.protection:
+            raise ApiError(404, objects.error("Branch not protected", status=404))
+        body = objects.branch_protection(self.urls, branch, self.protection[branch])
+        return 200, body, {}

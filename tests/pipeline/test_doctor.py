@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -17,143 +12,55 @@ from click.testing import CliRunner
 from generator.cli import main
 from generator.pipeline.doctor import check_github, http_getter
 from generator.pipeline.spec import Fleet, PipelineOptions
+from tests.github_standin.server import GitHubStandIn
 
 REPO = "repos/acme/cost"
 TOKEN = "doctor-token"
-
-
-def healthy(options: PipelineOptions, fleet: Fleet) -> dict[str, Any]:
-    env_secrets = [{"name": n} for n in fleet.external_id_envs]
-    return {
-        f"/{REPO}/actions/oidc/customization/sub": {
-            "use_default": False,
-            "include_claim_keys": ["repo", "context", "job_workflow_ref"],
-        },
-        f"/{REPO}/environments/reclaim-scan": {
-            "name": "reclaim-scan",
-            "protection_rules": [{"type": "branch_policy"}],
-            "deployment_branch_policy": {
-                "protected_branches": False,
-                "custom_branch_policies": True,
-            },
-        },
-        f"/{REPO}/environments/reclaim-apply": {
-            "name": "reclaim-apply",
-            "protection_rules": [
-                {
-                    "type": "required_reviewers",
-                    "reviewers": [{"type": "Team", "reviewer": {"id": 1}}],
-                },
-                {"type": "branch_policy"},
-            ],
-            "deployment_branch_policy": {
-                "protected_branches": False,
-                "custom_branch_policies": True,
-            },
-        },
-        f"/{REPO}/environments/reclaim-scan/deployment-branch-policies": {
-            "total_count": 1,
-            "branch_policies": [{"name": "main", "type": "branch"}],
-        },
-        f"/{REPO}/environments/reclaim-apply/deployment-branch-policies": {
-            "total_count": 1,
-            "branch_policies": [{"name": "main", "type": "branch"}],
-        },
-        f"/{REPO}/environments/reclaim-scan/secrets": {
-            "total_count": 3,
-            "secrets": [*env_secrets, {"name": "RECLAIM_GITHUB_APP_PRIVATE_KEY"}],
-        },
-        f"/{REPO}/environments/reclaim-apply/secrets": {"total_count": 2, "secrets": env_secrets},
-        f"/{REPO}/actions/secrets": {"total_count": 0, "secrets": []},
-        f"/{REPO}/actions/variables": {
-            "total_count": 2,
-            "variables": [
-                {"name": "RECLAIM_GITHUB_APP_ID", "value": "1"},
-                {"name": "RECLAIM_GITHUB_APP_INSTALLATION_ID", "value": "2"},
-            ],
-        },
-        f"/{REPO}/branches/main/protection": {
-            "required_status_checks": {"strict": True, "contexts": ["Validate remediations"]}
-        },
-    }
-
-
-class FakeGitHub:
-    """Answers GETs from ``answers``; PUT, POST and DELETE change them as GitHub would for
-    the endpoints init uses, and every request is recorded."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-        self.requests: list[tuple[str, str, Any]] = []
-
-    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        self.requests.append((method, path, body))
-        if method == "GET":
-            found = self.answers.get(path)
-            return (200, found) if found is not None else (404, {"message": "Not Found"})
-        if path.endswith("/actions/oidc/customization/sub") and method == "PUT":
-            self.answers[path] = body
-            return 201, {}
-        if "/environments/" in path and method == "PUT":
-            name = path.rsplit("/", 1)[1]
-            self.answers[path] = {"name": name, "protection_rules": [], **body}
-            self.answers.setdefault(
-                f"{path}/deployment-branch-policies", {"total_count": 0, "branch_policies": []}
-            )
-            return 200, self.answers[path]
-        if path.endswith("/deployment-branch-policies") and method == "POST":
-            listed = self.answers[path]
-            policy = {"id": len(listed["branch_policies"]) + 1, **body}
-            listed["branch_policies"].append(policy)
-            listed["total_count"] = len(listed["branch_policies"])
-            return 200, policy
-        if "/deployment-branch-policies/" in path and method == "DELETE":
-            listing, _, policy_id = path.rpartition("/")
-            listed = self.answers[listing]
-            listed["branch_policies"] = [
-                p for p in listed["branch_policies"] if str(p["id"]) != policy_id
-            ]
-            return 204, None
-        return 404, {"message": "Not Found"}
+CUSTOM = {"protected_branches": False, "custom_branch_policies": True}
 
 
 @pytest.fixture
-def github(options: PipelineOptions, fleet: Fleet) -> Iterator[tuple[str, dict[str, Any]]]:
-    with _serve(FakeGitHub(healthy(options, fleet))) as (url, fake):
-        yield url, fake.answers
-
-
-@contextmanager
-def _serve(fake: FakeGitHub) -> Iterator[tuple[str, FakeGitHub]]:
-    class Handler(BaseHTTPRequestHandler):
-        def _any(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                status, answer = 401, {"message": "Bad credentials"}
-            else:
-                status, answer = fake.handle(self.command, self.path, body)
-            data = b"" if answer is None else json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_PUT = do_POST = do_DELETE = _any
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def bare_github(tmp_path: Path) -> Iterator[GitHubStandIn]:
+    """A repository with nothing set: no environments, the default OIDC subjects."""
+    server = GitHubStandIn(
+        tmp_path / "github", name="cost", token=TOKEN, collaborators=("alice", "bo"), teams=("ops",)
+    ).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", fake
+        yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop()
+    if server.violations:
+        pytest.fail(
+            "exchanges that break GitHub's API description:\n" + "\n".join(server.violations)
+        )
+
+
+@pytest.fixture
+def github(bare_github: GitHubStandIn, fleet: Fleet) -> GitHubStandIn:
+    """Every setting as init and the setup steps make it."""
+    bare_github.oidc_template = {
+        "use_default": False,
+        "include_claim_keys": ["repo", "context", "job_workflow_ref"],
+    }
+    bare_github.human_environment(
+        "reclaim-scan",
+        branch_policy=CUSTOM,
+        policies=("main",),
+        secrets=[*fleet.external_id_envs, "RECLAIM_GITHUB_APP_PRIVATE_KEY"],
+    )
+    bare_github.human_environment(
+        "reclaim-apply",
+        branch_policy=CUSTOM,
+        policies=("main",),
+        secrets=list(fleet.external_id_envs),
+        reviewers=[("Team", "ops")],
+    )
+    bare_github.variables = {
+        "RECLAIM_GITHUB_APP_ID": "1",
+        "RECLAIM_GITHUB_APP_INSTALLATION_ID": "2",
+    }
+    bare_github.protection["main"] = ["Validate remediations"]
+    return bare_github
 
 
 def _failed(options: PipelineOptions, fleet: Fleet, url: str) -> dict[str, str]:
@@ -161,23 +68,23 @@ def _failed(options: PipelineOptions, fleet: Fleet, url: str) -> dict[str, str]:
     return {c.what: c.fix for c in checks if not c.ok}
 
 
-def test_a_healthy_setup_passes_every_check(github, options, fleet) -> None:  # type: ignore[no-untyped-def]
-    url, _ = github
-    assert _failed(options, fleet, url) == {}
-
-
-def test_each_broken_setting_is_named_with_its_fix(github, options, fleet) -> None:  # type: ignore[no-untyped-def]
-    url, answers = github
-    answers[f"/{REPO}/actions/oidc/customization/sub"] = {"use_default": True}
-    answers[f"/{REPO}/environments/reclaim-apply"]["deployment_branch_policy"] = None
-    answers[f"/{REPO}/environments/reclaim-apply"]["protection_rules"] = []
-    answers[f"/{REPO}/actions/secrets"] = {
-        "total_count": 1,
-        "secrets": [{"name": "RECLAIM_EXTERNAL_ID_PROD"}],
+def test_a_healthy_setup_passes_every_check(github: GitHubStandIn, options, fleet) -> None:  # type: ignore[no-untyped-def]
+    assert _failed(options, fleet, github.api_url) == {}
+    checks = {
+        c.what: c.detail for c in check_github(options, fleet, http_getter(github.api_url, TOKEN))
     }
-    answers[f"/{REPO}/environments/reclaim-scan/secrets"] = {"total_count": 0, "secrets": []}
-    del answers[f"/{REPO}/branches/main/protection"]
-    failed = _failed(options, fleet, url)
+    # GitHub names each required check twice (`contexts` and `checks`): said once
+    assert checks["branch protection of main"] == "required checks ['Validate remediations']"
+
+
+def test_each_broken_setting_is_named_with_its_fix(github: GitHubStandIn, options, fleet) -> None:  # type: ignore[no-untyped-def]
+    github.oidc_template = {"use_default": True}
+    apply = github.environments["reclaim-apply"]
+    apply.branch_policy, apply.reviewers = None, []
+    github.repo_secrets = ["RECLAIM_EXTERNAL_ID_PROD"]
+    github.environments["reclaim-scan"].secrets = []
+    del github.protection["main"]
+    failed = _failed(options, fleet, github.api_url)
     assert set(failed) == {
         "OIDC subject template",
         "environment reclaim-apply: branches",
@@ -195,8 +102,23 @@ def test_each_broken_setting_is_named_with_its_fix(github, options, fleet) -> No
     assert "Validate remediations" in failed["branch protection of main"]
 
 
-def test_the_command_exits_3_and_prints_the_fixes(github, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, answers = github
+def test_settings_past_the_first_page_are_found(github: GitHubStandIn, options, fleet) -> None:  # type: ignore[no-untyped-def]
+    """GitHub lists 10 variables and 30 secrets a page: the App's variables and the
+    ExternalIds may be on a later one."""
+    github.variables = {
+        **{f"OTHER_{i:02}": "x" for i in range(40)},
+        "RECLAIM_GITHUB_APP_ID": "1",
+        "RECLAIM_GITHUB_APP_INSTALLATION_ID": "2",
+    }
+    scan = github.environments["reclaim-scan"]
+    scan.secrets = [f"OTHER_{i:03}" for i in range(120)] + scan.secrets
+    github.repo_secrets = [f"OTHER_{i:03}" for i in range(120)] + ["RECLAIM_EXTERNAL_ID_DEV"]
+    failed = _failed(options, fleet, github.api_url)
+    assert set(failed) == {"no ExternalId or App key as a repository secret"}
+    assert "RECLAIM_EXTERNAL_ID_DEV" in failed["no ExternalId or App key as a repository secret"]
+
+
+def test_the_command_exits_3_and_prints_the_fixes(github: GitHubStandIn, tmp_path: Path) -> None:
     init = CliRunner().invoke(
         main,
         [
@@ -214,12 +136,11 @@ def test_the_command_exits_3_and_prints_the_fixes(github, tmp_path: Path) -> Non
     assert init.exit_code == 0, init.output
     config = tmp_path / "reclaim.yml"
     config.write_text(
-        config.read_text().replace("  base_branch: main", f"  base_branch: main\n  api_url: {url}")
+        config.read_text().replace(
+            "  base_branch: main", f"  base_branch: main\n  api_url: {github.api_url}"
+        )
     )
-    answers[f"/{REPO}/environments/reclaim-scan/secrets"] = {
-        "total_count": 1,
-        "secrets": [{"name": "RECLAIM_GITHUB_APP_PRIVATE_KEY"}],
-    }
+    github.environments["reclaim-scan"].secrets = ["RECLAIM_GITHUB_APP_PRIVATE_KEY"]
     result = CliRunner().invoke(
         main, ["doctor", "--dir", str(tmp_path), "--no-aws"], env={"RECLAIM_DOCTOR_TOKEN": TOKEN}
     )
@@ -235,163 +156,125 @@ def test_the_command_exits_3_and_prints_the_fixes(github, tmp_path: Path) -> Non
     assert "ok   OIDC subject template" in result.output
 
 
+def _config(root: Path, api_url: str) -> None:
+    (root / "reclaim.yml").write_text(
+        "version: 1\naccounts:\n  - id: '222222222222'\n    name: prod\n"
+        "    role_arn: arn:aws:iam::222222222222:role/reclaim-remediation\n"
+        "    scan_role_arn: arn:aws:iam::222222222222:role/reclaim-scan\n"
+        "    external_id_env: RECLAIM_EXTERNAL_ID_PROD\n"
+        f"forge:\n  type: github\n  repository: acme/cost\n  api_url: {api_url}\n"
+    )
+
+
 def test_init_with_a_token_sets_the_template_and_the_environments_then_doctor_agrees(
-    tmp_path: Path,
+    bare_github: GitHubStandIn, tmp_path: Path
 ) -> None:
     """Starting from a repository with nothing set, and an environment someone opened to a
     feature branch: init sets what a token can, and prints only the rest."""
-    fake = FakeGitHub(
-        {
-            f"/{REPO}/environments/reclaim-apply": {
-                "name": "reclaim-apply",
-                "protection_rules": [
-                    {
-                        "type": "required_reviewers",
-                        "prevent_self_review": True,
-                        "reviewers": [{"type": "Team", "reviewer": {"id": 42, "slug": "ops"}}],
-                    }
-                ],
-            },
-            f"/{REPO}/environments/reclaim-apply/deployment-branch-policies": {
-                "total_count": 1,
-                "branch_policies": [{"id": 7, "name": "feature/*", "type": "branch"}],
-            },
-        }
+    github = bare_github
+    github.human_environment(
+        "reclaim-apply",
+        reviewers=[("Team", "ops")],
+        prevent_self_review=True,
+        branch_policy=CUSTOM,
+        policies=("feature/*",),
     )
-    with _serve(fake) as (url, _):
-        config = tmp_path / "reclaim.yml"
-        config.write_text(
-            "version: 1\naccounts:\n  - id: '222222222222'\n    name: prod\n"
-            "    role_arn: arn:aws:iam::222222222222:role/reclaim-remediation\n"
-            "    scan_role_arn: arn:aws:iam::222222222222:role/reclaim-scan\n"
-            "    external_id_env: RECLAIM_EXTERNAL_ID_PROD\n"
-            f"forge:\n  type: github\n  repository: acme/cost\n  api_url: {url}\n"
-        )
-        fake.answers["/orgs/acme/teams/ops"] = {"id": 42, "slug": "ops"}
-        fake.answers["/users/alice"] = {"id": 7, "login": "alice"}
-        result = CliRunner().invoke(
-            main,
-            [
-                "init",
-                "--dir",
-                str(tmp_path),
-                "--repo",
-                "acme/cost",
-                "--service-account",
-                "111111111111",
-                "--approver",
-                "@acme/ops",
-                "--approver",
-                "@alice",
-            ],
-            env={"RECLAIM_SETUP_TOKEN": TOKEN},
-        )
-        assert result.exit_code == 0, result.output
-        writes = [(m, p, b) for m, p, b in fake.requests if m != "GET"]
-        assert writes[0] == (
-            "PUT",
-            f"/{REPO}/actions/oidc/customization/sub",
-            {"use_default": False, "include_claim_keys": ["repo", "context", "job_workflow_ref"]},
-        )
-        branch_policy = {"protected_branches": False, "custom_branch_policies": True}
-        assert (
-            "PUT",
-            f"/{REPO}/environments/reclaim-scan",
-            {"deployment_branch_policy": branch_policy},
-        ) in writes
-        # the approvers given, by the IDs GitHub has for them
-        assert (
-            "PUT",
-            f"/{REPO}/environments/reclaim-apply",
-            {
-                "deployment_branch_policy": branch_policy,
-                "reviewers": [{"type": "Team", "id": 42}, {"type": "User", "id": 7}],
-                "prevent_self_review": True,
-            },
-        ) in writes
-        assert (
-            "set on GitHub: environment reclaim-apply: required reviewers @acme/ops, @alice"
-            in result.output
-        )
-        for environment in ("reclaim-scan", "reclaim-apply"):
-            listed = fake.answers[f"/{REPO}/environments/{environment}/deployment-branch-policies"]
-            assert [p["name"] for p in listed["branch_policies"]] == ["main"]
-        assert (
-            "DELETE",
-            f"/{REPO}/environments/reclaim-apply/deployment-branch-policies/7",
-            None,
-        ) in writes
-        assert "set on GitHub: OIDC subject template" in result.output
-        assert "customization/sub" not in result.output  # not printed as a command any more
-        assert (
-            "gh secret set RECLAIM_EXTERNAL_ID_PROD --repo acme/cost --env reclaim-apply"
-            in result.output
-        )
-        options = PipelineOptions(repository="acme/cost", service_account_id="111111111111")
-        from generator.pipeline.init import load_fleet
+    _config(tmp_path, github.api_url)
+    result = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "--dir",
+            str(tmp_path),
+            "--repo",
+            "acme/cost",
+            "--service-account",
+            "111111111111",
+            "--approver",
+            "@acme/ops",
+            "--approver",
+            "@alice",
+        ],
+        env={"RECLAIM_SETUP_TOKEN": TOKEN},
+    )
+    assert result.exit_code == 0, result.output
+    writes = [(e.method, e.path) for e in github.writes()]
+    assert writes[0] == ("PUT", f"/{REPO}/actions/oidc/customization/sub")
+    assert github.oidc_template == {
+        "use_default": False,
+        "include_claim_keys": ["repo", "context", "job_workflow_ref"],
+    }
+    scan, apply = github.environments["reclaim-scan"], github.environments["reclaim-apply"]
+    assert scan.branch_policy == apply.branch_policy == CUSTOM
+    assert (scan.reviewers, scan.prevent_self_review) == ([], False)
+    # the approvers given, found by the IDs GitHub has for them
+    assert apply.reviewers == [("Team", "ops"), ("User", "alice")]
+    assert apply.prevent_self_review
+    assert (
+        "set on GitHub: environment reclaim-apply: required reviewers @acme/ops, @alice"
+        in result.output
+    )
+    assert list(scan.policies.values()) == list(apply.policies.values()) == ["main"]
+    assert ("DELETE", f"/{REPO}/environments/reclaim-apply/deployment-branch-policies/") in [
+        (m, p.rstrip("0123456789")) for m, p in writes
+    ]
+    assert "set on GitHub: OIDC subject template" in result.output
+    assert "customization/sub" not in result.output  # not printed as a command any more
+    assert (
+        "gh secret set RECLAIM_EXTERNAL_ID_PROD --repo acme/cost --env reclaim-apply"
+        in result.output
+    )
+    options = PipelineOptions(repository="acme/cost", service_account_id="111111111111")
+    from generator.pipeline.init import load_fleet
 
-        fleet, _ = load_fleet(tmp_path, options, None)
-        checks = {c.what: c.ok for c in check_github(options, fleet, http_getter(url, TOKEN))}
-        assert checks["OIDC subject template"] and checks["environment reclaim-scan: branches"]
-        assert checks["environment reclaim-apply: branches"]
-        assert not checks["environment reclaim-scan: secrets"]  # values only a person has
+    fleet, _ = load_fleet(tmp_path, options, None)
+    checks = {
+        c.what: c.ok for c in check_github(options, fleet, http_getter(github.api_url, TOKEN))
+    }
+    assert checks["OIDC subject template"] and checks["environment reclaim-scan: branches"]
+    assert checks["environment reclaim-apply: branches"]
+    assert checks["environment reclaim-apply: required reviewers"]
+    assert not checks["environment reclaim-scan: secrets"]  # values only a person has
 
 
-def test_a_refused_token_is_a_clear_error_after_the_files_are_written(tmp_path: Path) -> None:
-    fake = FakeGitHub({})
-    with _serve(fake) as (url, _):
-        (tmp_path / "reclaim.yml").write_text(
-            "version: 1\naccounts:\n  - id: '222222222222'\n    name: prod\n"
-            "    role_arn: arn:aws:iam::222222222222:role/reclaim-remediation\n"
-            f"forge:\n  type: github\n  repository: acme/cost\n  api_url: {url}\n"
-        )
-        result = CliRunner().invoke(
-            main,
-            [
-                "init",
-                "--dir",
-                str(tmp_path),
-                "--repo",
-                "acme/cost",
-                "--service-account",
-                "111111111111",
-            ],
-            env={"RECLAIM_SETUP_TOKEN": "wrong"},
-        )
+def test_a_refused_token_is_a_clear_error_after_the_files_are_written(
+    bare_github: GitHubStandIn, tmp_path: Path
+) -> None:
+    _config(tmp_path, bare_github.api_url)
+    result = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "--dir",
+            str(tmp_path),
+            "--repo",
+            "acme/cost",
+            "--service-account",
+            "111111111111",
+        ],
+        env={"RECLAIM_SETUP_TOKEN": "wrong"},
+    )
     assert result.exit_code == 8, result.output
     assert "GitHub answered 401" in result.output
     assert (tmp_path / ".github/workflows/reclaim-apply.yml").is_file()
+    assert bare_github.oidc_template == {"use_default": True}
 
 
-def test_reviewers_already_set_are_kept_when_init_sets_the_branch_policy() -> None:
+def test_reviewers_already_set_are_kept_when_init_sets_the_branch_policy(
+    bare_github: GitHubStandIn,
+) -> None:
     from generator.pipeline.setup_steps import apply_settings, http_requester
 
-    rules = [
-        {
-            "type": "required_reviewers",
-            "prevent_self_review": False,
-            "reviewers": [{"type": "User", "reviewer": {"id": 9, "login": "bo"}}],
-        },
-        {"type": "wait_timer", "wait_timer": 30},
-    ]
-    fake = FakeGitHub(
-        {
-            f"/{REPO}/environments/reclaim-apply": {
-                "name": "reclaim-apply",
-                "protection_rules": rules,
-            }
-        }
+    bare_github.human_environment(
+        "reclaim-apply", reviewers=[("User", "bo")], prevent_self_review=False, wait_timer=30
     )
-    with _serve(fake) as (url, _):
-        options = PipelineOptions(repository="acme/cost", service_account_id="111111111111")
-        apply_settings(options, http_requester(url, TOKEN))
-    (put,) = [b for m, p, b in fake.requests if m == "PUT" and p.endswith("/reclaim-apply")]
-    assert put == {
-        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True},
-        "reviewers": [{"type": "User", "id": 9}],
-        "prevent_self_review": False,
-        "wait_timer": 30,
-    }
+    options = PipelineOptions(repository="acme/cost", service_account_id="111111111111")
+    apply_settings(options, http_requester(bare_github.api_url, TOKEN))
+    apply = bare_github.environments["reclaim-apply"]
+    assert apply.branch_policy == CUSTOM
+    assert apply.reviewers == [("User", "bo")]
+    assert (apply.prevent_self_review, apply.wait_timer) == (False, 30)
+    assert list(apply.policies.values()) == ["main"]
 
 
 def test_an_edited_workflow_is_a_setup_problem(tmp_path: Path) -> None:
