@@ -1,4 +1,5 @@
-"""The stand-in: a WSGI app on 127.0.0.1 serving the REST endpoints the forge uses.
+"""The stand-in: a WSGI app on 127.0.0.1 serving the REST endpoints the forge uses, and
+the repository settings `reclaim init --github-token` sets and `reclaim doctor` reads.
 
 State lives in a real bare git repository (refs, trees, commits, merges) plus in-memory
 pull requests, issues, comments and labels. Every request and every response is checked

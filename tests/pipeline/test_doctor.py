@@ -277,6 +277,19 @@ def test_reviewers_already_set_are_kept_when_init_sets_the_branch_policy(
     assert list(apply.policies.values()) == ["main"]
 
 
+def test_init_removes_every_other_branch_policy_past_the_first_page(
+    bare_github: GitHubStandIn,
+) -> None:
+    from generator.pipeline.setup_steps import apply_settings, http_requester
+
+    bare_github.human_environment(
+        "reclaim-scan", branch_policy=CUSTOM, policies=tuple(f"old/{i}" for i in range(35))
+    )
+    options = PipelineOptions(repository="acme/cost", service_account_id="111111111111")
+    apply_settings(options, http_requester(bare_github.api_url, TOKEN))
+    assert list(bare_github.environments["reclaim-scan"].policies.values()) == ["main"]
+
+
 def test_an_edited_workflow_is_a_setup_problem(tmp_path: Path) -> None:
     init = CliRunner().invoke(
         main,
