@@ -1158,7 +1158,7 @@ class GitHubStandIn:
         """A PUT sets every protection rule: what the body leaves out is removed."""
         self._check_repo(owner, name)
         policy = p.get("deployment_branch_policy")
-        if policy and policy["protected_branches"] and policy["custom_branch_policies"]:
+        if policy and policy.get("protected_branches") and policy.get("custom_branch_policies"):
             raise _invalid(
                 "Environment", "deployment_branch_policy", "only one of the two may be true"
             )
