@@ -230,16 +230,17 @@ class Executor:
     ) -> list[StepOutcome]:
         """Run ``manifest``'s steps; for an apply, ``observe`` is its rollback, derived again
         from the observation with the plan."""
+        ctx = _InProgress(folder, journal, run, manifest, self.client_for)
         outcomes: list[StepOutcome] = []
         try:
-            change_done = self._confirm_progress(folder, journal, run, manifest)
+            change_done = self._confirm_progress(ctx)
             # After the pre-checks (their messages say precisely what drifted), before the
             # first step that could mutate.
             must_observe = observe is not None and not change_done
             for step in manifest.steps:
                 if must_observe and step.phase != "precheck":
                     assert isinstance(manifest, Plan) and observe is not None
-                    self._observe(folder, journal, run, manifest, observe)
+                    self._observe(ctx, manifest, observe)
                     must_observe = False
                 record = run.record(step.id)
                 # Checks (pre-checks, dry runs) are never believed from the journal: until a
@@ -254,60 +255,40 @@ class Executor:
                     self._tell("finished", step, "skipped (completed earlier)")
                     continue
                 if step.destroys_data:
-                    self._require_backups(manifest, run, step)
-                scopes = self._scopes(journal, run)
-                outcomes.append(self._run_step(folder, journal, run, manifest, step, scopes))
+                    _require_backups(manifest, run, step)
+                outcomes.append(self._run_step(ctx, step))
                 change_done = change_done or step.phase == "change"
         except RetryLater as error:
             run.status, run.error, run.not_before = "waiting", error.message, error.not_before
-            folder.save_journal(journal)
+            ctx.save()
             raise
         except (PrecheckFailed, AwsCallFailed, ManifestError, StateRefusal, ConfigError) as error:
             run.status = "aborted" if isinstance(error, PrecheckFailed) else "failed"
             run.error = error.message
-            folder.save_journal(journal)
+            ctx.save()
             raise
         run.status, run.finished_at = "completed", self.clock()
-        folder.save_journal(journal)
+        ctx.save()
         return outcomes
 
-    def _scopes(self, journal: Journal, run: RunRecord) -> Outputs:
-        """What references resolve against: this run's outputs, the apply's (for a
-        rollback), and the journal's facts about the apply run."""
-        applied = journal.apply
-        scopes: dict[str, Any] = {"steps": run.outputs()}
-        if applied is not None and applied is not run:
-            scopes["apply"] = applied.outputs()
-        if applied is not None and applied.observed_at is not None:
-            scopes["run"] = {"apply": {"observed_at": applied.observed_at.isoformat()}}
-        return scopes
-
-    def _observe(
-        self,
-        folder: RemediationFolder,
-        journal: Journal,
-        run: RunRecord,
-        plan: Plan,
-        rollback: Rollback,
-    ) -> None:
+    def _observe(self, ctx: _InProgress, plan: Plan, rollback: Rollback) -> None:
         """Look at the resource again through its rule; refuse unless the reviewed manifests
         are what that observation derives. Backups count only from the first observation."""
         now = self.clock()
         observation = self.observer.observe(plan, self.client_for, now)
         check_observed(plan, rollback, observation.finding)
-        if run.observed_at is None:
+        if ctx.run.observed_at is None:
             # A backup must start after this: min() keeps an injected as-of clock (a test's,
             # the demo's days later) from rejecting backups AWS timestamps in real time.
-            run.observed_at = min(now, utc_now())
-        run.observed_record_sha256 = record_digest(observation.finding)
-        folder.save_journal(journal)
+            ctx.run.observed_at = min(now, utc_now())
+        ctx.run.observed_record_sha256 = record_digest(observation.finding)
+        ctx.save()
 
-    def _confirm_progress(
-        self, folder: RemediationFolder, journal: Journal, run: RunRecord, manifest: Manifest
-    ) -> bool:
+    def _confirm_progress(self, ctx: _InProgress) -> bool:
         """On a resume, ask AWS about every mutating step the journal mentions; True when a
         change step has taken effect. A completed step AWS does not confirm runs again if it
         came before any change, and stops the run if it is a change (or came after one)."""
+        run, manifest = ctx.run, ctx.manifest
         if not run.steps:
             return False
         change_done = False
@@ -315,8 +296,7 @@ class Executor:
             record = run.record(step.id)
             if step.phase != "change" or not step.mutates or record is None:
                 continue
-            scopes = self._scopes(journal, run)
-            confirmed = self._lookup(self._client(step, manifest), step, scopes, run) is not None
+            confirmed = _lookup(ctx.client(step), step, ctx.scopes(), run) is not None
             if record.status == "completed" and not confirmed:
                 raise StateRefusal(
                     f"{manifest.plan_id}: journal.json says step {step.id!r} "
@@ -332,8 +312,7 @@ class Executor:
                 continue
             if record.status != "completed":
                 continue
-            scopes = self._scopes(journal, run)
-            found = self._lookup(self._client(step, manifest), step, scopes, run)
+            found = _lookup(ctx.client(step), step, ctx.scopes(), run)
             if found is not None:
                 record.outputs = found or record.outputs
                 record.note = "confirmed in AWS on resume"
@@ -347,30 +326,12 @@ class Executor:
                 )
             record.status = "failed"
             record.error = "not confirmed in AWS on resume: it runs again"
-        folder.save_journal(journal)
+        ctx.save()
         return change_done
 
-    def _client(self, step: Step, manifest: Manifest) -> Any:
-        return self.client_for(step.call.service, manifest.region)
-
-    def _require_backups(self, manifest: Manifest, run: RunRecord, step: Step) -> None:
-        for backup in (s for s in manifest.steps if s.phase == "backup"):
-            record = run.record(backup.id)
-            if record is None or record.status != "completed":
-                raise AwsCallFailed(
-                    f"refusing step {step.id!r}: backup step {backup.id!r} has not completed"
-                )
-
-    def _run_step(
-        self,
-        folder: RemediationFolder,
-        journal: Journal,
-        run: RunRecord,
-        manifest: Manifest,
-        step: Step,
-        scopes: Outputs,
-    ) -> StepOutcome:
-        client = self.client_for(step.call.service, manifest.region)
+    def _run_step(self, ctx: _InProgress, step: Step) -> StepOutcome:
+        run, manifest = ctx.run, ctx.manifest
+        client, scopes = ctx.client(step), ctx.scopes()
         params = resolve(step.call.params, scopes)
         record = StepRecord(
             step_id=step.id, status="started", started_at=self.clock(), request=params
@@ -380,20 +341,18 @@ class Executor:
             run.steps.remove(previous)
         run.steps.append(record)
         # Journal before a mutation: a crash after the call is then visible on resume.
-        folder.save_journal(journal)
+        ctx.save()
 
         status: Literal["done", "already done"] = "done"
         self._tell("started", step)
         try:
-            outputs = self._lookup(client, step, scopes, run) if step.mutates else None
+            outputs = _lookup(client, step, scopes, run) if step.mutates else None
             if outputs is not None:
                 status, record.note = "already done", "found already done by its lookup"
             else:
                 if step.not_before:
                     self._check_not_before(client, step, step.not_before, scopes, manifest, run)
-                outputs = self._call_retrying_conflicts(
-                    folder, journal, run, manifest, step, record, scopes
-                )
+                outputs = self._call_retrying_conflicts(ctx, step, record, scopes)
                 scopes = {**scopes, "steps": run.outputs()}
             record.outputs = outputs
             if step.wait:
@@ -418,7 +377,7 @@ class Executor:
             self._tell("failed", step, error.message)
             raise
         record.status, record.finished_at = "completed", self.clock()
-        folder.save_journal(journal)
+        ctx.save()
         self._tell("finished", step, status)
         return StepOutcome(step.id, step.description, status, record.outputs)
 
@@ -451,50 +410,17 @@ class Executor:
                 "journal.json keeps the run pending and it resumes at this step",
             )
 
-    def _lookup(
-        self, client: Any, step: Step, scopes: Outputs, run: RunRecord | None
-    ) -> dict[str, JsonValue] | None:
-        """The step's outputs if AWS shows it already happened, else None. With
-        ``created_at``, what the lookup found counts only if it was created after the apply
-        observed the resource (``run`` None: no such limit, for a finished apply)."""
-        lookup = step.already_done
-        if lookup is None:
-            return None
-        try:
-            response = invoke(client, lookup.call.operation, resolve(lookup.call.params, scopes))
-        except CallError as error:
-            if lookup.found_on_error and error.code == lookup.found_on_error:
-                return {}
-            raise
-        if not (
-            lookup.found_when and _truthy(extract({"found": lookup.found_when}, response)["found"])
-        ):
-            return None
-        if lookup.created_at is not None and run is not None:
-            since = scopes.get("run", {}).get("apply", {}).get("observed_at")
-            created = extract({"created": lookup.created_at}, response)["created"]
-            if since is None or not at_or_after(created, since):
-                return None
-        return extract(lookup.outputs, response)
-
     def _call_retrying_conflicts(
-        self,
-        folder: RemediationFolder,
-        journal: Journal,
-        run: RunRecord,
-        manifest: Manifest,
-        step: Step,
-        record: StepRecord,
-        scopes: Outputs,
+        self, ctx: _InProgress, step: Step, record: StepRecord, scopes: Outputs
     ) -> dict[str, JsonValue]:
         """The step's call; on its declared conflict error, re-read, re-check and retry with
         the fresh values (never the stale ones), up to the declared number of calls."""
-        client = self.client_for(step.call.service, manifest.region)
         policy = step.on_conflict
         attempt = 1
         while True:
             try:
-                return self._call(client, step, resolve(step.call.params, scopes), manifest, scopes)
+                params = resolve(step.call.params, scopes)
+                return _call(ctx.client(step), step, params, ctx.manifest, scopes)
             except CallError as error:
                 if policy is None or error.code != policy.error_code:
                     raise
@@ -505,28 +431,20 @@ class Executor:
                         f"after re-reading it with step {policy.reread_step!r})",
                     ) from None
             attempt += 1
-            self._reread(folder, journal, run, manifest, manifest.step(policy.reread_step), scopes)
-            scopes = {**scopes, "steps": run.outputs()}
+            self._reread(ctx, ctx.manifest.step(policy.reread_step), scopes)
+            scopes = {**scopes, "steps": ctx.run.outputs()}
             record.request = resolve(step.call.params, scopes)
             record.note = f"{policy.error_code}: re-read {policy.reread_step!r}, attempt {attempt}"
-            folder.save_journal(journal)
+            ctx.save()
 
-    def _reread(
-        self,
-        folder: RemediationFolder,
-        journal: Journal,
-        run: RunRecord,
-        manifest: Manifest,
-        step: Step,
-        scopes: Outputs,
-    ) -> None:
+    def _reread(self, ctx: _InProgress, step: Step, scopes: Outputs) -> None:
         """Run a completed read-only step again and replace its recorded outputs."""
-        client = self.client_for(step.call.service, manifest.region)
+        manifest = ctx.manifest
         params = resolve(step.call.params, scopes)
-        record = run.record(step.id)
+        record = ctx.run.record(step.id)
         assert record is not None, "validation guarantees the re-read step ran earlier"
         try:
-            outputs = self._call(client, step, params, manifest, scopes)
+            outputs = _call(ctx.client(step), step, params, manifest, scopes)
         except PrecheckFailed as error:
             # Keep what failed, not the generic "changed since the PR" opening line.
             _, _, what_failed = error.message.partition(":\n")
@@ -538,55 +456,120 @@ class Executor:
             ) from None
         record.request, record.outputs, record.finished_at = params, outputs, self.clock()
         record.note = "re-read after a conflict"
-        folder.save_journal(journal)
+        ctx.save()
 
-    def _call(
-        self,
-        client: Any,
-        step: Step,
-        params: dict[str, Any],
-        manifest: Manifest,
-        scopes: Outputs,
-    ) -> dict[str, JsonValue]:
-        try:
-            response = invoke(client, step.call.operation, params)
-        except CallError as error:
-            if step.expect_error and error.code == step.expect_error:
-                return {}
-            if step.phase == "precheck":
-                raise PrecheckFailed(
-                    f"{manifest.plan_id}: pre-check {step.id!r} could not read the resource "
-                    f"({error}); nothing was changed",
-                    hint="if the resource was deleted or changed by someone else, close the PR",
-                ) from None
-            raise
-        if step.expect_error and step.phase == "precheck":
+
+@dataclass
+class _InProgress:
+    """One apply or rollback under way: the folder its journal is saved to, the manifest it
+    runs, and one client per service for the whole run."""
+
+    folder: RemediationFolder
+    journal: Journal
+    run: RunRecord
+    manifest: Manifest
+    client_for: ClientFor
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, step: Step) -> Any:
+        service = step.call.service
+        if service not in self.clients:
+            self.clients[service] = self.client_for(service, self.manifest.region)
+        return self.clients[service]
+
+    def save(self) -> None:
+        self.folder.save_journal(self.journal)
+
+    def scopes(self) -> Outputs:
+        """What references resolve against: this run's outputs, the apply's (for a
+        rollback), and the journal's facts about the apply run."""
+        applied = self.journal.apply
+        scopes: dict[str, Any] = {"steps": self.run.outputs()}
+        if applied is not None and applied is not self.run:
+            scopes["apply"] = applied.outputs()
+        if applied is not None and applied.observed_at is not None:
+            scopes["run"] = {"apply": {"observed_at": applied.observed_at.isoformat()}}
+        return scopes
+
+
+def _require_backups(manifest: Manifest, run: RunRecord, step: Step) -> None:
+    for backup in (s for s in manifest.steps if s.phase == "backup"):
+        record = run.record(backup.id)
+        if record is None or record.status != "completed":
+            raise AwsCallFailed(
+                f"refusing step {step.id!r}: backup step {backup.id!r} has not completed"
+            )
+
+
+def _lookup(
+    client: Any, step: Step, scopes: Outputs, run: RunRecord | None
+) -> dict[str, JsonValue] | None:
+    """The step's outputs if AWS shows it already happened, else None. With ``created_at``,
+    what the lookup found counts only if it was created after the apply observed the
+    resource (``run`` None: no such limit, for a finished apply)."""
+    lookup = step.already_done
+    if lookup is None:
+        return None
+    try:
+        response = invoke(client, lookup.call.operation, resolve(lookup.call.params, scopes))
+    except CallError as error:
+        if lookup.found_on_error and error.code == lookup.found_on_error:
+            return {}
+        raise
+    if not (
+        lookup.found_when and _truthy(extract({"found": lookup.found_when}, response)["found"])
+    ):
+        return None
+    if lookup.created_at is not None and run is not None:
+        since = scopes.get("run", {}).get("apply", {}).get("observed_at")
+        created = extract({"created": lookup.created_at}, response)["created"]
+        if since is None or not at_or_after(created, since):
+            return None
+    return extract(lookup.outputs, response)
+
+
+def _call(
+    client: Any, step: Step, params: dict[str, Any], manifest: Manifest, scopes: Outputs
+) -> dict[str, JsonValue]:
+    try:
+        response = invoke(client, step.call.operation, params)
+    except CallError as error:
+        if step.expect_error and error.code == step.expect_error:
+            return {}
+        if step.phase == "precheck":
             raise PrecheckFailed(
-                f"{manifest.plan_id}: pre-check {step.id!r} expected {step.expect_error} from "
-                f"{step.call.label}, but the call succeeded ({step.description}); nothing was "
-                "changed",
-                hint=step.failure_hint or "check the resource and journal.json's history in git",
-            )
-        if step.expect_error:
-            raise CallError(
-                "UnexpectedSuccess",
-                f"expected {step.expect_error} but the call succeeded"
-                + (" (DryRun was not honoured)" if step.phase == "dry_run" else ""),
-            )
-        expectations = tuple(
-            e.model_copy(update={"equals": resolve(e.equals, scopes)}) for e in step.expect
+                f"{manifest.plan_id}: pre-check {step.id!r} could not read the resource "
+                f"({error}); nothing was changed",
+                hint="if the resource was deleted or changed by someone else, close the PR",
+            ) from None
+        raise
+    if step.expect_error and step.phase == "precheck":
+        raise PrecheckFailed(
+            f"{manifest.plan_id}: pre-check {step.id!r} expected {step.expect_error} from "
+            f"{step.call.label}, but the call succeeded ({step.description}); nothing was "
+            "changed",
+            hint=step.failure_hint or "check the resource and journal.json's history in git",
         )
-        failures = unmet(expectations, response)
-        if failures and step.phase == "precheck":
-            raise PrecheckFailed(
-                f"{manifest.plan_id}: the resource changed since the PR was opened; nothing "
-                "was changed:\n  " + "\n  ".join(failures),
-                hint=step.failure_hint
-                or "close this PR; the next scan proposes again if it is still idle",
-            )
-        if failures:
-            raise CallError(f"{step.phase}Failed", "; ".join(failures))
-        return extract(step.outputs, response)
+    if step.expect_error:
+        raise CallError(
+            "UnexpectedSuccess",
+            f"expected {step.expect_error} but the call succeeded"
+            + (" (DryRun was not honoured)" if step.phase == "dry_run" else ""),
+        )
+    expectations = tuple(
+        e.model_copy(update={"equals": resolve(e.equals, scopes)}) for e in step.expect
+    )
+    failures = unmet(expectations, response)
+    if failures and step.phase == "precheck":
+        raise PrecheckFailed(
+            f"{manifest.plan_id}: the resource changed since the PR was opened; nothing "
+            "was changed:\n  " + "\n  ".join(failures),
+            hint=step.failure_hint
+            or "close this PR; the next scan proposes again if it is still idle",
+        )
+    if failures:
+        raise CallError(f"{step.phase}Failed", "; ".join(failures))
+    return extract(step.outputs, response)
 
 
 def _truthy(value: JsonValue) -> bool:
