@@ -20,7 +20,7 @@ from generator.forge.github import GitHubSettings, connect
 from generator.forge.sync import Limits
 from generator.forge.throttle import WritePacer
 from generator.propose import sync_proposals
-from tests.github.helpers import FakeTime, finding, later, report
+from tests.github.helpers import FakeTime, after_scan_1, finding, report
 from tests.github_standin.server import GitHubStandIn
 
 
@@ -33,13 +33,14 @@ def main(count: int) -> None:
             runs = {
                 "first run": report(*[finding(n) for n in range(count)]),
                 "unchanged, a week later": report(
-                    *[finding(n, as_of=later(7)) for n in range(count)], as_of=later(7)
+                    *[finding(n, as_of=after_scan_1(7)) for n in range(count)],
+                    as_of=after_scan_1(7),
                 ),
                 "every finding resized": report(
-                    *[finding(n, size_gib=500, as_of=later(8)) for n in range(count)],
-                    as_of=later(8),
+                    *[finding(n, size_gib=500, as_of=after_scan_1(8)) for n in range(count)],
+                    as_of=after_scan_1(8),
                 ),
-                "every finding gone": report(as_of=later(9)),
+                "every finding gone": report(as_of=after_scan_1(9)),
             }
             print(f"{count} findings          reads  writes  writes/finding  paced seconds")
             for name, findings in runs.items():

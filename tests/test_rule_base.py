@@ -137,3 +137,17 @@ def test_remediation_is_declared_whole_or_not_at_all() -> None:
 
             def plan(self, finding: Finding, record: Thing) -> ManifestBody:
                 raise AssertionError
+
+
+def test_a_report_only_finding_is_in_the_scan_output_and_never_proposed() -> None:
+    from generator.findings import FindingsReport
+    from generator.planner import executable
+    from generator.report_format import findings_markdown
+
+    rule = ReportsEverything()
+    rule.things = (Thing(thing_id="t-9", skip_tag="reclaim:skip"),)
+    (finding,) = _detect(rule, Exclusions())
+    assert isinstance(finding, Finding)
+    markdown = findings_markdown(FindingsReport(as_of=AS_OF, findings=(finding,)))
+    assert "thing t-9" in markdown and "report-only" in markdown
+    assert executable([finding]) == []

@@ -16,8 +16,8 @@ import pytest
 from generator.findings import Finding
 from generator.manifest.models import Manifest, Plan
 from generator.manifest.steps import calls_of
-from generator.manifest.validation import validate_pair, waiter_operation
-from generator.pipeline.iam_actions import iam_action
+from generator.manifest.validation import validate_pair
+from generator.pipeline.iam_actions import iam_action, is_read_only
 from generator.pipeline.iam_scopes import SCOPES
 from generator.rules import RULES
 from generator.rules.base import Rule
@@ -48,11 +48,6 @@ def _all_calls(manifests: Iterable[Manifest]) -> frozenset[tuple[str, str]]:
     calls: set[tuple[str, str]] = set()
     for manifest in manifests:
         calls |= calls_of(manifest.steps)
-        calls |= {
-            (step.call.service, waiter_operation(step.call.service, step.wait.waiter))
-            for step in manifest.steps
-            if step.wait
-        }
     return frozenset(calls)
 
 
@@ -63,6 +58,15 @@ def test_the_declaration_is_complete(name: str) -> None:
     assert rule.summary and rule.resource_type.count("::") == 2
     assert rule.calls.scan, "a rule reads something"
     assert rule.report_only == (not rule.calls.apply and not rule.calls.rollback)
+    # its README row: a change and an undo exactly when it remediates
+    assert rule.docs.finds
+    assert (rule.docs.change is None and rule.docs.undo is None) == rule.report_only
+
+
+@pytest.mark.parametrize("name", _RULES)
+def test_detection_only_reads(name: str) -> None:
+    actions = {iam_action(service, operation) for service, operation in RULES[name].calls.scan}
+    assert actions and all(a is None or is_read_only(a) for a in actions), actions
 
 
 @pytest.mark.parametrize("name", _RULES)

@@ -4,10 +4,11 @@ A rule composes its plan and rollback from these instead of spelling out ``Step(
 ``Expectation(...)`` literals, so the shapes that make a step safe are written once: a
 pre-check never mutates, a dry run always expects ``DryRunOperation`` from the very call the
 change makes, a change always says how to tell it already happened, the skip tag is checked
-the same way everywhere. The calls a composed manifest makes are the calls of its steps
-(`calls_of`); the rule's declared allow-list must equal them (the catalog conformance test).
+the same way everywhere. Composing steps composes their calls: `calls_of` gives every call
+a composed manifest makes, and the rule's declared allow-list must equal it (the catalog
+conformance test).
 
-Neutral: imports only the manifest models and the tag helpers.
+Neutral: imports only the manifest models, the tag helpers and botocore's waiter models.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from generator.manifest.models import (
     WaitFor,
 )
 from generator.manifest.paths import json_literal
+from generator.manifest.waiters import waiter_operation
 
 DRY_RUN_OK = "DryRunOperation"
 
@@ -231,9 +233,9 @@ class SetAndSetBack:
 
 
 def calls_of(steps: Iterable[Step]) -> frozenset[tuple[str, str]]:
-    """Every (service, operation) the steps call directly: the step's own call, its
-    already-done lookup and its not-before read (waiters poll a describe call of their own,
-    which the executor's allow-list check resolves)."""
+    """Every (service, operation) the steps make: each step's own call, its already-done
+    lookup, its not-before read and the call its waiter polls. A rule's declared apply and
+    rollback calls must be exactly these (the catalog conformance test)."""
     calls: set[tuple[str, str]] = set()
     for step in steps:
         for call in (
@@ -243,4 +245,6 @@ def calls_of(steps: Iterable[Step]) -> frozenset[tuple[str, str]]:
         ):
             if call is not None:
                 calls.add((call.service, call.operation))
+        if step.wait is not None:
+            calls.add((step.call.service, waiter_operation(step.call.service, step.wait.waiter)))
     return frozenset(calls)

@@ -10,13 +10,10 @@ recorded finding (so a hand-edited plan.json cannot slip in another call).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
 from typing import Any, ClassVar
 
-from botocore import xform_name
-from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationNotFoundError
-from botocore.session import Session, get_session
 from botocore.validate import ParamValidator
 from pydantic import ValidationError
 
@@ -24,26 +21,9 @@ from generator.errors import ManifestError, describe_validation_error
 from generator.manifest.diff import first_difference
 from generator.manifest.models import PHASE_ORDER, AwsCall, Manifest, Plan, Rollback
 from generator.manifest.refs import RUN_FACTS, UNRESOLVED, iter_refs, with_placeholders
+from generator.manifest.waiters import botocore_session, waiter_operation
 from generator.rules import rule_for
 from generator.rules.base import ApiCall
-
-
-@cache
-def _botocore() -> Session:
-    return get_session()
-
-
-def waiter_operation(service: str, waiter: str) -> str:
-    """The operation a botocore waiter polls, e.g. snapshot_completed → DescribeSnapshots."""
-    try:
-        model = _botocore().get_waiter_model(service)
-    except (UnknownServiceError, DataNotFoundError):
-        raise ManifestError(f"service {service!r} has no waiters") from None
-    names = {xform_name(name): name for name in model.waiter_names}
-    if waiter not in names:
-        raise ManifestError(f"{service} has no waiter {waiter!r}")
-    operation: str = model.get_waiter(names[waiter]).operation
-    return operation
 
 
 class _RunTimeValueValidator(ParamValidator):  # type: ignore[misc]
@@ -75,7 +55,9 @@ class _RunTimeValueValidator(ParamValidator):  # type: ignore[misc]
 
 def validate_call_params(call: AwsCall, where: str) -> None:
     try:
-        operation = _botocore().get_service_model(call.service).operation_model(call.operation)
+        operation = (
+            botocore_session().get_service_model(call.service).operation_model(call.operation)
+        )
     except UnknownServiceError:
         raise ManifestError(f"{where}: unknown AWS service {call.service!r}") from None
     except OperationNotFoundError:

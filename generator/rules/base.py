@@ -1,8 +1,11 @@
-"""What every rule declares: its resource, settings, API calls, and pure plan builders.
+"""What every rule declares, and what the base class does for every rule.
 
-A rule is declarative where it can be: the calls it names become the executor's allow-list
-and the least-privilege IAM policy, its settings model validates reclaim.yml and documents
-the thresholds, and its builders turn a Finding into manifests without touching AWS.
+A rule is one typed declaration, ``Rule[Settings, Record]``: its resource, its settings
+model (which validates reclaim.yml and documents the thresholds), its record model (what a
+finding carries and its manifests are built from), the API calls it makes (the executor's
+allow-list and the least-privilege IAM policies), its README row, and optionally its
+remediation: pure builders composed from generator.manifest.steps that turn a finding into
+plan and rollback steps without touching AWS. How to write one: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -53,6 +53,11 @@ def rules_table(rules: Iterable[Rule[Any, Any]]) -> str:
             rule.reversibility,
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    lines += [
+        "",
+        "Each rule's thresholds, with their defaults: [docs/rules.md](docs/rules.md#settings-"
+        "reference), which also says how to add a rule.",
+    ]
     return "\n".join(lines) + "\n"
 
 

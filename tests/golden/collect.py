@@ -1,10 +1,14 @@
 """A pytest plugin that freezes the findings the rule tests plan, as golden inputs.
 
-Run once, on the code whose manifests are the reference, to (re)build tests/golden/cases:
+It was run once, on the code whose manifests are the reference (main before issue 12), as
 
-    RECLAIM_GOLDEN_OUT=tests/golden/cases python -m pytest -q -p tests.golden.collect \
+    RECLAIM_GOLDEN_OUT=<new folder> python -m pytest -q -p tests.golden.collect \
         tests/test_rule_*.py tests/test_planner.py tests/test_scan_ebs_unattached.py \
         tests/test_rules_b_captures.py tests/test_placebo_volumes.py tests/test_executor.py
+
+and the folder became tests/golden/cases. For a new rule, run it on that rule's test only
+and copy the rule's folder in (docs/rules.md); the existing cases are never regenerated.
+The output folder must not exist yet: nothing already there is overwritten.
 
 Every finding a rule's ``build_plan`` and ``build_rollback`` both accept is kept (the ones
 the tests build to be refused are not): plan.json and rollback.json, serialized as the
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +59,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     root = Path(out)
     if root.exists():
-        shutil.rmtree(root)
+        raise pytest.UsageError(f"RECLAIM_GOLDEN_OUT={out} exists: give a new folder")
     kept = 0
     for finding in _seen.values():
         rule = RULES[finding.rule]
