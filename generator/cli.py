@@ -287,6 +287,40 @@ def merge_findings(shards: tuple[Path, ...], output: Path) -> None:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
 
 
+@main.command("sarif")
+@config_option
+@click.option(
+    "--findings",
+    "findings_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Output of `reclaim scan` or of merge-findings.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the SARIF file.",
+)
+@handles_errors
+def sarif(config_path: Path | None, findings_path: Path, output: Path) -> None:
+    """Write a findings file as SARIF 2.1.0 for GitHub code scanning (what `reclaim scan
+    --format sarif` prints), e.g. the merged findings of a sharded scan.
+
+    One result per finding, located at its remediation folder (from reclaim.yml's
+    output.remediations_dir); the file's errors and warnings become notifications."""
+    from generator.config import load_config
+    from generator.fileio import atomic_writer
+    from generator.sarif import sarif_log
+
+    config = load_config(config_path)
+    report = _load_findings(findings_path)
+    document = sarif_log(report, _remediations_dir(config))
+    with atomic_writer(output) as stream:
+        stream.write(json.dumps(document, indent=2) + "\n")
+    out.print(f"wrote {len(document['runs'][0]['results'])} result(s) to {output}", highlight=False)
+
+
 @main.command("merge-state")
 @click.argument(
     "reports",
@@ -783,6 +817,12 @@ def demo(directory: Path) -> None:
 @click.option("--environment", help="GitHub environment of apply and rollback.")
 @click.option("--scan-cron", help="When the scan runs (five-field cron, UTC).")
 @click.option("--scan-shards", type=click.IntRange(1, 32), help="Parallel scan jobs.")
+@click.option(
+    "--code-scanning/--no-code-scanning",
+    default=None,
+    help="Upload each complete scan's findings to GitHub code scanning as SARIF (remembered; "
+    "default off: a private repository needs GitHub Code Security).",
+)
 @click.option("--python-version", help="Python of the workflow jobs. Default: 3.12.")
 @click.option(
     "--action",

@@ -288,3 +288,29 @@ def test_no_summary_without_github_step_summary_or_with_no_step_summary(
     result = run_scan(tmp_path, "--no-step-summary", env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert result.exit_code == 0, result.output
     assert not summary.exists()
+
+
+def test_reclaim_sarif_writes_a_findings_file_with_the_configured_folder(
+    ec2: Any, tmp_path: Path
+) -> None:
+    """What the workflow uploads: the merged findings of a sharded scan, as SARIF."""
+    volume = make_volume(ec2)
+    run_scan(tmp_path)
+    findings = tmp_path / "findings.json"
+    run_scan(tmp_path, "--as-of", later(9), "--output", str(findings))
+    config = tmp_path / "reclaim.yml"
+    config.write_text(
+        config.read_text().replace("output:\n", "output:\n  remediations_dir: ops/r\n")
+    )
+    sarif = tmp_path / "out" / "reclaim.sarif"
+
+    result = CliRunner().invoke(
+        main,
+        ["sarif", "--config", str(config), "--findings", str(findings), "--output", str(sarif)],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"wrote 1 result(s) to {sarif}" in result.output
+    (entry,) = valid_sarif(json.loads(sarif.read_text()))["runs"][0]["results"]
+    uri = entry["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == f"ops/r/ebs-unattached-{ACCOUNT}-us-east-1-{volume}/plan.json"
