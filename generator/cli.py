@@ -114,9 +114,17 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
+    type=click.Choice(["table", "json", "markdown", "sarif"]),
     default="table",
     show_default=True,
+    help="sarif: SARIF 2.1.0 for GitHub code scanning, one result per finding.",
+)
+@click.option(
+    "--step-summary/--no-step-summary",
+    default=True,
+    show_default=True,
+    help="Append a markdown summary to the file $GITHUB_STEP_SUMMARY names, when it is set "
+    "(GitHub Actions sets it in every step).",
 )
 @click.option(
     "--workers",
@@ -140,6 +148,7 @@ def scan(
     prices_path: Path | None,
     output: Path | None,
     fmt: str,
+    step_summary: bool,
     workers: int,
     shard: str | None,
 ) -> None:
@@ -156,18 +165,35 @@ def scan(
     from generator.config import load_config
     from generator.fileio import atomic_writer
     from generator.progress import progress_for
-    from generator.report_format import ScanDetails, clock_waits, print_report
-    from generator.report_stream import ReportSink, ScanTally, StreamingReportWriter, Tee
+    from generator.report_format import (
+        ScanDetails,
+        append_step_summary,
+        clock_waits,
+        print_report,
+    )
+    from generator.report_format import step_summary as summary_markdown
+    from generator.report_stream import (
+        ReportCollector,
+        ReportSink,
+        ScanTally,
+        StreamingReportWriter,
+        Tee,
+    )
     from generator.scan import chain_sessions, scan_into, with_default_regions
 
     config, regions = with_default_regions(load_config(config_path))
     first_run = not config.state_path.exists()
-    if fmt == "json":
+    machine = fmt in ("json", "sarif")  # stdout is a document: everything else to stderr
+    if machine:
         err.print(f"regions: {regions}", markup=False, highlight=False)
     shard_info = parse_shard(shard) if shard else None
     when = parse_as_of(as_of)
     tally = ScanTally()
     sinks: list[ReportSink] = [tally]
+    # SARIF needs every finding (the tally keeps a screenful); skipped ones are only counted.
+    collector = ReportCollector(keep_skipped=False) if fmt == "sarif" else None
+    if collector is not None:
+        sinks.append(collector)
     with ExitStack() as stack:
         if output is not None:
             stream = stack.enter_context(atomic_writer(output))
@@ -186,32 +212,46 @@ def scan(
             shard=shard_info,
             progress=progress,
         )
-    if fmt != "json":
-        started = tally.started(when)
-        details = ScanDetails(
-            left_alone=tally.left_alone,
-            started=started,
-            waits=clock_waits(config, started),
-            first_run=first_run,
-            as_of=when,
-            regions=regions,
-            accounts=tuple(sorted(tally.accounts)),
-            warnings=tuple(summary.warnings),
-            state_file=_shown_path(config.state_path) if first_run else None,
-        )
+    started = tally.started(when)
+    details = ScanDetails(
+        left_alone=tally.left_alone,
+        started=started,
+        waits=clock_waits(config, started),
+        first_run=first_run,
+        as_of=when,
+        regions=regions,
+        accounts=tuple(sorted(tally.accounts)),
+        warnings=tuple(summary.warnings),
+        state_file=_shown_path(config.state_path) if first_run else None,
+    )
+    if collector is not None:
+        from generator.sarif import sarif_log
+
+        document = sarif_log(collector.report(when, shard_info), _remediations_dir(config))
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.flush()
+    elif not machine:
         print_report(tally.report(when), fmt, out, tally.totals(), details)
         if tally.truncated:
             out.print(
                 "--output FILE keeps every finding" if output is None else f"all in {output}",
                 highlight=False,
             )
-    if fmt == "json":
+    if machine:
         for warning in summary.warnings:
             err.print(
                 f"warning {warning.account}/{warning.region}/{warning.rule}: {warning.message}",
                 markup=False,
                 highlight=False,
             )
+    if step_summary:
+        text = summary_markdown(
+            tally.report(when),
+            tally.totals(),
+            details,
+            str(shard_info) if shard_info else None,
+        )
+        append_step_summary(text, os.environ)
     for error in summary.errors:
         if error.hint:
             err.print(f"hint for {error.account}/{error.region}/{error.rule}: {error.hint}")
@@ -245,6 +285,40 @@ def merge_findings(shards: tuple[Path, ...], output: Path) -> None:
     )
     if result.errors:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
+@main.command("sarif")
+@config_option
+@click.option(
+    "--findings",
+    "findings_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Output of `reclaim scan` or of merge-findings.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the SARIF file.",
+)
+@handles_errors
+def sarif(config_path: Path | None, findings_path: Path, output: Path) -> None:
+    """Write a findings file as SARIF 2.1.0 for GitHub code scanning (what `reclaim scan
+    --format sarif` prints), e.g. the merged findings of a sharded scan.
+
+    One result per finding, located at its remediation folder (from reclaim.yml's
+    output.remediations_dir); the file's errors and warnings become notifications."""
+    from generator.config import load_config
+    from generator.fileio import atomic_writer
+    from generator.sarif import sarif_log
+
+    config = load_config(config_path)
+    report = _load_findings(findings_path)
+    document = sarif_log(report, _remediations_dir(config))
+    with atomic_writer(output) as stream:
+        stream.write(json.dumps(document, indent=2) + "\n")
+    out.print(f"wrote {len(document['runs'][0]['results'])} result(s) to {output}", highlight=False)
 
 
 @main.command("merge-state")
@@ -321,6 +395,17 @@ def plan(findings_path: Path, out_dir: Path) -> None:
     for remediation in remediations:
         path = write_remediation(remediation, out_dir)
         out.print(f"wrote {path}", highlight=False)
+
+
+def _remediations_dir(config: Any) -> str:
+    """Where propose puts remediation folders, as a path inside the repository that gets
+    the PRs (the output.remediations_dir setting when that cannot be worked out)."""
+    from generator.propose import remediations_in_repo
+
+    try:
+        return remediations_in_repo(config)
+    except ReclaimError:
+        return str(config.output.remediations_dir)
 
 
 def _shown_path(path: Path) -> str:
@@ -732,6 +817,12 @@ def demo(directory: Path) -> None:
 @click.option("--environment", help="GitHub environment of apply and rollback.")
 @click.option("--scan-cron", help="When the scan runs (five-field cron, UTC).")
 @click.option("--scan-shards", type=click.IntRange(1, 32), help="Parallel scan jobs.")
+@click.option(
+    "--code-scanning/--no-code-scanning",
+    default=None,
+    help="Upload each complete scan's findings to GitHub code scanning as SARIF (remembered; "
+    "default off: a private repository needs GitHub Code Security).",
+)
 @click.option("--python-version", help="Python of the workflow jobs. Default: 3.12.")
 @click.option(
     "--action",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -254,6 +255,30 @@ def findings_markdown(
             lines.append("")
             lines.extend(f"- {sentence}" for sentence in clocks)
     return "\n".join(lines)
+
+
+def step_summary(
+    report: FindingsReport,
+    totals: Totals | None = None,
+    details: ScanDetails | None = None,
+    shard: str | None = None,
+) -> str:
+    """The scan as a GitHub Actions job summary: a heading, then the markdown report (the
+    findings with their cost, what was left alone grouped by reason, warnings, errors)."""
+    heading = "## reclaim scan" + (f", shard {shard}" if shard else "")
+    return "\n".join([heading, "", findings_markdown(report, totals, details)]) + "\n"
+
+
+def append_step_summary(text: str, env: Mapping[str, str]) -> Path | None:
+    """Append ``text`` to the file $GITHUB_STEP_SUMMARY names; nothing when it is unset
+    (outside GitHub Actions). Returns the file written."""
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as summary:
+        summary.write(text if text.endswith("\n") else text + "\n")
+    return path
 
 
 def _cell(text: str) -> str:

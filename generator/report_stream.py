@@ -70,9 +70,11 @@ def _unit_order(unit: ScanUnit) -> tuple[str, str, str]:
 
 
 class ReportCollector:
-    """Keeps everything: for library callers (propose, the demo, tests)."""
+    """Keeps everything: for library callers (propose, the demo, tests). Without
+    ``keep_skipped`` the skipped resources (which can outnumber findings) are dropped."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_skipped: bool = True) -> None:
+        self.keep_skipped = keep_skipped
         self.findings: list[Finding] = []
         self.skipped: list[SkippedResource] = []
         self.errors: list[ScanError] = []
@@ -84,7 +86,8 @@ class ReportCollector:
         self.findings.append(finding)
 
     def add_skipped(self, skipped: SkippedResource) -> None:
-        self.skipped.append(skipped)
+        if self.keep_skipped:
+            self.skipped.append(skipped)
 
     def add_error(self, error: ScanError) -> None:
         self.errors.append(error)

@@ -37,6 +37,8 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test can reach a real account, whatever the developer's shell holds."""
     for key in _AWS_ENV_TO_HIDE:
         monkeypatch.delenv(key, raising=False)
+    # Run under GitHub Actions, every scan a test runs would append to the real job summary.
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)

@@ -36,6 +36,9 @@ DOWNLOAD_ARTIFACT = PinnedAction(
 CONFIGURE_AWS_CREDENTIALS = PinnedAction(
     "aws-actions/configure-aws-credentials", "7474bc4690e29a8392af63c5b98e7449536d5c3a", "v4.3.1"
 )
+UPLOAD_SARIF = PinnedAction(
+    "github/codeql-action/upload-sarif", "5d4e8d1aca955e8d8589aabd499c5cae939e33c7", "v4.31.9"
+)
 
 ACTIONS: dict[str, PinnedAction] = {
     "checkout": CHECKOUT,
@@ -43,4 +46,5 @@ ACTIONS: dict[str, PinnedAction] = {
     "upload_artifact": UPLOAD_ARTIFACT,
     "download_artifact": DOWNLOAD_ARTIFACT,
     "configure_aws_credentials": CONFIGURE_AWS_CREDENTIALS,
+    "upload_sarif": UPLOAD_SARIF,
 }

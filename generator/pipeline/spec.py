@@ -42,6 +42,10 @@ class PipelineOptions(BaseModel):
     """Scan and propose: the default branch only, the ExternalIds and the App's key."""
     scan_cron: str = "23 6 * * 1-5"
     scan_shards: int = Field(default=1, ge=1, le=32)
+    code_scanning: bool = False
+    """Upload each complete scan's findings as SARIF to GitHub code scanning (a job of its
+    own, the only one with security-events: write). Off by default: a private repository
+    needs GitHub Code Security for it."""
     python_version: str = Field(default="3.12", pattern=r"^3\.\d+$")
     action: str = Field(default_factory=default_action, pattern=ACTION_PATTERN)
     """OWNER/REPO@SHA of the action.yml that installs reclaim (see generator.pipeline.source)."""

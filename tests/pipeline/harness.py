@@ -216,6 +216,8 @@ class JobRun:
     steps: list[StepRun] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     skipped_because: str | None = None
+    summary: str = ""
+    """What the job's steps appended to $GITHUB_STEP_SUMMARY."""
 
     def step(self, name: str) -> StepRun:
         for step in self.steps:
@@ -328,6 +330,8 @@ def run_job(
         "vars": {},
     }
     result = JobRun()
+    summary_file = temp / "summary.md"
+    summary_file.unlink(missing_ok=True)  # each job (each matrix job too) starts a new one
     if honour_job_if and not condition(job.get("if"), contexts):
         result.skipped_because = str(job.get("if"))
         return result
@@ -349,7 +353,7 @@ def run_job(
         "GITHUB_SHA": github["sha"],
         "GITHUB_REF": github["ref"],
         "RUNNER_TEMP": str(temp),
-        "GITHUB_STEP_SUMMARY": str(temp / "summary.md"),
+        "GITHUB_STEP_SUMMARY": str(summary_file),
         **extra_env,
     }
     for key, value in {**workflow.get("env", {}), **job.get("env", {})}.items():
@@ -416,4 +420,6 @@ def run_job(
         failed = failed or done.returncode != 0
     for key, value in (job.get("outputs") or {}).items():
         result.outputs[key] = interpolate(value, contexts)
+    if summary_file.exists():
+        result.summary = summary_file.read_text(encoding="utf-8")
     return result

@@ -306,3 +306,19 @@ def test_the_environments_admit_only_the_default_branch(tmp_path: Path) -> None:
             ("refs/heads/main", False),
         ):
             assert fnmatch.fnmatchcase(branch, body["name"]) is deploys, (environment, branch)
+
+
+def test_code_scanning_is_opted_into_remembered_and_removed(tmp_path: Path) -> None:
+    def scan_jobs() -> set[str]:
+        text = (tmp_path / ".github/workflows/reclaim-scan.yml").read_text()
+        return set(yaml.safe_load(text)["jobs"])
+
+    assert init(tmp_path, *FIRST_RUN).exit_code == 0  # type: ignore[attr-defined]
+    assert "code-scanning" not in scan_jobs()
+    result = init(tmp_path, "init", "--code-scanning")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "code-scanning" in scan_jobs()
+    assert init(tmp_path, "init").exit_code == 0  # type: ignore[attr-defined]
+    assert "code-scanning" in scan_jobs()  # remembered in .reclaim/pipeline.json
+    assert init(tmp_path, "init", "--no-code-scanning").exit_code == 0  # type: ignore[attr-defined]
+    assert "code-scanning" not in scan_jobs()

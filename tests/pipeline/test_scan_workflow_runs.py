@@ -85,6 +85,13 @@ def test_scheduled_scans_persist_first_seen_clocks_and_leave_unchanged_prs_alone
         for resource, (rule, region) in seeded.items()
     )
     assert all(p.state == "open" for p in pipeline.standin.pulls.values())
+    # every shard's scan summarised itself in its job's summary, with its findings' costs
+    for index, shard in ten_days.shards.items():
+        assert shard.summary.startswith(f"## reclaim scan, shard {index}/{SHARDS}\n"), index
+        assert shard.summary.count("## reclaim scan") == 1  # written once, not also redirected
+        assert " finding(s), $" in shard.summary
+    rows = [s.summary.count(f"| {ACCOUNT} |") for s in ten_days.shards.values()]
+    assert sum(rows) == len(seeded), [s.summary for s in ten_days.shards.values()]
     assert committed_clocks(pipeline) == clocks  # kept, not restarted
     assert ten_days.main_after == ten_days.main_before  # no clock changed: no commit
     body = next(p.body for p in pipeline.standin.pulls.values() if "eip-unassociated" in p.head_ref)

@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 from generator.pipeline.actions import ACTIONS
-from generator.pipeline.spec import PipelineOptions
+from generator.pipeline.render import render_workflows
+from generator.pipeline.spec import Fleet, PipelineOptions
 from tests.pipeline.oidc import Job
 from tests.pipeline.tools import run, tool
 
 WORKFLOWS = ("reclaim-scan", "reclaim-validate", "reclaim-apply", "reclaim-rollback")
 AWS_ACTION = ACTIONS["configure_aws_credentials"].repository
-_PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w.-]+)*@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 
 
 def load(rendered: Path, name: str) -> dict[str, Any]:
@@ -248,3 +249,83 @@ def test_codeowners_names_each_accounts_owners_for_its_folders(rendered: Path) -
     assert not any("/*-" in line for line in lines)  # anchored at the rule: see codeowners.py
     assert not any("333333333333" in line for line in lines)  # dev names no owners
     assert lines[0].startswith("# BEGIN reclaim") and lines[-1] == "# END reclaim"
+
+
+# ---- code scanning: opt-in, one job with security-events: write --------------------------
+
+
+@pytest.fixture(scope="module")
+def scanning(
+    tmp_path_factory: pytest.TempPathFactory, options: PipelineOptions, fleet: Fleet
+) -> Path:
+    root = tmp_path_factory.mktemp("code-scanning")
+    with_upload = options.model_copy(update={"code_scanning": True})
+    for path, content in render_workflows(with_upload, fleet).items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    return root
+
+
+def test_code_scanning_is_off_by_default(rendered: Path) -> None:
+    text = (rendered / ".github/workflows/reclaim-scan.yml").read_text()
+    assert "security-events" not in text and "upload-sarif" not in text
+    assert "reclaim sarif" not in text
+
+
+def test_the_scan_writes_the_job_summary_itself(rendered: Path) -> None:
+    (scan_step,) = [
+        step
+        for step in load(rendered, "reclaim-scan")["jobs"]["scan"]["steps"]
+        if "reclaim scan" in step.get("run", "")
+    ]
+    assert "GITHUB_STEP_SUMMARY" not in scan_step["run"]  # reclaim appends to it: not twice
+    assert "--format" not in scan_step["run"]
+
+
+def test_only_the_code_scanning_job_may_write_security_events(scanning: Path) -> None:
+    workflow = load(scanning, "reclaim-scan")
+    writers = [
+        job_id
+        for job_id, job in workflow["jobs"].items()
+        if "security-events" in job.get("permissions", {})
+    ]
+    assert writers == ["code-scanning"]
+    job = workflow["jobs"]["code-scanning"]
+    assert job["permissions"] == {"contents": "read", "security-events": "write"}
+    assert "environment" not in job  # no secret, no AWS: it uploads one file
+    assert not any(AWS_ACTION in step.get("uses", "") for step in job["steps"])
+    (upload,) = [s for s in job["steps"] if "upload-sarif" in s.get("uses", "")]
+    assert upload["uses"] == ACTIONS["upload_sarif"].uses.split(" # ")[0]
+    assert upload["with"] == {"sarif_file": "reclaim.sarif", "category": "reclaim"}
+    text = (scanning / ".github/workflows/reclaim-scan.yml").read_text()
+    assert _PINNED.match(re.findall(r"uses: (github/codeql-action.*)", text)[0])
+
+
+def test_only_a_complete_scan_is_uploaded(scanning: Path) -> None:
+    """A scan with errors misses the findings of the units it did not reach; uploading it
+    would close their alerts as fixed."""
+    workflow = load(scanning, "reclaim-scan")
+    propose = {s.get("id"): s for s in workflow["jobs"]["propose"]["steps"] if s.get("id")}
+    assert "if" not in propose["merge"]  # exit code 1 when a shard or unit failed
+    assert "steps.merge.outcome == 'success'" in propose["sarif"]["if"]
+    assert propose["sarif"]["run"].startswith("reclaim sarif ")
+    assert "steps.sarif.outcome == 'success'" in propose["sarif-upload"]["if"]
+    assert workflow["jobs"]["propose"]["outputs"] == {"sarif": "${{ steps.sarif-upload.outcome }}"}
+    job = workflow["jobs"]["code-scanning"]
+    assert job["needs"] == "propose"
+    assert "needs.propose.outputs.sarif == 'success'" in job["if"]
+
+
+def test_the_code_scanning_workflow_passes_the_linters(scanning: Path, tmp_path: Path) -> None:
+    files = [str(p) for p in sorted((scanning / ".github/workflows").glob("*.yml"))]
+    zizmor = tool("zizmor")
+    result = run([*zizmor, "--offline", "--persona", "pedantic", ".github/workflows"], scanning)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+    actionlint = tool("actionlint")
+    result = run([*actionlint, str(scanning / ".github/workflows/*.yml")], scanning)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checker = tool("check-jsonschema")
+    result = run([*checker, "--builtin-schema", "vendor.github-workflows", *files], scanning)
+    assert result.returncode == 0, result.stdout + result.stderr
