@@ -489,6 +489,7 @@ def _executor(
     from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
     from generator.manifest.folder_checks import load_checked
+    from generator.progress import step_progress_for
 
     config = load_config(config_path)
     # The static checks first: a tampered plan is a manifest error (exit 4), whatever
@@ -509,6 +510,7 @@ def _executor(
         clock=_clock(as_of),
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
+        on_step=step_progress_for(kind),
     )
 
 
@@ -731,7 +733,30 @@ def demo(directory: Path) -> None:
 @click.option("--scan-cron", help="When the scan runs (five-field cron, UTC).")
 @click.option("--scan-shards", type=click.IntRange(1, 32), help="Parallel scan jobs.")
 @click.option("--python-version", help="Python of the workflow jobs. Default: 3.12.")
-@click.option("--reclaim-package", help="What the workflows pip-install.")
+@click.option(
+    "--action",
+    help="OWNER/REPO@SHA: the reclaim action.yml (and commit) the workflows install from, "
+    "e.g. your fork (remembered). Default: the commit this reclaim was installed from.",
+)
+@click.option(
+    "--index-url",
+    help="Package index serving the hash-locked dependencies, e.g. a private mirror "
+    "(remembered). Default: PyPI.",
+)
+@click.option("--scan-environment", help="GitHub environment of the scan. Default: reclaim-scan.")
+@click.option(
+    "--approver",
+    "approvers",
+    multiple=True,
+    help="@user or @org/team: a required reviewer of apply and rollback runs (repeatable; "
+    "remembered).",
+)
+@click.option(
+    "--github-token",
+    envvar="RECLAIM_SETUP_TOKEN",
+    help="A repository admin's token (env RECLAIM_SETUP_TOKEN; never stored): init then sets "
+    "the OIDC subject template and both environments' branch policy through the GitHub API.",
+)
 @click.option("--config-file", help="reclaim.yml's path in the repository.")
 @click.option("--terraform-dir", help="Where the Terraform modules go. Default: terraform.")
 @click.option(
@@ -760,6 +785,31 @@ def init(
     from generator.pipeline.cli_support import init_command
 
     init_command(directory, accounts, given, force=force, check=check, out=out, err=err)
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="The repository `reclaim init` set up.",
+)
+@click.option(
+    "--github-token",
+    envvar="RECLAIM_DOCTOR_TOKEN",
+    help="A token that may read the repository's settings (env RECLAIM_DOCTOR_TOKEN).",
+)
+@click.option("--no-aws", is_flag=True, help="Skip the AWS checks.")
+@handles_errors
+def doctor(directory: Path, github_token: str | None, no_aws: bool) -> None:
+    """Check a live setup: the OIDC provider and both hop-1 roles (with the service account's
+    credentials), and the GitHub settings (OIDC template, environments, secrets, the App,
+    branch protection). Each problem is printed with its fix; exit 3 when any."""
+    from generator.pipeline.doctor import doctor_command
+
+    doctor_command(directory, github_token=github_token, aws=not no_aws, out=out)
 
 
 # ---- the steps of the generated workflows --------------------------------------------------

@@ -78,6 +78,13 @@ class AccountConfig(_Strict):
         description="Hop 2: the remediation role in this account, assumed from the service role. "
         "Absent: the service role (or the ambient credentials) scans this account directly.",
     )
+    scan_role_arn: str | None = Field(
+        default=None,
+        pattern=_ROLE_ARN,
+        description="Hop 2 of scans: a read-only role in this account, assumed instead of "
+        "role_arn by scan and propose (the same ExternalId). Absent: role_arn, with a "
+        "read-only session policy.",
+    )
     external_id: SecretStr | None = Field(
         default=None,
         description="ExternalId the role's trust policy requires. Prefer external_id_env.",
@@ -119,6 +126,10 @@ class AccountConfig(_Strict):
             raise ValueError("set external_id or external_id_env, not both")
         if (self.external_id or self.external_id_env) and self.role_arn is None:
             raise ValueError("an ExternalId is only used with role_arn (hop 2); add role_arn")
+        if self.scan_role_arn and (
+            self.role_arn is None or role_account(self.scan_role_arn) != role_account(self.role_arn)
+        ):
+            raise ValueError("scan_role_arn must be a role in the same account as role_arn")
         if self.role_arn and self.id and role_account(self.role_arn) != self.id:
             raise ValueError(
                 f"role_arn is in account {role_account(self.role_arn)} but id is {self.id}; "

@@ -108,6 +108,11 @@ class FindingsReport(_Frozen):
     )
     findings: tuple[Finding, ...]
     errors: tuple[ScanError, ...] = ()
+    warnings: tuple[ScanError, ...] = Field(
+        default=(),
+        description="Data sources a rule could do without that failed or were refused "
+        "(CloudTrail, Cost Explorer), each with its effect. The unit still completed.",
+    )
     skipped: tuple[SkippedResource, ...] = Field(
         default=(), description="Resources a rule looked at and deliberately left alone, and why."
     )

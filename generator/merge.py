@@ -102,6 +102,8 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
                 writer.add_skipped(skipped)
             for error in report.errors:
                 writer.add_error(error)
+            for warning in report.warnings:
+                writer.add_warning(warning)
             # A missing shard adds no completed unit: propose then leaves its PRs alone.
             for unit in report.completed:
                 writer.add_completed(unit)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 
@@ -131,3 +133,129 @@ def progress_for(stream: IO[str] | None = None) -> PlainProgress | RichProgress:
     if in_ci or not stream.isatty():
         return PlainProgress(stream)
     return RichProgress(Console(file=stream))
+
+
+# ---- apply and rollback: each step as it starts and finishes; waits show elapsed time ----
+
+
+def _minutes(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
+
+class PlainStepProgress:
+    """Plain lines for a CI log: a line when a step starts and ends, and while a step waits
+    (a snapshot can take two hours) one line every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        kind: str,
+        *,
+        interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.kind = kind
+        self.interval = interval
+        self.clock = clock
+        self.started_at = clock()
+        self._step_started: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            elapsed = self.clock() - self.started_at
+            print(f"[{self.kind} {elapsed:6.1f}s] {text}", file=self.stream, flush=True)
+
+    def _took(self, step_id: str) -> str:
+        return _minutes(self.clock() - self._step_started.get(step_id, self.clock()))
+
+    def started(self, step_id: str, description: str, detail: str) -> None:
+        self._step_started[step_id] = self.clock()
+        self._line(f"{step_id}: started: {description}")
+
+    def waiting(self, step_id: str, description: str, detail: str) -> None:
+        self._end_wait()
+        self._step_started.setdefault(step_id, self.clock())
+        self._line(f"{step_id}: waiting for {detail}")
+        since = self.clock()
+        self._stop = threading.Event()
+
+        def tick(stop: threading.Event) -> None:
+            while not stop.wait(self.interval):
+                self._line(
+                    f"{step_id}: still waiting for {detail}: {_minutes(self.clock() - since)} "
+                    "so far"
+                )
+
+        self._ticker = threading.Thread(target=tick, args=(self._stop,), daemon=True)
+        self._ticker.start()
+
+    def _end_wait(self) -> None:
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
+            self._ticker = None
+
+    def finished(self, step_id: str, description: str, detail: str) -> None:
+        self._end_wait()
+        if step_id in self._step_started:
+            self._line(f"{step_id}: {detail} in {self._took(step_id)}")
+        else:
+            self._line(f"{step_id}: {detail}")
+
+    def failed(self, step_id: str, description: str, detail: str) -> None:
+        self._end_wait()
+        self._line(f"{step_id}: FAILED after {self._took(step_id)}: {detail}")
+
+
+class RichStepProgress(PlainStepProgress):
+    """On a terminal: the same lines, and a live spinner with the elapsed time while a step
+    waits."""
+
+    def __init__(self, console: Console, kind: str) -> None:
+        super().__init__(console.file, kind, interval=1.0)
+        self.console = console
+        self._status: Any = None
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            self.console.print(f"{self.kind}: {text}", markup=False, highlight=False)
+
+    def waiting(self, step_id: str, description: str, detail: str) -> None:
+        self._end_wait()
+        self._step_started.setdefault(step_id, self.clock())
+        self._line(f"{step_id}: waiting for {detail}")
+        since = self.clock()
+        self._status = self.console.status(f"{step_id}: waiting for {detail}")
+        self._status.start()
+        self._stop = threading.Event()
+
+        def tick(stop: threading.Event) -> None:
+            while not stop.wait(self.interval):
+                self._status.update(
+                    f"{step_id}: waiting for {detail}: {_minutes(self.clock() - since)}"
+                )
+
+        self._ticker = threading.Thread(target=tick, args=(self._stop,), daemon=True)
+        self._ticker.start()
+
+    def _end_wait(self) -> None:
+        super()._end_wait()
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def step_progress_for(
+    kind: str, stream: IO[str] | None = None
+) -> PlainStepProgress | RichStepProgress:
+    """Rich on an interactive terminal; plain lines (a wait: one every 30 s) in CI or a pipe."""
+    stream = stream or sys.stderr
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if in_ci or not stream.isatty():
+        return PlainStepProgress(stream, kind)
+    return RichStepProgress(Console(file=stream), kind)

@@ -52,6 +52,7 @@ class ReportSink(Protocol):
     def add_skipped(self, skipped: SkippedResource) -> None: ...
     def add_error(self, error: ScanError) -> None: ...
     def add_completed(self, unit: ScanUnit) -> None: ...
+    def add_warning(self, warning: ScanError) -> None: ...
     def add_first_seen(self, clocks: FirstSeen) -> None:
         """Once, at the end: the clocks of the resources the scan saw idle."""
 
@@ -75,6 +76,7 @@ class ReportCollector:
         self.findings: list[Finding] = []
         self.skipped: list[SkippedResource] = []
         self.errors: list[ScanError] = []
+        self.warnings: list[ScanError] = []
         self.completed: list[ScanUnit] = []
         self.first_seen: FirstSeen | None = None
 
@@ -86,6 +88,9 @@ class ReportCollector:
 
     def add_error(self, error: ScanError) -> None:
         self.errors.append(error)
+
+    def add_warning(self, warning: ScanError) -> None:
+        self.warnings.append(warning)
 
     def add_completed(self, unit: ScanUnit) -> None:
         self.completed.append(unit)
@@ -99,6 +104,7 @@ class ReportCollector:
             shard=shard,
             findings=tuple(sorted(self.findings, key=_by_priority)),
             errors=tuple(sorted(self.errors, key=_error_order)),
+            warnings=tuple(sorted(self.warnings, key=_error_order)),
             skipped=tuple(sorted(self.skipped, key=lambda s: (s.account, s.region, s.rule))),
             completed=tuple(sorted(self.completed, key=_unit_order)),
             first_seen=self.first_seen,
@@ -118,6 +124,7 @@ class ScanTally:
         self.skipped = 0
         self.errors: list[ScanError] = []
         self._top: list[tuple[float, str, Finding]] = []
+        self.warnings: list[ScanError] = []
         self.left_alone: Counter[tuple[str, str]] = Counter()
         self.accounts: set[str] = set()
         self.clocks: FirstSeen = {}
@@ -143,6 +150,9 @@ class ScanTally:
 
     def add_error(self, error: ScanError) -> None:
         self.errors.append(error)
+
+    def add_warning(self, warning: ScanError) -> None:
+        self.warnings.append(warning)
 
     def add_completed(self, unit: ScanUnit) -> None:
         self.accounts.add(unit.account)
@@ -203,6 +213,10 @@ class Tee:
         for sink in self.sinks:
             sink.add_error(error)
 
+    def add_warning(self, warning: ScanError) -> None:
+        for sink in self.sinks:
+            sink.add_warning(warning)
+
     def add_completed(self, unit: ScanUnit) -> None:
         for sink in self.sinks:
             sink.add_completed(unit)
@@ -221,6 +235,7 @@ class StreamingReportWriter:
     def __init__(self, stream: IO[str], as_of: datetime, shard: ShardInfo | None = None) -> None:
         self._stream = stream
         self._errors: list[ScanError] = []
+        self._warnings: list[ScanError] = []
         self._completed: list[ScanUnit] = []
         self._first_seen: FirstSeen | None = None
         # Lives as long as the writer; closed by close() or __exit__.
@@ -244,6 +259,9 @@ class StreamingReportWriter:
     def add_error(self, error: ScanError) -> None:
         self._errors.append(error)
 
+    def add_warning(self, warning: ScanError) -> None:
+        self._warnings.append(warning)
+
     def add_completed(self, unit: ScanUnit) -> None:
         self._completed.append(unit)
 
@@ -263,6 +281,11 @@ class StreamingReportWriter:
         )
         self._stream.write(("\n  " if self._skipped else "") + '],\n  "completed": [')
         self._stream.write(completed + ("\n  " if completed else "") + "]")
+        if self._warnings:  # absent when there are none: earlier readers saw no such key
+            warnings = ",".join(
+                "\n    " + w.model_dump_json() for w in sorted(self._warnings, key=_error_order)
+            )
+            self._stream.write(',\n  "warnings": [' + warnings + "\n  ]")
         if self._first_seen is not None:
             text = _CLOCKS.dump_json(self._first_seen, indent=2).decode()
             self._stream.write(',\n  "first_seen": ' + text.replace("\n", "\n  "))

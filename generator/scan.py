@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from generator.aws.fleet import (
 from generator.aws.prices import PriceTable, bundled_prices
 from generator.aws.units import Unit
 from generator.config import AccountConfig, ReclaimConfig
-from generator.errors import ReclaimError
+from generator.errors import ConfigError, ReclaimError
 from generator.findings import (
     Finding,
     FindingsReport,
@@ -110,6 +111,7 @@ class _LockedSink:
         with self._lock:
             if warning not in self._summary.warnings:
                 self._summary.warnings.append(warning)
+                self._sink.add_warning(warning)
 
     def unit_failed(self) -> None:
         with self._lock:
@@ -220,6 +222,7 @@ def scan_into(
 
 
 FALLBACK_REGION = "us-east-1"
+_REGION_NAME = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 
 def default_region() -> tuple[str, str]:
@@ -249,6 +252,11 @@ def with_default_regions(config: ReclaimConfig) -> tuple[ReclaimConfig, str]:
         )
         return config, f"{named} (regions in reclaim.yml)"
     region, source = default_region()
+    if not _REGION_NAME.match(region):
+        raise ConfigError(
+            f"{source} gives the region {region!r}, which is not an AWS region name",
+            hint="fix it, or list regions: in reclaim.yml, e.g. regions: [us-east-1]",
+        )
     origin = source if source.startswith("no region") else f"from {source}"
     said = f"{region} ({origin}; list regions: in reclaim.yml to scan others)"
     return config.model_copy(update={"regions": (region,)}), said

@@ -166,3 +166,25 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+# End-to-end modules: whole workflow runs, Terraform against moto, a fresh install. They are
+# most of the suite's time; `python -m pytest -n auto -m "not slow"` leaves them out.
+SLOW_MODULES = frozenset(
+    {
+        "tests/pipeline/test_scan_workflow_runs.py",
+        "tests/pipeline/test_terraform_apply.py",
+        "tests/pipeline/test_workflow_runs.py",
+        "tests/pipeline/test_pr_attacks.py",
+        "tests/test_newcomer.py",
+    }
+)
+SLOW_TESTS = frozenset({"test_demo_command_runs_as_a_newcomer_would"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        module = item.path.resolve().relative_to(root).as_posix()
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS:  # type: ignore[attr-defined]
+            item.add_marker(pytest.mark.slow)

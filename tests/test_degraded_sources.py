@@ -94,3 +94,59 @@ def test_an_unavailable_cloudtrail_is_a_scan_warning_with_its_effect(
     )
     assert warning in table.output
     assert "- warning in 123456789012/us-east-1/ebs-unattached: CloudTrail" in markdown.output
+
+
+def test_a_failing_cost_explorer_gives_up_after_a_few_attempts_and_is_unavailable() -> None:
+    from generator.aws.cost_explorer import cloudfront_transfer
+
+    ce = boto3.client("ce", region_name="us-east-1", config=RETRY_CONFIG)
+    calls: list[int] = []
+    ce.meta.events.register_first(
+        "before-send.cost-explorer.GetCostAndUsage", _failing(503, "ServiceUnavailable", calls)
+    )
+
+    usage = cloudfront_transfer(ce, datetime.now(UTC), 30)
+
+    assert len(calls) == CLOUDTRAIL_MAX_ATTEMPTS
+    assert not usage.available
+    assert (
+        usage.unavailable_reason == "GetCostAndUsage failed 3 times (ServiceUnavailable (HTTP 503))"
+    )
+
+
+def test_the_warning_is_in_the_findings_file_and_survives_merge_findings(
+    ec2: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from generator.findings import FindingsReport
+
+    make_volume(ec2)
+
+    def down(cloudtrail: Any, start: datetime, end: datetime) -> DetachHistory:
+        return DetachHistory(start, end, unavailable_reason="CloudTrail LookupEvents: AccessDenied")
+
+    monkeypatch.setattr("generator.rules.ebs_unattached.detach_history", down)
+    config = tmp_path / "reclaim.yml"
+    config.write_text(
+        "regions: [us-east-1]\n"
+        + only_ebs_unattached().replace("{use_cloudtrail: false}", "{use_cloudtrail: true}")
+    )
+    findings, merged = tmp_path / "findings.json", tmp_path / "merged.json"
+    scanned = CliRunner().invoke(main, ["scan", "--config", str(config), "--output", str(findings)])
+    assert scanned.exit_code == 0, scanned.output
+
+    (warning,) = FindingsReport.model_validate_json(findings.read_text()).warnings
+    assert (warning.account, warning.region, warning.rule) == (
+        "123456789012",
+        "us-east-1",
+        "ebs-unattached",
+    )
+    assert warning.message.startswith("CloudTrail LookupEvents: AccessDenied: detach times unknown")
+    assert (
+        CliRunner()
+        .invoke(main, ["merge-findings", str(findings), "--output", str(merged)])
+        .exit_code
+        == 0
+    )
+    assert json.loads(merged.read_text())["warnings"][0]["message"] == warning.message

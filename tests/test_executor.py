@@ -330,8 +330,55 @@ def test_rollback_after_an_apply_that_changed_nothing_is_refused(ec2, tmp_path):
     executor = executor_for(RecordingSession(CallLog()))
     with pytest.raises(PrecheckFailed):
         executor.apply(folder)
-    with pytest.raises(StateRefusal, match="before changing anything"):
+    with pytest.raises(StateRefusal, match="before changing anything") as refused:
         executor.rollback(folder)
+    assert "it made no backup" in refused.value.message
+
+
+def test_rollback_after_a_crashed_backup_says_a_snapshot_may_exist(ec2, tmp_path, log):
+    volume = make_volume(ec2)
+    folder = _remediation_for(volume, tmp_path)
+    with pytest.raises(SimulatedCrash):
+        executor_for(RecordingSession(log, crash_after="CreateSnapshot")).apply(folder)
+
+    with pytest.raises(StateRefusal) as refused:
+        executor_for(RecordingSession(log)).rollback(folder)
+
+    message = refused.value.message
+    assert "(the process stopped before it finished)" in message and "None" not in message
+    assert "backup step had started" in message and "delete the backup" in refused.value.hint
+    assert len(_backups(ec2)) == 1 and _exists(ec2, volume)  # rollback touched nothing
+
+
+def test_rollback_after_a_refused_dry_run_names_the_snapshot_apply_left(ec2, tmp_path, log):
+    """The snapshot outlives the failed apply and is billed: rollback says which it is."""
+    volume = make_volume(ec2)
+    folder = _remediation_for(volume, tmp_path)
+    session = RecordingSession(log)
+
+    def deny_dry_run(params, model, **_):
+        if model.name == "DeleteVolume" and params.get("DryRun"):
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "DeleteVolume"
+            )
+
+    session.client("ec2", REGION).meta.events.register(
+        "provide-client-params.ec2.DeleteVolume", deny_dry_run
+    )
+    with pytest.raises(AwsCallFailed):
+        executor_for(session).apply(folder)
+    (snapshot,) = _backups(ec2)
+
+    with pytest.raises(StateRefusal) as refused:
+        executor_for(RecordingSession(log)).rollback(folder)
+
+    message = refused.value.message
+    assert "UnauthorizedOperation" in message
+    assert f"SnapshotId {snapshot['SnapshotId']}" in message
+    assert "delete the backup" in (refused.value.hint or "")
+    assert len(_backups(ec2)) == 1 and _exists(ec2, volume)
 
 
 @pytest.mark.parametrize(

@@ -142,3 +142,38 @@ def test_reason_groups_drop_what_differs_per_resource_and_keep_thresholds() -> N
     assert reason_group("backs AMI ami-0123456789abcdef0") == "backs AMI <id>"
     assert "min_unattached_days=7" in reason_group("under min_unattached_days=7")
     assert "us-east-1" in reason_group("in us-east-1")
+
+
+def test_several_accounts_get_an_account_column_one_account_is_named_in_the_title() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from generator.findings import FindingsReport
+    from generator.report_format import findings_table
+    from tests.factories import volume_finding
+
+    one = volume_finding()
+    other = one.model_copy(update={"account": "222222222222", "id": one.id + "-b"})
+    as_of = datetime(2026, 2, 1, tzinfo=UTC)
+
+    def render(*findings: Any) -> str:
+        console = Console(width=160, record=True)
+        console.print(findings_table(FindingsReport(as_of=as_of, findings=findings)))
+        return console.export_text()
+
+    single = render(one)
+    assert f"account {one.account}" in single and "│ account" not in single.replace("┃", "│")
+    both = render(one, other)
+    assert "account" in both.splitlines()[2] and "222222222222" in both
+
+
+def test_a_region_from_the_environment_that_is_no_region_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "Frankfurt")
+    result = scan(tmp_path, config=only_ebs_unattached())
+    assert result.exit_code == 3
+    assert (
+        "AWS_REGION gives the region 'Frankfurt', which is not an AWS region name" in result.output
+    )

@@ -283,9 +283,12 @@ class RoleChain:
         source = self._source_session()
         if account.role_arn is None:
             return AccountSession(source, label=f"account {account.label} via {self._via()}")
+        role_arn = account.role_arn
+        if self.identity.kind in READ_ONLY_KINDS and account.scan_role_arn:
+            role_arn = account.scan_role_arn  # scans take the read-only role when there is one
         hop = Hop(
             2,
-            account.role_arn,
+            role_arn,
             external_id=account.external_id_value(index, self._environ),
             # SourceIdentity is set once, at the first hop reclaim assumes; it then persists
             # through the chain and AWS refuses an attempt to change it.

@@ -13,6 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from generator.aws.retries import DEGRADABLE_MAX_ATTEMPTS, GaveUp, bound_retries
+
 
 @dataclass(frozen=True)
 class DetachHistory:
@@ -45,44 +47,12 @@ def _volume_ids(event: dict[str, Any]) -> set[str]:
     return ids
 
 
-# A scan's clients retry up to 10 times (adaptive): right for the calls a scan cannot do
-# without, too patient for CloudTrail, which only refines a volume's age. A failing
-# LookupEvents gives up after this many attempts and the scan warns instead.
-CLOUDTRAIL_MAX_ATTEMPTS = 3
-
-
-class _GaveUp(Exception):
-    def __init__(self, attempts: int, what: str) -> None:
-        super().__init__(what)
-        self.attempts = attempts
-        self.what = what
-
-
-def _bound_retries(
-    attempts: int, response: Any = None, caught_exception: Any = None, **_: Any
-) -> None:
-    """needs-retry handler: stop a failing LookupEvents after CLOUDTRAIL_MAX_ATTEMPTS."""
-    if attempts < CLOUDTRAIL_MAX_ATTEMPTS:
-        return
-    if caught_exception is not None:
-        raise _GaveUp(attempts, f"{type(caught_exception).__name__}: {caught_exception}")
-    if response is not None:
-        http, parsed = response
-        status = getattr(http, "status_code", 200)
-        code = (parsed or {}).get("Error", {}).get("Code", "")
-        if status >= 500 or "Throttl" in code:
-            raise _GaveUp(attempts, f"{code or 'error'} (HTTP {status})")
+CLOUDTRAIL_MAX_ATTEMPTS = DEGRADABLE_MAX_ATTEMPTS
 
 
 def detach_history(cloudtrail: Any, start: datetime, end: datetime) -> DetachHistory:
     latest: dict[str, datetime] = {}
-    events = getattr(getattr(cloudtrail, "meta", None), "events", None)
-    if events is not None:
-        events.register_first(
-            "needs-retry.cloudtrail.LookupEvents",
-            _bound_retries,
-            unique_id="reclaim-cloudtrail-bounded-retries",
-        )
+    bound_retries(cloudtrail, "cloudtrail", "LookupEvents")
     try:
         pages = cloudtrail.get_paginator("lookup_events").paginate(
             LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DetachVolume"}],
@@ -98,7 +68,7 @@ def detach_history(cloudtrail: Any, start: datetime, end: datetime) -> DetachHis
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "Unknown")
         return DetachHistory(start, end, unavailable_reason=f"CloudTrail LookupEvents: {code}")
-    except _GaveUp as gave_up:
+    except GaveUp as gave_up:
         return DetachHistory(
             start,
             end,

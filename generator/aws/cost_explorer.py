@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from generator.aws.retries import GaveUp, bound_retries
+
 CLOUDFRONT_SERVICE = "Amazon CloudFront"
 _TRANSFER_OUT = re.compile(r"^([A-Z]{2})-DataTransfer-Out-Bytes$")
 _UNAVAILABLE_CODES = frozenset(
@@ -56,6 +58,7 @@ def cloudfront_transfer(ce: Any, end: datetime, days: int) -> CloudFrontTransfer
         "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
     }
     gb: dict[str, float] = {}
+    bound_retries(ce, "cost-explorer", "GetCostAndUsage")
     try:
         while True:
             response = ce.get_cost_and_usage(**request)
@@ -69,6 +72,12 @@ def cloudfront_transfer(ce: Any, end: datetime, days: int) -> CloudFrontTransfer
             if not token:
                 break
             request["NextPageToken"] = token
+    except GaveUp as gave_up:
+        return CloudFrontTransfer(
+            start,
+            days,
+            unavailable_reason=f"GetCostAndUsage failed {gave_up.attempts} times ({gave_up.what})",
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code not in _UNAVAILABLE_CODES:

@@ -19,7 +19,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +48,16 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def plan_lock(folder: Path, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> Iterator[None]:
-    """Hold the folder's lock; wait up to ``wait_seconds`` for it, then raise PlanBusy."""
+def plan_lock(
+    folder: Path,
+    *,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    on_wait: Callable[[str, str], None] | None = None,
+) -> Iterator[None]:
+    """Hold the folder's lock; wait up to ``wait_seconds`` for it, then raise PlanBusy.
+
+    ``on_wait(event, holder)`` hears "waiting" when the lock is held by another run, then
+    "acquired" or "gave up" (for progress output; it decides nothing)."""
     path = lock_path(folder)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -61,12 +69,20 @@ def plan_lock(folder: Path, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> It
         ) from None
     try:
         deadline = time.monotonic() + max(wait_seconds, 0.0)
+        waited = False
         while True:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if waited and on_wait is not None:
+                    on_wait("acquired", "")
                 break
             except BlockingIOError:
+                if on_wait is not None and not waited and time.monotonic() < deadline:
+                    on_wait("waiting", _holder(path))
+                waited = True
                 if time.monotonic() >= deadline:
+                    if on_wait is not None and wait_seconds > 0:
+                        on_wait("gave up", _holder(path))
                     raise PlanBusy(
                         f"{folder.name}: another apply or rollback of this plan is running "
                         f"({_holder(path)}); nothing was changed",

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import JsonValue
 
@@ -90,6 +90,15 @@ class RunResult:
         return None
 
 
+class StepListener(Protocol):
+    """Progress of a run, step by step; ``detail`` is a status, a wait or an error."""
+
+    def started(self, step_id: str, description: str, detail: str) -> None: ...
+    def waiting(self, step_id: str, description: str, detail: str) -> None: ...
+    def finished(self, step_id: str, description: str, detail: str) -> None: ...
+    def failed(self, step_id: str, description: str, detail: str) -> None: ...
+
+
 @dataclass
 class Executor:
     """Runs a remediation folder's manifests against one account."""
@@ -101,15 +110,33 @@ class Executor:
     clock: Clock = utc_now
     actor: str | None = None
     lock_wait_seconds: float = DEFAULT_WAIT_SECONDS
+    on_step: StepListener | None = None
+    """Told as each step starts, waits, finishes or fails (the CLI streams it)."""
+
+    def _lock_wait(self, event: str, holder: str) -> None:
+        if self.on_step is None:
+            return
+        what = "the plan lock, held by another apply or rollback"
+        if event == "waiting":
+            limit = f"up to {int(self.lock_wait_seconds)} s"
+            self.on_step.waiting("lock", what, f"{what} ({holder}; {limit})")
+        elif event == "acquired":
+            self.on_step.finished("lock", what, "acquired")
+        else:
+            self.on_step.failed("lock", what, "gave up waiting")
+
+    def _tell(self, event: str, step: Step, detail: str = "") -> None:
+        if self.on_step is not None:
+            getattr(self.on_step, event)(step.id, step.description, detail)
 
     # ---- entry points --------------------------------------------------------------
 
     def apply(self, path: Path) -> RunResult:
-        with plan_lock(path, wait_seconds=self.lock_wait_seconds):
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
             return self._apply(path)
 
     def rollback(self, path: Path) -> RunResult:
-        with plan_lock(path, wait_seconds=self.lock_wait_seconds):
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
             return self._rollback(path)
 
     def _apply(self, path: Path) -> RunResult:
@@ -147,11 +174,7 @@ class Executor:
         if applied.status != "completed" and not any(
             record.step_id in change_steps for record in applied.steps
         ):
-            raise StateRefusal(
-                f"{plan.plan_id}: apply stopped before changing anything ({applied.error}); "
-                "there is nothing to roll back",
-                hint="re-run `reclaim apply` to finish it, or close the PR",
-            )
+            raise _stopped_before_the_change(plan, applied)
         self._check_account(plan)
         run = self._start_run(journal, "rollback")
         outcomes = self._run(folder, journal, run, rollback, observe=None)
@@ -228,6 +251,7 @@ class Executor:
                             step.id, step.description, "skipped (completed earlier)", record.outputs
                         )
                     )
+                    self._tell("finished", step, "skipped (completed earlier)")
                     continue
                 if step.destroys_data:
                     self._require_backups(manifest, run, step)
@@ -359,6 +383,7 @@ class Executor:
         folder.save_journal(journal)
 
         status: Literal["done", "already done"] = "done"
+        self._tell("started", step)
         try:
             outputs = self._lookup(client, step, scopes, run) if step.mutates else None
             if outputs is not None:
@@ -373,10 +398,13 @@ class Executor:
             record.outputs = outputs
             if step.wait:
                 wait_scopes: Outputs = {**scopes, "steps": {**scopes["steps"], step.id: outputs}}
+                limit = step.wait.delay_seconds * step.wait.max_attempts
+                self._tell("waiting", step, f"{step.wait.waiter} (up to {limit // 60} min)")
                 wait(client, step.wait, resolve(step.wait.params, wait_scopes))
         except CallError as error:
             record.status, record.error = "failed", str(error)
             record.finished_at = self.clock()
+            self._tell("failed", step, str(error))
             resume = f"re-run `reclaim {run.kind}`: it resumes at this step"
             raise AwsCallFailed(
                 f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) failed: {error}",
@@ -387,9 +415,11 @@ class Executor:
         except (PrecheckFailed, RetryLater) as error:
             record.status, record.error = "failed", error.message
             record.finished_at = self.clock()
+            self._tell("failed", step, error.message)
             raise
         record.status, record.finished_at = "completed", self.clock()
         folder.save_journal(journal)
+        self._tell("finished", step, status)
         return StepOutcome(step.id, step.description, status, record.outputs)
 
     def _check_not_before(
@@ -561,3 +591,36 @@ class Executor:
 
 def _truthy(value: JsonValue) -> bool:
     return value not in (None, False, 0, "", [], {})
+
+
+def _stopped_before_the_change(plan: Plan, applied: RunRecord) -> StateRefusal:
+    """Rollback of an apply that changed nothing: say why it stopped and what it left (a
+    backup it made is kept, and keeps costing, whatever happens to the PR)."""
+    why = applied.error or "the process stopped before it finished"
+    made, started = [], []
+    for step in plan.steps:
+        record = applied.record(step.id) if step.phase == "backup" else None
+        if record is not None and record.status == "completed":
+            outputs = ", ".join(f"{key} {value}" for key, value in record.outputs.items())
+            made.append(f"{step.id} ({outputs})" if outputs else step.id)
+        elif record is not None and record.status == "started":
+            started.append(step.id)
+    left = "; it made no backup"
+    if made:
+        left = f"; the backup it made is kept: {'; '.join(made)}"
+    elif started:
+        left = (
+            f"; its {', '.join(started)} step had started, so a backup tagged with the plan ID "
+            "may exist (re-running apply finds and uses it)"
+        )
+    hint = "re-run `reclaim apply` to finish it"
+    hint += (
+        ", or, if you close the PR instead, delete the backup (it is billed until then)"
+        if made or started
+        else ", or close the PR"
+    )
+    return StateRefusal(
+        f"{plan.plan_id}: apply stopped before changing anything ({why}), so there is "
+        f"nothing to roll back{left}",
+        hint=hint,
+    )

@@ -101,6 +101,7 @@ def render_dashboard(
         declined=entries({Outcome.DECLINED}),
         report_only=[f for f in report.findings if f.reversibility == "report-only"],
         errors=list(report.errors),
+        warnings=list(report.warnings),
     )
 
 

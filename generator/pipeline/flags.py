@@ -20,7 +20,9 @@ def _env_name(name: str) -> str:
     return "RECLAIM_EXTERNAL_ID_" + (re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") or "X")
 
 
-def parse_account(flag: str, *, default_role_name: str) -> TargetAccount:
+def parse_account(
+    flag: str, *, default_role_name: str, scan_role_name: str = "reclaim-scan"
+) -> TargetAccount:
     values: dict[str, str] = {}
     for part in flag.split(","):
         key, sep, value = part.partition("=")
@@ -59,6 +61,7 @@ def parse_account(flag: str, *, default_role_name: str) -> TargetAccount:
         id=account_id,
         name=name,
         role_arn=role_arn,
+        scan_role_arn=f"{role_arn.rsplit(':', 1)[0]}:role/{scan_role_name}",
         external_id_env=values.get("external-id-env") or _env_name(name),
         regions=regions,
         owners=owners,

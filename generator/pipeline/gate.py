@@ -46,7 +46,8 @@ class Decision:
     reason: str
     folder: str | None = None
     answer: bool = True
-    """Whether to react and reply: never to a bot (no loops) or to an unrelated comment."""
+    """Whether to react and reply: only to people who may roll back (never to a bot, a
+    stranger or an unrelated comment); the job's log says why in every case."""
 
 
 def refuse(reason: str, *, answer: bool = True) -> Decision:
@@ -70,14 +71,18 @@ def decide(
     author = event.comment.user
     if author.is_bot:
         return refuse(f"{author.login} is a bot; only people may roll back", answer=False)
-    if event.issue.pull_request is None:
-        return refuse(f"#{event.issue.number} is an issue, not a pull request")
+    # Who asks is checked before anything is answered: anyone can comment, and an answer to
+    # each comment would let a stranger make the bot post (and notify) at will. Only people
+    # who may roll back are answered, and no answer names (@-mentions) anyone.
     permission = github.permission(author.login)
     if permission not in WRITERS:
         return refuse(
-            f"@{author.login} has {permission!r} permission on {repository}; rolling back "
-            "needs write, maintain or admin"
+            f"{author.login} has {permission!r} permission on {repository}; rolling back "
+            "needs write, maintain or admin",
+            answer=False,
         )
+    if event.issue.pull_request is None:
+        return refuse(f"#{event.issue.number} is an issue, not a pull request")
     pull = github.pull(event.issue.number)
     if not pull.merged:
         return refuse(f"#{event.issue.number} is not merged, so nothing was applied")
@@ -89,4 +94,4 @@ def decide(
     folder = f"{remediations_dir}/{finding_id}"
     if not (checkout / folder / PLAN_FILE).is_file():
         return refuse(f"{folder} is not on the default branch")
-    return Decision(True, f"@{author.login} ({permission}) rolls back {finding_id}", folder=folder)
+    return Decision(True, f"{author.login} ({permission}) rolls back {finding_id}", folder=folder)

@@ -45,6 +45,10 @@ _ELASTIC_IP = "arn:{partition}:ec2:{region}:{account}:elastic-ip/*"
 _LOG_GROUP = "arn:{partition}:logs:{region}:{account}:log-group:*"
 _DISTRIBUTION = "arn:{partition}:cloudfront::{account}:distribution/*"
 _NOT_SKIPPED = Condition("Null", "aws:ResourceTag/{skip_tag}", ("true",))
+# ec2-idle stops (and so starts again) only EBS-backed instances outside any Auto Scaling
+# group; its pre-checks refuse the others, and IAM refuses them too.
+_EBS_BACKED = Condition("StringEquals", "ec2:RootDeviceType", ("ebs",))
+_OUTSIDE_ASG = Condition("Null", "aws:ResourceTag/aws:autoscaling:groupName", ("true",))
 _SNAPSHOT = "arn:{partition}:ec2:{region}::snapshot/*"
 _KMS_KEY = "arn:{partition}:kms:{region}:{account}:key/*"
 
@@ -108,7 +112,11 @@ SCOPES: dict[str, ActionScope] = {
     ),
     "ec2:CreateVolume": ActionScope(
         grants=(
-            Grant((_VOLUME,), why="the restored volume"),
+            Grant(
+                (_VOLUME,),
+                (Condition("Null", "ec2:ParentSnapshot", ("false",)),),
+                "the restored volume: only from a snapshot, never a blank volume",
+            ),
             Grant(
                 (_SNAPSHOT,),
                 (Condition("Null", "aws:ResourceTag/{plan_tag}", ("false",)),),
@@ -137,10 +145,23 @@ SCOPES: dict[str, ActionScope] = {
         grants=(Grant((_SNAPSHOT,), why="snapshots only, to undo an archive"),),
     ),
     "ec2:StopInstances": ActionScope(
-        grants=(Grant((_INSTANCE,), (_NOT_SKIPPED,), "never an instance carrying the skip tag"),),
+        grants=(
+            Grant(
+                (_INSTANCE,),
+                (_NOT_SKIPPED, _EBS_BACKED, _OUTSIDE_ASG),
+                "EBS-backed instances outside Auto Scaling groups, never one carrying the skip tag",
+            ),
+        ),
     ),
     "ec2:StartInstances": ActionScope(
-        grants=(Grant((_INSTANCE,), why="instances only, to undo a stop"),),
+        grants=(
+            Grant(
+                (_INSTANCE,),
+                (_EBS_BACKED, _OUTSIDE_ASG),
+                "to undo a stop: only instances ec2-idle may stop (EBS-backed, outside Auto "
+                "Scaling groups)",
+            ),
+        ),
     ),
     "ec2:ReleaseAddress": ActionScope(
         grants=(Grant((_ELASTIC_IP,), (_NOT_SKIPPED,), "never an address carrying the skip tag"),),

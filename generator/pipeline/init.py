@@ -49,10 +49,12 @@ class InitReport:
     unscoped_writes: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     """Files an earlier run generated that this one does not (an account was removed)."""
+    missing_scan_roles: list[str] = field(default_factory=list)
+    """`scan_role_arn: ...` lines reclaim.yml lacks (the scan role cannot assume role_arn)."""
     written: bool = False
 
 
-def _load_fleet(
+def load_fleet(
     root: Path, options: PipelineOptions, new: NewFleet | None
 ) -> tuple[Fleet, str | None]:
     """The fleet, and reclaim.yml's text when init writes it."""
@@ -78,7 +80,7 @@ def plan_init(
 ) -> InitReport:
     """Everything init would do, without writing: show it, then ``write_init``."""
     root.mkdir(parents=True, exist_ok=True)
-    fleet, config_text = _load_fleet(root, options, new)
+    fleet, config_text = load_fleet(root, options, new)
     manifest = load_manifest(root)
     tf = PurePosixPath(options.terraform_dir)
     existing = read_existing(
@@ -112,6 +114,12 @@ def plan_init(
         collisions=existing.collisions,
         unreadable=existing.unreadable,
         unscoped_writes=unscoped_writes(customer_policies(fleet)),
+        missing_scan_roles=[
+            f"{account.name} ({account.id}): scan_role_arn: "
+            + account.scan_role_default(options.customer_scan_role_name)
+            for account in fleet.accounts
+            if account.scan_role_arn is None
+        ],
         stale=sorted(
             path
             for path in (manifest.files if manifest else {})

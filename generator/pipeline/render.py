@@ -115,7 +115,9 @@ def render_terraform(
             files[f"{options.terraform_dir}/{module}/{name}"] = _render(template, **context)
     for account in fleet.accounts:
         path = f"{options.terraform_dir}/customer-role/accounts/{account.slug}.tfvars"
-        files[path] = _render("terraform/customer-role/account.tfvars.j2", account=account)
+        files[path] = _render(
+            "terraform/customer-role/account.tfvars.j2", account=account, options=options
+        )
     return files
 
 

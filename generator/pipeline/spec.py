@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from generator import __version__
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError
+from generator.pipeline.source import ACTION_PATTERN, default_action
 
 Part = Literal["config", "workflows", "terraform", "codeowners"]
 ALL_PARTS: tuple[Part, ...] = ("config", "workflows", "terraform", "codeowners")
 _NAME = r"^[A-Za-z0-9_.+=@-]{1,64}$"
+_ENVIRONMENT = r"^[A-Za-z0-9_.-]{1,255}$"
+OIDC_CLAIM_KEYS = ("repo", "context", "job_workflow_ref")
+"""The repository's OIDC subject template `reclaim init` sets: the subject names the
+workflow file and the ref it runs from, so a role can trust one file on one branch."""
 
 
 class PipelineOptions(BaseModel):
@@ -27,16 +31,44 @@ class PipelineOptions(BaseModel):
     default_branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$")
     service_account_id: str = Field(pattern=r"^\d{12}$")
     service_role_name: str = Field(default="reclaim-service", pattern=_NAME)
+    """Hop 1 of apply and rollback: may assume only the remediation roles."""
+    scan_service_role_name: str = Field(default="reclaim-service-scan", pattern=_NAME)
+    """Hop 1 of the scan: may assume only the scan roles."""
     customer_role_name: str = Field(default="reclaim-remediation", pattern=_NAME)
-    environment: str = Field(default="reclaim-apply", pattern=r"^[A-Za-z0-9_.-]{1,255}$")
+    customer_scan_role_name: str = Field(default="reclaim-scan", pattern=_NAME)
+    environment: str = Field(default="reclaim-apply", pattern=_ENVIRONMENT)
+    """Apply and rollback: the default branch only, required reviewers, the ExternalIds."""
+    scan_environment: str = Field(default="reclaim-scan", pattern=_ENVIRONMENT)
+    """Scan and propose: the default branch only, the ExternalIds and the App's key."""
     scan_cron: str = "23 6 * * 1-5"
     scan_shards: int = Field(default=1, ge=1, le=32)
     python_version: str = Field(default="3.12", pattern=r"^3\.\d+$")
-    reclaim_package: str = Field(default=f"reclaim=={__version__}", min_length=1)
+    action: str = Field(default_factory=default_action, pattern=ACTION_PATTERN)
+    """OWNER/REPO@SHA of the action.yml that installs reclaim (see generator.pipeline.source)."""
+    index_url: str | None = Field(default=None, pattern=r"^https://[^\s\"']+$")
+    """Where the action downloads the hash-locked dependencies; None: PyPI."""
     config_file: str = "reclaim.yml"
     terraform_dir: str = "terraform"
     runner: str = "ubuntu-24.04"
     parts: tuple[Part, ...] = ALL_PARTS
+    approvers: tuple[str, ...] = ()
+    """@user or @org/team: the required reviewers of the approval environment."""
+
+    @field_validator("approvers")
+    @classmethod
+    def _handles(cls, approvers: tuple[str, ...]) -> tuple[str, ...]:
+        for approver in approvers:
+            if not re.fullmatch(r"@[A-Za-z0-9-]+(/[A-Za-z0-9_.-]+)?", approver):
+                raise ValueError(f"{approver!r} is not @user or @org/team")
+        return approvers
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forget_package(cls, data: object) -> object:
+        """Manifests of earlier versions recorded a package to pip-install by name."""
+        if isinstance(data, dict) and "reclaim_package" in data:
+            data = {k: v for k, v in data.items() if k != "reclaim_package"}
+        return data
 
     @field_validator("scan_cron")
     @classmethod
@@ -59,13 +91,35 @@ class PipelineOptions(BaseModel):
         return f"arn:aws:iam::{self.service_account_id}:role/{self.service_role_name}"
 
     @property
-    def oidc_subjects(self) -> tuple[str, str]:
-        """The two `sub` claims the service role trusts: the default branch (scheduled scans)
-        and the approval environment (apply and rollback)."""
+    def scan_service_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.service_account_id}:role/{self.scan_service_role_name}"
+
+    def workflow_ref(self, workflow: str) -> str:
+        """The `job_workflow_ref` claim of a job in ``workflow`` on the default branch."""
         return (
-            f"repo:{self.repository}:ref:refs/heads/{self.default_branch}",
-            f"repo:{self.repository}:environment:{self.environment}",
+            f"{self.repository}/.github/workflows/{workflow}.yml@refs/heads/{self.default_branch}"
         )
+
+    def oidc_subject(self, workflow: str, environment: str) -> str:
+        """The `sub` claim GitHub issues, under OIDC_CLAIM_KEYS, to a job of ``workflow`` on
+        the default branch that names ``environment``."""
+        return (
+            f"repo:{self.repository}:environment:{environment}"
+            f":job_workflow_ref:{self.workflow_ref(workflow)}"
+        )
+
+    @property
+    def write_subjects(self) -> tuple[str, str]:
+        """The only subjects the write role (hop 1 of apply and rollback) trusts."""
+        return (
+            self.oidc_subject("reclaim-apply", self.environment),
+            self.oidc_subject("reclaim-rollback", self.environment),
+        )
+
+    @property
+    def scan_subjects(self) -> tuple[str]:
+        """The only subject the scan role (hop 1 of the scan) trusts."""
+        return (self.oidc_subject("reclaim-scan", self.scan_environment),)
 
 
 @dataclass(frozen=True)
@@ -73,12 +127,18 @@ class TargetAccount:
     id: str
     name: str
     role_arn: str
+    """Hop 2 of apply and rollback: the remediation role."""
+    scan_role_arn: str | None
+    """Hop 2 of scans: the read-only role; None when reclaim.yml names none."""
     external_id_env: str | None
     regions: tuple[str, ...] | None
     """None: every region enabled in the account."""
     owners: tuple[str, ...]
     all_enabled: bool = False
     """Regions were given as 'all-enabled' (rather than left to the top-level list)."""
+
+    def scan_role_default(self, name: str) -> str:
+        return f"{self.role_arn.rsplit(':', 1)[0]}:role/{name}"
 
     @property
     def slug(self) -> str:
@@ -111,6 +171,10 @@ class Fleet:
     def customer_role_arns(self) -> tuple[str, ...]:
         return tuple(a.role_arn for a in self.accounts)
 
+    def scan_role_arns(self, default_name: str) -> tuple[str, ...]:
+        """Each account's scan role: as reclaim.yml names it, else the default name there."""
+        return tuple(a.scan_role_arn or a.scan_role_default(default_name) for a in self.accounts)
+
 
 def _regions(value: tuple[str, ...] | str | None) -> tuple[str, ...] | None:
     """A list of regions, or None for every enabled region."""
@@ -136,6 +200,7 @@ def fleet_from_config(config: ReclaimConfig, repo_root: Path | None = None) -> F
                 id=account.id,
                 name=account.name,
                 role_arn=role_arn,
+                scan_role_arn=account.scan_role_arn,
                 external_id_env=account.external_id_env,
                 regions=top_regions if account.regions is None else _regions(account.regions),
                 owners=account.owners,

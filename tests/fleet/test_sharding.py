@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from generator.aws.units import Unit, owns, parse_shard, shard_of
 from generator.cli import main
-from generator.errors import ConfigError
+from generator.errors import UsageError
 from generator.findings import FindingsReport, ShardInfo
 from tests.fleet.support import (
     CUSTOMER_A,
@@ -73,9 +73,10 @@ def test_shards_spread_a_fleet_roughly_evenly():
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "1/0", "a/b", "2", "-1/3"])
 def test_a_malformed_shard_is_a_clear_error(text: str):
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(UsageError) as caught:
         parse_shard(text)
     assert "I/N" in caught.value.message
+    assert caught.value.exit_code == 2  # a command-line mistake, as --help says
 
 
 def _write_config(tmp_path: Path) -> Path:

@@ -136,6 +136,16 @@ def build(root: Path) -> Genuine:
             }
         )
     )
+    (root / "pull_request.json").write_text(
+        json.dumps(
+            {
+                "action": "synchronize",
+                "number": 7,
+                "pull_request": {"number": 7},
+                "repository": {"full_name": "acme/ops", "default_branch": "main"},
+            }
+        )
+    )
     return Genuine(root=root, folder=relative)
 
 

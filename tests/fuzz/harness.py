@@ -71,7 +71,27 @@ TALLY = Tally()
 
 
 def write_tally(path: str) -> None:
-    Path(path).write_text(json.dumps(TALLY.as_json(), indent=2) + "\n")
+    """Add this process's tally to the file: under pytest-xdist every worker adds its own
+    (the controller empties the file when the session starts, see conftest)."""
+    import fcntl
+
+    target = Path(path)
+    with target.open("a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        before = handle.read().strip()
+        total = Tally()
+        if before:
+            for name, counts in json.loads(before)["targets"].items():
+                total.examples[name] += counts["examples"]
+                for code, count in counts["exit_codes"].items():
+                    total.exit_codes[name][int(code)] += count
+        for name, count in TALLY.examples.items():
+            total.examples[name] += count
+            total.exit_codes[name].update(TALLY.exit_codes[name])
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(total.as_json(), indent=2) + "\n")
 
 
 @contextmanager

@@ -135,17 +135,24 @@ def test_journal_json(raw: bytes, command: str) -> None:
 @campaign(1200)
 @given(
     raw=yaml_variants(G.bytes_of("reclaim.yml")),
-    command=st.sampled_from(["apply", "merge-state", "plan"]),
+    command=st.sampled_from(["apply", "merge-state", "gate-rollback"]),
 )
 def test_reclaim_yml(raw: bytes, command: str) -> None:
     args = {
         "apply": ["apply", G.folder, "--config", "reclaim.yml", "--wait", "0"],
         "merge-state": ["merge-state", "findings.json", "--config", "reclaim.yml"],
-        "plan": ["gate-rollback", "--config", "reclaim.yml", "--event", "comment.json"],
+        "gate-rollback": [
+            "gate-rollback",
+            "--config",
+            "reclaim-github.yml",
+            "--event",
+            "comment.json",
+        ],
     }[command]
     with copy_of(G) as work:
         (work / JOURNAL).unlink()
         _write(work, "reclaim.yml", raw)
+        _write(work, "reclaim-github.yml", raw + b"\nforge: {type: github, repository: acme/ops}\n")
         run(f"reclaim.yml ({args[0]})", args, work, env={"RECLAIM_GITHUB_TOKEN": "fuzz"})
 
 
@@ -164,7 +171,8 @@ def test_findings_report(raw: bytes, command: str) -> None:
         _write(work, "in.json", raw)
         outcome = run(f"findings report ({command})", args, work)
         if command == "plan" and outcome.exit_code == ExitCode.OK:
-            for folder in sorted((work / "planned").iterdir()):
+            planned = work / "planned"
+            for folder in sorted(planned.iterdir()) if planned.exists() else []:
                 checked = run(
                     "findings report (validate what plan wrote)", ["validate", str(folder)], work
                 )
@@ -234,6 +242,20 @@ def test_push_event(raw: bytes) -> None:
             ],
             work,
         )
+
+
+@campaign(400)
+@given(raw=json_variants(G.bytes_of("pull_request.json")))
+def test_pull_request_event(raw: bytes) -> None:
+    with copy_of(G) as work:
+        _write(work, "pull_request.json", raw)
+        run(
+            "pull_request event (validate-changed)",
+            ["validate-changed", "--config", "reclaim-github.yml", "--base", "HEAD",
+             "--event", "pull_request.json"],
+            work,
+            env={"RECLAIM_GITHUB_TOKEN": "fuzz"},
+        )  # fmt: skip
 
 
 def test_every_reader_refuses_a_file_over_its_limit_unread() -> None:

@@ -51,7 +51,12 @@ def applied_folder(tmp_path: Path, item_number: int = 1) -> RemediationFolder:
             plan_sha256=digest(folder.plan_text()),
             rollback_sha256=digest(folder.rollback_text()),
             apply=RunRecord(
-                kind="apply", status="completed", started_at=T0, actor="alice", steps=steps
+                kind="apply",
+                status="completed",
+                started_at=T0,
+                finished_at=T0,
+                actor="alice",
+                steps=steps,
             ),
         )
     )
@@ -70,7 +75,9 @@ def add_rollback(folder: RemediationFolder) -> None:
         )
         for step in folder.load_rollback().steps
     ]
-    journal.rollback = RunRecord(kind="rollback", status="completed", started_at=T0, steps=steps)
+    journal.rollback = RunRecord(
+        kind="rollback", status="completed", started_at=T0, finished_at=T0, steps=steps
+    )
     folder.save_journal(journal)
 
 

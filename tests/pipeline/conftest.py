@@ -17,10 +17,14 @@ from generator.pipeline.spec import Fleet, PipelineOptions, TargetAccount
 from generator.rules import RULES
 from tests.github_standin.server import GitHubStandIn
 
+# Any commit: the workflow harness maps the action onto this checkout.
+ACTION = "reclaim-dev/reclaim@" + "5" * 40
+
 PROD = TargetAccount(
     id="222222222222",
     name="prod",
     role_arn="arn:aws:iam::222222222222:role/reclaim-remediation",
+    scan_role_arn="arn:aws:iam::222222222222:role/reclaim-scan",
     external_id_env="RECLAIM_EXTERNAL_ID_PROD",
     regions=("us-east-1", "eu-west-1"),
     owners=("@acme/prod-oncall",),
@@ -29,6 +33,7 @@ DEV = TargetAccount(
     id="333333333333",
     name="dev",
     role_arn="arn:aws:iam::333333333333:role/reclaim-remediation",
+    scan_role_arn=None,  # reclaim.yml names none: the default name in that account
     external_id_env="RECLAIM_EXTERNAL_ID_DEV",
     regions=("us-east-1",),
     owners=(),
@@ -37,7 +42,12 @@ DEV = TargetAccount(
 
 @pytest.fixture(scope="module")
 def options() -> PipelineOptions:
-    return PipelineOptions(repository="acme/cost", service_account_id="111111111111", scan_shards=3)
+    return PipelineOptions(
+        repository="acme/cost",
+        service_account_id="111111111111",
+        scan_shards=3,
+        action=ACTION,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,26 @@ Each step runs in bash with ``-eo pipefail``, the environment GitHub builds (wor
 and step ``env:``, evaluated; GITHUB_* variables; a fresh GITHUB_OUTPUT per step) and the
 job's working directory. ``uses:`` steps are stood in for: checkout is the test's clone of
 the default branch, configure-aws-credentials puts the test's AWS credentials in the
-environment, setup-python does nothing, the artifact actions copy files through the run's
-store, and "Install reclaim" is replaced by a ``reclaim`` on PATH that runs this checkout's
-code. A job can be given the runner's clock (a ``date`` on PATH that answers for that
+environment, setup-python does nothing (the test's Python is on PATH), and the artifact
+actions copy files through the run's store. reclaim's own action (``uses: OWNER/REPO@SHA``
+of the "Install reclaim" step) is mapped onto this checkout and its composite steps really
+run: a fresh virtualenv, the hash-locked dependencies from the package index, reclaim built
+from the checkout; its bin/ goes on PATH through GITHUB_PATH as on a runner. The install is
+done once per test session and reused by later jobs (``RECLAIM_TEST_INDEX_URL`` names
+another index). A job can be given the runner's clock (a ``date`` on PATH that answers for that
 instant). Expressions are evaluated by a small evaluator covering what the generated
 workflows use; anything else fails loudly.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +35,104 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 
+_LOCAL_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[0-9a-f]{40}$")
+
+
 class Unsupported(AssertionError):
     pass
+
+
+@dataclass
+class Installed:
+    path_entries: list[str]
+    """What the action appended to GITHUB_PATH."""
+    step: StepRun
+    home: str
+    """The RUNNER_TEMP it ran with (its virtualenv is there)."""
+
+
+_INSTALLS: dict[str, Installed] = {}
+"""One real install of reclaim's action per set of inputs, per test session."""
+
+
+def _action_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "AWS_", "PIP_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")
+    }
+
+
+def run_reclaim_action(
+    given: dict[str, Any],
+    *,
+    name: str,
+    contexts: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    root: Path = REPO_ROOT,
+    cache: bool = True,
+) -> Installed:
+    """Run the composite steps of ``root``/action.yml, as `uses:` of it would, with
+    ``github.action_path`` = ``root``. Cached per inputs unless ``cache`` is false."""
+    contexts = contexts or {"github": {}}
+    action = yaml.safe_load((root / "action.yml").read_text(encoding="utf-8"))
+    assert action["runs"]["using"] == "composite"
+    inputs = {key: spec.get("default", "") for key, spec in action.get("inputs", {}).items()}
+    unknown = set(given) - set(inputs)
+    assert not unknown, f"{name}: inputs the action does not declare: {sorted(unknown)}"
+    inputs.update({key: interpolate(value, contexts) for key, value in given.items()})
+    if os.environ.get("RECLAIM_TEST_INDEX_URL") and "index-url" not in given:
+        inputs["index-url"] = os.environ["RECLAIM_TEST_INDEX_URL"]
+    key = repr((str(root), sorted(inputs.items())))
+    if cache and key in _INSTALLS:
+        return _INSTALLS[key]
+    home = Path(tempfile.mkdtemp(prefix="reclaim-action-"))
+    atexit.register(shutil.rmtree, home, True)
+    path_file = home / "github-path"
+    path_file.write_text("")
+    action_contexts = {
+        **contexts,
+        "github": {**contexts.get("github", {}), "action_path": str(root)},
+        "inputs": inputs,
+        "runner": {"temp": str(home)},
+    }
+    python = _setup_python(home)
+    base = env if env is not None else _action_env()
+    stdout, stderr, returncode = "", "", 0
+    for step in action["runs"]["steps"]:
+        assert step.get("shell") == "bash" and "run" in step, "only bash run steps"
+        assert "${{" not in step["run"], "expression inside the action's run script"
+        step_env = {
+            **base,
+            "PATH": os.pathsep.join([str(python), *_runner_path()]),
+            "RUNNER_TEMP": str(home),
+            "GITHUB_PATH": str(path_file),
+            "GITHUB_OUTPUT": str(home / "output"),
+        }
+        step_env.pop("PYTHONPATH", None)
+        for k, v in (step.get("env") or {}).items():
+            step_env[k] = interpolate(v, action_contexts)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=home,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        stdout, stderr, returncode = stdout + done.stdout, stderr + done.stderr, done.returncode
+        if returncode:
+            break
+    outputs = _outputs(home / "output") if (home / "output").exists() else {}
+    installed = Installed(
+        [line for line in path_file.read_text().splitlines() if line],
+        StepRun(name, returncode, stdout, stderr, outputs),
+        str(home),
+    )
+    if cache and returncode == 0:
+        _INSTALLS[key] = installed
+    return installed
 
 
 def _lookup(path: str, contexts: dict[str, Any]) -> Any:
@@ -126,12 +228,26 @@ class JobRun:
         return any(step.returncode != 0 for step in self.steps)
 
 
-def _shim(bin_dir: Path) -> None:
-    """`reclaim` on PATH: this checkout's code, like the installed package would be."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    shim = bin_dir / "reclaim"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m generator "$@"\n')
-    shim.chmod(0o755)
+def _runner_path() -> list[str]:
+    """PATH without any directory holding a `reclaim` (the test's own virtualenv, a version
+    manager's shims): as on a fresh runner, a job finds `reclaim` only if it installs it."""
+    own = str(Path(sys.prefix) / "bin")
+    return [
+        entry
+        for entry in os.environ["PATH"].split(os.pathsep)
+        if entry and entry != own and not (Path(entry) / "reclaim").exists()
+    ]
+
+
+def _setup_python(temp: Path) -> Path:
+    """setup-python: `python` on PATH is the test's interpreter (its base, not a venv)."""
+    tool = temp / "python-tool"
+    tool.mkdir(exist_ok=True)
+    for name in ("python", "python3"):
+        link = tool / name
+        if not link.exists():
+            link.symlink_to(getattr(sys, "_base_executable", sys.executable))
+    return tool
 
 
 def _clock(bin_dir: Path, now: datetime) -> None:
@@ -199,7 +315,7 @@ def run_job(
     temp = workdir.parent / f"runner-temp-{job_id}"
     temp.mkdir(exist_ok=True)
     bin_dir = temp / "bin"
-    _shim(bin_dir)
+    bin_dir.mkdir(parents=True, exist_ok=True)
     if now is not None:
         _clock(bin_dir, now)
     contexts: dict[str, Any] = {
@@ -216,9 +332,12 @@ def run_job(
         result.skipped_because = str(job.get("if"))
         return result
     base_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AWS_"))},
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(REPO_ROOT),
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "AWS_", "PIP_")) and k != "VIRTUAL_ENV"
+        },
+        "PATH": os.pathsep.join([str(bin_dir), *_runner_path()]),
         "CI": "true",
         "GITHUB_ACTIONS": "true",
         "GITHUB_EVENT_PATH": str(event_path),
@@ -253,8 +372,25 @@ def run_job(
                 result.steps.append(StepRun(name, 1, "", refused, {}))
                 failed = True
             continue
-        if uses or name == "Install reclaim":
+        if uses.startswith("actions/checkout@"):
+            continue  # the test's clone is the checkout
+        if uses.startswith("actions/setup-python@"):
+            base_env["PATH"] = os.pathsep.join([str(_setup_python(temp)), base_env["PATH"]])
             continue
+        if _LOCAL_ACTION.match(uses.split(" ", 1)[0]):
+            installed = run_reclaim_action(
+                step.get("with") or {}, name=name, contexts=contexts, env=base_env
+            )
+            result.steps.append(installed.step)
+            if installed.step.returncode:
+                failed = True
+                continue
+            # GITHUB_PATH: prepended to PATH for every later step; the installed reclaim,
+            # not this checkout's source, is what they run.
+            base_env["PATH"] = os.pathsep.join([*installed.path_entries, base_env["PATH"]])
+            continue
+        if uses:
+            raise Unsupported(f"{name}: the harness does not stand in for {uses}")
         output_file = temp / f"output-{index}"
         output_file.write_text("")
         env = dict(base_env)

@@ -183,6 +183,24 @@ class Pipeline:
         )
 
 
+@dataclass
+class Opened:
+    """One proposed finding's pull request in a pipeline."""
+
+    pipeline: Pipeline
+    number: int
+    finding: str
+    volume: str
+
+    @property
+    def folder(self) -> str:
+        return f"remediations/{self.finding}"
+
+    @property
+    def branch(self) -> str:
+        return f"reclaim/{self.finding}"
+
+
 def make_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) -> Pipeline:
     work = tmp_path / "work"
     git(tmp_path, "clone", "-q", str(standin.git.path), str(work))

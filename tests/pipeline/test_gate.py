@@ -78,9 +78,29 @@ def test_read_triage_and_outsiders_are_refused_whatever_author_association_says(
     github: FakeGitHub, checkout: Path, login: str
 ) -> None:
     decision = gate(github, checkout, number=7, login=login)
-    assert not decision.allowed and decision.answer
+    assert not decision.allowed and not decision.answer  # no reply a stranger can trigger
     assert "needs write, maintain or admin" in decision.reason
     assert "pull 7" not in github.asked  # refused before looking further
+
+
+@pytest.mark.parametrize("on_pull_request", [True, False])
+def test_a_stranger_gets_no_answer_wherever_they_comment(
+    github: FakeGitHub, checkout: Path, on_pull_request: bool
+) -> None:
+    """On a plain issue too: who asks is checked before what is asked about."""
+    decision = gate(github, checkout, number=7, login="rob", on_pull_request=on_pull_request)
+    assert not decision.allowed and not decision.answer
+    assert github.asked == ["permission rob"]
+
+
+@pytest.mark.parametrize(
+    ("number", "on_pull_request"), [(7, True), (7, False), (8, True), (10, True), (12, True)]
+)
+def test_no_answer_mentions_anyone(
+    github: FakeGitHub, checkout: Path, number: int, on_pull_request: bool
+) -> None:
+    decision = gate(github, checkout, number=number, login="alice", on_pull_request=on_pull_request)
+    assert "@" not in decision.reason
 
 
 def test_bots_are_refused_without_an_answer_or_an_api_call(

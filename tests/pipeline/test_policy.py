@@ -129,7 +129,64 @@ def test_changes_never_touch_what_carries_the_skip_tag(policies: RolePolicies) -
         "cloudfront:UpdateDistribution",
     ):
         (statement,) = _granting(_statements(policies, "write"), action)
-        assert statement["Condition"]["Null"] == {"aws:ResourceTag/keep-me": "true"}, action
+        assert statement["Condition"]["Null"]["aws:ResourceTag/keep-me"] == "true", action
+
+
+def _allows(
+    statements: list[dict[str, Any]], action: str, resource: str, keys: dict[str, str]
+) -> bool:
+    """Whether an Allow statement grants ``action`` on ``resource`` given these condition
+    keys (a key absent from ``keys`` is absent from the request)."""
+    import fnmatch
+
+    from tests.pipeline.oidc import condition_holds
+
+    for statement in statements:
+        if action not in _as_list(statement["Action"]):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(statement["Resource"])):
+            continue
+        if all(
+            condition_holds(test, key, expected, keys)
+            for test, pairs in statement.get("Condition", {}).items()
+            for key, expected in pairs.items()
+        ):
+            return True
+    return False
+
+
+REGION = {"aws:RequestedRegion": "us-east-1"}
+VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0new"
+INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abc"
+
+
+def test_no_blank_volume_can_be_created_only_restores(policies: RolePolicies) -> None:
+    write = _statements(policies, "write")
+    snapshot = "arn:aws:ec2:us-east-1::snapshot/snap-0backup"
+    restore = {**REGION, "ec2:ParentSnapshot": snapshot}
+    assert _allows(write, "ec2:CreateVolume", VOLUME, restore)
+    assert _allows(
+        write, "ec2:CreateVolume", snapshot, {**REGION, "aws:ResourceTag/reclaim:plan-id": "p"}
+    )
+    # a blank volume (no SnapshotId: no parent snapshot, and no snapshot resource) is refused
+    assert not _allows(write, "ec2:CreateVolume", VOLUME, REGION)
+    # and one from a snapshot reclaim did not make is refused on the snapshot
+    assert not _allows(write, "ec2:CreateVolume", snapshot, REGION)
+
+
+@pytest.mark.parametrize("action", ["ec2:StopInstances", "ec2:StartInstances"])
+def test_instances_ec2_idle_never_stops_cannot_be_stopped_or_started(
+    policies: RolePolicies, action: str
+) -> None:
+    write = _statements(policies, "write")
+    ordinary = {**REGION, "ec2:RootDeviceType": "ebs"}
+    assert _allows(write, action, INSTANCE, ordinary)
+    in_asg = {**ordinary, "aws:ResourceTag/aws:autoscaling:groupName": "web"}
+    assert not _allows(write, action, INSTANCE, in_asg)
+    instance_store = {**REGION, "ec2:RootDeviceType": "instance-store"}
+    assert not _allows(write, action, INSTANCE, instance_store)
+    other_region = {"aws:RequestedRegion": "ap-south-1", "ec2:RootDeviceType": "ebs"}
+    assert not _allows(write, action, INSTANCE.replace("us-east-1", "ap-south-1"), other_region)
 
 
 def test_parliament_finds_nothing_but_split_multi_resource_actions(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,29 +21,13 @@ from generator.forge.codeowners import codeowners_entries
 from generator.manifest.folder import RemediationFolder, digest, to_json
 from generator.manifest.models import Journal, RunRecord, StepRecord
 from tests.pipeline.harness import JobRun
-from tests.pipeline.scenario import REPOSITORY, TOKEN, Pipeline, git, make_pipeline
+from tests.pipeline.scenario import REPOSITORY, TOKEN, Opened, Pipeline, git, make_pipeline
 from tests.pipeline.webhooks import pull_request, push
 
 APPLY_STEP = "Apply every merged plan without a journal"
 VALIDATE_STEP = "Validate and summarize the cost"
 ACCOUNT = "123456789012"  # moto's
 OTHER_ACCOUNT = "222222222222"
-
-
-@dataclass
-class Opened:
-    pipeline: Pipeline
-    number: int
-    finding: str
-    volume: str
-
-    @property
-    def folder(self) -> str:
-        return f"remediations/{self.finding}"
-
-    @property
-    def branch(self) -> str:
-        return f"reclaim/{self.finding}"
 
 
 @pytest.fixture

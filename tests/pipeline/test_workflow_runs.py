@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 
 import pytest
 
-from tests.pipeline.scenario import REPOSITORY, TOKEN, Pipeline, make_pipeline
+from tests.pipeline.scenario import REPOSITORY, TOKEN, Opened, Pipeline, make_pipeline
 from tests.pipeline.webhooks import push, rollback_comment
-
-
-@dataclass
-class Opened:
-    pipeline: Pipeline
-    number: int
-    finding: str
-    volume: str
-
-    @property
-    def folder(self) -> str:
-        return f"remediations/{self.finding}"
 
 
 @pytest.fixture
@@ -129,7 +116,7 @@ def test_rollback_from_a_writer_restores_the_volume(applied: Opened) -> None:
 @pytest.mark.parametrize(
     ("login", "bot", "reason", "answered"),
     [
-        ("rob", False, "has 'read' permission", True),
+        ("rob", False, "has 'read' permission", False),
         ("dependabot", True, "is a bot", False),
     ],
 )
@@ -162,6 +149,8 @@ def test_rollback_refused_for_readers_and_bots(
     ]
     assert bool(replies) is answered
     assert any(r[0] == cid for r in pipeline.standin.reactions) is answered
+    # nothing reclaim posted names the commenter
+    assert not [c for c in pipeline.standin.comments_on(applied.number) if f"@{login}" in c.body]
 
 
 def test_rollback_refused_on_an_unmerged_pull_request(opened: Opened) -> None:
@@ -238,3 +227,42 @@ def test_racing_pushes_lose_no_plan_and_no_journal(
         ).returncode
         == 0
     )
+
+
+def test_a_strangers_comment_cannot_cancel_or_queue_behind_a_writers_rollback(
+    applied: Opened,
+) -> None:
+    """GitHub keeps one pending run per concurrency group and cancels the older: the groups,
+    as GitHub evaluates them for a writer's and then a stranger's comment, never coincide."""
+    from tests.pipeline.harness import interpolate
+
+    pipeline = applied.pipeline
+    workflow = pipeline.workflows["reclaim-rollback"]
+    groups = {}
+    for login, cid, allowed, run_id in (
+        ("alice", 101, "true", "9001"),
+        ("rob", 102, "false", "9002"),
+    ):
+        payload = rollback_comment(
+            repository=REPOSITORY,
+            number=applied.number,
+            login=login,
+            body="/rollback",
+            comment_id=cid,
+        )
+        contexts = {
+            "github": {"event": payload, "run_id": run_id},
+            "needs": {"gate": {"outputs": {"allowed": allowed, "pr": str(applied.number)}}},
+        }
+        groups[login] = {
+            job: interpolate(workflow["jobs"][job]["concurrency"]["group"], contexts)
+            for job in ("gate", "rollback")
+        }
+        assert all(
+            workflow["jobs"][job]["concurrency"]["cancel-in-progress"] is False
+            for job in ("gate", "rollback")
+        )
+    assert groups["alice"]["gate"] != groups["rob"]["gate"]
+    assert groups["alice"]["rollback"] == f"reclaim-rollback-{applied.number}"
+    assert groups["rob"]["rollback"] not in (groups["alice"]["rollback"], groups["alice"]["gate"])
+    assert "concurrency" not in workflow  # no workflow-wide group either

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from generator.pipeline.actions import ACTIONS
+from generator.pipeline.spec import PipelineOptions
+from tests.pipeline.oidc import Job
 from tests.pipeline.tools import run, tool
 
 WORKFLOWS = ("reclaim-scan", "reclaim-validate", "reclaim-apply", "reclaim-rollback")
@@ -31,11 +33,35 @@ def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str,
     ]
 
 
-def test_every_action_is_pinned_by_commit_with_its_version(rendered: Path) -> None:
+def test_every_action_is_pinned_by_commit(rendered: Path, options: PipelineOptions) -> None:
     for name in WORKFLOWS:
         text = (rendered / f".github/workflows/{name}.yml").read_text()
         for line in re.findall(r"uses: (.*)", text):
-            assert _PINNED.match(line), line
+            # reclaim's own action is named by the commit init chose (no tag to name)
+            assert _PINNED.match(line) or line == options.action, line
+    assert re.fullmatch(r"reclaim-dev/reclaim@[0-9a-f]{40}", options.action)
+
+
+def test_every_job_that_runs_reclaim_installs_it_from_the_pinned_action(
+    rendered: Path, options: PipelineOptions
+) -> None:
+    """And nothing is pip-installed by name: the action installs from its own checkout and
+    the hash-locked lock file (what it does is run by the harness, test_install.py)."""
+    for name in WORKFLOWS:
+        for job_id, job in load(rendered, name)["jobs"].items():
+            runs = [step.get("run", "") for step in job["steps"]]
+            assert not any("pip " in run or "pip3 " in run for run in runs), job_id
+            uses = [step.get("uses", "") for step in job["steps"]]
+            if not any(re.search(r"(^|\s)reclaim ", run) for run in runs):
+                assert options.action not in uses, job_id
+                continue
+            install = uses.index(options.action)
+            python = next(i for i, u in enumerate(uses) if u.startswith("actions/setup-python@"))
+            first_reclaim = next(
+                i for i, step in enumerate(job["steps"]) if "reclaim " in step.get("run", "")
+            )
+            assert python < install < first_reclaim, job_id
+            assert "with" not in job["steps"][install]  # PyPI: no index-url given
 
 
 @pytest.mark.parametrize("name", WORKFLOWS)
@@ -64,6 +90,54 @@ def test_no_checkout_keeps_credentials_nor_checks_out_pull_request_code(
         if "actions/checkout@" in step.get("uses", ""):
             assert step["with"]["persist-credentials"] is False
             assert step["with"].get("ref", "main") == "main"
+
+
+def test_jobs_with_credentials_run_in_the_environment_of_the_role_they_assume(
+    rendered: Path, options: PipelineOptions
+) -> None:
+    """The role each job assumes, its environment, and the subject GitHub would give it:
+    exactly the jobs the role trusts, and no job of another branch."""
+    assumed = {}
+    for name in WORKFLOWS:
+        for job_id, job in load(rendered, name)["jobs"].items():
+            steps_ = [s for s in job["steps"] if AWS_ACTION in s.get("uses", "")]
+            if not steps_:
+                continue
+            (step,) = steps_
+            role = step["with"]["role-to-assume"]
+            assumed[(name, job_id)] = (role, job.get("environment"))
+            on_main = Job(options.repository, f"{name}.yml", environment=job.get("environment"))
+            elsewhere = Job(
+                options.repository,
+                f"{name}.yml",
+                ref="refs/heads/feature",
+                environment=job.get("environment"),
+            )
+            trusted = {
+                options.service_role_arn: options.write_subjects,
+                options.scan_service_role_arn: options.scan_subjects,
+            }
+            for arn, subjects in trusted.items():
+                assert (on_main.subject() in subjects) is (arn == role), (name, job_id, arn)
+                assert elsewhere.subject() not in subjects
+    assert assumed == {
+        ("reclaim-scan", "scan"): (options.scan_service_role_arn, "reclaim-scan"),
+        ("reclaim-apply", "apply"): (options.service_role_arn, "reclaim-apply"),
+        ("reclaim-rollback", "rollback"): (options.service_role_arn, "reclaim-apply"),
+    }
+
+
+def test_secrets_are_read_only_by_jobs_of_an_environment(rendered: Path) -> None:
+    """ExternalIds and the App's key are environment secrets: a job outside the environments
+    (another branch's, the validate job, the gate) has no such secret to read."""
+    for name in WORKFLOWS:
+        for job_id, job in load(rendered, name)["jobs"].items():
+            text = yaml.safe_dump(job)
+            if "secrets." in text:
+                assert job.get("environment") in ("reclaim-scan", "reclaim-apply"), job_id
+    scan = load(rendered, "reclaim-scan")["jobs"]
+    assert scan["propose"]["environment"] == "reclaim-scan"
+    assert "RECLAIM_GITHUB_APP_PRIVATE_KEY" in yaml.safe_dump(scan["propose"])
 
 
 def test_secrets_reach_only_the_steps_that_reach_aws_or_github(rendered: Path) -> None:
@@ -95,6 +169,16 @@ def test_triggers_environment_and_concurrency(rendered: Path) -> None:
     assert rollback["jobs"]["rollback"]["environment"] == "reclaim-apply"
     assert rollback["jobs"]["rollback"]["needs"] == "gate"
     assert not any(AWS_ACTION in step.get("uses", "") for step in rollback["jobs"]["gate"]["steps"])
+
+
+def test_no_workflow_can_be_called_or_chained_from_elsewhere(rendered: Path) -> None:
+    """A reusable workflow's job carries the *called* file in job_workflow_ref: if the apply
+    workflow were callable (workflow_call), a branch's workflow could call it at main and
+    present the write role's subject. None is, and none runs on another workflow's or a
+    fork's behalf."""
+    for name in WORKFLOWS:
+        triggers = set(load(rendered, name)["on"])
+        assert not triggers & {"workflow_call", "workflow_run", "pull_request_target"}, name
 
 
 def test_zizmor_reports_nothing(rendered: Path) -> None:
