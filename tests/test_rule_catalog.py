@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from generator.findings import Finding
+from generator.iam.actions import iam_action, is_read_only
 from generator.manifest.models import Manifest, Plan
 from generator.manifest.steps import calls_of
 from generator.manifest.validation import validate_pair
-from generator.pipeline.iam_actions import iam_action, is_read_only
 from generator.rules import RULES
 from generator.rules.base import Rule
 
@@ -146,7 +146,7 @@ def test_plans_are_re_derived_identically_from_the_serialized_finding(name: str)
         plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
         assert rule.build_plan(again) == plan and rule.build_rollback(again) == rollback
         assert Plan.model_validate_json(plan.model_dump_json()) == plan
-        validate_pair(plan, rollback)
+        validate_pair(plan, rollback, RULES)
 
 
 @pytest.mark.parametrize("name", _RULES)

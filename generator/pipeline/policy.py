@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from generator.aws.scan_policy import ACCOUNT_CALLS
 from generator.aws.tags import PLAN_ID_TAG
+from generator.iam.actions import iam_actions, is_read_only
 from generator.iam.scopes import GLOBAL_PREFIXES, ActionScope, Condition, Grant
-from generator.pipeline.iam_actions import iam_actions, is_read_only
 from generator.rules.base import Rule
-from generator.rules.declared_calls import ACCOUNT_CALLS
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from generator.iam import scopes
+from generator.iam.actions import iam_action, is_read_only
 from generator.iam.scopes import GLOBAL_PREFIXES
-from generator.pipeline.iam_actions import iam_action, is_read_only
 from generator.pipeline.policy import RolePolicies, policy_json, role_policies, unscoped_writes
 from generator.rules import RULES
 from generator.rules.base import RuleCalls
