@@ -17,9 +17,7 @@ import re
 from collections.abc import Iterable
 
 from generator.errors import ReclaimError
-from generator.iam.actions import iam_actions, is_read_only
-
-ApiCall = tuple[str, str]
+from generator.iam.actions import ApiCall, iam_actions, is_read_only
 
 # Calls a scan makes for the account rather than for one rule (generator.aws.fleet):
 # GetCallerIdentity needs no permission; DescribeRegions resolves `regions: all-enabled`.

@@ -18,6 +18,9 @@ from botocore.exceptions import UnknownServiceError
 from generator.errors import ConfigError
 from generator.service_models import shared_loader
 
+ApiCall = tuple[str, str]
+"""(boto3 service name, AWS operation name), e.g. ("ec2", "DeleteVolume")."""
+
 # Services whose IAM prefix is not their signing name.
 PREFIX_EXCEPTIONS: dict[str, str] = {
     "cloudwatch": "cloudwatch",  # signs as "monitoring"
@@ -69,7 +72,7 @@ def iam_action(service: str, operation: str) -> str | None:
     return f"{iam_prefix(service)}:{ACTION_EXCEPTIONS.get((service, operation), operation)}"
 
 
-def iam_actions(calls: Iterable[tuple[str, str]]) -> set[str]:
+def iam_actions(calls: Iterable[ApiCall]) -> set[str]:
     """The IAM actions a set of (service, operation) calls needs."""
     return {action for s, o in calls if (action := iam_action(s, o)) is not None}
 

@@ -18,6 +18,7 @@ from botocore.validate import ParamValidator
 from pydantic import ValidationError
 
 from generator.errors import ManifestError, describe_validation_error
+from generator.iam.actions import ApiCall
 from generator.manifest.diff import first_difference
 from generator.manifest.models import PHASE_ORDER, AwsCall, Manifest, Plan, Rollback
 from generator.manifest.refs import RUN_FACTS, UNRESOLVED, iter_refs, with_placeholders
@@ -25,8 +26,6 @@ from generator.manifest.waiters import botocore_session, waiter_operation
 
 if TYPE_CHECKING:  # the catalog is passed in: rules import generator.manifest
     from generator.rules.base import Rule
-
-ApiCall = tuple[str, str]
 
 
 class _RunTimeValueValidator(ParamValidator):  # type: ignore[misc]

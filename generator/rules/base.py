@@ -28,14 +28,12 @@ from generator.findings import (
     SkippedResource,
     finding_id,
 )
+from generator.iam.actions import ApiCall as ApiCall  # re-exported: rules' name for a call
 from generator.iam.scopes import ActionScope
 from generator.manifest.models import Plan, Rollback, Step
 
 if TYPE_CHECKING:
     from generator.rules.context import ScanContext
-
-ApiCall = tuple[str, str]
-"""(boto3 service name, AWS operation name), e.g. ("ec2", "DeleteVolume")."""
 
 
 class RuleSettings(BaseModel):

@@ -16,14 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from generator.aws.scan_policy import ACCOUNT_CALLS
 from generator.errors import ReclaimError
 from generator.findings import Finding, SkippedResource
 from generator.iam.actions import iam_action
 from generator.rules.base import ApiCall, Rule, RuleSettings
 from generator.rules.context import ScanContext
-
-__all__ = ["ACCOUNT_CALLS", "UndeclaredCall", "declared_calls", "detect_declared", "guard"]
 
 _HOOK_ID = "reclaim-declared-calls"
 _running = threading.local()
