@@ -573,7 +573,7 @@ def _executor(
     from generator.executor.lock import DEFAULT_WAIT_SECONDS
     from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
-    from generator.manifest.folder_checks import load_checked
+    from generator.folder_checks import load_checked
     from generator.progress import step_progress_for
 
     config = load_config(config_path)
@@ -703,7 +703,7 @@ def validate(folder: Path) -> None:
     references, that the plan is exactly what its rule derives from the finding, that the
     folder name and IDs are the one ID derived from rule, account, region and resource, and
     that README.md is exactly what reclaim renders from the plan."""
-    from generator.manifest.folder_checks import load_checked
+    from generator.folder_checks import load_checked
 
     plan_model, rollback_model = load_checked(folder)
     out.print(
@@ -765,7 +765,7 @@ def prices_refresh(region: str, out_path: Path) -> None:
 @click.argument("kind", type=click.Choice(["plan", "rollback", "journal", "findings", "config"]))
 def schema(kind: str) -> None:
     """Print the JSON Schema of a manifest, the journal, the findings file or reclaim.yml."""
-    from generator.manifest.schema import json_schema
+    from generator.schema import json_schema
 
     out.print_json(json.dumps(json_schema(kind)))
 

@@ -19,14 +19,14 @@ from pydantic import (
     model_validator,
 )
 
+from generator.aws.regions import ALL_ENABLED
 from generator.errors import ConfigError, describe_validation_error
 from generator.exclusions import Exclusions
 from generator.rules import RULES
-from generator.rules.base import RuleSettings
+from generator.rules.base import Rule, RuleSettings
 
 CONFIG_MAX_BYTES = 1024 * 1024
 DEFAULT_CONFIG_NAME = "reclaim.yml"
-ALL_ENABLED = "all-enabled"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 # AWS's own constraints on sts:AssumeRole's ExternalId; moto checks none of them.
@@ -313,6 +313,12 @@ class ReclaimConfig(_Strict):
 
     def enabled_rules(self) -> list[str]:
         return [name for name in sorted(RULES) if self.rule_settings(name).enabled]
+
+    def rule(self, name: str) -> Rule[Any, Any]:
+        """The declaration of a rule of the catalog this configuration was validated
+        against: how the scan's account layer (generator.aws) learns a rule's home region
+        and scan calls without importing the catalog, which imports it."""
+        return RULES[name]
 
     def resolve(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()

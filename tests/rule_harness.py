@@ -19,7 +19,7 @@ from generator.exclusions import Exclusions
 from generator.executor.observe import Observer
 from generator.executor.runner import Executor
 from generator.findings import Finding, SkippedResource
-from generator.manifest.folder_checks import check_folder
+from generator.folder_checks import check_folder
 from generator.manifest.validation import validate_pair
 from generator.planner import plan_finding, write_remediation
 from generator.rules import RULES
@@ -128,7 +128,7 @@ def planned(finding: Finding, out: Path) -> Path:
     and passing every static check `reclaim validate` makes."""
     reloaded = Finding.model_validate(json.loads(finding.model_dump_json()))
     remediation = plan_finding(reloaded)
-    validate_pair(remediation.plan, remediation.rollback)
+    validate_pair(remediation.plan, remediation.rollback, RULES)
     folder = write_remediation(remediation, out)
     check_folder(folder, remediation.plan, remediation.rollback)
     return folder

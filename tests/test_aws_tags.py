@@ -10,11 +10,16 @@ from generator.aws.tags import (
     tags_from_api,
 )
 from generator.manifest.paths import json_literal
-from generator.pipeline import iam_scopes
+from generator.pipeline.policy import policy_json, role_policies
+from generator.rules import RULES
 
 
 def test_the_iam_conditions_name_the_tag_the_backups_carry() -> None:
-    assert iam_scopes.PLAN_TAG == PLAN_ID_TAG == "reclaim:plan-id"
+    assert PLAN_ID_TAG == "reclaim:plan-id"
+    policies = role_policies(RULES.values(), skip_tag="keep-me")
+    document = policy_json(policies.write, account="1" * 12, regions=(), skip_tag="keep-me")
+    text = str(document)
+    assert f"aws:RequestTag/{PLAN_ID_TAG}" in text and f"aws:ResourceTag/{PLAN_ID_TAG}" in text
 
 
 def test_tags_from_api_sorts_and_tolerates_missing_tags_and_values() -> None:

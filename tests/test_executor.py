@@ -212,6 +212,44 @@ def test_a_failed_aws_call_is_journaled_and_a_rerun_resumes_there(ec2, tmp_path,
     assert log.count("CreateSnapshot") == 1
 
 
+def test_a_connection_lost_while_waiting_is_a_journaled_failure_not_a_traceback(ec2, tmp_path, log):
+    """EndpointConnectionError (a BotoCoreError, not a ClientError) while the backup's waiter
+    polls: the run fails as an AWS call (exit 6) with the snapshot it started journaled, and
+    a re-run resumes there without a second snapshot."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from generator.errors import ExitCode
+
+    volume = make_volume(ec2)
+    folder = _remediation_for(volume, tmp_path)
+    session = RecordingSession(log)
+    client = session.client("ec2", REGION)
+    snapshot_started: list[bool] = []
+
+    def network_gone(model, **_):
+        if model.name == "CreateSnapshot":
+            snapshot_started.append(True)
+        elif model.name == "DescribeSnapshots" and snapshot_started:
+            raise EndpointConnectionError(endpoint_url=client.meta.endpoint_url)
+
+    client.meta.events.register("before-call.ec2", network_gone)
+    with pytest.raises(AwsCallFailed) as raised:
+        executor_for(session).apply(folder)
+    assert raised.value.exit_code == ExitCode.AWS == 6
+    assert "EndpointConnectionError" in raised.value.message
+    assert "snapshot_completed" in raised.value.message
+    assert "resumes at this step" in raised.value.hint
+    journal = _journal(folder)["apply"]
+    assert journal["status"] == "failed" and "EndpointConnectionError" in journal["error"]
+    backup = next(s for s in journal["steps"] if s["status"] == "failed")
+    assert backup["outputs"]["SnapshotId"].startswith("snap-")  # the progress it made
+    assert _exists(ec2, volume) and log.count("CreateSnapshot") == 1
+
+    executor_for(RecordingSession(log)).apply(folder)
+    assert not _exists(ec2, volume)
+    assert log.count("CreateSnapshot") == 1
+
+
 def test_dry_run_that_does_not_raise_dry_run_operation_is_a_failure(ec2, tmp_path, log):
     volume = make_volume(ec2)
     folder = _remediation_for(volume, tmp_path)

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from generator.cli import main
 from generator.errors import ManifestError
 from generator.findings import Finding, FindingsReport
-from generator.manifest.folder_checks import check_folder, load_checked
+from generator.folder_checks import check_folder, load_checked
 from generator.manifest.validation import validate_pair
 from generator.planner import Remediation, plan_finding, pr_body, write_remediation
-from generator.rules import rule_for
+from generator.rules import RULES, rule_for
 from tests.factories import ACCOUNT, volume_finding
 
 OTHER = "222222222222"
@@ -51,7 +51,7 @@ def test_the_manifest_checks_alone_accept_a_forged_id(tmp_path: Path) -> None:
     remediation = forged_remediation(
         volume_finding(volume_id=VOLUME).model_copy(update={"id": forged.name})
     )
-    validate_pair(remediation.plan, remediation.rollback)
+    validate_pair(remediation.plan, remediation.rollback, RULES)
 
 
 def test_the_planner_refuses_a_finding_named_for_another_account(tmp_path: Path) -> None:
@@ -62,7 +62,8 @@ def test_the_planner_refuses_a_finding_named_for_another_account(tmp_path: Path)
     report = FindingsReport(as_of=finding.observed_at, findings=(finding, forged))
     (tmp_path / "findings.json").write_text(report.model_dump_json())
     result = CliRunner().invoke(
-        main, ["plan", "--findings", str(tmp_path / "findings.json"), "--out", str(tmp_path / "out")]
+        main,
+        ["plan", "--findings", str(tmp_path / "findings.json"), "--out", str(tmp_path / "out")],
     )
     assert result.exit_code == 4, result.output
     assert not (tmp_path / "out").exists()  # the genuine one is not written either

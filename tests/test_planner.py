@@ -8,6 +8,7 @@ import pytest
 
 from generator.manifest.validation import validate_pair
 from generator.planner import plan_finding
+from generator.rules import RULES
 from tests.factories import volume_finding
 
 
@@ -71,7 +72,7 @@ def test_plan_structure(no_network):
 def test_plan_is_deterministic_and_valid(no_network):
     first, second = plan_finding(volume_finding()), plan_finding(volume_finding())
     assert first.files == second.files
-    validate_pair(first.plan, first.rollback)
+    validate_pair(first.plan, first.rollback, RULES)
 
 
 def test_backup_is_tagged_with_plan_id_and_full_spec():

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from generator.findings import Finding
+from generator.iam.actions import iam_action, is_read_only
 from generator.manifest.models import Manifest, Plan
 from generator.manifest.steps import calls_of
 from generator.manifest.validation import validate_pair
-from generator.pipeline.iam_actions import iam_action, is_read_only
-from generator.pipeline.iam_scopes import SCOPES
 from generator.rules import RULES
 from generator.rules.base import Rule
 
@@ -100,7 +99,17 @@ def test_every_write_action_has_an_iam_scope(name: str) -> None:
         for step in manifest.steps
         if step.mutates
     }
-    assert writes and not writes - set(SCOPES), writes - set(SCOPES)
+    unscoped = writes - set(rule.calls.scopes)
+    assert writes and not unscoped, f"{name} declares no IAM scope for {sorted(unscoped)}"
+
+
+@pytest.mark.parametrize("name", _RULES)
+def test_every_iam_scope_is_of_an_action_the_rule_calls(name: str) -> None:
+    """A scope for an action the rule never calls grants nothing it uses: a typo or a stale
+    entry, which would leave the real action unscoped or another rule's grant unexplained."""
+    calls = RULES[name].calls
+    actions = {iam_action(s, o) for s, o in calls.scan | calls.apply | calls.rollback}
+    assert set(calls.scopes) <= actions, set(calls.scopes) - actions
 
 
 @pytest.mark.parametrize("name", _EXECUTABLE)
@@ -137,7 +146,7 @@ def test_plans_are_re_derived_identically_from_the_serialized_finding(name: str)
         plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
         assert rule.build_plan(again) == plan and rule.build_rollback(again) == rollback
         assert Plan.model_validate_json(plan.model_dump_json()) == plan
-        validate_pair(plan, rollback)
+        validate_pair(plan, rollback, RULES)
 
 
 @pytest.mark.parametrize("name", _RULES)

@@ -21,6 +21,7 @@ from generator.findings import Cost, Finding
 from generator.manifest.folder import RemediationFolder
 from generator.manifest.validation import validate_pair
 from generator.planner import plan_finding, write_remediation
+from generator.rules import RULES
 from generator.rules.cloudfront_price_class import (
     CloudFrontPriceClass,
     DistributionRecord,
@@ -240,7 +241,7 @@ def test_manifests_validate(aws: None, tmp_path: Path) -> None:
     _distribution()
     folder = planned(detect(RULE, context(as_of=NOW), use_cost_explorer=False).only(), tmp_path)
     remediation = RemediationFolder(folder)
-    validate_pair(remediation.load_plan(), remediation.load_rollback())
+    validate_pair(remediation.load_plan(), remediation.load_rollback(), RULES)
 
 
 # ---- the ETag conflict paths, on Stubber ------------------------------------------------
@@ -424,7 +425,7 @@ def test_rollback_writes_the_original_with_a_fresh_etag_after_a_conflict(tmp_pat
 def test_rule_declares_the_calls_its_manifests_make() -> None:
     rule = CloudFrontPriceClass()
     plan, rollback = rule.build_plan(_stub_finding()), rule.build_rollback(_stub_finding())
-    validate_pair(plan, rollback)
+    validate_pair(plan, rollback, RULES)
     assert ("cloudfront", "UpdateDistribution") in rule.calls.apply
     assert ("ce", "GetCostAndUsage") in rule.calls.scan
     assert ("ce", "GetCostAndUsage") not in rule.calls.apply

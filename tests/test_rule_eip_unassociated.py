@@ -18,6 +18,7 @@ from generator.errors import AwsCallFailed, PrecheckFailed
 from generator.findings import Cost, Finding
 from generator.manifest.folder import RemediationFolder
 from generator.manifest.validation import validate_pair
+from generator.rules import RULES
 from generator.rules.eip_unassociated import EipUnassociated, ElasticIp, UnassociatedAddress
 from generator.state import SeenState
 from tests.factories import finding_of
@@ -254,7 +255,7 @@ def test_manifests_validate_and_the_pr_says_recovery_may_fail(
     _allocate()
     folder = planned(_detect(dns).only(), tmp_path)
     remediation = RemediationFolder(folder)
-    validate_pair(remediation.load_plan(), remediation.load_rollback())
+    validate_pair(remediation.load_plan(), remediation.load_rollback(), RULES)
     readme = " ".join((folder / "README.md").read_text().split())
     assert "best-effort" in readme
     assert "the address is gone for good" in readme

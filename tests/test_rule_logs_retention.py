@@ -15,6 +15,7 @@ from generator.errors import ConfigError, PrecheckFailed
 from generator.exclusions import Exclusions
 from generator.manifest.folder import RemediationFolder
 from generator.manifest.validation import validate_pair
+from generator.rules import RULES
 from generator.rules.logs_retention import ALLOWED_RETENTION_DAYS, group_slug
 from tests.rule_harness import (
     context,
@@ -177,7 +178,7 @@ def test_plan_is_valid_and_declares_only_its_calls(aws: None, tmp_path: Path) ->
     _group("app", events=10)
     folder = planned(_detect(context(as_of=LATER)).only(), tmp_path)
     remediation = RemediationFolder(folder)
-    validate_pair(remediation.load_plan(), remediation.load_rollback())
+    validate_pair(remediation.load_plan(), remediation.load_rollback(), RULES)
     readme = (folder / "README.md").read_text()
     assert "best-effort" in readme
     assert "gone for good" in readme

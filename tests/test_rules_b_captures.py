@@ -17,6 +17,7 @@ from generator.aws.cost_explorer import unavailable
 from generator.findings import Finding, SkippedResource
 from generator.manifest.refs import resolve
 from generator.manifest.validation import validate_pair
+from generator.rules import RULES
 from generator.rules.cloudfront_price_class import (
     CloudFrontPriceClass,
     CloudFrontPriceClassSettings,
@@ -38,7 +39,7 @@ def _split(found: list[Finding | SkippedResource]) -> tuple[list[Finding], list[
 
 
 def _valid_manifests(rule: Any, finding: Finding) -> None:
-    validate_pair(rule.build_plan(finding), rule.build_rollback(finding))
+    validate_pair(rule.build_plan(finding), rule.build_rollback(finding), RULES)
 
 
 # ---- eip-unassociated: DescribeAddresses ---------------------------------------------------

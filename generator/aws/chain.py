@@ -18,15 +18,17 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator.aws.session import RETRY_CONFIG, AccountSession, SessionFactory, new_session
-from generator.config import AccountConfig, ReclaimConfig
 from generator.errors import AwsCallFailed, ExitCode
+
+if TYPE_CHECKING:  # annotations only: generator.config imports the rule catalog
+    from generator.config import AccountConfig, ReclaimConfig
 
 # AWS caps a session obtained by role chaining at one hour; asking for more fails.
 SESSION_SECONDS = 3600
@@ -312,7 +314,9 @@ class RoleChain:
             if self._scan_policy is None:
                 from generator.aws.scan_policy import scan_session_policy
 
-                self._scan_policy = scan_session_policy(self.config.enabled_rules())
+                self._scan_policy = scan_session_policy(
+                    self.config.rule(name).calls.scan for name in self.config.enabled_rules()
+                )
             return self._scan_policy
 
     def _via(self) -> str:

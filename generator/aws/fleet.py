@@ -8,25 +8,27 @@ An account that cannot be prepared is one error in the summary; its units never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from generator.aws.regions import ALL_ENABLED
 from generator.aws.session import AccountSession
 from generator.aws.units import Unit, owns
-from generator.config import ALL_ENABLED, AccountConfig, ReclaimConfig
 from generator.errors import AwsCallFailed, ReclaimError
 from generator.findings import ShardInfo
-from generator.rules import RULES
+
+if TYPE_CHECKING:  # annotations only: generator.config imports the rule catalog
+    from generator.config import AccountConfig, ReclaimConfig
 
 # Scanning is I/O-bound (waiting on AWS), so a 2-core runner keeps many requests in flight;
 # beyond ~16 the GIL-bound response parsing, not the network, becomes the limit.
 DEFAULT_WORKERS = 16
 
-SessionFor = Callable[[AccountConfig], AccountSession]
+SessionFor = Callable[["AccountConfig"], AccountSession]
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,14 @@ def prepare_account(
     return AccountTarget(account, account_id, tuple(regions), session)
 
 
-def account_units(account: str, regions: Sequence[str], rules: list[str]) -> list[Unit]:
+def account_units(
+    account: str, regions: Sequence[str], home_regions: Mapping[str, str | None]
+) -> list[Unit]:
     """Every unit of one account: a rule per region, except a rule of a global service
-    (one with a home region), which runs once per account, in its home region."""
+    (one with a home region), which runs once per account, in its home region.
+    ``home_regions`` maps each rule to scan to its home region (None: a regional rule)."""
     units: list[Unit] = []
-    for rule in rules:
-        home = RULES[rule].home_region
+    for rule, home in home_regions.items():
         if home:
             units.append(Unit(account, home, rule))
         else:
@@ -106,7 +110,11 @@ def static_units(config: ReclaimConfig, account: AccountConfig, rules: list[str]
     regions = config.regions_for(account)
     if regions == ALL_ENABLED:
         return []
-    return account_units(account.name, regions, rules)
+    return account_units(account.name, regions, _home_regions(config, rules))
+
+
+def _home_regions(config: ReclaimConfig, rules: list[str]) -> dict[str, str | None]:
+    return {name: config.rule(name).home_region for name in rules}
 
 
 def run_fleet(
@@ -153,7 +161,9 @@ def run_fleet(
                         continue
                     units = [
                         unit
-                        for unit in account_units(account.name, target.regions, rules)
+                        for unit in account_units(
+                            account.name, target.regions, _home_regions(config, rules)
+                        )
                         if owns(shard, unit)
                     ]
                     progress.units_added(len(units))

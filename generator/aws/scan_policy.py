@@ -6,7 +6,8 @@ A scan or propose passes this policy with its hop-2 AssumeRole, and AWS grants t
 intersection of the role's policies and this one: a scheduled scan's credentials cannot
 delete, stop or modify anything, even if reclaim or a dependency had a bug that tried.
 The rules' ``calls.scan`` declarations are enforced on every scan (rules.declared_calls), so
-this list is complete by construction.
+this list is complete by construction. The caller passes those declarations in (the
+catalog is not imported here: rules import ``generator.aws``).
 """
 
 from __future__ import annotations
@@ -16,20 +17,23 @@ import re
 from collections.abc import Iterable
 
 from generator.errors import ReclaimError
-from generator.pipeline.iam_actions import iam_actions, is_read_only
-from generator.rules import RULES
-from generator.rules.declared_calls import ACCOUNT_CALLS
+from generator.iam.actions import ApiCall, iam_actions, is_read_only
+
+# Calls a scan makes for the account rather than for one rule (generator.aws.fleet):
+# GetCallerIdentity needs no permission; DescribeRegions resolves `regions: all-enabled`.
+ACCOUNT_CALLS: frozenset[ApiCall] = frozenset({("ec2", "DescribeRegions")})
 
 # AssumeRole accepts an inline session policy of at most 2,048 characters.
 MAX_POLICY_CHARS = 2048
 _VERB = re.compile(r"^[A-Z][a-z]+")
 
 
-def scan_actions(rule_names: Iterable[str]) -> list[str]:
-    """The IAM actions the named rules' scans (and the account set-up) make, sorted."""
+def scan_actions(scan_calls: Iterable[frozenset[ApiCall]]) -> list[str]:
+    """The IAM actions of the rules' scans (each rule's ``calls.scan``) and of the account
+    set-up, sorted."""
     calls = set(ACCOUNT_CALLS)
-    for name in rule_names:
-        calls |= RULES[name].calls.scan
+    for declared in scan_calls:
+        calls |= declared
     actions = sorted(iam_actions(calls))
     writes = [a for a in actions if not is_read_only(a)]
     if writes:
@@ -60,9 +64,10 @@ def _by_verb(actions: list[str]) -> list[str]:
     return sorted(grouped)
 
 
-def scan_session_policy(rule_names: Iterable[str]) -> str:
-    """The inline session policy (JSON text) for a scan of ``rule_names``."""
-    actions = scan_actions(rule_names)
+def scan_session_policy(scan_calls: Iterable[frozenset[ApiCall]]) -> str:
+    """The inline session policy (JSON text) for a scan of rules making ``scan_calls``
+    (each rule's ``calls.scan``)."""
+    actions = scan_actions(scan_calls)
     for candidate in (actions, _by_verb(actions)):
         text = _document(candidate)
         if len(text) <= MAX_POLICY_CHARS:

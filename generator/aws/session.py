@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from generator import __version__
 from generator.aws.timestamps import response_parser_factory
 from generator.errors import AwsCallFailed, CredentialsError
+from generator.service_models import shared_loader
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
@@ -34,18 +35,8 @@ RETRY_CONFIG = Config(
 
 SessionFactory = Callable[[], boto3.Session]
 
-_loader_lock = threading.Lock()
-_shared_loader: Any = None
 # Holds only the parser defaults (each response gets a parser of its own): safe to share.
 _PARSER_FACTORY = response_parser_factory()
-
-
-def _loader() -> Any:
-    global _shared_loader
-    with _loader_lock:
-        if _shared_loader is None:
-            _shared_loader = botocore.loaders.create_loader()
-        return _shared_loader
 
 
 class _GivenCredentials(CredentialProvider):  # type: ignore[misc]
@@ -62,7 +53,7 @@ class _GivenCredentials(CredentialProvider):  # type: ignore[misc]
 def core_session() -> botocore.session.Session:
     """A botocore session on the shared loader: service models are read from disk once."""
     core = botocore.session.Session()
-    core.register_component("data_loader", _loader())
+    core.register_component("data_loader", shared_loader())
     core.register_component("response_parser_factory", _PARSER_FACTORY)
     return core
 

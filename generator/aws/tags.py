@@ -1,7 +1,7 @@
 """AWS tags as reclaim reads, writes and compares them: one place for the keys and rules.
 
 Neutral: imports nothing from reclaim, so rules, manifests, the executor and the generated
-IAM policy (generator.pipeline.iam_scopes) all take the same constants from here. If the
+IAM policy (the rules' IAM scopes) all take the same constants from here. If the
 plan-ID tag the backups carry and the one the IAM conditions require ever differed, every
 test would pass (moto checks no IAM) and a real CreateSnapshot would be denied.
 """

@@ -97,6 +97,8 @@ def unmet(expectations: tuple[Expectation, ...], response: dict[str, Any]) -> li
 
 
 def wait(client: Any, spec: WaitFor, params: dict[str, Any]) -> None:
+    """Poll ``spec``'s waiter; every way it can fail becomes ``CallError`` (the step fails
+    and is journaled), botocore's own errors (a lost connection, a read timeout) included."""
     try:
         client.get_waiter(spec.waiter).wait(
             **params,
@@ -108,3 +110,6 @@ def wait(client: Any, spec: WaitFor, params: dict[str, Any]) -> None:
     except ClientError as error:
         details = error.response.get("Error", {})
         raise CallError(details.get("Code", "Unknown"), details.get("Message", "")) from None
+    except BotoCoreError as error:
+        # WaiterError is a BotoCoreError too, handled above; this is the network or the SDK.
+        raise CallError(type(error).__name__, f"{spec.waiter}: {error}") from None

@@ -45,8 +45,8 @@ from generator.executor.calls import (
 )
 from generator.executor.lock import DEFAULT_WAIT_SECONDS, plan_lock
 from generator.executor.observe import Observer, check_observed, record_digest
+from generator.folder_checks import load_checked
 from generator.manifest.folder import RemediationFolder, digest
-from generator.manifest.folder_checks import load_checked
 from generator.manifest.models import (
     Journal,
     Manifest,

@@ -1,10 +1,12 @@
 """The customer role's least-privilege policies, computed from the enabled rules' calls.
 
-Two documents: ``read`` (every read-only action any phase needs, on ``*`` unless narrower is
-known) and ``write`` (each mutating action with the resource ARNs and condition keys from
-``iam_scopes``). Both are limited to the configured regions. The same statements render as
-concrete JSON (for parliament and for comparing with what Terraform created) and as HCL
-``aws_iam_policy_document`` blocks (for the customer-role module).
+Two documents: ``read`` (every read-only action any phase needs, on ``*`` unless its rules
+narrow it) and ``write`` (each mutating action, with the resource ARNs and condition keys
+each rule that calls it declares next to its calls, ``RuleCalls.scopes``; one statement per
+rule and action, so rules sharing an action do not widen each other). Both are limited to
+the configured regions. The same statements render as concrete JSON (for parliament and for
+comparing with what Terraform created) and as HCL ``aws_iam_policy_document`` blocks (for
+the customer-role module).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from generator.pipeline.iam_actions import iam_actions, is_read_only
-from generator.pipeline.iam_scopes import GLOBAL_PREFIXES, PLAN_TAG, SCOPES, Condition, Grant
+from generator.aws.scan_policy import ACCOUNT_CALLS
+from generator.aws.tags import PLAN_ID_TAG
+from generator.iam.actions import iam_actions, is_read_only
+from generator.iam.scopes import GLOBAL_PREFIXES, ActionScope, Condition, Grant
 from generator.rules.base import Rule
-from generator.rules.declared_calls import ACCOUNT_CALLS
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -56,16 +59,25 @@ def _sid(*parts: str) -> str:
 def rule_actions(rules: Iterable[Rule]) -> set[str]:
     """Every IAM action the rules' scans, applies and rollbacks need, and the account-wide
     reads a scan makes (DescribeRegions for `regions: all-enabled`)."""
-    calls = set(ACCOUNT_CALLS)
+    return set(_users(list(rules)))
+
+
+def _users(rules: list[Rule]) -> dict[str, list[Rule | None]]:
+    """Each IAM action, with the rules that call it (None for the scan's account-wide
+    calls, which no rule scopes)."""
+    users: dict[str, list[Rule | None]] = {a: [None] for a in iam_actions(ACCOUNT_CALLS)}
     for rule in rules:
-        calls |= rule.calls.scan | rule.calls.apply | rule.calls.rollback
-    return iam_actions(calls)
+        for action in iam_actions(rule.calls.scan | rule.calls.apply | rule.calls.rollback):
+            users.setdefault(action, []).append(rule)
+    return users
 
 
 def role_policies(rules: Iterable[Rule], *, skip_tag: str) -> RolePolicies:
-    actions = rule_actions(rules)
-    reads = sorted(a for a in actions if is_read_only(a))
-    anywhere = [a for a in reads if a not in SCOPES]
+    """The read and write documents, composed from each rule's declared calls and scopes."""
+    users = _users(list(rules))
+    reads = sorted(a for a in users if is_read_only(a))
+    # A read any user leaves unscoped is granted on "*": a narrower grant would add nothing.
+    anywhere = [a for a in reads if any(_scope(user, a) is None for user in users[a])]
     regional = tuple(a for a in anywhere if a.split(":", 1)[0] not in GLOBAL_PREFIXES)
     global_ = tuple(a for a in anywhere if a.split(":", 1)[0] in GLOBAL_PREFIXES)
     read = [
@@ -76,26 +88,40 @@ def role_policies(rules: Iterable[Rule], *, skip_tag: str) -> RolePolicies:
         )
         if group
     ]
-    read += _scoped([a for a in reads if a in SCOPES])
-    write = _scoped(sorted(a for a in actions if not is_read_only(a)))
+    read += _scoped([a for a in reads if a not in anywhere], users)
+    write = _scoped(sorted(a for a in users if not is_read_only(a)), users)
     return RolePolicies(read=tuple(read), write=tuple(write), skip_tag=skip_tag)
 
 
-def _scoped(actions: list[str]) -> list[Statement]:
-    """A statement per grant of each action (``*`` when IAM offers nothing narrower), then
-    one per group of actions IAM checks alongside them."""
+def _scope(user: Rule | None, action: str) -> ActionScope | None:
+    return None if user is None else user.calls.scopes.get(action)
+
+
+_ANYWHERE = ActionScope(grants=(Grant(("*",)),))
+
+
+def _scoped(actions: list[str], users: dict[str, list[Rule | None]]) -> list[Statement]:
+    """A statement per grant of each rule's scope of each action (``*`` when the rule
+    declares none), then one per group of actions IAM checks alongside them.
+
+    Rules that share an action get a statement each, named after the rule, so each keeps
+    exactly its own resources and conditions (IAM allows what any statement allows);
+    rules declaring the same scope share its statements."""
     statements: list[Statement] = []
     implied: dict[tuple[tuple[str, ...], Grant], None] = {}
     for action in actions:
-        scope = SCOPES.get(action)
-        if scope is None:
-            statements.append(Statement(_sid(*action.split(":")), (action,), Grant(("*",))))
-            continue
-        for index, grant in enumerate(scope.grants, start=1):
-            suffix = str(index) if len(scope.grants) > 1 else ""
-            statements.append(Statement(_sid(*action.split(":"), suffix), (action,), grant))
-        for item in scope.implied:
-            implied.setdefault(item)
+        by_scope: dict[ActionScope, list[str]] = {}
+        for user in users[action]:
+            scope = _scope(user, action) or _ANYWHERE
+            by_scope.setdefault(scope, []).append("" if user is None else user.name)
+        for scope, names in by_scope.items():
+            owner = names[0] if len(by_scope) > 1 else ""
+            for index, grant in enumerate(scope.grants, start=1):
+                suffix = str(index) if len(scope.grants) > 1 else ""
+                sid = _sid(*owner.split("-"), *action.split(":"), suffix)
+                statements.append(Statement(sid, (action,), grant))
+            for item in scope.implied:
+                implied.setdefault(item)
     for index, (implied_actions, grant) in enumerate(implied, start=1):
         statements.append(Statement(f"Implied{index}", implied_actions, grant))
     return statements
@@ -133,7 +159,7 @@ def policy_json(
     values = {
         "partition": partition,
         "account": account,
-        "plan_tag": PLAN_TAG,
+        "plan_tag": PLAN_ID_TAG,
         "skip_tag": skip_tag,
     }
     arn_regions = regions or ("*",)
@@ -190,7 +216,7 @@ def _hcl_string(template: str, skip_tag: str) -> str:
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "plan_tag":
-            return PLAN_TAG
+            return PLAN_ID_TAG
         if name == "skip_tag":
             return skip_tag
         return _HCL_VALUES[name]

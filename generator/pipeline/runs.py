@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from generator.errors import ConfigError, ManifestError, ReclaimError
 from generator.executor.runner import Executor, RunResult
 from generator.fileio import write_atomically
-from generator.manifest.folder_checks import load_checked
+from generator.folder_checks import load_checked
 from generator.pipeline.events import PushEvent
 from generator.pipeline.gitops import (
     adding_commit,

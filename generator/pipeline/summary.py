@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.errors import ReclaimError
+from generator.folder_checks import load_checked
 from generator.manifest.folder import (
     JOURNAL_FILE,
     PLAN_FILE,
@@ -14,7 +15,6 @@ from generator.manifest.folder import (
     ROLLBACK_FILE,
     RemediationFolder,
 )
-from generator.manifest.folder_checks import load_checked
 from generator.pipeline.gitops import changed_paths, paths_at, shown, split_folder
 from generator.pipeline.render import environment
 

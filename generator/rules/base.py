@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 from pydantic import BaseModel, ConfigDict
@@ -28,13 +28,12 @@ from generator.findings import (
     SkippedResource,
     finding_id,
 )
+from generator.iam.actions import ApiCall as ApiCall  # re-exported: rules' name for a call
+from generator.iam.scopes import ActionScope
 from generator.manifest.models import Plan, Rollback, Step
 
 if TYPE_CHECKING:
     from generator.rules.context import ScanContext
-
-ApiCall = tuple[str, str]
-"""(boto3 service name, AWS operation name), e.g. ("ec2", "DeleteVolume")."""
 
 
 class RuleSettings(BaseModel):
@@ -46,11 +45,17 @@ class RuleSettings(BaseModel):
 @dataclass(frozen=True)
 class RuleCalls:
     """Every AWS call a rule may make, by purpose. Read-only calls used by pre-checks,
-    lookups and waiters belong to ``apply``/``rollback`` too: the allow-list is exact."""
+    lookups and waiters belong to ``apply``/``rollback`` too: the allow-list is exact.
+
+    ``scopes`` narrows the IAM grant of the rule's actions (keyed by IAM action, e.g.
+    ``ec2:DeleteVolume``): the resource ARNs and condition keys this rule needs, and nothing
+    another rule needs. Every write action must have one (the catalog test holds every rule
+    to it); a read left out is granted on ``*``."""
 
     scan: frozenset[ApiCall]
     apply: frozenset[ApiCall]
     rollback: frozenset[ApiCall]
+    scopes: Mapping[str, ActionScope] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
+from generator.iam.scopes import DISTRIBUTION, never_skipped, only
 from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
@@ -209,6 +210,15 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
                 ("cloudfront", "GetDistribution"),
             }
         ),
+        scopes={
+            "cloudfront:UpdateDistribution": never_skipped(
+                DISTRIBUTION, "never a distribution carrying the skip tag"
+            ),
+            # reads IAM can narrow too
+            "cloudfront:GetDistribution": only(DISTRIBUTION, why="distributions"),
+            "cloudfront:GetDistributionConfig": only(DISTRIBUTION, why="distributions"),
+            "cloudfront:ListTagsForResource": only(DISTRIBUTION, why="distributions"),
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

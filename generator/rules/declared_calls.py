@@ -18,12 +18,9 @@ from typing import Any
 
 from generator.errors import ReclaimError
 from generator.findings import Finding, SkippedResource
+from generator.iam.actions import iam_action
 from generator.rules.base import ApiCall, Rule, RuleSettings
 from generator.rules.context import ScanContext
-
-# Calls a scan makes for the account rather than for one rule (generator.aws.fleet):
-# GetCallerIdentity needs no permission; DescribeRegions resolves `regions: all-enabled`.
-ACCOUNT_CALLS: frozenset[ApiCall] = frozenset({("ec2", "DescribeRegions")})
 
 _HOOK_ID = "reclaim-declared-calls"
 _running = threading.local()
@@ -58,8 +55,6 @@ def guard(client: Any) -> Any:
             return
         rule, calls = scope
         if (service, model.name) not in calls:
-            from generator.pipeline.iam_actions import iam_action
-
             action = iam_action(service, model.name) or f"{service} {model.name}"
             raise UndeclaredCall(
                 f"rule {rule} called {action}, which it does not declare in its scan calls",

@@ -18,6 +18,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.iam.scopes import VOLUME, never_skipped
 from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
@@ -158,6 +159,7 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
                 ("ec2", "ModifyVolume"),
             }
         ),
+        scopes={"ec2:ModifyVolume": never_skipped(VOLUME, "never a volume carrying the skip tag")},
     )
 
     # ---- detection -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.iam.scopes import SNAPSHOT, never_skipped, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
@@ -114,6 +115,12 @@ class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
                 ("ec2", "RestoreSnapshotTier"),
             }
         ),
+        scopes={
+            "ec2:ModifySnapshotTier": never_skipped(
+                SNAPSHOT, "never a snapshot carrying the skip tag"
+            ),
+            "ec2:RestoreSnapshotTier": only(SNAPSHOT, why="snapshots only, to undo an archive"),
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

@@ -23,6 +23,16 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
+from generator.iam.scopes import (
+    KMS_KEY,
+    NOT_SKIPPED,
+    SNAPSHOT,
+    VOLUME,
+    ActionScope,
+    Condition,
+    Grant,
+    create_action,
+)
 from generator.manifest import steps
 from generator.manifest.models import (
     AwsCall,
@@ -42,6 +52,30 @@ _SNAPSHOT_COMPLETED = Expectation(
     path="Snapshots[0].State", equals="completed", what="snapshot state"
 )
 _IMPORTANT = re.compile(r"prod|do[-_ ]?not[-_ ]?delete|keep|critical|important", re.IGNORECASE)
+
+
+_VIA_EC2 = Condition("StringLike", "kms:ViaService", ("ec2.{region}.amazonaws.com",))
+# Restoring an encrypted volume makes EBS use the volume's KMS key on reclaim's behalf.
+_RESTORE_ENCRYPTED = (
+    (
+        (
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:GenerateDataKeyWithoutPlaintext",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+        ),
+        Grant((KMS_KEY,), (_VIA_EC2,), "only through EC2, to restore encrypted volumes"),
+    ),
+    (
+        ("kms:CreateGrant",),
+        Grant(
+            (KMS_KEY,),
+            (_VIA_EC2, Condition("Bool", "kms:GrantIsForAWSResource", ("true",))),
+            "grants only for EBS itself, to restore encrypted volumes",
+        ),
+    ),
+)
 
 
 class EbsUnattachedSettings(RuleSettings):
@@ -108,6 +142,56 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                 ("ec2", "CreateVolume"),
             }
         ),
+        scopes={
+            "ec2:CreateSnapshot": ActionScope(
+                grants=(
+                    Grant((VOLUME,), why="snapshot any volume in the configured regions"),
+                    Grant(
+                        (SNAPSHOT,),
+                        (Condition("Null", "aws:RequestTag/{plan_tag}", ("false",)),),
+                        "only snapshots tagged with the plan ID at creation",
+                    ),
+                ),
+                implied=(
+                    (
+                        ("ec2:CreateTags",),
+                        Grant(
+                            (SNAPSHOT,),
+                            (create_action("CreateSnapshot"),),
+                            "tags only while creating a snapshot",
+                        ),
+                    ),
+                ),
+            ),
+            "ec2:DeleteVolume": ActionScope(
+                grants=(Grant((VOLUME,), (NOT_SKIPPED,), "never a volume carrying the skip tag"),),
+            ),
+            "ec2:CreateVolume": ActionScope(
+                grants=(
+                    Grant(
+                        (VOLUME,),
+                        (Condition("Null", "ec2:ParentSnapshot", ("false",)),),
+                        "the restored volume: only from a snapshot, never a blank volume",
+                    ),
+                    Grant(
+                        (SNAPSHOT,),
+                        (Condition("Null", "aws:ResourceTag/{plan_tag}", ("false",)),),
+                        "restore only from reclaim's own backup snapshots",
+                    ),
+                ),
+                implied=(
+                    (
+                        ("ec2:CreateTags",),
+                        Grant(
+                            (VOLUME,),
+                            (create_action("CreateVolume"),),
+                            "tags only while restoring a volume",
+                        ),
+                    ),
+                    *_RESTORE_ENCRYPTED,
+                ),
+            ),
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

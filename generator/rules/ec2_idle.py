@@ -28,6 +28,7 @@ from generator.aws.metrics import (
     fetch_metrics,
 )
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.iam.scopes import INSTANCE, NOT_SKIPPED, ActionScope, Condition, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
 from generator.manifest.paths import json_literal
@@ -42,6 +43,12 @@ STOP_PROTECTION_LOOKUPS_IN_FLIGHT = 4
 """A few at once cut the wait about 4x. More would not help against AWS: EC2 rate-limits
 each API per account and Region (for a Describe call, a burst of about 100 requests, then
 about 20 a second), and adaptive retries slow down when it throttles."""
+
+
+# ec2-idle stops (and so starts again) only EBS-backed instances outside any Auto Scaling
+# group; its pre-checks refuse the others, and IAM refuses them too.
+_EBS_BACKED = Condition("StringEquals", "ec2:RootDeviceType", ("ebs",))
+_OUTSIDE_ASG = Condition("Null", "aws:ResourceTag/aws:autoscaling:groupName", ("true",))
 
 
 class Ec2IdleSettings(RuleSettings):
@@ -201,6 +208,30 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
                 ("ec2", "StartInstances"),
             }
         ),
+        scopes={
+            "ec2:StopInstances": ActionScope(
+                grants=(
+                    Grant(
+                        (INSTANCE,),
+                        (NOT_SKIPPED, _EBS_BACKED, _OUTSIDE_ASG),
+                        "EBS-backed instances outside Auto Scaling groups, never one carrying "
+                        "the skip tag",
+                    ),
+                ),
+            ),
+            "ec2:StartInstances": ActionScope(
+                grants=(
+                    Grant(
+                        (INSTANCE,),
+                        (_EBS_BACKED, _OUTSIDE_ASG),
+                        "to undo a stop: only instances ec2-idle may stop (EBS-backed, outside "
+                        "Auto Scaling groups)",
+                    ),
+                ),
+            ),
+            # a read IAM can narrow too
+            "ec2:DescribeInstanceAttribute": only(INSTANCE, why="instances"),
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from generator.aws.tags import restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
+from generator.iam.scopes import ELASTIC_IP, never_skipped, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
@@ -159,6 +160,15 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
                 ("ec2", "ModifyAddressAttribute"),
             }
         ),
+        scopes={
+            "ec2:ReleaseAddress": never_skipped(
+                ELASTIC_IP, "never an address carrying the skip tag"
+            ),
+            "ec2:AllocateAddress": only(
+                ELASTIC_IP, why="Elastic IPs only, to recover a released address"
+            ),
+            "ec2:ModifyAddressAttribute": only(ELASTIC_IP, why="Elastic IPs only"),
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
+from generator.iam.scopes import LOG_GROUP, never_skipped, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
@@ -172,6 +173,16 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
             }
         ),
         rollback=frozenset({("logs", "DescribeLogGroups"), ("logs", "DeleteRetentionPolicy")}),
+        scopes={
+            "logs:PutRetentionPolicy": never_skipped(
+                LOG_GROUP, "never a log group carrying the skip tag"
+            ),
+            "logs:DeleteRetentionPolicy": only(
+                LOG_GROUP, why="log groups only, to undo a retention change"
+            ),
+            # a read IAM can narrow too
+            "logs:ListTagsForResource": only(LOG_GROUP, why="log groups"),
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from generator.aws.chain import Hop, RoleChain, RoleChainError, RunIdentity, ass
 from generator.aws.scan_policy import scan_actions, scan_session_policy
 from generator.aws.session import new_session
 from generator.errors import ConfigError, ReclaimError
-from generator.pipeline.iam_actions import iam_action
+from generator.iam.actions import iam_action
 from generator.rules import RULES
 from generator.scan import scan
 from tests.fleet.support import (
@@ -365,7 +365,7 @@ def test_scan_sessions_carry_a_read_only_policy_and_changes_none(aws, tmp_path, 
     assert scan_hop2.session_policy is not None
     (statement,) = json.loads(scan_hop2.session_policy)["Statement"]
     assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
-    assert statement["Action"] == scan_actions(config.enabled_rules())
+    assert statement["Action"] == scan_actions(RULES[n].calls.scan for n in config.enabled_rules())
     assert "ec2:DescribeVolumes" in statement["Action"]
     assert "ec2:DescribeRegions" in statement["Action"]  # regions: all-enabled
     assert not any(
@@ -379,7 +379,7 @@ def test_scan_sessions_carry_a_read_only_policy_and_changes_none(aws, tmp_path, 
 
 def test_the_session_policy_is_sent_with_assume_role() -> None:
     sts = new_session().client("sts", region_name=REGION)
-    policy = scan_session_policy(["ebs-unattached"])
+    policy = scan_session_policy([RULES["ebs-unattached"].calls.scan])
     hop = Hop(2, f"arn:aws:iam::{CUSTOMER_A}:role/r", session_policy=policy)
     expiry = datetime.now(UTC) + timedelta(hours=1)
     with Stubber(sts) as stub:
@@ -411,7 +411,7 @@ def test_the_session_policy_is_sent_with_assume_role() -> None:
 def test_a_policy_over_the_size_limit_is_folded_into_read_wildcards_or_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    everything = sorted(RULES)
+    everything = [rule.calls.scan for rule in RULES.values()]
     exact = scan_session_policy(everything)
     monkeypatch.setattr(scan_policy, "MAX_POLICY_CHARS", len(exact) - 1)
     folded = json.loads(scan_session_policy(everything))["Statement"][0]["Action"]
@@ -430,9 +430,9 @@ def test_the_scan_policy_is_built_once_while_accounts_are_prepared_in_parallel(
     built: list[int] = []
     real = scan_policy.scan_session_policy
 
-    def counting(rule_names: Any) -> str:
+    def counting(scan_calls: Any) -> str:
         built.append(1)
-        return real(rule_names)
+        return real(scan_calls)
 
     monkeypatch.setattr(scan_policy, "scan_session_policy", counting)
     config = _two_customers(tmp_path)

@@ -222,7 +222,8 @@ def test_a_global_rule_is_one_unit_per_account_in_its_home_region():
     global_rules = [name for name, rule in RULES.items() if rule.home_region]
     regional = [name for name, rule in RULES.items() if not rule.home_region]
     assert global_rules and regional  # e.g. cloudfront-price-class
-    units = account_units("prod", ["eu-west-1", "ap-south-1"], [*global_rules, *regional])
+    homes = {name: RULES[name].home_region for name in [*global_rules, *regional]}
+    units = account_units("prod", ["eu-west-1", "ap-south-1"], homes)
     for name in global_rules:
         assert [u.region for u in units if u.rule == name] == [RULES[name].home_region]
     for name in regional:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from generator.errors import ConfigError
-from generator.pipeline.iam_actions import iam_action, iam_prefix, is_read_only
+from generator.iam.actions import iam_action, iam_prefix, is_read_only
 from generator.rules import RULES
 
 

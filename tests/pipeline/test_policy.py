@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from generator.pipeline.iam_actions import iam_action, is_read_only
-from generator.pipeline.iam_scopes import GLOBAL_PREFIXES
+from generator.iam import scopes
+from generator.iam.actions import iam_action, is_read_only
+from generator.iam.scopes import GLOBAL_PREFIXES
 from generator.pipeline.policy import RolePolicies, policy_json, role_policies, unscoped_writes
 from generator.rules import RULES
+from generator.rules.base import RuleCalls
 
 ACCOUNT = "222222222222"
 
@@ -31,6 +34,10 @@ def _statements(
 
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
+
+
+def _unnamed(statement: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in statement.items() if key != "Sid"}
 
 
 def _granting(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
@@ -65,11 +72,18 @@ def test_snapshots_may_only_be_created_with_the_plan_id_tag(policies: RolePolici
     assert on_snapshots and all(
         s["Condition"]["Null"] == {"aws:RequestTag/reclaim:plan-id": "false"} for s in on_snapshots
     )
-    tagging = _granting(_statements(policies, "write"), "ec2:CreateTags")
+    # ebs-unattached tags only what it creates (its backup, its restored volume): each of its
+    # CreateTags grants is tag-on-create. Another rule may tag existing resources with its
+    # own grant (test_rules_sharing_an_action_each_keep_their_own_grant).
+    own = role_policies([RULES["ebs-unattached"]], skip_tag="keep-me")
+    tagging = _granting(_statements(own, "write"), "ec2:CreateTags")
     assert {s["Condition"]["StringEquals"]["ec2:CreateAction"] for s in tagging} == {
         "CreateSnapshot",
         "CreateVolume",
     }
+    # and the catalog's policy holds them unchanged, whatever other rules grant
+    in_catalog = [_unnamed(s) for s in _granting(_statements(policies, "write"), "ec2:CreateTags")]
+    assert all(_unnamed(s) in in_catalog for s in tagging)
 
 
 def test_volumes_carrying_the_skip_tag_cannot_be_deleted(policies: RolePolicies) -> None:
@@ -198,6 +212,7 @@ def test_parliament_finds_nothing_but_split_multi_resource_actions(
     examples. parliament checks one statement at a time and reports RESOURCE_MISMATCH for
     each half; every such report must be covered by a sibling statement of the same action."""
     import parliament  # a test extra: pip install -e ".[test]"
+
     for name in ("read", "write"):
         for regions in (("us-east-1", "eu-west-1"), ()):
             document = policy_json(
@@ -214,3 +229,66 @@ def test_parliament_finds_nothing_but_split_multi_resource_actions(
                         if prefix in json.dumps(s["Resource"])
                     ]
                     assert covered, detail
+
+
+@dataclass(frozen=True)
+class _Tagger:
+    """What the policy reads of a rule: a toy that tags existing volumes (and untags them)."""
+
+    name: str
+    calls: RuleCalls
+
+
+def _tagger(name: str, *, scoped: bool = True) -> Any:
+    declared = {
+        "ec2:CreateTags": scopes.never_skipped(scopes.VOLUME, "tag volumes, not skipped ones"),
+        "ec2:DeleteTags": scopes.never_skipped(scopes.VOLUME, "untag volumes"),
+    }
+    return _Tagger(
+        name,
+        RuleCalls(
+            scan=frozenset({("ec2", "DescribeVolumes")}),
+            apply=frozenset({("ec2", "DescribeVolumes"), ("ec2", "CreateTags")}),
+            rollback=frozenset({("ec2", "DescribeVolumes"), ("ec2", "DeleteTags")}),
+            scopes=declared if scoped else {},
+        ),
+    )
+
+
+def test_rules_sharing_an_action_each_keep_their_own_grant() -> None:
+    """ebs-unattached may tag only while creating; a rule tagging existing volumes gets its
+    own statement, which neither widens ebs-unattached's nor is narrowed by it."""
+    both = role_policies([RULES["ebs-unattached"], _tagger("ebs-flag")], skip_tag="keep-me")
+    write = _statements(both, "write")
+    snapshot = "arn:aws:ec2:us-east-1::snapshot/snap-0other"
+    tag_on_create = {**REGION, "ec2:CreateAction": "CreateSnapshot"}
+    # the tagger's grant: existing volumes without the skip tag, whatever the create action
+    assert _allows(write, "ec2:CreateTags", VOLUME, REGION)
+    assert not _allows(write, "ec2:CreateTags", VOLUME, {**REGION, "aws:ResourceTag/keep-me": "x"})
+    # ebs-unattached's: snapshots only while creating them; the tagger's adds no snapshot
+    assert _allows(write, "ec2:CreateTags", snapshot, tag_on_create)
+    assert not _allows(write, "ec2:CreateTags", snapshot, REGION)
+    alone = _statements(role_policies([RULES["ebs-unattached"]], skip_tag="keep-me"), "write")
+    assert not _allows(alone, "ec2:CreateTags", VOLUME, REGION)
+    sids = [s["Sid"] for s in write]
+    assert len(sids) == len(set(sids))
+    assert unscoped_writes(both) == []
+
+
+def test_rules_declaring_the_same_scope_share_its_statement() -> None:
+    one = _statements(role_policies([_tagger("ebs-flag")], skip_tag="keep-me"), "write")
+    two = role_policies([_tagger("ebs-flag"), _tagger("ebs-mark")], skip_tag="keep-me")
+    assert _statements(two, "write") == one
+
+
+def test_a_rule_that_leaves_a_shared_write_unscoped_is_reported() -> None:
+    """One statement per (rule, action), named after the rule when rules differ: the
+    unscoped rule's `*` grant is its own, the scoped rule's stays as it was."""
+    policies = role_policies(
+        [_tagger("ebs-flag"), _tagger("ebs-loose", scoped=False)], skip_tag="k"
+    )
+    assert unscoped_writes(policies) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    sids = {s.sid for s in policies.write}
+    assert {"EbsFlagEc2CreateTags", "EbsLooseEc2CreateTags"} <= sids
+    flag = next(s for s in policies.write if s.sid == "EbsFlagEc2CreateTags")
+    assert flag.grant.resources == (scopes.VOLUME,)

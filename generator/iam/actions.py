@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
+import botocore.session
 from botocore.exceptions import UnknownServiceError
 
-from generator.aws.session import core_session
 from generator.errors import ConfigError
+from generator.service_models import shared_loader
+
+ApiCall = tuple[str, str]
+"""(boto3 service name, AWS operation name), e.g. ("ec2", "DeleteVolume")."""
 
 # Services whose IAM prefix is not their signing name.
 PREFIX_EXCEPTIONS: dict[str, str] = {
@@ -40,7 +44,9 @@ _READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "BatchGet", "Sear
 @cache
 def _service_model(service: str) -> object:
     try:
-        return core_session().get_service_model(service)
+        session = botocore.session.Session()
+        session.register_component("data_loader", shared_loader())
+        return session.get_service_model(service)
     except UnknownServiceError:
         raise ConfigError(
             f"{service!r} is not a boto3 service name this botocore knows",
@@ -66,7 +72,7 @@ def iam_action(service: str, operation: str) -> str | None:
     return f"{iam_prefix(service)}:{ACTION_EXCEPTIONS.get((service, operation), operation)}"
 
 
-def iam_actions(calls: Iterable[tuple[str, str]]) -> set[str]:
+def iam_actions(calls: Iterable[ApiCall]) -> set[str]:
     """The IAM actions a set of (service, operation) calls needs."""
     return {action for s, o in calls if (action := iam_action(s, o)) is not None}
 

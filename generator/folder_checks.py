@@ -1,5 +1,8 @@
 """A remediation folder's names and PR body are bound to its plan. Makes no AWS call.
 
+Above both generator.manifest and generator.rules (it checks a folder against the catalog's
+rule and the planner's PR body), so it lives outside the manifest package, which rules use.
+
 Everything in a pull request is untrusted, the folder's name and README.md included: the
 folder name routes review (CODEOWNERS) and the README is what the reviewer reads. So the
 folder, the plan ID, the finding ID and the rollback's plan ID must all equal the one ID
@@ -18,7 +21,7 @@ from generator.manifest.folder import README_FILE, RemediationFolder
 from generator.manifest.models import Plan, Rollback
 from generator.manifest.validation import validate_pair
 from generator.planner import pr_body
-from generator.rules import rule_for
+from generator.rules import RULES, rule_for
 
 _REGENERATE = (
     "regenerate the remediation with `reclaim plan`: folders are named by reclaim and their "
@@ -40,7 +43,7 @@ def load_checked(path: Path) -> tuple[Plan, Rollback]:
     folder = RemediationFolder(path)
     try:
         plan, rollback = folder.load_plan(), folder.load_rollback()
-        validate_pair(plan, rollback)
+        validate_pair(plan, rollback, RULES)
         check_folder(path, plan, rollback)
     except UnicodeDecodeError as error:
         # A reader that does not word this itself: still one line, never a traceback.
