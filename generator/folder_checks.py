@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from generator.errors import ManifestError, describe_validation_error
+from generator.errors import ManifestError
 from generator.manifest.folder import README_FILE, RemediationFolder
 from generator.manifest.models import Plan, Rollback
 from generator.manifest.validation import validate_pair
@@ -41,35 +39,16 @@ def load_checked(path: Path) -> tuple[Plan, Rollback]:
     """The folder's plan and rollback after every static check (`validate_pair`, then
     `check_folder`); undecodable bytes are a ManifestError like any other bad content."""
     folder = RemediationFolder(path)
-    try:
-        plan, rollback = folder.load_plan(), folder.load_rollback()
-        validate_pair(plan, rollback, RULES)
-        check_folder(path, plan, rollback)
-    except UnicodeDecodeError as error:
-        # A reader that does not word this itself: still one line, never a traceback.
-        raise ManifestError(
-            f"{path}: plan.json, rollback.json or README.md is not valid UTF-8 "
-            f"(byte {error.start}: {error.reason})",
-            hint=_REGENERATE,
-        ) from None
-    except ValidationError as error:
-        # The rule's builders read the recorded resource in the rule's own shape.
-        raise ManifestError(
-            describe_validation_error(f"{path / 'plan.json'} finding.resource", error),
-            hint=_REGENERATE,
-        ) from None
+    plan, rollback = folder.load_plan(), folder.load_rollback()
+    validate_pair(plan, rollback, RULES)
+    check_folder(path, plan, rollback)
     return plan, rollback
 
 
 def derived_id(plan: Plan) -> str:
     finding = plan.finding
     rule = rule_for(finding.rule)
-    try:
-        acted_on = rule.acted_on(finding)
-    except ValidationError as error:
-        raise ManifestError(
-            describe_validation_error("plan.json finding.resource", error)
-        ) from None
+    acted_on = rule.acted_on(finding)
     if finding.resource_id != acted_on:
         raise ManifestError(
             f"plan.json: the finding names resource {finding.resource_id!r}, but its record "

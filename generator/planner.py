@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from generator.errors import ManifestError, describe_validation_error
+from generator.errors import ManifestError
 from generator.findings import Finding
 from generator.manifest.folder import (
     PLAN_FILE,
@@ -58,14 +56,8 @@ def plan_finding(finding: Finding) -> Remediation:
     """The finding's remediation; a finding whose record is not in its rule's shape, or
     whose ID is not the one derived from it, is refused (ManifestError), never planned."""
     rule = rule_for(finding.rule)
-    try:
-        expected = rule.derived_id(finding)
-        plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
-    except ValidationError as error:
-        raise ManifestError(
-            describe_validation_error(f"finding {finding.id} resource", error),
-            hint=_SCAN_ONLY,
-        ) from None
+    expected = rule.derived_id(finding)
+    plan, rollback = rule.build_plan(finding), rule.build_rollback(finding)
     if finding.id != expected or finding.resource_id != rule.acted_on(finding):
         raise ManifestError(
             f"finding {finding.id!r} is not named for what it acts on: its rule, account, "

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from typing_extensions import TypeVar
 
-from generator.errors import ManifestError
+from generator.errors import ManifestError, describe_validation_error
 from generator.findings import (
     Cost,
     Evidence,
@@ -169,8 +169,16 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
 
     def record(self, finding: Finding) -> RecordT:
         """The finding's record, validated against this rule's record model (the one place
-        a finding's free-form ``resource`` becomes typed)."""
-        return self.record_model.model_validate(finding.resource)
+        a finding's free-form ``resource`` becomes typed). A record in another shape (a
+        hand-edited plan.json or findings file) is a ManifestError naming the key path."""
+        try:
+            return self.record_model.model_validate(finding.resource)
+        except ValidationError as error:
+            raise ManifestError(
+                describe_validation_error(f"{finding.id}: finding.resource", error),
+                hint="regenerate it with `reclaim plan` from what `reclaim scan` wrote; "
+                "findings and manifests are never edited by hand",
+            ) from None
 
     def acted_on(self, finding: Finding) -> str:
         """Pure: the ID of the resource this finding's manifests act on, read from its
