@@ -67,6 +67,18 @@ def _matches(pattern: str, what: str) -> Callable[[click.Context, Any, str | Non
     return check
 
 
+def directory_option(default: str, help: str) -> Callable[[F], F]:
+    """--dir: the directory a command works in (demo, init, doctor)."""
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path(default),
+        show_default=True,
+        help=help,
+    )
+
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -771,13 +783,8 @@ def schema(kind: str) -> None:
 
 
 @main.command()
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("reclaim-demo"),
-    show_default=True,
-    help="Where to leave the demo repository (must be new or a previous demo).",
+@directory_option(
+    "reclaim-demo", "Where to leave the demo repository (must be new or a previous demo)."
 )
 @handles_errors
 def demo(directory: Path) -> None:
@@ -789,14 +796,7 @@ def demo(directory: Path) -> None:
 
 
 @main.command()
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."),
-    show_default=True,
-    help="The repository to set up.",
-)
+@directory_option(".", "The repository to set up.")
 @click.option(
     "--repo",
     "repository",
@@ -879,14 +879,7 @@ def init(
 
 
 @main.command()
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."),
-    show_default=True,
-    help="The repository `reclaim init` set up.",
-)
+@directory_option(".", "The repository `reclaim init` set up.")
 @click.option(
     "--github-token",
     envvar="RECLAIM_DOCTOR_TOKEN",
