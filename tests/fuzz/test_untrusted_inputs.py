@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +81,29 @@ def _write(work: Path, relative: str, raw: bytes) -> None:
     (work / relative).write_bytes(raw)
 
 
+RUN_ARGS = ["--config", "reclaim.yml", "--wait", "0"]  # apply and rollback, never waiting
+GITHUB_TOKEN = {"RECLAIM_GITHUB_TOKEN": "fuzz"}
+
+
+@contextmanager
+def variant(relative: str, raw: bytes, *, unjournaled: bool = False) -> Iterator[Path]:
+    """A fresh copy of the genuine tree with ``relative`` replaced by ``raw`` (and, for
+    ``unjournaled``, the folder as merged: without its journal)."""
+    with copy_of(G) as work:
+        if unjournaled:
+            (work / JOURNAL).unlink()
+        _write(work, relative, raw)
+        yield work
+
+
 # ---- a pull request's manifests --------------------------------------------------------------
 
 
 @campaign(2400)
 @given(raw=json_variants(G.bytes_of(PLAN)), command=st.sampled_from(["validate", "apply"]))
 def test_plan_json(raw: bytes, command: str) -> None:
-    with copy_of(G) as work:
-        _write(work, PLAN, raw)
-        (work / JOURNAL).unlink()
-        args = [command, G.folder] + (
-            ["--config", "reclaim.yml", "--wait", "0"] if command == "apply" else []
-        )
+    with variant(PLAN, raw, unjournaled=True) as work:
+        args = [command, G.folder] + (RUN_ARGS if command == "apply" else [])
         outcome = run(f"plan.json ({command})", args, work)
         assert_runs_only_the_genuine(outcome, raw, PLAN)
 
@@ -98,11 +111,8 @@ def test_plan_json(raw: bytes, command: str) -> None:
 @campaign(1400)
 @given(raw=json_variants(G.bytes_of(ROLLBACK)), command=st.sampled_from(["validate", "rollback"]))
 def test_rollback_json(raw: bytes, command: str) -> None:
-    with copy_of(G) as work:
-        _write(work, ROLLBACK, raw)
-        args = [command, G.folder] + (
-            ["--config", "reclaim.yml", "--wait", "0"] if command == "rollback" else []
-        )
+    with variant(ROLLBACK, raw) as work:
+        args = [command, G.folder] + (RUN_ARGS if command == "rollback" else [])
         outcome = run(f"rollback.json ({command})", args, work)
         assert_runs_only_the_genuine(outcome, raw, ROLLBACK)
 
@@ -110,8 +120,7 @@ def test_rollback_json(raw: bytes, command: str) -> None:
 @campaign(600)
 @given(raw=text_variants(G.bytes_of(README)))
 def test_readme(raw: bytes) -> None:
-    with copy_of(G) as work:
-        _write(work, README, raw)
+    with variant(README, raw) as work:
         outcome = run("README.md (validate)", ["validate", G.folder], work)
         if raw != G.bytes_of(README):
             assert outcome.exit_code == ExitCode.MANIFEST, outcome.output[-1500:]
@@ -120,8 +129,7 @@ def test_readme(raw: bytes) -> None:
 @campaign(1200)
 @given(raw=json_variants(G.bytes_of(JOURNAL)), command=st.sampled_from(["apply", "rollback"]))
 def test_journal_json(raw: bytes, command: str) -> None:
-    with copy_of(G) as work:
-        _write(work, JOURNAL, raw)
+    with variant(JOURNAL, raw) as work:
         run(
             f"journal.json ({command})",
             [command, G.folder, "--config", "reclaim.yml", "--wait", "0"],
@@ -149,11 +157,9 @@ def test_reclaim_yml(raw: bytes, command: str) -> None:
             "comment.json",
         ],
     }[command]
-    with copy_of(G) as work:
-        (work / JOURNAL).unlink()
-        _write(work, "reclaim.yml", raw)
+    with variant("reclaim.yml", raw, unjournaled=True) as work:
         _write(work, "reclaim-github.yml", raw + b"\nforge: {type: github, repository: acme/ops}\n")
-        run(f"reclaim.yml ({args[0]})", args, work, env={"RECLAIM_GITHUB_TOKEN": "fuzz"})
+        run(f"reclaim.yml ({args[0]})", args, work, env=GITHUB_TOKEN)
 
 
 @campaign(1500)
@@ -167,8 +173,7 @@ def test_findings_report(raw: bytes, command: str) -> None:
         "merge-findings": ["merge-findings", "in.json", "--output", "merged.json"],
         "merge-state": ["merge-state", "in.json", "--config", "reclaim.yml"],
     }[command]
-    with copy_of(G) as work:
-        _write(work, "in.json", raw)
+    with variant("in.json", raw) as work:
         outcome = run(f"findings report ({command})", args, work)
         if command == "plan" and outcome.exit_code == ExitCode.OK:
             planned = work / "planned"
@@ -189,17 +194,14 @@ def test_state_file(raw: bytes, command: str) -> None:
         "merge-state": ["merge-state", "findings.json", "--config", "reclaim.yml"],
         "apply": ["apply", G.folder, "--config", "reclaim.yml", "--wait", "0"],
     }[command]
-    with copy_of(G) as work:
-        (work / JOURNAL).unlink()
-        _write(work, ".reclaim/state.json", raw)
+    with variant(".reclaim/state.json", raw, unjournaled=True) as work:
         run(f"state file ({command})", args, work)
 
 
 @campaign(500)
 @given(raw=json_variants(G.bytes_of("results.json")))
 def test_results_file(raw: bytes) -> None:
-    with copy_of(G) as work:
-        _write(work, "results.json", raw)
+    with variant("results.json", raw) as work:
         run(
             "results file (comment-results)",
             ["comment-results", "--config", "reclaim.yml", "--results", "results.json"],
@@ -213,22 +215,19 @@ def test_results_file(raw: bytes) -> None:
 @campaign(800)
 @given(raw=json_variants(G.bytes_of("comment.json")))
 def test_issue_comment_event(raw: bytes) -> None:
-    with copy_of(G) as work:
-        _write(work, "comment.json", raw)
+    with variant("comment.json", raw) as work:
         run(
             "issue_comment event (gate-rollback)",
             ["gate-rollback", "--config", "reclaim-github.yml", "--event", "comment.json"],
             work,
-            env={"RECLAIM_GITHUB_TOKEN": "fuzz"},
+            env=GITHUB_TOKEN,
         )
 
 
 @campaign(500)
 @given(raw=json_variants(G.bytes_of("push.json")))
 def test_push_event(raw: bytes) -> None:
-    with copy_of(G) as work:
-        (work / JOURNAL).unlink()
-        _write(work, "push.json", raw)
+    with variant("push.json", raw, unjournaled=True) as work:
         run(
             "push event (apply-merged)",
             [
@@ -247,14 +246,13 @@ def test_push_event(raw: bytes) -> None:
 @campaign(400)
 @given(raw=json_variants(G.bytes_of("pull_request.json")))
 def test_pull_request_event(raw: bytes) -> None:
-    with copy_of(G) as work:
-        _write(work, "pull_request.json", raw)
+    with variant("pull_request.json", raw) as work:
         run(
             "pull_request event (validate-changed)",
             ["validate-changed", "--config", "reclaim-github.yml", "--base", "HEAD",
              "--event", "pull_request.json"],
             work,
-            env={"RECLAIM_GITHUB_TOKEN": "fuzz"},
+            env=GITHUB_TOKEN,
         )  # fmt: skip
 
 
@@ -278,11 +276,8 @@ def test_every_reader_refuses_a_file_over_its_limit_unread() -> None:
         ("reclaim.yml", ["apply", G.folder, "--config", "reclaim.yml"], ExitCode.CONFIG),
     ]
     for relative, args, code in cases:
-        with copy_of(G) as work:
-            _write(work, relative, huge)
-            outcome = run(
-                f"{relative} (over the limit)", args, work, env={"RECLAIM_GITHUB_TOKEN": "fuzz"}
-            )
+        with variant(relative, huge) as work:
+            outcome = run(f"{relative} (over the limit)", args, work, env=GITHUB_TOKEN)
             assert outcome.exit_code == code, (relative, outcome.output[-800:])
             assert "MiB: refused unread" in outcome.output, outcome.output[-800:]
             assert outcome.aws_calls == [] and outcome.github_requests == []
