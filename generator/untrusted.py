@@ -138,6 +138,8 @@ def _walk(data: Any) -> None:
 
 
 def _text(value: str, where: str) -> None:
+    if value.isascii():  # most text: no surrogate possible, and no copy made to find out
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
