@@ -2,10 +2,11 @@
 
 A `/rollback` comment runs with the repository's secrets, so every condition is checked
 against GitHub's API rather than taken from the event: the pull request must be merged, be
-one of reclaim's (its head a `reclaim/<finding-id>` branch of this repository), and have its
-remediation folder on the default branch; the commenter must not be a bot and must hold
-write, maintain or admin permission (the collaborator-permission API, not the event's
-``author_association``, which says nothing about permission).
+one of reclaim's (its head a `reclaim/<finding-id>` branch of this repository), and its merge
+must be the commit that brought the remediation folder's plan onto the default branch (the
+checkout's history, not the branch name, binds the comment to the plan); the commenter must
+not be a bot and must hold write, maintain or admin permission (the collaborator-permission
+API, not the event's ``author_association``, which says nothing about permission).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 from generator.forge.base import branch_for
 from generator.manifest.folder import PLAN_FILE
 from generator.pipeline.events import IssueCommentEvent
+from generator.pipeline.gitops import adding_commit
 
 COMMAND = re.compile(r"^\s*/rollback(\s|$)")
 WRITERS = frozenset({"admin", "maintain", "write"})
@@ -31,6 +33,8 @@ class PullInfo:
     head_ref: str
     head_repository: str | None
     """None when the head repository was deleted."""
+    merge_commit: str | None = None
+    """The commit the merge made on the default branch (GitHub's merge_commit_sha)."""
 
 
 class GitHubView(Protocol):
@@ -94,4 +98,12 @@ def decide(
     folder = f"{remediations_dir}/{finding_id}"
     if not (checkout / folder / PLAN_FILE).is_file():
         return refuse(f"{folder} is not on the default branch")
+    # The head branch's name is its author's choice: a merged PR from a branch named for
+    # another finding must not roll that one back. Only the PR whose merge brought the
+    # folder's plan onto the default branch may.
+    if pull.merge_commit is None or adding_commit(checkout, folder) != pull.merge_commit:
+        return refuse(
+            f"#{event.issue.number} did not merge {folder}; comment /rollback on the pull "
+            "request that did"
+        )
     return Decision(True, f"{author.login} ({permission}) rolls back {finding_id}", folder=folder)

@@ -36,6 +36,7 @@ class PyGithubView:
             merged=bool(pull.merged),
             head_ref=pull.head.ref,
             head_repository=head_repo.full_name if head_repo is not None else None,
+            merge_commit=pull.merge_commit_sha,
         )
 
     def react(self, comment_id: int, issue_number: int, content: str) -> None:

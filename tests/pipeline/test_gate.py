@@ -9,6 +9,7 @@ import pytest
 
 from generator.pipeline.events import IssueCommentEvent
 from generator.pipeline.gate import PullInfo, decide
+from generator.pipeline.gitops import git
 from tests.pipeline.webhooks import rollback_comment
 
 REPO = "acme/cost"
@@ -30,15 +31,30 @@ class FakeGitHub:
         return self.pulls[number]
 
 
+def _commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=gh", "-c", "user.email=g@x", "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
+    """The default branch: PR #7's merge added the plan; a later merge (#13) changed only a
+    note, from a branch its author named for the same finding."""
+    git(tmp_path, "init", "-q", "-b", "main")
     (tmp_path / "remediations" / FINDING).mkdir(parents=True)
     (tmp_path / "remediations" / FINDING / "plan.json").write_text("{}")
+    _commit(tmp_path, "Merge #7")
+    (tmp_path / "NOTES.md").write_text("typo fixed\n")
+    _commit(tmp_path, "Merge #13")
     return tmp_path
 
 
 @pytest.fixture
-def github() -> FakeGitHub:
+def github(checkout: Path) -> FakeGitHub:
+    plan_merge = git(checkout, "rev-parse", "HEAD~1").strip()
+    later_merge = git(checkout, "rev-parse", "HEAD").strip()
+    head = f"reclaim/{FINDING}"
     return FakeGitHub(
         permissions={
             "alice": "write",
@@ -48,7 +64,8 @@ def github() -> FakeGitHub:
             "tess": "triage",
         },
         pulls={
-            7: PullInfo(merged=True, head_ref=f"reclaim/{FINDING}", head_repository=REPO),
+            7: PullInfo(True, head, REPO, merge_commit=plan_merge),
+            13: PullInfo(True, head, REPO, merge_commit=later_merge),
             8: PullInfo(merged=False, head_ref=f"reclaim/{FINDING}", head_repository=REPO),
             9: PullInfo(merged=True, head_ref=f"reclaim/{FINDING}", head_repository="evil/fork"),
             10: PullInfo(merged=True, head_ref="feature/x", head_repository=REPO),
@@ -139,3 +156,14 @@ def test_only_a_comment_starting_with_the_command_counts(
 ) -> None:
     decision = gate(github, checkout, number=7, login="alice", body=body)
     assert not decision.allowed and not decision.answer and github.asked == []
+
+
+def test_a_merged_pr_from_a_branch_named_for_another_plan_cannot_roll_it_back(
+    github: FakeGitHub, checkout: Path
+) -> None:
+    """#13's author named its branch reclaim/<finding>, and it was merged (it fixed a typo):
+    its merge did not bring the plan, so /rollback there rolls nothing back."""
+    decision = gate(github, checkout, number=13, login="alice")
+    assert not decision.allowed and decision.folder is None
+    assert f"#13 did not merge remediations/{FINDING}" in decision.reason
+    assert gate(github, checkout, number=7, login="alice").allowed  # its own PR still may
