@@ -145,6 +145,32 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
             ]
         ],
     )
+    expect(
+        stubber,
+        "AmazonRDS",
+        [
+            [
+                product(
+                    f"{prefix}InstanceUsage:db.t3.micro", "0.019", "Hrs", databaseEngine="MySQL"
+                ),
+                product(
+                    f"{prefix}InstanceUsage:db.m5.large", "0.19", "Hrs", databaseEngine="PostgreSQL"
+                ),
+                # I/O-Optimized Aurora and engines the table does not price are not read.
+                product(
+                    f"{prefix}InstanceUsageIOOptimized:db.r5.large",
+                    "0.377",
+                    "Hrs",
+                    databaseEngine="Aurora MySQL",
+                ),
+                product(
+                    f"{prefix}InstanceUsage:db.m5.large", "0.5", "Hrs", databaseEngine="Oracle"
+                ),
+            ]
+        ],
+    )
+    expect(stubber, "AmazonRDS", [[product(f"{prefix}RDS:GP3-Storage", "0.127", "GB-Mo")]])
+    expect(stubber, "AmazonRedshift", [[product(f"{prefix}Node:ra3.xlplus", "1.235", "Hrs")]])
 
 
 def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
@@ -155,8 +181,8 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
             pricing, "eu-west-1", base=bundled_prices(), today=date(2026, 11, 28)
         )
         stubber.assert_no_pending_responses()
-    table = result.table
-    assert result.calls == 10  # 8 queries, 2 of them with a second page
+    table, bundled = result.table, bundled_prices()
+    assert result.calls == 13  # 11 queries, 2 of them with a second page
     assert (table.region, table.compiled) == ("eu-west-1", "2026-11-28")
     assert "pricing:GetProducts" in table.source
     assert table.ebs.volume["gp2"].gib_month == 0.11
@@ -172,6 +198,14 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert "ebs.volume.st1.gib_month" in result.kept
     assert "ebs.volume.st1.gib_month" in table.note
     assert "ebs.volume.gp2.gib_month" in result.refreshed
+    assert table.rds.instance_hourly["mysql"] == {"db.t3.micro": 0.019}
+    assert table.rds.instance_hourly["postgres"] == {"db.m5.large": 0.19}
+    assert table.rds.hourly("mariadb", "db.t3.micro", multi_az=True) == pytest.approx(0.038)
+    assert "rds.instance_hourly.aurora-mysql" in result.kept  # only I/O-Optimized answered
+    assert table.rds.instance_hourly["aurora-mysql"] == bundled.rds.instance_hourly["aurora-mysql"]
+    assert table.rds.storage_gb_month["gp3"] == 0.127
+    assert "rds.storage_gb_month.gp2" in result.kept
+    assert table.redshift.node_hourly == {"ra3.xlplus": 1.235}
     assert PriceTable.model_validate(table.model_dump(mode="json")) == table
 
 
@@ -199,7 +233,7 @@ def test_cli_refresh_writes_a_table_scan_can_load(
     out = tmp_path / "prices.json"
     result = CliRunner().invoke(main, ["prices", "refresh", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "refreshed from the Price List in 10 request(s)" in result.output
+    assert "refreshed from the Price List in 13 request(s)" in result.output
     assert load_price_table(out).ec2.on_demand_hourly["m5.large"] == 0.107
 
 

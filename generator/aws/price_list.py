@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from generator.aws.price_list_databases import refresh_rds, refresh_redshift
 from generator.aws.prices import PriceTable, VolumeTypePrice
 from generator.errors import AwsCallFailed, CredentialsError, ReclaimError
 
@@ -219,6 +220,8 @@ def refresh_price_table(
         _setter(data["logs"], "storage_gb_month"),
     )
     _refresh_cloudfront(reader, data, record)
+    refresh_rds(reader, region, data, result)
+    refresh_redshift(reader, region, data, result)
     if result.kept:
         data["note"] = "Kept from the previous table (not in the Price List answer): " + ", ".join(
             sorted(result.kept)

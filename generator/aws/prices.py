@@ -112,6 +112,53 @@ class CloudFrontPrices(_Frozen):
         return self
 
 
+class RdsPrices(_Frozen):
+    source: str
+    multi_az_factor: float = Field(
+        description="A Multi-AZ instance is billed this many times the Single-AZ rate."
+    )
+    instance_hourly: dict[str, dict[str, float]] = Field(
+        description="Engine (as DescribeDBInstances spells it) → DB instance class → $/hour, "
+        "Single-AZ, On-Demand."
+    )
+    engine_prices: dict[str, str] = Field(
+        default_factory=dict,
+        description="Engines billed at another engine's rates (mariadb at mysql's).",
+    )
+    storage_gb_month: dict[str, float] = Field(description="Storage type → $/GB-month.")
+    provisioned_iops_month: dict[str, float] = Field(
+        default_factory=dict, description="Storage type → $/provisioned IOPS-month."
+    )
+
+    def hourly(self, engine: str, instance_class: str, multi_az: bool) -> float | None:
+        """$/hour of one DB instance, or None when the table has no rate for it."""
+        rates = self.instance_hourly.get(self.engine_prices.get(engine, engine), {})
+        rate = rates.get(instance_class)
+        if rate is None:
+            return None
+        return rate * self.multi_az_factor if multi_az else rate
+
+    def storage_monthly(
+        self, storage_type: str, gib: int, iops: int | None, multi_az: bool
+    ) -> float | None:
+        """$/month of a DB instance's storage (billed whether it runs or is stopped)."""
+        rate = self.storage_gb_month.get(storage_type)
+        if rate is None:
+            return None
+        total = gib * rate
+        if iops and storage_type in self.provisioned_iops_month:
+            total += iops * self.provisioned_iops_month[storage_type]
+        return total * self.multi_az_factor if multi_az else total
+
+
+class RedshiftPrices(_Frozen):
+    source: str
+    node_hourly: dict[str, float] = Field(description="Node type → $/node-hour, On-Demand.")
+    managed_storage_gb_month: float = Field(
+        description="RA3 managed storage, $/GB-month (billed while paused)."
+    )
+
+
 class PriceTable(_Frozen):
     schema_version: Literal[2] = 2
     region: str
@@ -124,6 +171,8 @@ class PriceTable(_Frozen):
     vpc: VpcPrices
     logs: LogsPrices
     cloudfront: CloudFrontPrices
+    rds: RdsPrices
+    redshift: RedshiftPrices
 
     def public_ipv4_cost(self, *, region: str) -> Cost:
         price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month
