@@ -13,6 +13,7 @@ from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
 from generator.rules.rds_idle import RdsIdle
+from generator.rules.redshift_idle import RedshiftIdle
 
 RULES: dict[str, Rule[Any, Any]] = {
     rule.name: rule
@@ -25,6 +26,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         LogsRetention(),
         CloudFrontPriceClass(),
         RdsIdle(),
+        RedshiftIdle(),
     )
 }
 

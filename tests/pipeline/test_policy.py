@@ -142,6 +142,7 @@ def test_changes_never_touch_what_carries_the_skip_tag(policies: RolePolicies) -
         "logs:PutRetentionPolicy",
         "cloudfront:UpdateDistribution",
         "rds:StopDBInstance",
+        "redshift:PauseCluster",
     ):
         (statement,) = _granting(_statements(policies, "write"), action)
         assert statement["Condition"]["Null"]["aws:ResourceTag/keep-me"] == "true", action
