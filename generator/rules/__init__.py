@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.rules.aurora_idle import AuroraIdle
 from generator.rules.base import Rule
 from generator.rules.cloudfront_price_class import CloudFrontPriceClass
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
@@ -26,6 +27,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         LogsRetention(),
         CloudFrontPriceClass(),
         RdsIdle(),
+        AuroraIdle(),
         RedshiftIdle(),
     )
 }

@@ -143,6 +143,7 @@ def test_changes_never_touch_what_carries_the_skip_tag(policies: RolePolicies) -
         "cloudfront:UpdateDistribution",
         "rds:StopDBInstance",
         "redshift:PauseCluster",
+        "rds:StopDBCluster",
     ):
         (statement,) = _granting(_statements(policies, "write"), action)
         assert statement["Condition"]["Null"]["aws:ResourceTag/keep-me"] == "true", action
