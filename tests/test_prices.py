@@ -23,7 +23,14 @@ def test_bundled_table_names_its_source_date_and_covers_every_rule_of_issue_3() 
     table = bundled_prices()
     assert table.region == "us-east-1"
     assert date.fromisoformat(table.compiled)
-    for section in (table.ebs, table.ec2, table.vpc, table.logs, table.cloudfront):
+    for section in (
+        table.ebs,
+        table.ec2,
+        table.vpc,
+        table.nat_gateway,
+        table.logs,
+        table.cloudfront,
+    ):
         assert section.source
     assert {"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"} <= set(table.ebs.volume)
     assert table.ebs.snapshot.archive_gib_month < table.ebs.snapshot.standard_gib_month
@@ -132,6 +139,16 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
     )
     expect(stubber, "AmazonVPC", [[product(f"{prefix}PublicIPv4:InUseAddress", "0.005", "Hrs")]])
     expect(
+        stubber,
+        "AmazonEC2",
+        [
+            [
+                product(f"{prefix}NatGateway-Hours", "0.048", "Hrs"),
+                product(f"{prefix}NatGateway-Bytes", "0.048", "GB"),
+            ]
+        ],
+    )
+    expect(
         stubber, "AmazonCloudWatch", [[product(f"{prefix}TimedStorage-ByteHrs", "0.0315", "GB-Mo")]]
     )
     expect(
@@ -156,7 +173,7 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
         )
         stubber.assert_no_pending_responses()
     table = result.table
-    assert result.calls == 10  # 8 queries, 2 of them with a second page
+    assert result.calls == 11  # 9 queries, 2 of them with a second page
     assert (table.region, table.compiled) == ("eu-west-1", "2026-11-28")
     assert "pricing:GetProducts" in table.source
     assert table.ebs.volume["gp2"].gib_month == 0.11
@@ -166,6 +183,7 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.ebs.snapshot.archive_gib_month == 0.0135
     assert table.ec2.on_demand_hourly == {"m5.large": 0.107, "t3.micro": 0.0114}
     assert table.logs.storage_gb_month == 0.0315
+    assert (table.nat_gateway.hourly, table.nat_gateway.data_processed_gb) == (0.048, 0.048)
     assert table.cloudfront.data_transfer_out_gb["SA"] == 0.110
     # Absent from the answer: the bundled value stays, and the note says so.
     assert table.ebs.volume["st1"].gib_month == bundled_prices().ebs.volume["st1"].gib_month
@@ -199,7 +217,7 @@ def test_cli_refresh_writes_a_table_scan_can_load(
     out = tmp_path / "prices.json"
     result = CliRunner().invoke(main, ["prices", "refresh", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "refreshed from the Price List in 10 request(s)" in result.output
+    assert "refreshed from the Price List in 11 request(s)" in result.output
     assert load_price_table(out).ec2.on_demand_hourly["m5.large"] == 0.107
 
 
