@@ -23,7 +23,14 @@ def test_bundled_table_names_its_source_date_and_covers_every_rule_of_issue_3() 
     table = bundled_prices()
     assert table.region == "us-east-1"
     assert date.fromisoformat(table.compiled)
-    for section in (table.ebs, table.ec2, table.vpc, table.logs, table.cloudfront):
+    for section in (
+        table.ebs,
+        table.ec2,
+        table.vpc,
+        table.nat_gateway,
+        table.logs,
+        table.cloudfront,
+    ):
         assert section.source
     assert {"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"} <= set(table.ebs.volume)
     assert table.ebs.snapshot.archive_gib_month < table.ebs.snapshot.standard_gib_month
@@ -79,6 +86,16 @@ def product(usagetype: str, usd: str, unit: str, **attributes: str) -> str:
     )
 
 
+class CountingStubber(Stubber):
+    """A Stubber that counts the responses queued: what a refresh must report as its calls."""
+
+    queued = 0
+
+    def add_response(self, *args: Any, **kwargs: Any) -> None:
+        self.queued += 1
+        super().add_response(*args, **kwargs)
+
+
 def expect(stubber: Stubber, service: str, pages: list[list[str]]) -> None:
     for index, page in enumerate(pages):
         response: dict[str, Any] = {"PriceList": page, "FormatVersion": "aws_v1"}
@@ -132,6 +149,16 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
     )
     expect(stubber, "AmazonVPC", [[product(f"{prefix}PublicIPv4:InUseAddress", "0.005", "Hrs")]])
     expect(
+        stubber,
+        "AmazonEC2",
+        [
+            [
+                product(f"{prefix}NatGateway-Hours", "0.048", "Hrs"),
+                product(f"{prefix}NatGateway-Bytes", "0.048", "GB"),
+            ]
+        ],
+    )
+    expect(
         stubber, "AmazonCloudWatch", [[product(f"{prefix}TimedStorage-ByteHrs", "0.0315", "GB-Mo")]]
     )
     expect(
@@ -175,14 +202,14 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
 
 def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     pricing = boto3.client("pricing", region_name="us-east-1")
-    with Stubber(pricing) as stubber:
+    with CountingStubber(pricing) as stubber:
         stub_price_list(stubber)
         result = refresh_price_table(
             pricing, "eu-west-1", base=bundled_prices(), today=date(2026, 11, 28)
         )
         stubber.assert_no_pending_responses()
     table, bundled = result.table, bundled_prices()
-    assert result.calls == 13  # 11 queries, 2 of them with a second page
+    assert result.calls == stubber.queued  # one per query, and one per further page
     assert (table.region, table.compiled) == ("eu-west-1", "2026-11-28")
     assert "pricing:GetProducts" in table.source
     assert table.ebs.volume["gp2"].gib_month == 0.11
@@ -192,6 +219,7 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.ebs.snapshot.archive_gib_month == 0.0135
     assert table.ec2.on_demand_hourly == {"m5.large": 0.107, "t3.micro": 0.0114}
     assert table.logs.storage_gb_month == 0.0315
+    assert (table.nat_gateway.hourly, table.nat_gateway.data_processed_gb) == (0.048, 0.048)
     assert table.cloudfront.data_transfer_out_gb["SA"] == 0.110
     # Absent from the answer: the bundled value stays, and the note says so.
     assert table.ebs.volume["st1"].gib_month == bundled_prices().ebs.volume["st1"].gib_month
@@ -224,7 +252,7 @@ def test_cli_refresh_writes_a_table_scan_can_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pricing = boto3.client("pricing", region_name="us-east-1")
-    stubber = Stubber(pricing)
+    stubber = CountingStubber(pricing)
     stub_price_list(stubber, prefix="")
     stubber.activate()
     monkeypatch.setattr(
@@ -233,7 +261,7 @@ def test_cli_refresh_writes_a_table_scan_can_load(
     out = tmp_path / "prices.json"
     result = CliRunner().invoke(main, ["prices", "refresh", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "refreshed from the Price List in 13 request(s)" in result.output
+    assert f"refreshed from the Price List in {stubber.queued} request(s)" in result.output
     assert load_price_table(out).ec2.on_demand_hourly["m5.large"] == 0.107
 
 

@@ -68,7 +68,7 @@ class RefreshResult:
 
 
 def _usage_suffix(usagetype: str) -> str:
-    for marker in ("EBS:", "BoxUsage", "PublicIPv4:", "TimedStorage-"):
+    for marker in ("EBS:", "BoxUsage", "PublicIPv4:", "TimedStorage-", "NatGateway-"):
         if marker in usagetype:
             return usagetype[usagetype.index(marker) :]
     return usagetype
@@ -209,6 +209,7 @@ def refresh_price_table(
         min(ipv4, default=None),
         _setter(data["vpc"], "public_ipv4_hourly"),
     )
+    _refresh_nat_gateway(reader, region, data, record)
     storage = [
         p.usd
         for p in reader.products("AmazonCloudWatch", regionCode=region)
@@ -299,6 +300,23 @@ def _refresh_ec2(
         result.refreshed.append(f"ec2.on_demand_hourly ({len(hourly)} instance types)")
     else:
         result.kept.append("ec2.on_demand_hourly")
+
+
+def _refresh_nat_gateway(
+    reader: PriceListReader, region: str, data: dict[str, Any], record: Any
+) -> None:
+    """NAT gateways are billed by EC2: an hourly rate and a rate per GB processed."""
+    by_usage = {
+        p.usage: p.usd
+        for p in reader.products("AmazonEC2", regionCode=region, productFamily="NAT Gateway")
+    }
+    section = data["nat_gateway"]
+    record("nat_gateway.hourly", by_usage.get("NatGateway-Hours"), _setter(section, "hourly"))
+    record(
+        "nat_gateway.data_processed_gb",
+        by_usage.get("NatGateway-Bytes"),
+        _setter(section, "data_processed_gb"),
+    )
 
 
 def _refresh_cloudfront(reader: PriceListReader, data: dict[str, Any], record: Any) -> None:

@@ -1,10 +1,10 @@
 """The bundled price table and the arithmetic that turns a resource into $/month.
 
-The table is one JSON file with a section per service (``ebs``, ``ec2``, ``vpc``, ``logs``,
-``cloudfront``), each naming its source; the file as a whole names its region and the date
-it was compiled. ``reclaim prices refresh`` rebuilds it from the AWS Price List
-(``generator/aws/price_list.py``). Prices are list prices of one region: a finding in
-another region is marked ``estimated``.
+The table is one JSON file with a section per service (``ebs``, ``ec2``, ``vpc``,
+``nat_gateway``, ``logs``, ``cloudfront``), each naming its source; the file as a whole
+names its region and the date it was compiled. ``reclaim prices refresh`` rebuilds it from
+the AWS Price List (``generator/aws/price_list.py``). Prices are list prices of one region:
+a finding in another region is marked ``estimated``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ class Ec2Prices(_Frozen):
 class VpcPrices(_Frozen):
     source: str
     public_ipv4_hourly: float
+
+
+class NatGatewayPrices(_Frozen):
+    source: str
+    hourly: float = Field(description="$ per NAT gateway-hour (public or private).")
+    data_processed_gb: float = Field(description="$ per GB the gateway processes.")
 
 
 class LogsPrices(_Frozen):
@@ -169,6 +175,7 @@ class PriceTable(_Frozen):
     ebs: EbsPrices
     ec2: Ec2Prices
     vpc: VpcPrices
+    nat_gateway: NatGatewayPrices
     logs: LogsPrices
     cloudfront: CloudFrontPrices
     rds: RdsPrices
@@ -178,6 +185,16 @@ class PriceTable(_Frozen):
         price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month
         return self.cost(
             hours * price, region, f"1 public IPv4 address x ${price}/hour x {hours} hours"
+        )
+
+    def nat_gateway_cost(self, *, region: str) -> Cost:
+        """An idle NAT gateway: its hours only (it processes no data, by definition)."""
+        price, hours = self.nat_gateway.hourly, self.ec2.hours_per_month
+        return self.cost(
+            hours * price,
+            region,
+            f"1 NAT gateway x ${price}/hour x {hours} hours (+ "
+            f"${self.nat_gateway.data_processed_gb}/GB processed: none while idle)",
         )
 
     def logs_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:

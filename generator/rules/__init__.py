@@ -13,6 +13,7 @@ from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
+from generator.rules.nat_gateway_idle import NatGatewayIdle
 from generator.rules.rds_idle import RdsIdle
 from generator.rules.redshift_idle import RedshiftIdle
 
@@ -29,6 +30,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         RdsIdle(),
         AuroraIdle(),
         RedshiftIdle(),
+        NatGatewayIdle(),
     )
 }
 
