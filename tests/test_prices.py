@@ -23,7 +23,15 @@ def test_bundled_table_names_its_source_date_and_covers_every_rule_of_issue_3() 
     table = bundled_prices()
     assert table.region == "us-east-1"
     assert date.fromisoformat(table.compiled)
-    for section in (table.ebs, table.ec2, table.vpc, table.logs, table.cloudfront):
+    for section in (
+        table.ebs,
+        table.ec2,
+        table.vpc,
+        table.logs,
+        table.cloudfront,
+        table.dynamodb,
+        table.sagemaker,
+    ):
         assert section.source
     assert {"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"} <= set(table.ebs.volume)
     assert table.ebs.snapshot.archive_gib_month < table.ebs.snapshot.standard_gib_month
@@ -145,6 +153,30 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
             ]
         ],
     )
+    expect(
+        stubber,
+        "AmazonDynamoDB",
+        [
+            [
+                product(f"{prefix}ReadCapacityUnit-Hrs", "0.000147", "ReadCapacityUnit-Hrs"),
+                product(f"{prefix}WriteCapacityUnit-Hrs", "0.000735", "WriteCapacityUnit-Hrs"),
+                product(f"{prefix}ReplWriteCapacityUnit-Hrs", "0.0011", "ReplWriteCapacityUnit"),
+                product(f"{prefix}ReadRequestUnits", "0.0000001413", "ReadRequestUnits"),
+                product(f"{prefix}IA-ReadRequestUnits", "0.0000003", "ReadRequestUnits"),
+            ]
+        ],
+    )
+    expect(
+        stubber,
+        "AmazonSageMaker",
+        [
+            [
+                product(f"{prefix}Host:ml.m5.large", "0.128", "Hrs"),
+                product(f"{prefix}Train:ml.m5.large", "0.128", "Hrs"),
+                product(f"{prefix}Notebk:ml.t3.medium", "0.05", "Hrs"),
+            ]
+        ],
+    )
 
 
 def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
@@ -156,7 +188,7 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
         )
         stubber.assert_no_pending_responses()
     table = result.table
-    assert result.calls == 10  # 8 queries, 2 of them with a second page
+    assert result.calls == 12  # 10 queries, 2 of them with a second page
     assert (table.region, table.compiled) == ("eu-west-1", "2026-11-28")
     assert "pricing:GetProducts" in table.source
     assert table.ebs.volume["gp2"].gib_month == 0.11
@@ -167,6 +199,14 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.ec2.on_demand_hourly == {"m5.large": 0.107, "t3.micro": 0.0114}
     assert table.logs.storage_gb_month == 0.0315
     assert table.cloudfront.data_transfer_out_gb["SA"] == 0.110
+    # DynamoDB: the Standard class's rates; replicated and Infrequent-Access rates are not it.
+    assert table.dynamodb.provisioned_rcu_hourly == 0.000147
+    assert table.dynamodb.provisioned_wcu_hourly == 0.000735
+    assert table.dynamodb.on_demand_read_per_million == pytest.approx(0.1413)
+    assert "dynamodb.on_demand_write_per_million" in result.kept
+    assert table.dynamodb.on_demand_write_per_million == PRICES.dynamodb.on_demand_write_per_million
+    # SageMaker: real-time hosting only, not training or notebook hours.
+    assert table.sagemaker.hosting_hourly == {"ml.m5.large": 0.128}
     # Absent from the answer: the bundled value stays, and the note says so.
     assert table.ebs.volume["st1"].gib_month == bundled_prices().ebs.volume["st1"].gib_month
     assert "ebs.volume.st1.gib_month" in result.kept
@@ -199,7 +239,7 @@ def test_cli_refresh_writes_a_table_scan_can_load(
     out = tmp_path / "prices.json"
     result = CliRunner().invoke(main, ["prices", "refresh", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "refreshed from the Price List in 10 request(s)" in result.output
+    assert "refreshed from the Price List in 12 request(s)" in result.output
     assert load_price_table(out).ec2.on_demand_hourly["m5.large"] == 0.107
 
 
