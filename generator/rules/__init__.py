@@ -6,6 +6,7 @@ from typing import Any
 
 from generator.rules.base import Rule
 from generator.rules.cloudfront_price_class import CloudFrontPriceClass
+from generator.rules.dynamodb_provisioned_underused import DynamoDbProvisionedUnderused
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
@@ -25,6 +26,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         LogsRetention(),
         CloudFrontPriceClass(),
         SageMakerEndpointIdle(),
+        DynamoDbProvisionedUnderused(),
     )
 }
 
