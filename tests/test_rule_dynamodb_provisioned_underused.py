@@ -288,6 +288,34 @@ def test_apply_switches_to_on_demand_and_rollback_restores_capacities_and_auto_s
 
 
 @mock_aws
+def test_a_table_without_indexes_or_auto_scaling_round_trips(tmp_path: Path) -> None:
+    ddb = client("dynamodb")
+    name = table(ddb, "plain", read=40, write=7, index=None)
+    before = state(name)
+    folder = planned(scan(RULE, as_of=LATER).finding(name), tmp_path)
+    executor().apply(folder)
+    assert state(name)["mode"] == "PAY_PER_REQUEST"
+    executor().rollback(folder)
+    assert state(name) == before
+
+
+@mock_aws
+def test_rollback_refuses_a_table_whose_indexes_changed(tmp_path: Path) -> None:
+    ddb = client("dynamodb")
+    name = table(ddb, "quiet")
+    folder = planned(scan(RULE, as_of=LATER).finding(name), tmp_path)
+    executor().apply(folder)
+    ddb.update_table(
+        TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by-gk"}}]
+    )
+
+    with pytest.raises(PrecheckFailed, match="global secondary indexes"):
+        executor().rollback(folder)
+
+    assert state(name)["mode"] == "PAY_PER_REQUEST"  # nothing provisioned from a stale record
+
+
+@mock_aws
 def test_apply_refuses_a_table_tagged_to_skip_after_review(tmp_path: Path) -> None:
     ddb = client("dynamodb")
     name = table(ddb, "quiet")
