@@ -30,6 +30,8 @@ def test_bundled_table_names_its_source_date_and_covers_every_rule_of_issue_3() 
         table.nat_gateway,
         table.logs,
         table.cloudfront,
+        table.dynamodb,
+        table.sagemaker,
     ):
         assert section.source
     assert {"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"} <= set(table.ebs.volume)
@@ -198,6 +200,30 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
     )
     expect(stubber, "AmazonRDS", [[product(f"{prefix}RDS:GP3-Storage", "0.127", "GB-Mo")]])
     expect(stubber, "AmazonRedshift", [[product(f"{prefix}Node:ra3.xlplus", "1.235", "Hrs")]])
+    expect(
+        stubber,
+        "AmazonDynamoDB",
+        [
+            [
+                product(f"{prefix}ReadCapacityUnit-Hrs", "0.000147", "ReadCapacityUnit-Hrs"),
+                product(f"{prefix}WriteCapacityUnit-Hrs", "0.000735", "WriteCapacityUnit-Hrs"),
+                product(f"{prefix}ReplWriteCapacityUnit-Hrs", "0.0011", "ReplWriteCapacityUnit"),
+                product(f"{prefix}ReadRequestUnits", "0.0000001413", "ReadRequestUnits"),
+                product(f"{prefix}IA-ReadRequestUnits", "0.0000003", "ReadRequestUnits"),
+            ]
+        ],
+    )
+    expect(
+        stubber,
+        "AmazonSageMaker",
+        [
+            [
+                product(f"{prefix}Host:ml.m5.large", "0.128", "Hrs"),
+                product(f"{prefix}Train:ml.m5.large", "0.128", "Hrs"),
+                product(f"{prefix}Notebk:ml.t3.medium", "0.05", "Hrs"),
+            ]
+        ],
+    )
 
 
 def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
@@ -221,6 +247,14 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.logs.storage_gb_month == 0.0315
     assert (table.nat_gateway.hourly, table.nat_gateway.data_processed_gb) == (0.048, 0.048)
     assert table.cloudfront.data_transfer_out_gb["SA"] == 0.110
+    # DynamoDB: the Standard class's rates; replicated and Infrequent-Access rates are not it.
+    assert table.dynamodb.provisioned_rcu_hourly == 0.000147
+    assert table.dynamodb.provisioned_wcu_hourly == 0.000735
+    assert table.dynamodb.on_demand_read_per_million == pytest.approx(0.1413)
+    assert "dynamodb.on_demand_write_per_million" in result.kept
+    assert table.dynamodb.on_demand_write_per_million == PRICES.dynamodb.on_demand_write_per_million
+    # SageMaker: real-time hosting only, not training or notebook hours.
+    assert table.sagemaker.hosting_hourly == {"ml.m5.large": 0.128}
     # Absent from the answer: the bundled value stays, and the note says so.
     assert table.ebs.volume["st1"].gib_month == bundled_prices().ebs.volume["st1"].gib_month
     assert "ebs.volume.st1.gib_month" in result.kept

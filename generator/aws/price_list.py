@@ -13,6 +13,7 @@ Price List; it is carried over from the bundled table.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,6 +48,16 @@ _SNAPSHOT_USAGE = {
     "EBS:SnapshotArchiveStorage": "archive_gib_month",
     "EBS:SnapshotArchiveRetrieval": "archive_retrieval_gib",
 }
+_REGION_PREFIX = r"^(?:(?!IA-)[A-Z]{2,4}[0-9]?-)?"
+"""A usage type's region prefix (none in us-east-1, ``USE2-``, ``EU-``); never ``IA-``, which
+marks DynamoDB's Standard-Infrequent-Access table class rather than a region."""
+_DYNAMODB_USAGE = {
+    "ReadCapacityUnit-Hrs": ("provisioned_rcu_hourly", 1.0),
+    "WriteCapacityUnit-Hrs": ("provisioned_wcu_hourly", 1.0),
+    "ReadRequestUnits": ("on_demand_read_per_million", 1e6),
+    "WriteRequestUnits": ("on_demand_write_per_million", 1e6),
+}
+_SAGEMAKER_HOSTING = re.compile(_REGION_PREFIX + r"Host:(ml\.[a-z0-9.-]+)$")
 _EBS_FAMILIES = ("Storage", "System Operation", "Provisioned Throughput", "Storage Snapshot")
 
 
@@ -223,6 +234,8 @@ def refresh_price_table(
     _refresh_cloudfront(reader, data, record)
     refresh_rds(reader, region, data, result)
     refresh_redshift(reader, region, data, result)
+    _refresh_dynamodb(reader, region, data, record)
+    _refresh_sagemaker(reader, region, data, result)
     if result.kept:
         data["note"] = "Kept from the previous table (not in the Price List answer): " + ", ".join(
             sorted(result.kept)
@@ -329,3 +342,34 @@ def _refresh_cloudfront(reader: PriceListReader, data: dict[str, Any], record: A
     section = data["cloudfront"]["data_transfer_out_gb"]
     for code in sorted(section):
         record(f"cloudfront.data_transfer_out_gb.{code}", rates.get(code), _setter(section, code))
+
+
+def _refresh_dynamodb(
+    reader: PriceListReader, region: str, data: dict[str, Any], record: Any
+) -> None:
+    """Standard table class: provisioned capacity per unit-hour (the first tier that costs
+    something, after the free tier), on-demand per request unit (stored per million)."""
+    found: dict[str, float] = {}
+    for product in reader.products("AmazonDynamoDB", regionCode=region):
+        usagetype = product.attributes.get("usagetype", "")
+        for usage, (key, scale) in _DYNAMODB_USAGE.items():
+            if re.fullmatch(_REGION_PREFIX + re.escape(usage), usagetype):
+                found[key] = min(product.usd * scale, found.get(key, product.usd * scale))
+    section = data["dynamodb"]
+    for key, _ in _DYNAMODB_USAGE.values():
+        record(f"dynamodb.{key}", found.get(key), _setter(section, key))
+
+
+def _refresh_sagemaker(
+    reader: PriceListReader, region: str, data: dict[str, Any], result: RefreshResult
+) -> None:
+    hourly: dict[str, float] = {}
+    for product in reader.products("AmazonSageMaker", regionCode=region):
+        match = _SAGEMAKER_HOSTING.match(product.attributes.get("usagetype", ""))
+        if match and product.unit.lower().startswith("hr"):
+            hourly[match.group(1)] = product.usd
+    if hourly:
+        data["sagemaker"]["hosting_hourly"] = dict(sorted(hourly.items()))
+        result.refreshed.append(f"sagemaker.hosting_hourly ({len(hourly)} instance types)")
+    else:
+        result.kept.append("sagemaker.hosting_hourly")

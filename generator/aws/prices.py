@@ -165,6 +165,21 @@ class RedshiftPrices(_Frozen):
     )
 
 
+class DynamoDbPrices(_Frozen):
+    source: str
+    provisioned_rcu_hourly: float = Field(description="$ per read capacity unit-hour.")
+    provisioned_wcu_hourly: float = Field(description="$ per write capacity unit-hour.")
+    on_demand_read_per_million: float = Field(description="$ per million read request units.")
+    on_demand_write_per_million: float = Field(description="$ per million write request units.")
+
+
+class SageMakerPrices(_Frozen):
+    source: str
+    hosting_hourly: dict[str, float] = Field(
+        description="Real-time inference instance type (ml.*) → $/instance-hour, On-Demand."
+    )
+
+
 class PriceTable(_Frozen):
     schema_version: Literal[2] = 2
     region: str
@@ -180,6 +195,8 @@ class PriceTable(_Frozen):
     cloudfront: CloudFrontPrices
     rds: RdsPrices
     redshift: RedshiftPrices
+    dynamodb: DynamoDbPrices
+    sagemaker: SageMakerPrices
 
     def public_ipv4_cost(self, *, region: str) -> Cost:
         price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month

@@ -540,7 +540,8 @@ def _call(
             raise PrecheckFailed(
                 f"{manifest.plan_id}: pre-check {step.id!r} could not read the resource "
                 f"({error}); nothing was changed",
-                hint="if the resource was deleted or changed by someone else, close the PR",
+                hint=step.failure_hint
+                or "if the resource was deleted or changed by someone else, close the PR",
             ) from None
         raise
     if step.expect_error and step.phase == "precheck":

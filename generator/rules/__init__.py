@@ -7,6 +7,7 @@ from typing import Any
 from generator.rules.aurora_idle import AuroraIdle
 from generator.rules.base import Rule
 from generator.rules.cloudfront_price_class import CloudFrontPriceClass
+from generator.rules.dynamodb_provisioned_underused import DynamoDbProvisionedUnderused
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
@@ -16,6 +17,7 @@ from generator.rules.logs_retention import LogsRetention
 from generator.rules.nat_gateway_idle import NatGatewayIdle
 from generator.rules.rds_idle import RdsIdle
 from generator.rules.redshift_idle import RedshiftIdle
+from generator.rules.sagemaker_endpoint_idle import SageMakerEndpointIdle
 
 RULES: dict[str, Rule[Any, Any]] = {
     rule.name: rule
@@ -31,6 +33,8 @@ RULES: dict[str, Rule[Any, Any]] = {
         AuroraIdle(),
         RedshiftIdle(),
         NatGatewayIdle(),
+        SageMakerEndpointIdle(),
+        DynamoDbProvisionedUnderused(),
     )
 }
 
