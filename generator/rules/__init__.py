@@ -10,6 +10,7 @@ from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
+from generator.rules.ec2_previous_generation import Ec2PreviousGeneration
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
 
@@ -23,6 +24,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         EipUnassociated(),
         LogsRetention(),
         CloudFrontPriceClass(),
+        Ec2PreviousGeneration(),
     )
 }
 
