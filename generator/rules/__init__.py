@@ -11,7 +11,9 @@ from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.ec2_previous_generation import Ec2PreviousGeneration
+from generator.rules.ecr_no_lifecycle import EcrNoLifecycle
 from generator.rules.eip_unassociated import EipUnassociated
+from generator.rules.extended_support import ExtendedSupport
 from generator.rules.logs_retention import LogsRetention
 
 RULES: dict[str, Rule[Any, Any]] = {
@@ -25,6 +27,8 @@ RULES: dict[str, Rule[Any, Any]] = {
         LogsRetention(),
         CloudFrontPriceClass(),
         Ec2PreviousGeneration(),
+        EcrNoLifecycle(),
+        ExtendedSupport(),
     )
 }
 
