@@ -120,7 +120,9 @@ class AwsPacing:
         from moto.ec2.models.elastic_block_store import VolumeModification
 
         state = "optimizing" if on else "completed"
-        self.monkeypatch.setattr(VolumeModification, "modification_state", property(lambda _: state))
+        self.monkeypatch.setattr(
+            VolumeModification, "modification_state", property(lambda _: state)
+        )
 
     def client_for(self, service: str, region: str) -> Any:
         made = client(service, region)

@@ -18,7 +18,10 @@ from tests.github_standin.server import GitHubStandIn
 
 
 def test_a_report_only_finding_is_scanned_priced_listed_and_never_proposed(
-    ec2: Any, standin: GitHubStandIn, cli_env: Path, tmp_path: Path  # noqa: F811
+    ec2: Any,
+    standin: GitHubStandIn,
+    cli_env: Path,  # noqa: F811  (the imported fixture)
+    tmp_path: Path,
 ) -> None:
     old = ec2.run_instances(
         ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="m4.large"
