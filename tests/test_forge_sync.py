@@ -88,6 +88,25 @@ def test_merged_is_never_proposed_again_and_reclaim_closed_is():
     assert plan.actions == (Create(proposal(2)),)
 
 
+def test_a_rolled_back_resource_is_never_proposed_again_and_the_result_says_why():
+    restored = ExistingProposal(
+        finding_id=fid(1),
+        state=ProposalState.MERGED,
+        reference="#7",
+        monthly_usd=10.0,
+        rule=RULE,
+        account=ACCOUNT,
+        region=REGION,
+        applied=True,
+        rolled_back=True,
+    )
+    plan = decide([proposal(1, usd=100.0)], [restored])  # even at ten times the cost
+    assert plan.actions == ()
+    (result,) = plan.settled
+    assert result.outcome is Outcome.ALREADY_MERGED and result.reference == "#7"
+    assert "rolled back by /rollback on #7" in result.note
+
+
 def test_stale_only_within_completed_units():
     other_region = ExistingProposal(
         finding_id=f"{RULE}-{ACCOUNT}-eu-west-1-vol-9",

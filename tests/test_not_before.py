@@ -78,18 +78,47 @@ def test_response_timestamps_parse_as_utc(value: str) -> None:
 
 
 @mock_aws
-def test_cli_rollback_inside_the_window_exits_9_and_says_when(tmp_path: Path) -> None:
+def test_cli_rollback_before_the_modification_completed_exits_9_and_says_when(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.ec2.models.elastic_block_store import VolumeModification
+
     ec2 = client("ec2")
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
     vid = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=100)["VolumeId"]
     ec2.attach_volume(VolumeId=vid, InstanceId=instance["InstanceId"], Device="/dev/sdf")
     folder = planned(scan("ebs-gp2-to-gp3").finding(vid), tmp_path)
     executor().apply(folder)
+    # moto completes a modification at once; AWS keeps a large one optimizing for hours
+    monkeypatch.setattr(VolumeModification, "modification_state", property(lambda _: "optimizing"))
 
     result = CliRunner().invoke(main, ["rollback", str(folder)])
 
     assert result.exit_code == ExitCode.RETRY_LATER == 9
     assert "cannot run before" in result.output and "UTC" in result.output
+    assert "has not completed yet" in result.output
     assert "re-run `reclaim rollback` after" in result.output
     assert "Traceback" not in result.output
     assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["VolumeType"] == "gp3"
+
+
+def test_a_not_before_check_reads_a_time_or_a_condition() -> None:
+    call = AwsCall(service="ec2", operation="DescribeVolumesModifications", params={})
+    with pytest.raises(ValueError, match="time_path or a ready_when"):
+        NotBefore(call=call, reason="nothing to read")
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("You can modify it again after 2026-12-03T10:15:00Z.", "2026-12-03T10:15:00+00:00"),
+        ("next modification at 2026-12-03 10:15 UTC", "2026-12-03T10:15:00+00:00"),
+        ("retry after 2026-12-03T12:15:00+0200", "2026-12-03T12:15:00+02:00"),
+        ("Wait for the current modification to finish.", None),
+    ],
+)
+def test_the_time_an_aws_refusal_names_is_read(message: str, expected: str | None) -> None:
+    from generator.executor.calls import time_in_message
+
+    found = time_in_message(message)
+    assert (found.isoformat() if found else None) == expected

@@ -10,7 +10,12 @@ from moto import mock_aws
 
 from generator.errors import ExitCode, PrecheckFailed, RetryLater
 from generator.manifest.folder import RemediationFolder
-from generator.rules.ebs_gp2_to_gp3 import Gp2ToGp3Settings, gp2_baseline_iops, gp3_target
+from generator.rules.ebs_gp2_to_gp3 import (
+    RATE_REFUSAL,
+    Gp2ToGp3Settings,
+    gp2_baseline_iops,
+    gp3_target,
+)
 from generator.rules.ebs_volume import VolumeSpec
 from tests.rule_harness import REGION, client, executor, planned, scan
 
@@ -99,21 +104,68 @@ def test_detect_prices_savings_and_skips_what_it_must() -> None:
     assert "not over min_monthly_savings_usd=5" in strict.skip_reason(small)
 
 
+class AwsPacing:
+    """What moto leaves out of EBS modifications: it completes each one at once and has no
+    rate limit. ``optimizing`` makes every modification read as still optimizing (as a large
+    volume's does for hours); ``refuse_until`` makes ModifyVolume fail as AWS does after four
+    modifications in 24 hours, naming the time in its message (EC2 has no modelled errors:
+    the code and message are AWS's query-protocol error)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.refuse_until: datetime | None = None
+        self.refused = 0
+
+    def optimizing(self, on: bool = True) -> None:
+        from moto.ec2.models.elastic_block_store import VolumeModification
+
+        state = "optimizing" if on else "completed"
+        self.monkeypatch.setattr(
+            VolumeModification, "modification_state", property(lambda _: state)
+        )
+
+    def client_for(self, service: str, region: str) -> Any:
+        made = client(service, region)
+        if service == "ec2":
+            made.meta.events.register("before-call.ec2.ModifyVolume", self._refuse)
+        return made
+
+    def _refuse(self, **_: Any) -> Any:
+        if self.refuse_until is None:
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        self.refused += 1
+        message = (
+            "You've reached the maximum modification rate per volume limit. You can modify "
+            f"this volume again after {self.refuse_until:%Y-%m-%dT%H:%M:%S}Z."
+        )
+        error = {"Error": {"Code": RATE_REFUSAL, "Message": message}}
+        return AWSResponse("https://ec2.amazonaws.com", 400, {}, None), {
+            **error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+
 @mock_aws
-def test_apply_then_rollback_waits_out_the_6_hour_window_and_restores(tmp_path: Path) -> None:
+def test_rollback_runs_as_soon_as_aws_allows_and_restores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ec2 = client("ec2")
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
     vid = volume(ec2, 100, tags={"Name": "data", "team": "a"})
     ec2.attach_volume(VolumeId=vid, InstanceId=instance["InstanceId"], Device="/dev/sdf")
     original = spec(ec2, vid)
+    aws = AwsPacing(monkeypatch)
 
     finding = scan(RULE).finding(vid)
     folder = planned(finding, tmp_path)
     readme = (folder / "README.md").read_text()
-    assert "full-delayed" in readme and "6 hours" in readme
+    assert "full-delayed" in readme and "four in a rolling 24 hours" in readme
+    assert "6 hours" not in readme
 
     applied_at = datetime.now(UTC)
-    executor(clock=lambda: applied_at).apply(folder)
+    executor(aws.client_for, clock=lambda: applied_at).apply(folder)
     after = spec(ec2, vid)
     assert (after.volume_type, after.iops, after.throughput_mibps) == ("gp3", 3000, 128)
     assert after.attachment_count == 1
@@ -122,45 +174,75 @@ def test_apply_then_rollback_waits_out_the_6_hour_window_and_restores(tmp_path: 
     recorded = journal.apply.record("record-configuration")
     assert recorded and recorded.outputs["VolumeType"] == "gp2"
 
-    # Within 6 hours of the modification, the rollback changes nothing and says when.
-    soon = applied_at + timedelta(hours=1)
+    # While the apply's modification is still optimizing, AWS would refuse: the rollback
+    # changes nothing, never calls ModifyVolume, and says when it looks again.
+    aws.optimizing()
+    aws.refuse_until = applied_at + timedelta(days=1)  # would fail the test if called
+    soon = applied_at + timedelta(minutes=5)
     with pytest.raises(RetryLater) as waiting:
-        executor(clock=lambda: soon).rollback(folder)
+        executor(aws.client_for, clock=lambda: soon).rollback(folder)
     assert waiting.value.exit_code == ExitCode.RETRY_LATER
-    not_before = waiting.value.not_before
-    # moto stamps the modification with the real clock, at about applied_at.
-    assert abs(not_before - (applied_at + timedelta(hours=6))) < timedelta(minutes=1)
-    assert f"cannot run before {not_before:%Y-%m-%d %H:%M} UTC" in waiting.value.message
-    assert "one modification per EBS volume every 6 hours" in waiting.value.message
+    assert waiting.value.not_before == soon + timedelta(minutes=15)
+    assert "only once the previous one has completed" in waiting.value.message
+    assert aws.refused == 0
     assert spec(ec2, vid).volume_type == "gp3"
     journal = RemediationFolder(folder).load_journal()
-    assert journal and journal.rollback
-    assert journal.rollback.status == "waiting"
-    assert journal.rollback.not_before == not_before
+    assert journal and journal.rollback and journal.rollback.status == "waiting"
+    assert journal.rollback.not_before == waiting.value.not_before
+
+    # Completed, but the volume had four modifications in 24 hours: AWS refuses and names
+    # the time; the rollback waits until exactly then, not a guessed interval.
+    aws.optimizing(False)
+    named = (applied_at + timedelta(hours=20)).replace(microsecond=0)
+    aws.refuse_until = named
+    with pytest.raises(RetryLater) as refused:
+        executor(aws.client_for, clock=lambda: soon).rollback(folder)
+    assert refused.value.not_before == named
+    assert f"AWS refused it: {RATE_REFUSAL}" in refused.value.message
+    assert aws.refused == 1 and spec(ec2, vid).volume_type == "gp3"
     saved = json.loads((folder / "journal.json").read_text())
     assert saved["rollback"]["not_before"]
 
-    later = not_before + timedelta(minutes=1)
-    result = executor(clock=lambda: later).rollback(folder)
+    # As soon as AWS takes it, the rollback completes.
+    aws.refuse_until = None
+    later = named + timedelta(minutes=1)
+    result = executor(aws.client_for, clock=lambda: later).rollback(folder)
     assert [s.step_id for s in result.steps][-1] == "verify-volume"
     assert_restored(original, spec(ec2, vid))
     journal = RemediationFolder(folder).load_journal()
     assert journal and journal.rollback and journal.rollback.status == "completed"
-    assert journal.rollback.attempts == 2 and journal.rollback.not_before is None
+    assert journal.rollback.attempts == 3 and journal.rollback.not_before is None
 
 
 @mock_aws
-def test_apply_waits_when_someone_modified_the_volume_recently(tmp_path: Path) -> None:
+def test_a_rollback_right_after_a_completed_modification_runs_at_once(tmp_path: Path) -> None:
+    """The old rule (one modification every 6 hours) made every rollback wait 6 hours."""
+    ec2 = client("ec2")
+    vid = volume(ec2, 100)
+    folder = planned(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
+    now = datetime.now(UTC)
+    executor(clock=lambda: now).apply(folder)
+    executor(clock=lambda: now + timedelta(minutes=1)).rollback(folder)
+    assert spec(ec2, vid).volume_type == "gp2"
+
+
+@mock_aws
+def test_apply_refuses_while_someone_elses_modification_is_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ec2 = client("ec2")
     vid = volume(ec2, 100)
     finding = scan(RULE, settings=UNATTACHED_TOO).finding(vid)
     folder = planned(finding, tmp_path)
     ec2.modify_volume(VolumeId=vid, Size=100, VolumeType="gp2")  # e.g. an operator's change
-    with pytest.raises(RetryLater, match="cannot run before"):
+    aws = AwsPacing(monkeypatch)
+    aws.optimizing()
+    # looked at again, the volume is being modified: the apply changes nothing
+    with pytest.raises(PrecheckFailed, match=r"a modification is in progress \(optimizing\)"):
         executor().apply(folder)
     assert spec(ec2, vid).volume_type == "gp2"
-    later = datetime.now(UTC) + timedelta(hours=6, minutes=1)
-    executor(clock=lambda: later).apply(folder)
+    aws.optimizing(False)  # once it has completed, no fixed interval to wait out
+    executor().apply(folder)
     assert spec(ec2, vid).volume_type == "gp3"
 
 
@@ -171,7 +253,7 @@ def test_rollback_refuses_a_volume_someone_changed_after_the_apply(tmp_path: Pat
     folder = planned(scan(RULE, settings=UNATTACHED_TOO).finding(vid), tmp_path)
     executor().apply(folder)
     ec2.modify_volume(VolumeId=vid, Iops=5000)
-    later = datetime.now(UTC) + timedelta(hours=7)
+    later = datetime.now(UTC) + timedelta(minutes=1)
     with pytest.raises(PrecheckFailed, match="provisioned IOPS: expected 3000, found 5000"):
         executor(clock=lambda: later).rollback(folder)
     assert spec(ec2, vid).volume_type == "gp3"

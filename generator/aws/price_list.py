@@ -7,7 +7,8 @@ a region code outside us-east-1 (``EUW1-EBS:VolumeUsage.gp2``), so only the suff
 
 A price the API does not return keeps the bundled value and is listed as kept, so a partial
 answer never silently zeroes a price. CloudFront's price-class membership is not in the
-Price List; it is carried over from the bundled table.
+Price List; it, ECR storage and the extended-support surcharges are carried over from the
+bundled table.
 """
 
 from __future__ import annotations

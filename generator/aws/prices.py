@@ -1,7 +1,8 @@
 """The bundled price table and the arithmetic that turns a resource into $/month.
 
 The table is one JSON file with a section per service (``ebs``, ``ec2``, ``vpc``,
-``nat_gateway``, ``logs``, ``cloudfront``), each naming its source; the file as a whole
+``nat_gateway``, ``logs``, ``cloudfront``, ``rds``, ``redshift``, ``dynamodb``,
+``sagemaker``, ``ecr``, ``extended_support``), each naming its source; the file as a whole
 names its region and the date it was compiled. ``reclaim prices refresh`` rebuilds it from
 the AWS Price List (``generator/aws/price_list.py``). Prices are list prices of one region:
 a finding in another region is marked ``estimated``.
@@ -180,6 +181,28 @@ class SageMakerPrices(_Frozen):
     )
 
 
+class EcrPrices(_Frozen):
+    source: str
+    storage_gb_month: float = Field(description="$ per GB-month of private repository storage.")
+
+
+class ExtendedSupportPrices(_Frozen):
+    """What a version past its end of standard support costs on top of the usual bill."""
+
+    source: str
+    rds_vcpu_hourly_years_1_2: float = Field(
+        description="RDS for MySQL/PostgreSQL and Aurora provisioned instances: $ per vCPU-hour "
+        "in the first two years of RDS Extended Support."
+    )
+    rds_vcpu_hourly_year_3: float = Field(description="$ per vCPU-hour from the third year on.")
+    eks_cluster_hourly_standard: float = Field(description="EKS cluster $/hour, standard support.")
+    eks_cluster_hourly_extended: float = Field(description="EKS cluster $/hour, extended support.")
+
+    @property
+    def eks_surcharge_hourly(self) -> float:
+        return round(self.eks_cluster_hourly_extended - self.eks_cluster_hourly_standard, 6)
+
+
 class PriceTable(_Frozen):
     schema_version: Literal[2] = 2
     region: str
@@ -197,6 +220,8 @@ class PriceTable(_Frozen):
     redshift: RedshiftPrices
     dynamodb: DynamoDbPrices
     sagemaker: SageMakerPrices
+    ecr: EcrPrices
+    extended_support: ExtendedSupportPrices
 
     def public_ipv4_cost(self, *, region: str) -> Cost:
         price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +61,26 @@ def parse_time(value: JsonValue) -> datetime:
     except ValueError:
         raise CallError("UnreadableTime", f"expected a timestamp, found {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_TIME_IN_TEXT = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?"
+)
+
+
+def time_in_message(message: str) -> datetime | None:
+    """The latest ISO 8601 timestamp an AWS error message names (UTC when it names no
+    offset), or None when it names none: how reclaim reads "retry after <time>"."""
+    found: list[datetime] = []
+    for day, clock, zone in _TIME_IN_TEXT.findall(message):
+        offset = "+00:00" if zone in ("", "Z", "UTC", "GMT") else zone
+        if len(offset) == 5:  # +0000
+            offset = f"{offset[:3]}:{offset[3:]}"
+        try:
+            found.append(datetime.fromisoformat(f"{day}T{clock}{offset}"))
+        except ValueError:
+            continue
+    return max(found, default=None)
 
 
 def at_or_after(actual: JsonValue, earliest: JsonValue) -> bool:

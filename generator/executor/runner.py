@@ -40,6 +40,7 @@ from generator.executor.calls import (
     extract,
     invoke,
     parse_time,
+    time_in_message,
     unmet,
     wait,
 )
@@ -352,7 +353,12 @@ class Executor:
             else:
                 if step.not_before:
                     self._check_not_before(client, step, step.not_before, scopes, manifest, run)
-                outputs = self._call_retrying_conflicts(ctx, step, record, scopes)
+                try:
+                    outputs = self._call_retrying_conflicts(ctx, step, record, scopes)
+                except CallError as error:
+                    if step.not_before and error.code in step.not_before.refused_with:
+                        raise self._refused_too_soon(step, error, manifest, run) from None
+                    raise
                 scopes = {**scopes, "steps": run.outputs()}
             record.outputs = outputs
             if step.wait:
@@ -391,24 +397,46 @@ class Executor:
         run: RunRecord,
     ) -> None:
         response = invoke(client, rule.call.operation, resolve(rule.call.params, scopes))
+        now = self.clock()
+        if rule.ready_when is not None and not extract({"ok": rule.ready_when}, response)["ok"]:
+            raise _retry_later(
+                step,
+                manifest,
+                run,
+                now,
+                now + timedelta(seconds=rule.recheck_after_seconds),
+                f"{rule.reason}; AWS gives no time for it, so reclaim looks again then",
+            )
+        if rule.time_path is None:
+            return
         found = extract({"times": rule.time_path}, response)["times"]
         values = found if isinstance(found, list) else [found]
         times = [parse_time(value) for value in values if value is not None]
         if not times:
             return
         earliest = max(times) + timedelta(seconds=rule.delay_seconds)
-        now = self.clock()
         if now < earliest:
-            wait_for = earliest - now
-            hours, minutes = divmod(int(wait_for.total_seconds()) // 60 + 1, 60)
-            raise RetryLater(
-                f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) cannot run before "
-                f"{earliest:%Y-%m-%d %H:%M} UTC (in {hours} h {minutes:02d} min): "
-                f"{rule.reason}. Nothing was changed by this step.",
-                not_before=earliest,
-                hint=f"re-run `reclaim {run.kind}` after {earliest:%Y-%m-%d %H:%M} UTC; "
-                "journal.json keeps the run pending and it resumes at this step",
-            )
+            raise _retry_later(step, manifest, run, now, earliest, rule.reason)
+
+    def _refused_too_soon(
+        self, step: Step, error: CallError, manifest: Manifest, run: RunRecord
+    ) -> RetryLater:
+        """AWS refused the call with a too-soon error the read could not foresee: wait until
+        the time its message names (or, naming none, look again after the recheck delay)."""
+        assert step.not_before is not None
+        now = self.clock()
+        named = time_in_message(error.message)
+        if named is not None and named > now:
+            return _retry_later(step, manifest, run, now, named, f"AWS refused it: {error}")
+        recheck = now + timedelta(seconds=step.not_before.recheck_after_seconds)
+        return _retry_later(
+            step,
+            manifest,
+            run,
+            now,
+            recheck,
+            f"AWS refused it and named no later time reclaim could read: {error}",
+        )
 
     def _call_retrying_conflicts(
         self, ctx: _InProgress, step: Step, record: StepRecord, scopes: Outputs
@@ -607,4 +635,19 @@ def _stopped_before_the_change(plan: Plan, applied: RunRecord) -> StateRefusal:
         f"{plan.plan_id}: apply stopped before changing anything ({why}), so there is "
         f"nothing to roll back{left}",
         hint=hint,
+    )
+
+
+def _retry_later(
+    step: Step, manifest: Manifest, run: RunRecord, now: datetime, earliest: datetime, why: str
+) -> RetryLater:
+    wait_for = max(earliest - now, timedelta())
+    hours, minutes = divmod(int(wait_for.total_seconds()) // 60 + 1, 60)
+    return RetryLater(
+        f"{manifest.plan_id}: step {step.id!r} ({step.call.label}) cannot run before "
+        f"{earliest:%Y-%m-%d %H:%M} UTC (in {hours} h {minutes:02d} min): "
+        f"{why}. Nothing was changed by this step.",
+        not_before=earliest,
+        hint=f"re-run `reclaim {run.kind}` after {earliest:%Y-%m-%d %H:%M} UTC; "
+        "journal.json keeps the run pending and it resumes at this step",
     )

@@ -132,8 +132,18 @@ def plan_sync(
             else:
                 refreshes.append(Refresh(proposal))
         elif held.state is ProposalState.MERGED:
+            # A merged plan's folder and journal are on the default branch for good; one a
+            # /rollback restored is never proposed again, whatever it costs now (the same
+            # plan ID would collide with the rolled-back plan's journal).
+            note = (
+                f"rolled back by /rollback on {held.reference}: not proposed again"
+                if held.rolled_back
+                else ""
+            )
             settled.append(
-                ProposalResult(proposal.finding_id, Outcome.ALREADY_MERGED, held.reference)
+                ProposalResult(
+                    proposal.finding_id, Outcome.ALREADY_MERGED, held.reference, note=note
+                )
             )
         elif _material_increase(proposal.monthly_usd, held.monthly_usd, limits.reopen_cost_ratio):
             candidates.append(Create(_with_reproposal_note(proposal, held), previous=held))

@@ -80,15 +80,42 @@ class WaitFor(_Frozen):
 
 
 class NotBefore(_Frozen):
-    """A step that AWS refuses to run too soon after an earlier event, e.g. EBS allows one
-    modification per volume every 6 hours. Before the step's call, the executor reads the
-    event time(s) with ``call``; until the latest plus ``delay_seconds`` has passed it stops
-    with a retry-later error saying when, and the journal keeps the run resumable."""
+    """A step AWS refuses to run too soon after an earlier event, e.g. EBS takes a volume's
+    next modification only once the previous one has completed (and at most four in a
+    rolling 24 hours). Before the step's call, the executor reads ``call``: until
+    ``ready_when`` holds over its answer, or until the latest ``time_path`` plus
+    ``delay_seconds`` has passed, it stops with a retry-later error saying when, and the
+    journal keeps the run resumable. If AWS refuses the call anyway with one of
+    ``refused_with`` (a limit the read cannot see), the executor waits until the time AWS
+    gives in its error message, never guessing a shorter one."""
 
     call: AwsCall
-    time_path: str = Field(description="JMESPath to a timestamp or a list of them; latest counts.")
-    delay_seconds: int = Field(ge=1)
+    time_path: str | None = Field(
+        default=None, description="JMESPath to a timestamp or a list of them; latest counts."
+    )
+    delay_seconds: int = Field(default=0, ge=0)
+    ready_when: str | None = Field(
+        default=None,
+        description="JMESPath over the call's answer, true once AWS takes the step's call.",
+    )
+    recheck_after_seconds: int = Field(
+        default=900,
+        ge=60,
+        description="When ``ready_when`` does not hold yet (AWS gives no time for it): when to "
+        "look again.",
+    )
+    refused_with: tuple[str, ...] = Field(
+        default=(),
+        description="Error codes with which AWS refuses the call too soon, naming in the "
+        "message the time it will take it.",
+    )
     reason: str = Field(description="Why the wait exists, for the message.")
+
+    @model_validator(mode="after")
+    def _reads_something(self) -> NotBefore:
+        if self.time_path is None and self.ready_when is None:
+            raise ValueError("a not-before check needs a time_path or a ready_when")
+        return self
 
 
 class RetryOnConflict(_Frozen):

@@ -12,7 +12,10 @@ from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
+from generator.rules.ec2_previous_generation import Ec2PreviousGeneration
+from generator.rules.ecr_no_lifecycle import EcrNoLifecycle
 from generator.rules.eip_unassociated import EipUnassociated
+from generator.rules.extended_support import ExtendedSupport
 from generator.rules.logs_retention import LogsRetention
 from generator.rules.nat_gateway_idle import NatGatewayIdle
 from generator.rules.rds_idle import RdsIdle
@@ -35,6 +38,9 @@ RULES: dict[str, Rule[Any, Any]] = {
         NatGatewayIdle(),
         SageMakerEndpointIdle(),
         DynamoDbProvisionedUnderused(),
+        Ec2PreviousGeneration(),
+        EcrNoLifecycle(),
+        ExtendedSupport(),
     )
 }
 

@@ -241,19 +241,22 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         risk_reasons: Iterable[str],
         evidence: Iterable[Evidence],
         record: RecordT,
+        resource_type: str | None = None,
     ) -> Finding:
         """A finding in this rule's scan unit, observed at the scan's as-of instant.
 
         ``record`` is the rule's typed resource record (the manifests are built from it);
         the resource and the ID are derived from it (`resource_of`, `id_part`), as
-        `derived_id` checks them: a rule cannot name a finding for anything else."""
+        `derived_id` checks them: a rule cannot name a finding for anything else.
+        ``resource_type`` is for a report-only rule reporting more than one kind (the
+        rule's own ``resource_type`` otherwise)."""
         resource_id = self.resource_of(record)
         return Finding(
             id=finding_id(self.name, ctx.account_id, ctx.region, self.id_part(resource_id)),
             rule=self.name,
             account=ctx.account_id,
             region=ctx.region,
-            resource_type=self.resource_type,
+            resource_type=resource_type or self.resource_type,
             resource_id=resource_id,
             title=title,
             observed_at=ctx.as_of,

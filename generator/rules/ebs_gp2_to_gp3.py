@@ -5,9 +5,13 @@ bursting to 3,000, and up to 250 MiB/s; gp3 includes 3,000 IOPS and 125 MiB/s). 
 stays attached and usable throughout. The backup is the recorded configuration: nothing is
 deleted, and the undo is a ModifyVolume back to gp2.
 
-AWS allows one modification per volume every 6 hours, so a rollback soon after the apply
-cannot run yet: the step's not-before check says when, and the journal keeps it pending.
-That delay is why the grade is full-delayed.
+AWS takes a volume's next modification only once the previous one has completed
+(``optimizing`` can take hours on a large volume) and at most four in a rolling 24 hours
+(botocore's ModifyVolume documentation). So the rollback runs as soon as AWS allows: its
+not-before check reads the last modification's state and stops, pending in the journal,
+while it has not completed; if AWS still refuses (the 24-hour limit, which the read cannot
+see), the executor waits until the time AWS names in its error. That delay is why the grade
+is full-delayed.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSe
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 
-MODIFICATION_INTERVAL_SECONDS = 6 * 3600
+RATE_REFUSAL = "VolumeModificationRateExceeded"
+"""EC2's error for a modification too soon: the previous one is still in progress, or the
+volume had four in the rolling 24 hours; its message names when the next one can be made."""
+MODIFICATION_RECHECK_SECONDS = 15 * 60
 GP2_IOPS_PER_GIB = 3
 GP2_MIN_IOPS, GP3_INCLUDED_IOPS, GP3_MAX_IOPS = 100, 3000, 16000
 GP2_SMALL_VOLUME_GIB = 170
@@ -111,10 +118,14 @@ def _latest_is(target_type: str) -> str:
 def _modification_window(vid: str) -> NotBefore:
     return NotBefore(
         call=_modifications(vid),
-        time_path="VolumesModifications[].StartTime",
-        delay_seconds=MODIFICATION_INTERVAL_SECONDS,
-        reason=f"AWS allows one modification per EBS volume every 6 hours, and {vid} was "
-        "last modified at the time shown minus 6 hours",
+        ready_when=(
+            f'{_LATEST} == null || contains(`["completed", "failed"]`, {_LATEST}.ModificationState)'
+        ),
+        recheck_after_seconds=MODIFICATION_RECHECK_SECONDS,
+        refused_with=(RATE_REFUSAL,),
+        reason=f"AWS takes the next modification of an EBS volume only once the previous one "
+        f"has completed (at most four in a rolling 24 hours), and {vid}'s last modification "
+        "has not completed yet",
     )
 
 
@@ -137,8 +148,10 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
             "gp2's (128 MiB/s up to 170 GiB, else 250)"
         ),
         undo=(
-            "ModifyVolume back to gp2; AWS allows one modification per volume per 6 h, so an early "
-            "rollback stops, says when it can run (exit 9) and stays pending in the journal"
+            "ModifyVolume back to gp2 as soon as AWS allows: once the apply's modification has "
+            "completed, at most four per volume in a rolling 24 h; earlier, the rollback stops, "
+            "says when it can run (exit 9; the time AWS names when it refuses) and stays pending "
+            "in the journal"
         ),
     )
     settings_model = Gp2ToGp3Settings
@@ -301,8 +314,10 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
                 f"gp3 gets {record.target_iops} IOPS and {record.target_throughput_mibps} MiB/s: "
                 f"gp2 gave {record.gp2_baseline_iops} IOPS baseline (bursting to 3000 under "
                 f"1 TiB) and up to {record.gp2_max_throughput_mibps} MiB/s.",
-                "AWS allows one modification per volume every 6 hours: a rollback within 6 hours "
-                "of the apply stops without changing anything and says when it can run.",
+                "AWS takes a volume's next modification only once the previous one has completed, "
+                "and at most four in a rolling 24 hours: a rollback before the apply's "
+                "modification has completed stops without changing anything and says when it "
+                "can run.",
             ),
         )
 
@@ -331,8 +346,10 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
         return ManifestBody(
             steps=_conversion(record).rollback_steps(prechecks),
             notes=(
-                "The rollback can run only 6 hours after the apply's modification started; "
-                "earlier, it stops without changing anything and says when to re-run.",
+                "The rollback can run once the apply's modification has completed ('optimizing' "
+                "can take hours) and the volume has had fewer than four modifications in the "
+                "last 24 hours; earlier, it stops without changing anything and says when to "
+                "re-run (AWS names the time when it refuses).",
                 "gp2 sets its IOPS and throughput from the size again (3 IOPS/GiB, min 100).",
             ),
         )
@@ -378,8 +395,8 @@ def _conversion(record: Gp2Volume) -> steps.SetAndSetBack:
         set=steps.change(
             "modify",
             f"Modify {vid} to gp3 with {record.target_iops} IOPS and "
-            f"{record.target_throughput_mibps} MiB/s (waits if the volume was modified "
-            "in the last 6 hours).",
+            f"{record.target_throughput_mibps} MiB/s (waits while an earlier modification of "
+            "the volume has not completed, or until the time AWS names if it refuses).",
             AwsCall(
                 service="ec2",
                 operation="ModifyVolume",
@@ -411,9 +428,10 @@ def _conversion(record: Gp2Volume) -> steps.SetAndSetBack:
         ),
         set_back=steps.change(
             "modify-back",
-            f"Modify {vid} back to gp2. AWS allows one modification per volume every "
-            "6 hours: before then this step stops, says when it can run, and the "
-            "journal keeps the rollback pending.",
+            f"Modify {vid} back to gp2 as soon as AWS allows: once the apply's "
+            "modification has completed (at most four per volume in a rolling 24 hours). "
+            "Before then this step stops, says when it can run (the time AWS names if it "
+            "refuses), and the journal keeps the rollback pending.",
             AwsCall(
                 service="ec2",
                 operation="ModifyVolume",
