@@ -607,3 +607,22 @@ def _stopped_before_the_change(plan: Plan, applied: RunRecord) -> StateRefusal:
         f"nothing to roll back{left}",
         hint=hint,
     )
+
+
+def run_prechecks(plan: Plan, client_for: ClientFor) -> int:
+    """The plan's pre-checks exactly as apply runs them, and nothing else: read-only calls
+    whose expectations must hold (PrecheckFailed when one does not). For checks made without
+    a run (an open PR's freshness): nothing is journaled. Returns how many ran."""
+    outputs: dict[str, dict[str, JsonValue]] = {}
+    clients: dict[str, Any] = {}
+    for step in plan.steps:
+        if step.phase != "precheck" or step.mutates:
+            continue
+        service = step.call.service
+        if service not in clients:
+            clients[service] = client_for(service, plan.region)
+        scopes: Outputs = {"steps": outputs}
+        outputs[step.id] = _call(
+            clients[service], step, resolve(step.call.params, scopes), plan, scopes
+        )
+    return len(outputs)
