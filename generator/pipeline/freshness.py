@@ -242,13 +242,15 @@ def check_open_command(
     err: Console,
     environ: Mapping[str, str] = os.environ,
     client_for: Callable[[Plan], ClientFor] | None = None,
-) -> list[Checked]:
+) -> FreshRun:
     """`reclaim check-open`: re-check every open reclaim PR and set its ``reclaim/fresh``
-    status. Exit code 1 (by the caller) when a status could not be posted."""
+    status, then every merged plan whose apply failed (generator.pipeline.failed_applies).
+    Exit code 1 (by the caller) when a status or comment could not be posted."""
     from github import Auth
 
     from generator.forge.github import GitHubSettings, connect
     from generator.pipeline.ci_commands import remediations_dir
+    from generator.pipeline.failed_applies import recheck_failed_applies
 
     if config.forge.type != "github" or config.forge.repository is None:
         raise ConfigError(
@@ -270,15 +272,19 @@ def check_open_command(
     server = environ.get("GITHUB_SERVER_URL", "https://github.com")
     run_id = environ.get("GITHUB_RUN_ID")
     target = f"{server}/{repository}/actions/runs/{run_id}" if run_id else None
+    clients = client_for or _client_for(config)
+    observer = RuleObserver.from_config(config)
+    directory = remediations_dir(config, repo_root)
     results = check_open_pulls(
         config,
         forge.repo,
         repo_root,
-        remediations_dir(config, repo_root),
-        client_for or _client_for(config),
+        directory,
+        clients,
         as_of,
         git_env=_auth_env(token, server),
         target_url=target,
+        observer=observer,
     )
     if not results:
         out.print("no open reclaim pull request", highlight=False)
@@ -287,4 +293,24 @@ def check_open_command(
         out.print(line, markup=False, highlight=False)
         if not checked.posted:
             err.print(f"#{checked.pull.number}: {checked.refused}", markup=False, highlight=False)
-    return results
+    failed = recheck_failed_applies(
+        repo_root, directory, observer, clients, as_of, forge.comment_result
+    )
+    for item in failed:
+        state = item.verdict.state if item.verdict else "not re-checked (change started)"
+        where = item.posted or f"not commented: {item.problem}"
+        out.print(f"failed apply {item.folder}: {state} ({where})", markup=False, highlight=False)
+    return FreshRun(results, failed)
+
+
+@dataclass(frozen=True)
+class FreshRun:
+    open_pulls: list[Checked]
+    failed_applies: list[Any]
+    """generator.pipeline.failed_applies.Rechecked, one per merged plan whose apply failed."""
+
+    @property
+    def complete(self) -> bool:
+        return all(c.posted and c.verdict.state != "error" for c in self.open_pulls) and all(
+            f.posted is not None for f in self.failed_applies
+        )
