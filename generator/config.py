@@ -222,6 +222,12 @@ class ForgeConfig(_Strict):
         "scan re-checks every open PR, and `reclaim doctor` fails when branch protection "
         "requires the status but scans run further apart than this.",
     )
+    second_opinion: bool = Field(
+        default=True,
+        description="Ask Cost Optimization Hub and Compute Optimizer about each open PR's "
+        "resource when the scheduled scan re-checks it, and comment what AWS says "
+        "(absent or refused: said once, nothing else changes).",
+    )
     app: GitHubAppConfig | None = None
 
     @model_validator(mode="after")

@@ -174,3 +174,70 @@ def test_no_resource_no_call() -> None:
     clients, stubs = _clients()
     with stubs["cost-optimization-hub"], stubs["compute-optimizer"]:
         assert second_opinion(_client_for(clients), ACCOUNT, REGION, []).opinions == {}
+
+
+def test_each_open_pr_whose_finding_holds_gets_the_second_opinion_as_one_comment() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from generator.pipeline.second_opinion import MARKER, comment_second_opinions
+
+    clients, stubs = _clients()
+    stubs["cost-optimization-hub"].add_client_error(
+        "list_recommendations", service_error_code="AccessDeniedException", http_status_code=400
+    )
+    stubs["compute-optimizer"].add_response(
+        "get_idle_recommendations", {"idleRecommendations": [_idle_item(VOLUME, 4.0, None)]}
+    )
+
+    def held(resource: str, monthly: float, finding_id: str) -> Any:
+        observed = SimpleNamespace(
+            id=finding_id,
+            account=ACCOUNT,
+            region=REGION,
+            resource_id=resource,
+            cost=SimpleNamespace(monthly_usd=monthly),
+        )
+        return SimpleNamespace(plan=object(), observed=observed)
+
+    posted: dict[int, str] = {}
+
+    class Commenter:
+        def upsert_comment(self, number: int, marker: str, body: str) -> str:
+            assert body.startswith(marker)
+            posted[number] = body
+            return f"#{number}"
+
+    out = Console(record=True, width=200)
+    changed = SimpleNamespace(plan=None, observed=None)  # no longer holds: not asked about
+    with stubs["cost-optimization-hub"], stubs["compute-optimizer"]:
+        corroborated = comment_second_opinions(
+            [held(VOLUME, 4.0, "f-vol"), held(ADDRESS, 3.65, "f-eip"), changed],
+            lambda _plan: _client_for(clients),
+            Commenter(),
+            {"f-vol": 1, "f-eip": 2},
+            out,
+        )
+    assert corroborated == {"f-vol": True, "f-eip": False}
+    assert "AWS also flags this resource" in posted[1]
+    assert "Compute Optimizer: also flags it (Unattached), estimates $4.00/month" in posted[1]
+    assert "AWS does not flag this resource" in posted[2]  # the disagreement, shown
+    assert "Compute Optimizer: does not flag this resource" in posted[2]
+    assert all("Cost Optimization Hub: not asked (access denied)" in b for b in posted.values())
+    assert out.export_text().count("Cost Optimization Hub not asked (access denied)") == 1
+    assert MARKER in posted[1]
+
+
+def test_the_scan_role_may_make_every_call_of_a_second_opinion() -> None:
+    from generator.aws.recommenders import CALLS
+    from generator.aws.scan_policy import ACCOUNT_CALLS, scan_session_policy
+
+    assert CALLS <= ACCOUNT_CALLS
+    import json
+
+    (statement,) = json.loads(scan_session_policy([]))["Statement"]
+    assert {
+        "cost-optimization-hub:ListRecommendations",
+        "compute-optimizer:GetIdleRecommendations",
+    } <= set(statement["Action"])

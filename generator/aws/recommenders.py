@@ -12,8 +12,8 @@ Cost Optimization Hub is a global service answered from us-east-1; Compute Optim
 regional. Response shapes: botocore's cost-optimization-hub 2022-07-26 and
 compute-optimizer 2019-11-01 models.
 
-Not wired into the scan yet: nothing calls ``second_opinion``, and the scan policy does not
-grant these reads (it grants only what a scan makes).
+Asked by the re-check of open PRs (generator.pipeline.second_opinion), with the scan's
+read-only credentials: both reads are account-wide calls of the scan policy.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CALLS: frozenset[tuple[str, str]] = frozenset(
         ("compute-optimizer", "GetIdleRecommendations"),
     }
 )
-"""The read calls a second opinion makes (for the scan role's policy once it is wired)."""
+"""The read calls a second opinion makes (generator.aws.scan_policy grants them)."""
 _REFUSALS = {
     "OptInRequiredException": "not opted in",
     "AccessDeniedException": "access denied",

@@ -35,6 +35,7 @@ from generator.config import ReclaimConfig
 from generator.errors import ConfigError, ForgeError, ManifestError, PrecheckFailed, ReclaimError
 from generator.executor.observe import ClientFor, Observer, RuleObserver, check_observed
 from generator.executor.runner import run_prechecks
+from generator.findings import Finding
 from generator.folder_checks import load_checked
 from generator.forge.base import branch_for
 from generator.manifest.folder import JOURNAL_FILE, PLAN_FILE, README_FILE, ROLLBACK_FILE
@@ -56,6 +57,9 @@ class Verdict:
     checked (AWS or the role refused, the account is not configured)."""
     summary: str
     """One line without the plan ID, for the status description."""
+    plan: Plan | None = None
+    observed: Finding | None = None
+    """The finding as observed now, when it still holds."""
 
     def description(self, as_of: datetime) -> str:
         lead = {"success": "still idle", "failure": "changed", "error": "not checked"}
@@ -93,7 +97,8 @@ def recheck(
         return Verdict("error", _without_plan_id(error.message, plan.plan_id))
     except (BotoCoreError, ClientError) as error:
         return Verdict("error", f"AWS: {error}")
-    return Verdict("success", f"re-observed, {checks} pre-check(s) pass; dry run at apply")
+    summary = f"re-observed, {checks} pre-check(s) pass; dry run at apply"
+    return Verdict("success", summary, plan, observation.finding)
 
 
 @dataclass(frozen=True)
@@ -286,6 +291,17 @@ def check_open_command(
         target_url=target,
         observer=observer,
     )
+    from generator.pipeline.github_api import PyGithubView
+    from generator.pipeline.second_opinion import comment_second_opinions
+
+    if config.forge.second_opinion:
+        comment_second_opinions(
+            [c.verdict for c in results],
+            clients,
+            PyGithubView(forge.repo),
+            {c.verdict.observed.id: c.pull.number for c in results if c.verdict.observed},
+            out,
+        )
     if not results:
         out.print("no open reclaim pull request", highlight=False)
     for checked in results:

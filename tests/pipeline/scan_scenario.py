@@ -68,6 +68,9 @@ def make_scan_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) ->
                     "repository": REPOSITORY,
                     "api_url": standin.api_url,
                     "dashboard": False,
+                    # moto has neither recommender and answers 500, which botocore retries
+                    # for a minute; tests/test_recommenders.py covers the second opinion
+                    "second_opinion": False,
                 },
             },
             indent=2,
