@@ -939,6 +939,30 @@ def gate_rollback(config_path: Path | None, event_path: Path) -> None:
     run_gate(load_config(config_path), event_path, repo=Path.cwd(), out=out)
 
 
+@main.command("check-open")
+@config_option
+@as_of_option
+@handles_errors
+def check_open(config_path: Path | None, as_of: str | None) -> None:
+    """Re-check every open reclaim PR and set its reclaim/fresh commit status (scan workflow).
+
+    Each PR's resource is observed again through its rule with this reclaim.yml (the
+    default branch's) and the read-only credentials of a scan, the PR's manifests must be
+    what that observation derives, and the plan's pre-checks run; the status goes on the
+    head commit whose files were checked. Then each merged plan whose apply failed is
+    re-checked the same way and its PR's result comment says whether the apply can be
+    retried or is closed, with the journal attached. Exit 1 when a status or comment could
+    not be set or a PR could not be checked."""
+    from generator.config import load_config
+    from generator.pipeline.freshness import check_open_command
+
+    run = check_open_command(
+        load_config(config_path), parse_as_of(as_of), repo_root=Path.cwd(), out=out, err=err
+    )
+    if not run.complete:
+        sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
+
+
 @main.command("apply-merged")
 @config_option
 @event_option

@@ -215,6 +215,19 @@ class ForgeConfig(_Strict):
         "grew by at least this factor.",
     )
     dashboard: bool = Field(default=True, description="Keep a dashboard issue up to date.")
+    max_evidence_age_hours: int = Field(
+        default=24,
+        ge=1,
+        description="How old the reclaim/fresh status of an open PR may grow: the scheduled "
+        "scan re-checks every open PR, and `reclaim doctor` fails when branch protection "
+        "requires the status but scans run further apart than this.",
+    )
+    second_opinion: bool = Field(
+        default=True,
+        description="Ask Cost Optimization Hub and Compute Optimizer about each open PR's "
+        "resource when the scheduled scan re-checks it, and comment what AWS says "
+        "(absent or refused: said once, nothing else changes).",
+    )
     app: GitHubAppConfig | None = None
 
     @model_validator(mode="after")

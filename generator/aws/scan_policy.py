@@ -20,8 +20,16 @@ from generator.errors import ReclaimError
 from generator.iam.actions import ApiCall, iam_actions, is_read_only
 
 # Calls a scan makes for the account rather than for one rule (generator.aws.fleet):
-# GetCallerIdentity needs no permission; DescribeRegions resolves `regions: all-enabled`.
-ACCOUNT_CALLS: frozenset[ApiCall] = frozenset({("ec2", "DescribeRegions")})
+# GetCallerIdentity needs no permission; DescribeRegions resolves `regions: all-enabled`;
+# the recommenders give the re-check of open PRs AWS's second opinion
+# (generator.aws.recommenders; refused or not opted in, it is said and skipped).
+ACCOUNT_CALLS: frozenset[ApiCall] = frozenset(
+    {
+        ("ec2", "DescribeRegions"),
+        ("cost-optimization-hub", "ListRecommendations"),
+        ("compute-optimizer", "GetIdleRecommendations"),
+    }
+)
 
 # AssumeRole accepts an inline session policy of at most 2,048 characters.
 MAX_POLICY_CHARS = 2048

@@ -651,3 +651,22 @@ def _retry_later(
         hint=f"re-run `reclaim {run.kind}` after {earliest:%Y-%m-%d %H:%M} UTC; "
         "journal.json keeps the run pending and it resumes at this step",
     )
+
+
+def run_prechecks(plan: Plan, client_for: ClientFor) -> int:
+    """The plan's pre-checks exactly as apply runs them, and nothing else: read-only calls
+    whose expectations must hold (PrecheckFailed when one does not). For checks made without
+    a run (an open PR's freshness): nothing is journaled. Returns how many ran."""
+    outputs: dict[str, dict[str, JsonValue]] = {}
+    clients: dict[str, Any] = {}
+    for step in plan.steps:
+        if step.phase != "precheck" or step.mutates:
+            continue
+        service = step.call.service
+        if service not in clients:
+            clients[service] = client_for(service, plan.region)
+        scopes: Outputs = {"steps": outputs}
+        outputs[step.id] = _call(
+            clients[service], step, resolve(step.call.params, scopes), plan, scopes
+        )
+    return len(outputs)

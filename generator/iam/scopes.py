@@ -70,4 +70,6 @@ def never_skipped(resource: str, why: str) -> ActionScope:
 
 # Services whose API lives in one region whatever the resource's (aws:RequestedRegion is
 # us-east-1 for them): their statements are not limited to the configured regions.
-GLOBAL_PREFIXES = frozenset({"cloudfront", "ce", "iam", "route53", "organizations", "budgets"})
+GLOBAL_PREFIXES = frozenset(
+    {"cloudfront", "ce", "iam", "route53", "organizations", "budgets", "cost-optimization-hub"}
+)

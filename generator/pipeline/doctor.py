@@ -6,9 +6,11 @@ its audience; each hop-1 role's trust (the provider, the audience, exactly its s
 wildcard) and that it may assume only its own hop-2 roles. GitHub (with a token that may read
 the repository's administration): the OIDC subject template, both environments' branch
 policies, reviewers on the approval environment, secrets where the jobs read them (names
-only: ExternalIds in both environments and not in the repository), the App for propose, and
-branch protection requiring the validate check. The customer accounts' roles are checked by
-`terraform plan` in each account (doctor has no credentials there).
+only: ExternalIds in both environments and not in the repository), the App for propose,
+branch protection requiring the validate check, and whether it requires the reclaim/fresh
+status (and, if so, whether scans run often enough for forge.max_evidence_age_hours). The
+customer accounts' roles are checked by `terraform plan` in each account (doctor has no
+credentials there).
 """
 
 from __future__ import annotations
@@ -191,7 +193,9 @@ def _commands(options: PipelineOptions, fleet: Fleet, word: str) -> str:
     return ""
 
 
-def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Check]:
+def check_github(
+    options: PipelineOptions, fleet: Fleet, get: Getter, *, max_evidence_age_hours: int = 24
+) -> list[Check]:
     repo = f"repos/{options.repository}"
     checks = []
     status, template = get(f"{repo}/actions/oidc/customization/sub")
@@ -313,7 +317,43 @@ def check_github(options: PipelineOptions, fleet: Fleet, get: Getter) -> list[Ch
             "" if ok else _commands(options, fleet, "branch protection"),
         )
     )
+    checks.append(fresh_check(options, contexts, status == 200, max_evidence_age_hours))
     return checks
+
+
+def fresh_check(
+    options: PipelineOptions, contexts: list[str], protected: bool, max_age_hours: int
+) -> Check:
+    """Whether merging waits for a recent re-check: branch protection requiring the
+    reclaim/fresh status, and scans run at least every max_evidence_age_hours."""
+    from generator.pipeline.cron import longest_gap
+    from generator.pipeline.freshness import CONTEXT
+
+    required = protected and CONTEXT in contexts
+    gap = longest_gap(options.scan_cron)
+    cadence = (
+        f"scans {options.scan_cron!r} run up to {gap.total_seconds() / 3600:.0f} h apart"
+        if gap is not None
+        else f"cannot tell how far apart {options.scan_cron!r} runs"
+    )
+    limit = f"forge.max_evidence_age_hours {max_age_hours}"
+    if not required:
+        return Check(
+            f"{CONTEXT} status",
+            True,
+            f"not required by branch protection of {options.default_branch} (optional: a PR "
+            f"can be merged without a recent re-check); {cadence}, {limit}",
+        )
+    ok = gap is not None and gap.total_seconds() <= max_age_hours * 3600
+    return Check(
+        f"{CONTEXT} status",
+        ok,
+        f"required by branch protection of {options.default_branch}; {cadence}, {limit}",
+        ""
+        if ok
+        else "scan more often (`reclaim init --scan-cron ...`, e.g. '23 6 * * *'), or raise "
+        "forge.max_evidence_age_hours in reclaim.yml to what the schedule gives",
+    )
 
 
 def check_files(root: Path, options: PipelineOptions) -> Check:
@@ -370,10 +410,15 @@ def doctor_command(
     else:
         out.print("AWS: not checked (--no-aws)", highlight=False)
     if github_token:
+        config = load_config(root / options.config_file)
         if api_url is None:
-            config = load_config(root / options.config_file)
             api_url = config.forge.api_url if config.forge else "https://api.github.com"
-        checks += check_github(options, fleet, http_getter(api_url, github_token))
+        checks += check_github(
+            options,
+            fleet,
+            http_getter(api_url, github_token),
+            max_evidence_age_hours=config.forge.max_evidence_age_hours,
+        )
     else:
         out.print(
             "GitHub: not checked (give --github-token, or RECLAIM_DOCTOR_TOKEN, of someone who "

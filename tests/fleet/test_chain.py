@@ -403,6 +403,8 @@ def test_the_session_policy_is_sent_with_assume_role() -> None:
         assume_role(sts, hop, SCAN)
     assert json.loads(policy)["Statement"][0]["Action"] == [
         "cloudtrail:LookupEvents",
+        "compute-optimizer:GetIdleRecommendations",  # the second opinion on open PRs
+        "cost-optimization-hub:ListRecommendations",
         "ec2:DescribeRegions",
         "ec2:DescribeVolumes",
     ]

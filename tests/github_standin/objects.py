@@ -528,3 +528,30 @@ def branch_protection(urls: Urls, branch: str, contexts: list[str]) -> Json:
         "allow_force_pushes": {"enabled": False},
         "allow_deletions": {"enabled": False},
     }
+
+
+def commit_status(
+    urls: Urls,
+    *,
+    sid: int,
+    sha: str,
+    state: str,
+    description: str | None,
+    target_url: str | None,
+    context: str,
+    at: str,
+    creator: Json,
+) -> Json:
+    return {
+        "url": f"{urls.repo}/statuses/{sha}",
+        "avatar_url": None,
+        "id": sid,
+        "node_id": _node("StatusContext", sid),
+        "state": state,
+        "description": description,
+        "target_url": target_url,
+        "context": context,
+        "created_at": at,
+        "updated_at": at,
+        "creator": creator,
+    }

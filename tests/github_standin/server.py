@@ -121,6 +121,19 @@ class EnvironmentState:
 
 
 @dataclass
+class StatusState:
+    """One commit status as GitHub keeps it: the latest per (sha, context) is what counts."""
+
+    sha: str
+    state: str
+    description: str | None
+    target_url: str | None
+    context: str
+    creator: str
+    at: str
+
+
+@dataclass
 class Fault:
     method: str
     path: re.Pattern[str]
@@ -179,6 +192,8 @@ class GitHubStandIn:
         self.comments: dict[int, CommentState] = {}
         self.label_ids: dict[str, int] = {}
         self.faults: list[Fault] = []
+        self.statuses: list[StatusState] = []
+        """Every commit status created, oldest first."""
         # Repository settings (Actions, environments, branch protection), as tests set them
         # by hand or `reclaim init --github-token` does through the API.
         self.oidc_template: Json = {"use_default": True}
@@ -226,6 +241,7 @@ class GitHubStandIn:
                         "request_reviewers",
                     ),
                     ("GET", "/repos/<owner>/<name>/commits/<sha>/pulls", "commit_pulls"),
+                    ("POST", "/repos/<owner>/<name>/statuses/<sha>", "create_status"),
                     ("GET", "/repos/<owner>/<name>/issues", "list_issues"),
                     ("POST", "/repos/<owner>/<name>/issues", "create_issue"),
                     ("PATCH", "/repos/<owner>/<name>/issues/<int:number>", "update_issue"),
@@ -314,6 +330,11 @@ class GitHubStandIn:
 
     def pull_by_head(self, head_ref: str) -> list[PullState]:
         return [p for p in self.pulls.values() if p.head_ref == head_ref]
+
+    def status_of(self, sha: str, context: str) -> StatusState | None:
+        """The latest status of ``context`` on ``sha`` (what a required check reads)."""
+        found = [s for s in self.statuses if s.sha == sha and s.context.lower() == context.lower()]
+        return found[-1] if found else None
 
     def comments_on(self, number: int) -> list[CommentState]:
         return [c for c in self.comments.values() if c.issue == number]
@@ -1216,3 +1237,40 @@ class GitHubStandIn:
             raise ApiError(404, objects.error("Branch not protected", status=404))
         body = objects.branch_protection(self.urls, branch, self.protection[branch])
         return 200, body, {}
+
+    # GitHub refuses a longer description with 422 (documented on "Create a commit status").
+    STATUS_DESCRIPTION_LIMIT = 140
+
+    def _op_create_status(
+        self, _r: Request, login: str, p: Json, owner: str, name: str, sha: str
+    ) -> Any:
+        self._check_repo(owner, name)
+        if self.git.kind(sha) != "commit":
+            raise _invalid("Status", "sha", f"No commit found for SHA: {sha}")
+        description = p.get("description")
+        if description is not None and len(description) > self.STATUS_DESCRIPTION_LIMIT:
+            raise _invalid(
+                "Status", "description", "description is too long (maximum is 140 characters)"
+            )
+        status = StatusState(
+            sha=sha,
+            state=p["state"],
+            description=description,
+            target_url=p.get("target_url"),
+            context=p.get("context", "default"),
+            creator=login,
+            at=self._now(),
+        )
+        self.statuses.append(status)
+        body = objects.commit_status(
+            self.urls,
+            sid=len(self.statuses),
+            sha=sha,
+            state=status.state,
+            description=description,
+            target_url=status.target_url,
+            context=status.context,
+            at=status.at,
+            creator=self._user(login),
+        )
+        return 201, body, {}

@@ -56,6 +56,7 @@ OPERATIONS = (
     "pulls/request-reviewers",
     "pulls/update",
     "reactions/create-for-issue-comment",
+    "repos/create-commit-status",
     "repos/create-deployment-branch-policy",
     "repos/create-or-update-environment",
     "repos/delete-deployment-branch-policy",

@@ -5,6 +5,7 @@ stand-in. Each job gets the runner's clock of the simulated day."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ class ScanRun:
     clock: JobRun
     shards: dict[int, JobRun]
     propose: JobRun
+    fresh: JobRun
     api_writes: list[Exchange]
     main_before: str
     main_after: str
@@ -36,7 +38,7 @@ class ScanRun:
 
     def failures(self) -> list[tuple[str, str, int, str, str]]:
         """(job, step, exit code, stdout tail, stderr tail) of every failed step."""
-        jobs = {"clock": self.clock, "propose": self.propose}
+        jobs = {"clock": self.clock, "propose": self.propose, "fresh": self.fresh}
         jobs.update({f"scan {i}": run for i, run in self.shards.items()})
         return [
             (name, step.name, step.returncode, step.stdout[-1500:], step.stderr[-1500:])
@@ -66,6 +68,9 @@ def make_scan_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) ->
                     "repository": REPOSITORY,
                     "api_url": standin.api_url,
                     "dashboard": False,
+                    # moto has neither recommender and answers 500, which botocore retries
+                    # for a minute; tests/test_recommenders.py covers the second opinion
+                    "second_opinion": False,
                 },
             },
             indent=2,
@@ -102,10 +107,15 @@ def committed_clocks(pipeline: Pipeline) -> FirstSeen:
 
 
 def scheduled_scan(
-    pipeline: Pipeline, at: datetime, *, lost_shards: tuple[int, ...] = ()
+    pipeline: Pipeline,
+    at: datetime,
+    *,
+    lost_shards: tuple[int, ...] = (),
+    before_fresh: Callable[[], None] | None = None,
 ) -> ScanRun:
     """One scheduled run of reclaim-scan.yml on the runners' day ``at``. A lost shard's job
-    never reports (its runner died before uploading)."""
+    never reports (its runner died before uploading). ``before_fresh`` happens between the
+    propose job and the job that re-checks the open PRs (someone changes a resource)."""
     workflow = pipeline.workflows["reclaim-scan"]
     pipeline.runs += 1
     run_id = f"{7000 + pipeline.runs}"
@@ -150,10 +160,14 @@ def scheduled_scan(
         if index not in lost_shards
     }
     propose = job("propose", needs={"scan": {"outputs": {}}})
+    if before_fresh is not None:
+        before_fresh()
+    fresh = job("fresh", needs={**needs, "propose": {"outputs": {}, "result": "success"}})
     return ScanRun(
         clock=clock,
         shards=shards,
         propose=propose,
+        fresh=fresh,
         api_writes=[e for e in pipeline.standin.since(mark) if e.method not in ("GET", "HEAD")],
         main_before=main_before,
         main_after=pipeline.main_sha(),

@@ -321,3 +321,38 @@ def test_an_edited_workflow_is_a_setup_problem(tmp_path: Path) -> None:
         in edited.output
     )
     assert "fix: reclaim init" in edited.output
+
+
+def test_doctor_says_whether_the_fresh_status_is_required(
+    github: GitHubStandIn, options, fleet
+) -> None:  # type: ignore[no-untyped-def]
+    def fresh(**given: int) -> tuple[bool, str, str]:
+        (check,) = [
+            c
+            for c in check_github(options, fleet, http_getter(github.api_url, TOKEN), **given)
+            if c.what == "reclaim/fresh status"
+        ]
+        return check.ok, check.detail, check.fix
+
+    ok, detail, _ = fresh()
+    assert ok and detail.startswith("not required by branch protection of main")
+    # the default schedule (weekdays) leaves three days between Friday's scan and Monday's
+    assert f"scans {options.scan_cron!r} run up to 72 h apart" in detail
+
+    github.protection["main"] = ["Validate remediations", "reclaim/fresh"]
+    ok, detail, fix = fresh()
+    assert not ok and detail.startswith("required by branch protection of main")
+    assert "forge.max_evidence_age_hours 24" in detail and "--scan-cron" in fix
+    ok, _, _ = fresh(max_evidence_age_hours=72)
+    assert ok
+
+
+def test_cron_gaps() -> None:
+    from datetime import timedelta
+
+    from generator.pipeline.cron import longest_gap
+
+    assert longest_gap("23 6 * * 1-5") == timedelta(days=3)
+    assert longest_gap("0 */6 * * *") == timedelta(hours=6)
+    assert longest_gap("0 6 1,15 * *") == timedelta(days=17)  # the 15th to the 1st of March
+    assert longest_gap("0 6 * * MON") is None  # names: not worked out, and said so

@@ -99,7 +99,8 @@ def test_scheduled_scans_persist_first_seen_clocks_and_leave_unchanged_prs_alone
 
     twelve_days = scheduled_scan(pipeline, day0 + timedelta(days=12))
     _ok(twelve_days)
-    assert twelve_days.api_writes == []  # unchanged findings: not one write
+    # unchanged findings: not one write but the re-check's status on each PR's head
+    assert [e.path.split("/")[-2] for e in twelve_days.api_writes] == ["statuses"] * len(seeded)
     assert committed_clocks(pipeline) == clocks
     assert twelve_days.main_after == twelve_days.main_before
     unchanged = twelve_days.propose.step("Open or update one pull request per finding").stdout

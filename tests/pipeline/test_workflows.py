@@ -37,7 +37,7 @@ def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str,
 def test_every_action_is_pinned_by_commit(rendered: Path, options: PipelineOptions) -> None:
     for name in WORKFLOWS:
         text = (rendered / f".github/workflows/{name}.yml").read_text()
-        for line in re.findall(r"uses: (.*)", text):
+        for line in re.findall(r"(?m)^\s*(?:- )?uses: (.*)", text):
             # reclaim's own action is named by the commit init chose (no tag to name)
             assert _PINNED.match(line) or line == options.action, line
     assert re.fullmatch(r"reclaim-dev/reclaim@[0-9a-f]{40}", options.action)
@@ -123,6 +123,7 @@ def test_jobs_with_credentials_run_in_the_environment_of_the_role_they_assume(
                 assert elsewhere.subject() not in subjects
     assert assumed == {
         ("reclaim-scan", "scan"): (options.scan_service_role_arn, "reclaim-scan"),
+        ("reclaim-scan", "fresh"): (options.scan_service_role_arn, "reclaim-scan"),
         ("reclaim-apply", "apply"): (options.service_role_arn, "reclaim-apply"),
         ("reclaim-rollback", "rollback"): (options.service_role_arn, "reclaim-apply"),
     }
