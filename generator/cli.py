@@ -478,7 +478,9 @@ def propose(
     from generator.config import load_config
     from generator.propose import (
         forge_from_config,
+        iac_index,
         limits_from_config,
+        ops_repo_root,
         remediations_in_repo,
         sync_proposals,
     )
@@ -490,13 +492,14 @@ def propose(
         err.print(f"regions: {regions}", markup=False, highlight=False)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
+    sessions = chain_sessions(config)
     if findings_path is not None:
         report = _load_findings(findings_path)
     else:
         report = run_scan(
             config,
             as_of=parse_as_of(as_of),
-            session_for=chain_sessions(config),
+            session_for=sessions,
             prices=_prices(prices_path),
         )
     outcome = sync_proposals(
@@ -505,6 +508,8 @@ def propose(
         folder,
         limits=limits_from_config(config),
         dashboard=config.forge.dashboard,
+        iac=iac_index(config, sessions),
+        repo_root=ops_repo_root(config),
     )
     for result in outcome.results:
         note = f"  {result.note}" if result.note else ""
