@@ -77,6 +77,14 @@ class IacIndex:
             cloudformation=iac.cloudformation,
         )
 
+    def instances(self) -> list[StateInstance]:
+        """Every indexed instance, once."""
+        seen: dict[tuple[str, str], StateInstance] = {}
+        for matches in self._by_value.values():
+            for root, _, instance in matches:
+                seen[(root.name, instance.address)] = instance
+        return list(seen.values())
+
     def managing(self, resource_id: str, tags: dict[str, str]) -> Managed | None:
         stack = tags.get(STACK_TAG) if self.cloudformation else None
         if stack:

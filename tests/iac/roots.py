@@ -73,8 +73,6 @@ resource "aws_ebs_volume" "this" {
 PROVIDER_TF = """\
 provider "aws" {
   region                      = "us-east-1"
-  access_key                  = "testing"
-  secret_key                  = "testing"
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
@@ -95,3 +93,7 @@ def write_root(directory: Path) -> Path:
     module.mkdir(parents=True, exist_ok=True)
     (module / "main.tf").write_text(MODULE_TF)
     return directory
+
+
+def write_provider(directory: Path, url: str) -> None:
+    (directory / "provider.tf").write_text(PROVIDER_TF.replace("{url}", url))
