@@ -599,6 +599,8 @@ def _executor(
     plan, _ = load_checked(folder)
     account = _account_of(config, plan.account)
     actor = actor or os.environ.get("GITHUB_ACTOR")
+    if kind == "apply":
+        _refuse_managed(config, plan.finding, actor)
 
     @cache
     def session() -> Any:
@@ -613,6 +615,33 @@ def _executor(
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
         on_step=step_progress_for(kind),
+    )
+
+
+def _refuse_managed(config: Any, finding: Any, actor: str | None) -> None:
+    """A resource Terraform or CloudFormation manages is never changed through the API,
+    whatever plan.json says: its state (the default branch's reclaim.yml and Terraform
+    state) is asked before any call, and the run refused."""
+    from generator.aws.chain import RoleChain, RunIdentity
+    from generator.errors import StateRefusal
+    from generator.iac.change import code_change
+    from generator.iac.proposal import managed_by
+    from generator.propose import iac_index, ops_repo_root
+
+    index = iac_index(config, RoleChain(config, RunIdentity.current("scan", actor)).session_for)
+    managed = None if index is None else managed_by(index, finding)
+    if managed is None:
+        return
+    change = code_change(finding, managed, ops_repo_root(config))
+    what = (
+        f"CloudFormation stack {change.stack!r}"
+        if change.stack
+        else f"Terraform ({change.address}, {change.where})"
+    )
+    raise StateRefusal(
+        f"{finding.resource_id} is managed by {what}: reclaim does not change it through "
+        "the API; nothing was changed",
+        hint="change it in its code; the next `reclaim propose` opens that pull request",
     )
 
 
