@@ -11,6 +11,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from generator.errors import StateRefusal
+from generator.iac.apply import IMPORT_FILE, apply_code_change, import_block
 from generator.iac.change import code_change
 from generator.iac.config import IacConfig
 from generator.iac.managed import IacIndex, TerraformManaged
@@ -185,3 +187,57 @@ def test_gp3_update_in_place_passes_and_applies_but_one_more_attribute_is_refuse
         assert volume["VolumeType"] == "gp3" and volume["Size"] == 1
     finally:
         (applied.root / "main.tf").write_text(genuine)
+
+
+def test_apply_backs_up_then_applies_and_rollback_imports_the_restored_volume(
+    applied: Terraform, ec2: Any
+) -> None:
+    ids = state_ids(applied)
+    address = 'aws_ebs_volume.by_team["red"]'
+    red, keep = ids[address], ids["aws_ebs_volume.keep"]
+    finding = volume_finding(volume_id=red)  # as apply re-observes it
+    before = (applied.root / "main.tf").read_text()
+    change = code_change(finding, managed_by(index(applied), finding), applied.root.parent)
+    snapshots: list[str] = []
+
+    def backup() -> None:
+        assert volume_exists(ec2, red)  # the backup comes before the block disappears
+        snapshot = ec2.create_snapshot(VolumeId=red)["SnapshotId"]
+        snapshots.append(snapshot)
+
+    # A merged PR whose edit also removes another block: refused, no backup, nothing gone.
+    genuine = change.edits["infra/main.tf"]
+    keep_block = genuine[genuine.index("# keep this one") :]
+    (applied.root / "main.tf").write_text(
+        genuine.replace(keep_block[: keep_block.index("}\n") + 2], "")
+    )
+    with pytest.raises(StateRefusal, match=r"it would also delete aws_ebs_volume\.keep"):
+        apply_code_change(finding, index(applied), applied, backup)
+    assert snapshots == [] and volume_exists(ec2, keep) and volume_exists(ec2, red)
+
+    # The genuine merge: backup, then exactly the reviewed change.
+    (applied.root / "main.tf").write_text(genuine)
+    done = apply_code_change(finding, index(applied), applied, backup)
+    assert done.address == address and len(snapshots) == 1
+    assert not volume_exists(ec2, red) and volume_exists(ec2, keep)
+    assert address not in state_ids(applied)
+
+    # Rollback: the volume restored from the backup, and the follow-up PR's code: the block
+    # back as it was, with an import block bringing the new volume under the same address.
+    restored = ec2.create_volume(AvailabilityZone="us-east-1a", SnapshotId=snapshots[0])["VolumeId"]
+    (applied.root / "main.tf").write_text(before)
+    (applied.root / IMPORT_FILE).write_text(import_block(address, restored))
+    try:
+        plan = applied.plan()
+        changed = [
+            c
+            for c in plan["resource_changes"]
+            if c["change"]["actions"] != ["no-op"] or c["change"].get("importing")
+        ]
+        assert [
+            (c["address"], c["change"]["actions"], c["change"]["importing"]["id"]) for c in changed
+        ] == [(address, ["no-op"], restored)]
+        applied.apply_saved()
+        assert state_ids(applied)[address] == restored
+    finally:
+        (applied.root / IMPORT_FILE).unlink()
