@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,29 @@ def test_the_generated_customer_role_module_grants_it(tmp_path: Path) -> None:
     assert fleet.state_objects == load(tmp_path, GOOD).iac.state_objects
     (statement,) = [s for s in customer_policies(fleet).read if s.sid == "TerraformState"]
     assert statement.actions == ("s3:GetObject",) and not statement.regional
+
+
+def test_a_scan_session_may_read_s3_state_only_when_iac_has_some(
+    aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import generator.aws.chain as chain_module
+    from generator.aws.chain import RoleChain, RunIdentity
+    from tests.fleet.support import fleet_config
+
+    made: list[Any] = []
+    real = chain_module.assume_role
+
+    def recording(sts: Any, hop: Any, identity: Any) -> Any:
+        made.append(hop)
+        return real(sts, hop, identity)
+
+    monkeypatch.setattr(chain_module, "assume_role", recording)
+    account = {"name": "a", "role_arn": "arn:aws:iam::222222222222:role/reclaim"}
+    s3 = {"bucket": "acme-tf-state", "key": "prod.tfstate", "region": "eu-west-1"}
+    scan = RunIdentity(kind="scan", run="gh-1-1")
+    for iac in ({}, {"terraform": [{"name": "n", "path": "x", "state": {"s3": s3}}]}):
+        config = fleet_config(tmp_path, accounts=[account], iac=iac)
+        RoleChain(config, scan).session_for(config.accounts[0])
+    without, with_state = (json.loads(h.session_policy)["Statement"][0]["Action"] for h in made)
+    assert "s3:GetObject" not in without
+    assert set(with_state) - set(without) == {"s3:GetObject"}
