@@ -128,3 +128,29 @@ def test_read_from_a_file_or_through_the_s3_reader(tmp_path: Path) -> None:
             ),
             tmp_path,
         )
+
+
+def test_s3_state_is_read_through_a_client_and_a_missing_key_is_a_clear_error(aws: None) -> None:
+    import boto3
+
+    from generator.iac.s3 import read_object
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="acme-tf-state")
+    s3.put_object(Bucket="acme-tf-state", Key="prod.tfstate", Body=json.dumps(STATE).encode())
+    root = TerraformRoot.model_validate(
+        {
+            "name": "p",
+            "path": ".",
+            "state": {
+                "s3": {"bucket": "acme-tf-state", "key": "prod.tfstate", "region": "us-east-1"}
+            },
+        }
+    )
+    found = read_state(root, Path("."), lambda bucket, key, region: read_object(s3, bucket, key))
+    assert [i.id for i in found] == ["vol-red", "vol-blue", "vol-a"]
+    with pytest.raises(
+        ConfigError, match=r"s3://acme-tf-state/other\.tfstate: NoSuchKey"
+    ) as raised:
+        read_object(s3, "acme-tf-state", "other.tfstate")
+    assert raised.value.hint is not None and "s3:GetObject" in raised.value.hint
