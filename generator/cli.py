@@ -478,7 +478,9 @@ def propose(
     from generator.config import load_config
     from generator.propose import (
         forge_from_config,
+        iac_index,
         limits_from_config,
+        ops_repo_root,
         remediations_in_repo,
         sync_proposals,
     )
@@ -490,13 +492,14 @@ def propose(
         err.print(f"regions: {regions}", markup=False, highlight=False)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
+    sessions = chain_sessions(config)
     if findings_path is not None:
         report = _load_findings(findings_path)
     else:
         report = run_scan(
             config,
             as_of=parse_as_of(as_of),
-            session_for=chain_sessions(config),
+            session_for=sessions,
             prices=_prices(prices_path),
         )
     outcome = sync_proposals(
@@ -505,6 +508,8 @@ def propose(
         folder,
         limits=limits_from_config(config),
         dashboard=config.forge.dashboard,
+        iac=iac_index(config, sessions),
+        repo_root=ops_repo_root(config),
     )
     for result in outcome.results:
         note = f"  {result.note}" if result.note else ""
@@ -594,6 +599,8 @@ def _executor(
     plan, _ = load_checked(folder)
     account = _account_of(config, plan.account)
     actor = actor or os.environ.get("GITHUB_ACTOR")
+    if kind == "apply":
+        _refuse_managed(config, plan.finding, actor)
 
     @cache
     def session() -> Any:
@@ -608,6 +615,33 @@ def _executor(
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
         on_step=step_progress_for(kind),
+    )
+
+
+def _refuse_managed(config: Any, finding: Any, actor: str | None) -> None:
+    """A resource Terraform or CloudFormation manages is never changed through the API,
+    whatever plan.json says: its state (the default branch's reclaim.yml and Terraform
+    state) is asked before any call, and the run refused."""
+    from generator.aws.chain import RoleChain, RunIdentity
+    from generator.errors import StateRefusal
+    from generator.iac.change import code_change
+    from generator.iac.proposal import managed_by
+    from generator.propose import iac_index, ops_repo_root
+
+    index = iac_index(config, RoleChain(config, RunIdentity.current("scan", actor)).session_for)
+    managed = None if index is None else managed_by(index, finding)
+    if managed is None:
+        return
+    change = code_change(finding, managed, ops_repo_root(config))
+    what = (
+        f"CloudFormation stack {change.stack!r}"
+        if change.stack
+        else f"Terraform ({change.address}, {change.where})"
+    )
+    raise StateRefusal(
+        f"{finding.resource_id} is managed by {what}: reclaim does not change it through "
+        "the API; nothing was changed",
+        hint="change it in its code; the next `reclaim propose` opens that pull request",
     )
 
 

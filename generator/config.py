@@ -22,6 +22,7 @@ from pydantic import (
 from generator.aws.regions import ALL_ENABLED
 from generator.errors import ConfigError, describe_validation_error
 from generator.exclusions import Exclusions
+from generator.iac.config import IacConfig
 from generator.rules import RULES
 from generator.rules.base import Rule, RuleSettings
 
@@ -277,6 +278,11 @@ class ReclaimConfig(_Strict):
     exclusions: Exclusions = Exclusions()
     output: OutputConfig = OutputConfig()
     forge: ForgeConfig = ForgeConfig()
+    iac: IacConfig = Field(
+        default=IacConfig(),
+        description="Terraform roots and CloudFormation: resources they manage are changed "
+        "in their code, never through the API.",
+    )
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("regions")
@@ -303,6 +309,30 @@ class ReclaimConfig(_Strict):
                 "the same account (the service role's); give each other account its role_arn"
             )
         return accounts
+
+    @model_validator(mode="after")
+    def _state_readers_are_accounts(self) -> ReclaimConfig:
+        for index, root in enumerate(self.iac.terraform):
+            s3 = root.state.s3
+            if (
+                s3
+                and s3.account
+                and not any(s3.account in (a.name, a.expected_id) for a in self.accounts)
+            ):
+                known = ", ".join(a.name for a in self.accounts)
+                raise ValueError(
+                    f"iac.terraform[{index}].state.s3.account: {s3.account!r} is not the name "
+                    f"or ID of an account in accounts ({known})"
+                )
+        return self
+
+    def state_reader(self, index: int) -> AccountConfig:
+        """The account whose scan role reads root ``index``'s S3 state."""
+        s3 = self.iac.terraform[index].state.s3
+        for account in self.accounts:
+            if s3 is not None and s3.account in (account.name, account.expected_id):
+                return account
+        return self.accounts[0]
 
     def regions_for(self, account: AccountConfig) -> Regions:
         return account.regions if account.regions is not None else self.regions

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError
@@ -21,6 +23,10 @@ from generator.forge.dashboard import render_dashboard
 from generator.forge.local import LocalGitForge
 from generator.forge.sync import Limits, ScanScope, SyncReport, plan_sync, run_sync
 from generator.planner import Remediation, executable, plan_finding
+
+if TYPE_CHECKING:
+    from generator.aws.fleet import SessionFor
+    from generator.iac.managed import IacIndex
 
 # What changes between two scans of an unchanged resource (the scan time, and idle-day
 # counts in the title, evidence and risk wording): never a reason to touch a PR. The risk
@@ -137,12 +143,38 @@ def sync_proposals(
     *,
     limits: Limits | None = None,
     dashboard: bool = True,
+    iac: IacIndex | None = None,
+    repo_root: Path | None = None,
 ) -> SyncReport:
-    """Open, refresh or close proposals for this report and update the dashboard."""
-    proposals = [
-        proposal_for(plan_finding(finding), folder_in_repo)
-        for finding in executable(report.findings)
-    ]
+    """Open, refresh or close proposals for this report and update the dashboard.
+
+    With ``iac``, a finding whose resource infrastructure code manages gets no API plan:
+    its proposal carries the code change (or says, labelled needs-human, what to change)."""
+    findings = executable(report.findings)
+    proposals = []
+    if iac is not None:
+        from generator.iac.proposal import iac_proposal, split_managed
+
+        findings, changes = split_managed(iac, findings, repo_root or Path.cwd())
+        for change in changes:
+            parts = iac_proposal(change, folder_in_repo)
+            finding = change.finding
+            proposals.append(
+                Proposal(
+                    finding_id=finding.id,
+                    title=parts.title,
+                    body=parts.body,
+                    files=parts.files,
+                    code_edits=parts.code_edits,
+                    labels=parts.labels,
+                    monthly_usd=finding.cost.monthly_usd,
+                    fingerprint=parts.fingerprint,
+                    rule=finding.rule,
+                    account=finding.account,
+                    region=finding.region,
+                )
+            )
+    proposals += [proposal_for(plan_finding(finding), folder_in_repo) for finding in findings]
     existing = forge.existing_proposals()
     plan = plan_sync(
         proposals,
@@ -155,9 +187,54 @@ def sync_proposals(
     return run_sync(forge, plan, render)
 
 
-def propose(report: FindingsReport, forge: Forge, folder_in_repo: str) -> list[ProposalResult]:
+def ops_repo_root(config: ReclaimConfig) -> Path:
+    """The repository that receives the pull requests, as checked out here: only its files
+    can be edited by a proposal."""
+    if config.forge.type == "local":
+        return config.resolve(config.forge.path)
+    import subprocess
+
+    found = subprocess.run(
+        ["git", "-C", str(config.base_dir), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return Path(found.stdout.strip()) if found.returncode == 0 else config.base_dir.resolve()
+
+
+def iac_index(config: ReclaimConfig, session_for: SessionFor | None) -> IacIndex | None:
+    """The state of reclaim.yml's Terraform roots (None when there are none and
+    CloudFormation is not looked for); S3 state is read by the scan role of its account."""
+    from generator.iac.managed import IacIndex
+
+    if not config.iac.terraform and not config.iac.cloudformation:
+        return None
+
+    def s3_reader(index: int) -> Callable[[str, str, str], bytes]:
+        def read(bucket: str, key: str, region: str) -> bytes:
+            from generator.iac.s3 import read_object
+
+            if session_for is None:
+                raise ConfigError("reading Terraform state from S3 needs the role chain")
+            session = session_for(config.state_reader(index))
+            return read_object(session.client("s3", region), bucket, key)
+
+        return read
+
+    return IacIndex.load(config.iac, config.base_dir, s3_reader)
+
+
+def propose(
+    report: FindingsReport,
+    forge: Forge,
+    folder_in_repo: str,
+    *,
+    iac: IacIndex | None = None,
+    repo_root: Path | None = None,
+) -> list[ProposalResult]:
     """`sync_proposals` for callers that want the results or an error."""
-    outcome = sync_proposals(report, forge, folder_in_repo)
+    outcome = sync_proposals(report, forge, folder_in_repo, iac=iac, repo_root=repo_root)
     if outcome.stopped is not None:
         raise outcome.stopped
     return outcome.results

@@ -179,6 +179,7 @@ SLOW_MODULES = frozenset(
         "tests/pipeline/test_workflow_runs.py",
         "tests/pipeline/test_pr_attacks.py",
         "tests/test_newcomer.py",
+        "tests/iac/test_terraform_moto.py",
     }
 )
 SLOW_TESTS = frozenset({"test_demo_command_runs_as_a_newcomer_would"})

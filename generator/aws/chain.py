@@ -314,9 +314,12 @@ class RoleChain:
             if self._scan_policy is None:
                 from generator.aws.scan_policy import scan_session_policy
 
-                self._scan_policy = scan_session_policy(
-                    self.config.rule(name).calls.scan for name in self.config.enabled_rules()
-                )
+                calls = [self.config.rule(n).calls.scan for n in self.config.enabled_rules()]
+                if self.config.iac.state_objects:
+                    # Terraform state in S3 (reclaim.yml's iac:); the role's own policy
+                    # grants GetObject on those keys only.
+                    calls.append(frozenset({("s3", "GetObject")}))
+                self._scan_policy = scan_session_policy(calls)
             return self._scan_policy
 
     def _via(self) -> str:

@@ -31,7 +31,11 @@ class Proposal:
     title: str
     body: str
     files: dict[str, str] = field(repr=False)
-    """Repository-relative path → content."""
+    """Repository-relative path → content: the remediation folder's files."""
+    code_edits: dict[str, str] = field(default_factory=dict, repr=False)
+    """Repository-relative path → new content of infrastructure code the proposal changes
+    (a managed resource's .tf file); already on the base branch, so never a sign that the
+    proposal was merged."""
     labels: tuple[str, ...] = ()
     monthly_usd: float = 0.0
     fingerprint: str = ""
@@ -44,6 +48,11 @@ class Proposal:
     @property
     def branch(self) -> str:
         return branch_for(self.finding_id)
+
+    @property
+    def tree_files(self) -> dict[str, str]:
+        """Every file the proposal's commit writes."""
+        return {**self.code_edits, **self.files}
 
 
 class ProposalState(StrEnum):

@@ -296,7 +296,7 @@ class GitHubForge(Forge):
         )
         entries = [
             InputGitTreeElement(path, "100644", "blob", content=content)
-            for path, content in sorted(proposal.files.items())
+            for path, content in sorted(proposal.tree_files.items())
         ]
         tree = self._write(
             f"writing the tree for {proposal.finding_id}",

@@ -95,7 +95,7 @@ class LocalGitForge(Forge):
             if held and held.fingerprint == proposal.fingerprint:
                 return ProposalResult(proposal.finding_id, Outcome.UNCHANGED, proposal.branch)
         parent = existing or self._base()
-        tree = self._tree_with(parent, proposal.files)
+        tree = self._tree_with(parent, proposal.tree_files)
         if existing and tree == self._git("rev-parse", f"{existing}^{{tree}}"):
             return ProposalResult(proposal.finding_id, Outcome.UNCHANGED, proposal.branch)
         meta = ProposalMeta(

@@ -56,6 +56,30 @@ def state_file(config: ReclaimConfig, repo: Path) -> str:
         ) from None
 
 
+def iac_state_refusals(config: ReclaimConfig, repo: Path, base: str) -> dict[str, str]:
+    """Terraform state files in the repository (iac: local or show_json) that the change
+    edits: apply believes them to say which resources Terraform manages and at which
+    address, so a pull request may not rewrite them."""
+    from generator.pipeline.gitops import changed_paths
+
+    refusals: dict[str, str] = {}
+    for root in config.iac.terraform:
+        relative = root.state.local or root.state.show_json
+        if relative is None:
+            continue
+        try:
+            path = config.resolve(relative).relative_to(repo.resolve()).as_posix()
+        except ValueError:
+            continue  # in another checkout: no pull request here can change it
+        if changed_paths(repo, base, "HEAD", path):
+            refusals[path] = (
+                f"the pull request changes {path}, the Terraform state of iac root "
+                f"{root.name!r}: apply believes it to say what Terraform manages; "
+                "drop the file from the change"
+            )
+    return refusals
+
+
 def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
     """Step outputs for later jobs ($GITHUB_OUTPUT), one key=value line each."""
     path = environ.get("GITHUB_OUTPUT")
@@ -262,6 +286,7 @@ def validate_changed(
     folders, removed = changed_folders(repo, base, directory)
     refusals = history_refusals(repo, base, directory)
     refusals.update(state_refusal(repo, base, state_file(config, repo)))
+    refusals.update(iac_state_refusals(config, repo, base))
     rows = with_refusals([check(repo, folder) for folder in folders], refusals)
     markdown = summary_markdown(rows, removed)
     out.print(markdown, markup=False, highlight=False)

@@ -31,10 +31,14 @@ class Statement:
     sid: str
     actions: tuple[str, ...]
     grant: Grant
+    any_region: bool = False
+    """Not limited to the configured regions (an S3 object in its bucket's region)."""
 
     @property
     def regional(self) -> bool:
         """Limited to the configured regions, unless it is about a global service."""
+        if self.any_region:
+            return False
         return not any(a.split(":", 1)[0] in GLOBAL_PREFIXES for a in self.actions)
 
 
@@ -72,8 +76,13 @@ def _users(rules: list[Rule]) -> dict[str, list[Rule | None]]:
     return users
 
 
-def role_policies(rules: Iterable[Rule], *, skip_tag: str) -> RolePolicies:
-    """The read and write documents, composed from each rule's declared calls and scopes."""
+def role_policies(
+    rules: Iterable[Rule], *, skip_tag: str, state_objects: tuple[str, ...] = ()
+) -> RolePolicies:
+    """The read and write documents, composed from each rule's declared calls and scopes.
+
+    ``state_objects`` are the S3 objects holding Terraform state (reclaim.yml's ``iac:``):
+    the read document may get each of them, that key and nothing else in its bucket."""
     users = _users(list(rules))
     reads = sorted(a for a in users if is_read_only(a))
     # A read any user leaves unscoped is granted on "*": a narrower grant would add nothing.
@@ -89,6 +98,11 @@ def role_policies(rules: Iterable[Rule], *, skip_tag: str) -> RolePolicies:
         if group
     ]
     read += _scoped([a for a in reads if a not in anywhere], users)
+    if state_objects:
+        why = "read the Terraform state reclaim.yml's iac: names (that key only)"
+        read.append(
+            Statement("TerraformState", ("s3:GetObject",), Grant(state_objects, why=why), True)
+        )
     write = _scoped(sorted(a for a in users if not is_read_only(a)), users)
     return RolePolicies(read=tuple(read), write=tuple(write), skip_tag=skip_tag)
 

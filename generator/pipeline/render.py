@@ -73,7 +73,11 @@ def render_config(
 
 
 def customer_policies(fleet: Fleet) -> RolePolicies:
-    return role_policies((RULES[name] for name in fleet.enabled_rules), skip_tag=fleet.skip_tag)
+    return role_policies(
+        (RULES[name] for name in fleet.enabled_rules),
+        skip_tag=fleet.skip_tag,
+        state_objects=fleet.state_objects,
+    )
 
 
 def render_workflows(options: PipelineOptions, fleet: Fleet) -> dict[str, str]:

@@ -159,6 +159,8 @@ class Fleet:
     skip_tag: str
     remediations_dir: str
     """Relative to the repository root, POSIX."""
+    state_objects: tuple[str, ...] = ()
+    """S3 objects of Terraform state the read role may get (reclaim.yml's iac:)."""
 
     @property
     def home_region(self) -> str:
@@ -226,4 +228,5 @@ def fleet_from_config(config: ReclaimConfig, repo_root: Path | None = None) -> F
         enabled_rules=tuple(config.enabled_rules()),
         skip_tag=config.exclusions.skip_tag,
         remediations_dir=relative.as_posix(),
+        state_objects=config.iac.state_objects,
     )
