@@ -149,6 +149,17 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
         ],
     )
     expect(
+        stubber,
+        "AWSELB",
+        [
+            [
+                product(f"{prefix}LoadBalancerUsage", "0.0252", "Hrs"),
+                product(f"{prefix}LCUUsage", "0.008", "LCU-Hrs"),
+            ]
+        ],
+    )
+    expect(stubber, "AWSELB", [[product(f"{prefix}LoadBalancerUsage", "0.0252", "Hrs")]])
+    expect(
         stubber, "AmazonCloudWatch", [[product(f"{prefix}TimedStorage-ByteHrs", "0.0315", "GB-Mo")]]
     )
     expect(
@@ -173,7 +184,7 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
         )
         stubber.assert_no_pending_responses()
     table = result.table
-    assert result.calls == 11  # 9 queries, 2 of them with a second page
+    assert result.calls == 13  # 11 queries, 2 of them with a second page
     assert (table.region, table.compiled) == ("eu-west-1", "2026-11-28")
     assert "pricing:GetProducts" in table.source
     assert table.ebs.volume["gp2"].gib_month == 0.11
@@ -184,6 +195,10 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.ec2.on_demand_hourly == {"m5.large": 0.107, "t3.micro": 0.0114}
     assert table.logs.storage_gb_month == 0.0315
     assert (table.nat_gateway.hourly, table.nat_gateway.data_processed_gb) == (0.048, 0.048)
+    assert (table.elb.alb_hourly, table.elb.alb_lcu_hourly) == (0.0252, 0.008)
+    assert table.elb.nlb_hourly == 0.0252
+    assert table.elb.nlb_lcu_hourly == bundled_prices().elb.nlb_lcu_hourly  # not answered: kept
+    assert "elb.nlb_lcu_hourly" in result.kept
     assert table.cloudfront.data_transfer_out_gb["SA"] == 0.110
     # Absent from the answer: the bundled value stays, and the note says so.
     assert table.ebs.volume["st1"].gib_month == bundled_prices().ebs.volume["st1"].gib_month
@@ -217,7 +232,7 @@ def test_cli_refresh_writes_a_table_scan_can_load(
     out = tmp_path / "prices.json"
     result = CliRunner().invoke(main, ["prices", "refresh", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "refreshed from the Price List in 11 request(s)" in result.output
+    assert "refreshed from the Price List in 13 request(s)" in result.output
     assert load_price_table(out).ec2.on_demand_hourly["m5.large"] == 0.107
 
 

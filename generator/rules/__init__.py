@@ -11,6 +11,7 @@ from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
+from generator.rules.elb_idle import ElbIdle
 from generator.rules.logs_retention import LogsRetention
 from generator.rules.nat_gateway_idle import NatGatewayIdle
 
@@ -25,6 +26,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         LogsRetention(),
         CloudFrontPriceClass(),
         NatGatewayIdle(),
+        ElbIdle(),
     )
 }
 
