@@ -178,3 +178,12 @@ def test_every_recorded_load_balancer_parses_or_is_named_unsupported(
         assert spec.type in TRAFFIC
         assert alias_name(f"dualstack.{spec.dns_name.upper()}.") == spec.dns_name.lower()
         assert spec.created.startswith(("20",))
+
+
+def test_a_mutual_tls_listener_is_left_to_a_human() -> None:
+    from generator.rules.load_balancer import unsupported_listener
+
+    listener = {"Port": 443, "Protocol": "HTTPS", "MutualAuthentication": {"Mode": "verify"}}
+    assert "mutual TLS (verify)" in str(unsupported_listener(listener))
+    assert unsupported_listener({**listener, "MutualAuthentication": {"Mode": "off"}}) is None
+    assert unsupported_listener({"Port": 80, "Protocol": "HTTP"}) is None

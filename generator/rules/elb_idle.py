@@ -44,6 +44,7 @@ from generator.rules.load_balancer import (
     tags_by_arn,
     target_groups,
     unsupported,
+    unsupported_listener,
 )
 
 DAY_SECONDS = 86400
@@ -241,7 +242,11 @@ class ElbIdle(Rule[ElbIdleSettings, IdleLoadBalancer]):
         idle: list[_Candidate] = []
         traffic = self._traffic(ctx, settings, [c for c in candidates])
         for spec in candidates:
-            listeners = _listeners(elbv2, spec.arn)
+            try:
+                listeners = _listeners(elbv2, spec.arn)
+            except _Unsupported as error:
+                yield self.skipped(ctx, spec.arn, str(error))
+                continue
             healthy = _healthy_targets(elbv2, spec.arn)
             candidate = _Candidate(load_balancer=spec, listeners=listeners, healthy_targets=healthy)
             reason, why = self._judge(ctx, settings, candidate, traffic.get(spec.arn))
@@ -495,10 +500,17 @@ def _tags(elbv2: Any, arns: list[str]) -> dict[str, dict[str, str]]:
     return found
 
 
+class _Unsupported(Exception):
+    """A listener reclaim cannot record so that CreateListener makes it again."""
+
+
 def _listeners(elbv2: Any, arn: str) -> tuple[ListenerSpec, ...]:
     listeners = []
     pages = elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
     for item in (listener for page in pages for listener in page.get("Listeners", [])):
+        reason = unsupported_listener(item)
+        if reason is not None:
+            raise _Unsupported(reason)
         listener_arn = item["ListenerArn"]
         rules = elbv2.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
         certificates: list[dict[str, Any]] = []

@@ -145,6 +145,14 @@ def condition(item: Mapping[str, Any]) -> dict[str, JsonValue]:
     return result
 
 
+def unsupported_listener(item: Mapping[str, Any]) -> str | None:
+    """Why reclaim cannot make this listener again from its record, or None."""
+    mode = (item.get("MutualAuthentication") or {}).get("Mode")
+    if mode and mode != "off":
+        return f"listener {item.get('Port')} uses mutual TLS ({mode}): left to a human"
+    return None
+
+
 def parse_listener(
     item: Mapping[str, Any],
     rules: Iterable[Mapping[str, Any]],
