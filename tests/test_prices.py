@@ -39,6 +39,9 @@ def test_bundled_table_names_its_source_date_and_covers_every_rule_of_issue_3() 
     for family in ("t3", "t4g", "m5", "m6i", "m7g", "c6i", "r6i"):
         assert table.instance_hourly(f"{family}.large"), family
     assert table.logs.storage_gb_month > 0
+    assert table.nat_gateway_cost(region="us-east-1").monthly_usd == pytest.approx(32.85)
+    alb = table.load_balancer_cost(region="eu-west-1", kind="application")
+    assert (alb.monthly_usd, alb.estimated) == (pytest.approx(16.43), True)
     assert set(table.cloudfront_price_class("PriceClass_100") or ()) < set(
         table.cloudfront_price_class("PriceClass_All") or ()
     )

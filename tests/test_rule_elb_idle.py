@@ -268,3 +268,31 @@ def test_apply_refuses_once_deletion_protection_is_on(tmp_path: Path) -> None:
     with pytest.raises(PrecheckFailed):
         executor().apply(folder)
     assert elb.describe_load_balancers(LoadBalancerArns=[made["arn"]])["LoadBalancers"]
+
+
+@mock_aws
+def test_network_load_balancer_round_trip(tmp_path: Path) -> None:
+    ec2, elb = client("ec2"), client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    arn = elb.create_load_balancer(Name="net", Subnets=[subnet], Type="network", Scheme="internal")[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    group = elb.create_target_group(Name="ssh", Protocol="TCP", Port=22, VpcId=vpc)
+    elb.create_listener(
+        LoadBalancerArn=arn,
+        Protocol="TCP",
+        Port=22,
+        DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": group["TargetGroups"][0]["TargetGroupArn"]}
+        ],
+    )
+    before = state(elb, arn)
+    finding = scan(RULE, as_of=AS_OF, settings=ON).only()
+    assert finding.cost.basis.startswith("1 Network Load Balancer")
+    assert finding.resource["listeners"][0]["ssl_policy"] is None  # TCP: no SSL policy
+    folder = planned(finding, tmp_path)
+    run = executor()
+    run.apply(folder)
+    new = run.rollback(folder).output("create", "LoadBalancerArn")
+    assert state(elb, str(new)) == before
