@@ -41,6 +41,9 @@ def test_bundled_table_names_its_source_date_and_covers_every_rule_of_issue_3() 
     for family in ("t3", "t4g", "m5", "m6i", "m7g", "c6i", "r6i"):
         assert table.instance_hourly(f"{family}.large"), family
     assert table.logs.storage_gb_month > 0
+    assert table.nat_gateway_cost(region="us-east-1").monthly_usd == pytest.approx(32.85)
+    alb = table.load_balancer_cost(region="eu-west-1", kind="application")
+    assert (alb.monthly_usd, alb.estimated) == (pytest.approx(16.43), True)
     assert set(table.cloudfront_price_class("PriceClass_100") or ()) < set(
         table.cloudfront_price_class("PriceClass_All") or ()
     )
@@ -161,6 +164,17 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
         ],
     )
     expect(
+        stubber,
+        "AWSELB",
+        [
+            [
+                product(f"{prefix}LoadBalancerUsage", "0.0252", "Hrs"),
+                product(f"{prefix}LCUUsage", "0.008", "LCU-Hrs"),
+            ]
+        ],
+    )
+    expect(stubber, "AWSELB", [[product(f"{prefix}LoadBalancerUsage", "0.0252", "Hrs")]])
+    expect(
         stubber, "AmazonCloudWatch", [[product(f"{prefix}TimedStorage-ByteHrs", "0.0315", "GB-Mo")]]
     )
     expect(
@@ -246,6 +260,10 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.ec2.on_demand_hourly == {"m5.large": 0.107, "t3.micro": 0.0114}
     assert table.logs.storage_gb_month == 0.0315
     assert (table.nat_gateway.hourly, table.nat_gateway.data_processed_gb) == (0.048, 0.048)
+    assert (table.elb.alb_hourly, table.elb.alb_lcu_hourly) == (0.0252, 0.008)
+    assert table.elb.nlb_hourly == 0.0252
+    assert table.elb.nlb_lcu_hourly == bundled_prices().elb.nlb_lcu_hourly  # not answered: kept
+    assert "elb.nlb_lcu_hourly" in result.kept
     assert table.cloudfront.data_transfer_out_gb["SA"] == 0.110
     # DynamoDB: the Standard class's rates; replicated and Infrequent-Access rates are not it.
     assert table.dynamodb.provisioned_rcu_hourly == 0.000147

@@ -271,8 +271,10 @@ def test_apply_deletes_keeping_the_address_and_rollback_restores_gateway_and_rou
     world = routed_world(ec2, cw)
     nat, tables = world["nat"], world["tables"]
     before, routes_before = observed(ec2, nat), routes_of(ec2, tables)
-    folder = planned(run_scan(aws_like).only(), tmp_path)
+    finding = run_scan(aws_like).only()
+    folder = planned(finding, tmp_path)
     run = executor(client_for=aws_like)
+    index = {r["destination"]: i for i, r in enumerate(finding.resource["routes"], start=1)}
 
     run.apply(folder)
 
@@ -294,10 +296,11 @@ def test_apply_deletes_keeping_the_address_and_rollback_restores_gateway_and_rou
     assert after == before  # subnet, VPC, connectivity, allocation, public and private IP, tags
     assert routes_of(ec2, tables) == {key: new for key in routes_before}
     outcomes = {o.step_id: o.status for o in result.steps}
-    assert outcomes["create-route-2"] == "done"  # the deleted IPv6 route, 64:ff9b::/96
-    assert outcomes["replace-route-2"] == "already done"
-    assert outcomes["replace-route-1"] == "done"
-    assert outcomes["create-route-1"] == "already done"
+    gone, kept = index["64:ff9b::/96"], index["0.0.0.0/0"]
+    assert outcomes[f"create-route-{gone}"] == "done"  # the deleted IPv6 route
+    assert outcomes[f"replace-route-{gone}"] == "already done"
+    assert outcomes[f"replace-route-{kept}"] == "done"
+    assert outcomes[f"create-route-{kept}"] == "already done"
 
 
 @mock_aws

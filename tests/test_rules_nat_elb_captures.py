@@ -1,7 +1,7 @@
 """Real AWS responses (Cloud Custodian's recorded captures, vendored under tests/data)
-through nat-gateway-idle's parsing and decisions: DescribeNatGateways and
-DescribeRouteTables as AWS really answers them (sanitised addresses, gateways recorded
-before AWS added ConnectivityType and IsPrimary)."""
+through nat-gateway-idle's and elb-idle's parsing: DescribeNatGateways, DescribeRouteTables
+and ELBv2 DescribeLoadBalancers as AWS really answers them (sanitised addresses, gateways
+recorded before AWS added ConnectivityType and IsPrimary)."""
 
 from __future__ import annotations
 
@@ -136,3 +136,54 @@ def test_the_recorded_cross_az_account_plans_both_idle_gateways_with_their_route
         record = rule.record(finding)
         assert record.routes == routes_to(finding.resource_id, all_tables)
         validate_pair(rule.build_plan(finding), rule.build_rollback(finding), RULES)
+
+
+# ---- elb-idle: DescribeLoadBalancers (the ELBv2 answers among the recorded ones) ----------
+
+
+def _elbv2_answers() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (case, response)
+        for case, response in placebo_responses("elasticloadbalancing.DescribeLoadBalancers")
+        if any("LoadBalancerArn" in item for item in response.get("LoadBalancers", []))
+    ]
+
+
+def test_the_recorded_elbv2_answers_are_there() -> None:
+    answers = _elbv2_answers()
+    assert len(answers) >= 40
+    kinds = {i.get("Type") for _, r in answers for i in r["LoadBalancers"]}
+    assert {"application", "network"} <= kinds
+
+
+@pytest.mark.parametrize(("case", "response"), _elbv2_answers(), ids=lambda v: str(v))
+def test_every_recorded_load_balancer_parses_or_is_named_unsupported(
+    case: str, response: dict[str, Any]
+) -> None:
+    from generator.rules.elb_idle import TRAFFIC
+    from generator.rules.load_balancer import alias_name, parse_load_balancer, unsupported
+
+    for item in response["LoadBalancers"]:
+        if unsupported(item) is not None:
+            continue
+        spec = parse_load_balancer(
+            item, {}, [{"Key": "deletion_protection.enabled", "Value": "false"}]
+        )
+        assert spec.arn == item["LoadBalancerArn"] and spec.name == item["LoadBalancerName"]
+        assert spec.subnets == tuple(sorted(z["SubnetId"] for z in item["AvailabilityZones"]))
+        assert spec.security_groups == tuple(sorted(item.get("SecurityGroups", [])))
+        # CloudWatch's LoadBalancer dimension: app/<name>/<id> or net/<name>/<id>.
+        kind, name, _ = spec.metric_dimension.split("/")
+        assert (kind, name) == ({"application": "app", "network": "net"}[spec.type], spec.name)
+        assert spec.type in TRAFFIC
+        assert alias_name(f"dualstack.{spec.dns_name.upper()}.") == spec.dns_name.lower()
+        assert spec.created.startswith(("20",))
+
+
+def test_a_mutual_tls_listener_is_left_to_a_human() -> None:
+    from generator.rules.load_balancer import unsupported_listener
+
+    listener = {"Port": 443, "Protocol": "HTTPS", "MutualAuthentication": {"Mode": "verify"}}
+    assert "mutual TLS (verify)" in str(unsupported_listener(listener))
+    assert unsupported_listener({**listener, "MutualAuthentication": {"Mode": "off"}}) is None
+    assert unsupported_listener({"Port": 80, "Protocol": "HTTP"}) is None

@@ -80,7 +80,15 @@ class RefreshResult:
 
 
 def _usage_suffix(usagetype: str) -> str:
-    for marker in ("EBS:", "BoxUsage", "PublicIPv4:", "TimedStorage-", "NatGateway-"):
+    for marker in (
+        "EBS:",
+        "BoxUsage",
+        "PublicIPv4:",
+        "TimedStorage-",
+        "NatGateway-",
+        "LoadBalancerUsage",
+        "LCUUsage",
+    ):
         if marker in usagetype:
             return usagetype[usagetype.index(marker) :]
     return usagetype
@@ -222,6 +230,7 @@ def refresh_price_table(
         _setter(data["vpc"], "public_ipv4_hourly"),
     )
     _refresh_nat_gateway(reader, region, data, record)
+    _refresh_elb(reader, region, data, record)
     storage = [
         p.usd
         for p in reader.products("AmazonCloudWatch", regionCode=region)
@@ -331,6 +340,26 @@ def _refresh_nat_gateway(
         by_usage.get("NatGateway-Bytes"),
         _setter(section, "data_processed_gb"),
     )
+
+
+def _refresh_elb(reader: PriceListReader, region: str, data: dict[str, Any], record: Any) -> None:
+    """Load balancers: an hourly rate and a capacity-unit rate per kind."""
+    section = data["elb"]
+    for family, kind in (("Load Balancer-Application", "alb"), ("Load Balancer-Network", "nlb")):
+        by_usage = {
+            p.usage: p.usd
+            for p in reader.products("AWSELB", regionCode=region, productFamily=family)
+        }
+        record(
+            f"elb.{kind}_hourly",
+            by_usage.get("LoadBalancerUsage"),
+            _setter(section, f"{kind}_hourly"),
+        )
+        record(
+            f"elb.{kind}_lcu_hourly",
+            by_usage.get("LCUUsage"),
+            _setter(section, f"{kind}_lcu_hourly"),
+        )
 
 
 def _refresh_cloudfront(reader: PriceListReader, data: dict[str, Any], record: Any) -> None:

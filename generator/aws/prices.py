@@ -1,7 +1,7 @@
 """The bundled price table and the arithmetic that turns a resource into $/month.
 
 The table is one JSON file with a section per service (``ebs``, ``ec2``, ``vpc``,
-``nat_gateway``, ``logs``, ``cloudfront``, ``rds``, ``redshift``, ``dynamodb``,
+``nat_gateway``, ``elb``, ``logs``, ``cloudfront``, ``rds``, ``redshift``, ``dynamodb``,
 ``sagemaker``, ``ecr``, ``extended_support``), each naming its source; the file as a whole
 names its region and the date it was compiled. ``reclaim prices refresh`` rebuilds it from
 the AWS Price List (``generator/aws/price_list.py``). Prices are list prices of one region:
@@ -74,6 +74,14 @@ class NatGatewayPrices(_Frozen):
     source: str
     hourly: float = Field(description="$ per NAT gateway-hour (public or private).")
     data_processed_gb: float = Field(description="$ per GB the gateway processes.")
+
+
+class ElbPrices(_Frozen):
+    source: str
+    alb_hourly: float = Field(description="$ per Application Load Balancer-hour.")
+    nlb_hourly: float = Field(description="$ per Network Load Balancer-hour.")
+    alb_lcu_hourly: float = Field(description="$ per ALB capacity unit-hour (LCU).")
+    nlb_lcu_hourly: float = Field(description="$ per NLB capacity unit-hour (NLCU).")
 
 
 class LogsPrices(_Frozen):
@@ -214,6 +222,7 @@ class PriceTable(_Frozen):
     ec2: Ec2Prices
     vpc: VpcPrices
     nat_gateway: NatGatewayPrices
+    elb: ElbPrices
     logs: LogsPrices
     cloudfront: CloudFrontPrices
     rds: RdsPrices
@@ -237,6 +246,19 @@ class PriceTable(_Frozen):
             region,
             f"1 NAT gateway x ${price}/hour x {hours} hours (+ "
             f"${self.nat_gateway.data_processed_gb}/GB processed: none while idle)",
+        )
+
+    def load_balancer_cost(self, *, region: str, kind: Literal["application", "network"]) -> Cost:
+        """An idle load balancer: its hours (an idle one uses next to no capacity units)."""
+        application = kind == "application"
+        price = self.elb.alb_hourly if application else self.elb.nlb_hourly
+        lcu = self.elb.alb_lcu_hourly if application else self.elb.nlb_lcu_hourly
+        hours = self.ec2.hours_per_month
+        return self.cost(
+            hours * price,
+            region,
+            f"1 {'Application' if application else 'Network'} Load Balancer x ${price}/hour x "
+            f"{hours} hours (+ ${lcu}/capacity unit-hour: next to none while idle)",
         )
 
     def logs_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:

@@ -75,6 +75,13 @@ class RuleObserver:
                 "changed",
                 hint="enable the rule on the default branch to apply its plans, or close the PR",
             )
+        if not rule.remediates(settings):
+            raise ConfigError(
+                f"{plan.plan_id}: rule {rule.name!r} only reports in reclaim.yml (its change is "
+                "opt-in and `remediate` is not true); nothing was changed",
+                hint=f"set rules.{rule.name}.remediate: true on the default branch to apply its "
+                "plans, or close the PR",
+            )
         ctx = ScanContext(
             account_id=plan.account,
             region=plan.region,

@@ -15,6 +15,7 @@ from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.ec2_previous_generation import Ec2PreviousGeneration
 from generator.rules.ecr_no_lifecycle import EcrNoLifecycle
 from generator.rules.eip_unassociated import EipUnassociated
+from generator.rules.elb_idle import ElbIdle
 from generator.rules.extended_support import ExtendedSupport
 from generator.rules.logs_retention import LogsRetention
 from generator.rules.nat_gateway_idle import NatGatewayIdle
@@ -41,6 +42,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         Ec2PreviousGeneration(),
         EcrNoLifecycle(),
         ExtendedSupport(),
+        ElbIdle(),
     )
 }
 

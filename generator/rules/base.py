@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypeVar
 
 from generator.errors import ManifestError, describe_validation_error
@@ -40,6 +40,18 @@ class RuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+
+
+class OptInRemediation(RuleSettings):
+    """The settings of a rule whose change is opt-in: until ``remediate: true`` is set for
+    it in reclaim.yml, its findings are reported (scan output, dashboard) as report-only and
+    never planned, and apply refuses its plans (it reads the default branch's reclaim.yml)."""
+
+    remediate: bool = Field(
+        default=False,
+        description="Propose the change as a pull request. Off (the default): findings are "
+        "reported only; apply refuses this rule's plans until it is set on the default branch.",
+    )
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,13 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     def report_only(self) -> bool:
         return self.reversibility == "report-only"
 
+    def remediates(self, settings: RuleSettings) -> bool:
+        """Whether, with these settings, this rule's findings may be planned and applied: a
+        report-only rule never, an opt-in one (``OptInRemediation``) only when enabled."""
+        if isinstance(settings, OptInRemediation):
+            return not self.report_only and settings.remediate
+        return not self.report_only
+
     def detect(
         self, ctx: ScanContext, settings: RuleSettings
     ) -> Iterator[Finding | SkippedResource]:
@@ -156,6 +175,7 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 f"rule {self.name} takes {self.settings_model.__name__}, "
                 f"not {type(settings).__name__}"
             )
+        remediates = self.remediates(settings)
         for item in self.scan(ctx, settings):
             if isinstance(item, Finding):
                 record = self.record(item)
@@ -165,6 +185,9 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 if reason is not None:
                     yield self.skipped(ctx, item.resource_id, reason)
                     continue
+                if not remediates and item.reversibility != "report-only":
+                    # Opt-in remediation not enabled: reported, never proposed.
+                    item = item.model_copy(update={"reversibility": "report-only"})
             yield item
 
     def record(self, finding: Finding) -> RecordT:
@@ -213,6 +236,11 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     def _remediable(self, finding: Finding) -> RecordT:
         if self.report_only:
             raise ManifestError(f"rule {self.name} is report-only: it plans no change")
+        if finding.reversibility == "report-only":
+            raise ManifestError(
+                f"{finding.id} was reported only: rule {self.name} plans no change unless "
+                "`remediate: true` is set for it in reclaim.yml"
+            )
         return self.record(finding)
 
     # ---- names: derived, never chosen ---------------------------------------------------
