@@ -22,8 +22,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models import nat_gateways as moto_nat
 
+from generator.aws.tags import HELD_FOR_ROLLBACK_TAG
 from generator.errors import AwsCallFailed, PrecheckFailed
 from generator.exclusions import Exclusions
+from generator.rules.eip_unassociated import EipUnassociatedSettings
 from generator.rules.nat_gateway_idle import NatGatewayIdleSettings
 from tests.rule_harness import REGION, client, executor, journal, planned, scan
 
@@ -284,6 +286,13 @@ def test_apply_deletes_keeping_the_address_and_rollback_restores_gateway_and_rou
     assert not address.get("AssociationId")
     recorded = journal(folder)["apply"]["steps"]
     assert {s["step_id"]: s["status"] for s in recorded}["record-routes"] == "completed"
+    # The address the rollback needs is held: eip-unassociated does not propose releasing it.
+    held = {t["Key"]: t["Value"] for t in address.get("Tags", [])}
+    assert held[HELD_FOR_ROLLBACK_TAG] == journal(folder)["plan_id"]
+    eips = scan("eip-unassociated", settings=EipUnassociatedSettings(min_unassociated_days=0))
+    assert not eips.findings
+    assert [s.resource_id for s in eips.skipped] == [before["AllocationId"]]
+    assert "held for the rollback" in eips.skipped[0].reason
 
     # While the gateway was gone someone deleted one of its (blackhole) routes: the
     # rollback creates it again; the others it replaces.

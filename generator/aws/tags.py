@@ -18,6 +18,11 @@ PLAN_ID_TAG = "reclaim:plan-id"
 backup it already made, how rollback checks the backup is this plan's, and the condition the
 write role's policy puts on creating one."""
 
+HELD_FOR_ROLLBACK_TAG = "reclaim:held-for-rollback"
+"""Set, valued with the plan ID, on a resource a plan keeps because its rollback needs it
+(the Elastic IP a deleted NAT gateway leaves allocated): no reclaim rule proposes removing a
+resource that carries it, and the rollback that needed it takes it off."""
+
 AWS_RESERVED_TAG_PREFIX = "aws:"
 """Tags AWS sets itself (CloudFormation, Auto Scaling, AWS Backup): nobody may set them."""
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from generator.aws.tags import restorable_tags, tag_list, tags_from_api
+from generator.aws.tags import HELD_FOR_ROLLBACK_TAG, restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
 from generator.iam.scopes import ELASTIC_IP, never_skipped, only
 from generator.manifest import steps
@@ -225,6 +225,13 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
             return f"managed by {address.service_managed}: release it through that service"
         if address.customer_owned_ip or address.carrier_ip:
             return "Outposts / Wavelength address: left to a human"
+        held_for = address.tags.get(HELD_FOR_ROLLBACK_TAG)
+        if held_for:
+            return (
+                f"held for the rollback of reclaim plan {held_for} (a deleted NAT gateway's "
+                f"address): release it only once that plan is past rollback, by removing the "
+                f"{HELD_FOR_ROLLBACK_TAG} tag"
+            )
         stack = address.tags.get(CLOUDFORMATION_STACK_TAG)
         if stack and settings.skip_cloudformation_managed:
             return f"belongs to CloudFormation stack {stack!r}: remove it from the stack instead"

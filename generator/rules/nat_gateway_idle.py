@@ -20,11 +20,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from generator.aws.metrics import MetricQuery, MetricSeries, MetricWindow, fetch_metrics
-from generator.aws.tags import restorable_tags, tag_list
+from generator.aws.tags import HELD_FOR_ROLLBACK_TAG, restorable_tags, tag_list
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import (
     ELASTIC_IP,
     ActionScope,
+    Condition,
     Grant,
     create_action,
     never_skipped,
@@ -123,6 +124,17 @@ def judge(series: Mapping[str, MetricSeries], settings: NatGatewayIdleSettings) 
     return None
 
 
+_HOLD_TAG_ONLY = ActionScope(
+    grants=(
+        Grant(
+            (ELASTIC_IP,),
+            (Condition("ForAllValues:StringEquals", "aws:TagKeys", (HELD_FOR_ROLLBACK_TAG,)),),
+            f"only the {HELD_FOR_ROLLBACK_TAG} tag, on Elastic IPs",
+        ),
+    )
+)
+
+
 class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
     name: ClassVar[str] = "nat-gateway-idle"
     summary: ClassVar[str] = "NAT gateways with no connections, bytes or packets for two weeks"
@@ -163,6 +175,7 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
                 ("ec2", "DescribeRouteTables"),
                 ("ec2", "DescribeAddresses"),
                 ("ec2", "DeleteNatGateway"),
+                ("ec2", "CreateTags"),
             }
         ),
         rollback=frozenset(
@@ -173,6 +186,7 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
                 ("ec2", "CreateNatGateway"),
                 ("ec2", "ReplaceRoute"),
                 ("ec2", "CreateRoute"),
+                ("ec2", "DeleteTags"),
             }
         ),
         scopes={
@@ -199,6 +213,8 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
             ),
             "ec2:ReplaceRoute": only(ROUTE_TABLE, why="routes of route tables only"),
             "ec2:CreateRoute": only(ROUTE_TABLE, why="routes of route tables only"),
+            "ec2:CreateTags": _HOLD_TAG_ONLY,
+            "ec2:DeleteTags": _HOLD_TAG_ONLY,
         },
     )
 
@@ -361,6 +377,7 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
             steps.dry_run(
                 f"Ask EC2 whether DeleteNatGateway {gid} would be permitted (DryRun).", delete
             ),
+            *_hold_address(gateway, finding.id),
             steps.change(
                 "delete",
                 f"Delete {gid} and wait until it is deleted; the Elastic IP stays allocated.",
@@ -468,6 +485,7 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
         rollback_steps.append(_create(record))
         for index, route in enumerate(record.routes, start=1):
             rollback_steps += _restore_route(gid, route, index, new_id)
+        rollback_steps += _release_address(gateway)
         rollback_steps.append(
             steps.verify(
                 "verify",
@@ -507,6 +525,60 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
                 "the old ID (infrastructure-as-code state, scripts) must be updated.",
             ),
         )
+
+
+def _has_hold_tag(allocation_id: str) -> Lookup:
+    return Lookup(
+        call=_address(allocation_id),
+        found_when=f"contains(Addresses[0].Tags[].Key || `[]`, '{HELD_FOR_ROLLBACK_TAG}')",
+    )
+
+
+def _hold_address(gateway: NatGatewaySpec, plan_id: str) -> tuple[Step, ...]:
+    """Tag the Elastic IP the rollback needs, so that no reclaim rule (eip-unassociated)
+    proposes releasing it while the gateway is gone."""
+    if not gateway.allocation_id:
+        return ()
+    return (
+        steps.change(
+            "hold-address",
+            f"Tag the Elastic IP {gateway.public_ip} ({gateway.allocation_id}) "
+            f"{HELD_FOR_ROLLBACK_TAG}={plan_id}: reclaim never proposes releasing an address "
+            "the rollback needs.",
+            AwsCall(
+                service="ec2",
+                operation="CreateTags",
+                params={
+                    "Resources": [gateway.allocation_id],
+                    "Tags": [{"Key": HELD_FOR_ROLLBACK_TAG, "Value": plan_id}],
+                },
+            ),
+            already_done=_has_hold_tag(gateway.allocation_id),
+        ),
+    )
+
+
+def _release_address(gateway: NatGatewaySpec) -> list[Step]:
+    """Take the hold tag off the Elastic IP once the new gateway has it."""
+    if not gateway.allocation_id:
+        return []
+    has_tag = _has_hold_tag(gateway.allocation_id)
+    return [
+        steps.change(
+            "release-hold",
+            f"Remove the {HELD_FOR_ROLLBACK_TAG} tag from {gateway.public_ip}: the new gateway "
+            "holds the address now.",
+            AwsCall(
+                service="ec2",
+                operation="DeleteTags",
+                params={
+                    "Resources": [gateway.allocation_id],
+                    "Tags": [{"Key": HELD_FOR_ROLLBACK_TAG}],
+                },
+            ),
+            already_done=Lookup(call=has_tag.call, found_when=f"!({has_tag.found_when})"),
+        )
+    ]
 
 
 def _json_list(values: list[str]) -> list[JsonValue]:
