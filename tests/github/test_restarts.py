@@ -268,3 +268,19 @@ def test_a_branch_cannot_make_the_scheduled_run_stop_anything(
     assert outcomes[forged].status == "failed"
     assert "journal.json arrived with its plan" in outcomes[forged].message
     assert status("victim") == "available"
+
+
+def test_the_command_runs_in_a_checkout_with_nothing_to_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / FOLDER).mkdir()
+    (tmp_path / "reclaim.yml").write_text("version: 1\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["restop-restarted", "--config", "reclaim.yml"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
