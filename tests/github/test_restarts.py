@@ -284,3 +284,99 @@ def test_the_command_runs_in_a_checkout_with_nothing_to_stop(
     result = CliRunner().invoke(main, ["restop-restarted", "--config", "reclaim.yml"])
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
+
+
+class _ClusterEventSource:
+    """What moto's Event reads of a resource, for a cluster (moto records no cluster events)."""
+
+    def __init__(self, cluster_id: str) -> None:
+        self.resource_id = cluster_id
+        self.event_source_type = "db-cluster"
+        self.arn = f"arn:aws:rds:{REGION}:{DEFAULT_ACCOUNT_ID}:cluster:{cluster_id}"
+
+
+def test_an_aurora_cluster_aws_started_again_is_stopped_again_when_every_member_is_idle(
+    aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rds, cw = client("rds"), client("cloudwatch")
+    rds.create_db_cluster(
+        DBClusterIdentifier="analytics",
+        Engine="aurora-postgresql",
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+    )
+    members = ["analytics-0", "analytics-1"]
+    for member in members:
+        rds.create_db_instance(
+            DBInstanceIdentifier=member,
+            DBInstanceClass="db.r6g.large",
+            Engine="aurora-postgresql",
+            DBClusterIdentifier="analytics",
+        )
+        for day in range(14):
+            put_connections(cw, member, AS_OF - timedelta(days=day, hours=1), 0)
+    finding = scan("aurora-idle", as_of=AS_OF).finding("analytics")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "reclaim@example.com")
+    git(repo, "config", "user.name", "reclaim")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
+    git(repo, "checkout", "-q", "-b", f"reclaim/{finding.id}")
+    folder = write_remediation(plan_finding(finding), repo / FOLDER)
+    git(repo, "add", FOLDER)
+    git(repo, "commit", "-q", "-m", "propose")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", f"reclaim/{finding.id}", "-m", "Merge pull request #1")
+    executor().apply(folder)
+    git(repo, "add", FOLDER)
+    git(repo, "commit", "-q", "-m", "reclaim: journals of apply run 1")
+
+    def cluster_status() -> str:
+        return str(
+            rds.describe_db_clusters(DBClusterIdentifier="analytics")["DBClusters"][0]["Status"]
+        )
+
+    assert cluster_status() == "stopped"
+    rds.start_db_cluster(DBClusterIdentifier="analytics")  # AWS, 7 days later
+    monkeypatch.setitem(
+        Event.EVENT_MAP,
+        "DB_CLUSTER_AUTO_START",
+        {
+            "Categories": ["notification"],
+            "Message": f"DB cluster is being started due to it {AUTO_START_MESSAGE}.",
+        },
+    )
+    backend = rds_backends[DEFAULT_ACCOUNT_ID][REGION]
+    backend.events.append(Event("DB_CLUSTER_AUTO_START", _ClusterEventSource("analytics")))
+    put_connections(cw, members[0], NOW - timedelta(minutes=30), 0)
+    put_connections(cw, members[1], NOW - timedelta(minutes=30), 2)  # a reader is used again
+
+    config = trusted.config_for_rule("aurora-idle")
+    kwargs: dict[str, Any] = {
+        "client_for": lambda plan: client,
+        "executor_for": lambda plan: executor(),
+        "forge": None,
+        "now": NOW,
+    }
+    (outcome,) = stop_again(repo, FOLDER, config, **kwargs)
+    assert outcome.status == "left alone" and "analytics-1: 2 connections" in outcome.message
+    assert cluster_status() == "available"
+
+    monkeypatch.setattr(
+        "generator.pipeline.restarts.fetch_metrics",
+        _peaks_of_zero_only(members),
+    )
+    (outcome,) = stop_again(repo, FOLDER, config, **kwargs)
+    assert outcome.status == "stopped again", outcome.message
+    assert cluster_status() == "stopped"
+
+
+def _peaks_of_zero_only(members: list[str]) -> Any:
+    """CloudWatch after the reader went quiet again (moto keeps the earlier datapoint)."""
+    from generator.aws.metrics import MetricSeries
+
+    def fetch(cloudwatch: Any, window: Any, queries: Any) -> dict[str, MetricSeries]:
+        return {q.key: MetricSeries(q.key, ((window.end, 0.0),)) for q in queries}
+
+    return fetch
