@@ -1033,6 +1033,57 @@ def apply_merged(
         sys.exit(int(ExitCode.AWS))
 
 
+@main.command("restop-restarted")
+@config_option
+@actor_option
+@handles_errors
+def restop_restarted(config_path: Path | None, actor: str | None) -> None:
+    """Stop again the merged rds-idle and aurora-idle plans AWS started after 7 days
+    (scheduled, in the apply workflow's environment: it needs the write role).
+
+    Only plans on the checked-out default branch whose journal reclaim wrote, applied and
+    never rolled back; only when AWS's own event says it started the resource, the skip tag
+    is absent and nobody connected since. Each is recorded in its journal and commented on
+    its merged pull request. Exit 6 when any failed."""
+    from datetime import UTC, datetime
+
+    from generator.config import load_config
+    from generator.forge.github import GitHubForge
+    from generator.pipeline.ci_commands import remediations_dir
+    from generator.pipeline.restarts import stop_again
+    from generator.propose import forge_from_config
+
+    config = load_config(config_path)
+    repo = Path.cwd()
+    directory = remediations_dir(config, repo)
+    forge = forge_from_config(config, os.environ)
+    executors: dict[str, Any] = {}
+
+    def executor_for(plan: Any) -> Any:
+        if plan.plan_id not in executors:
+            folder = repo / directory / plan.plan_id
+            executors[plan.plan_id] = _executor(folder, config_path, actor, "apply")
+        return executors[plan.plan_id]
+
+    def client_for(plan: Any) -> Any:
+        executor = executor_for(plan)
+        return lambda service: executor.client_for(service, plan.region)
+
+    outcomes = stop_again(
+        repo,
+        directory,
+        config,
+        client_for=client_for,
+        executor_for=executor_for,
+        forge=forge if isinstance(forge, GitHubForge) else None,
+        now=datetime.now(UTC),
+    )
+    for outcome in outcomes:
+        out.print(f"{outcome.status:>14}  {outcome.folder}: {outcome.message}", highlight=False)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        sys.exit(int(ExitCode.AWS))
+
+
 @main.command("rollback-requested")
 @config_option
 @click.option("--folder", required=True, help="The remediation folder (from gate-rollback).")

@@ -239,6 +239,87 @@ def _restored_mismatches(
     return tuple(problems)
 
 
+def _idle_database(
+    repo: Path,
+    session: AccountSession,
+    config: Any,
+    forge: LocalGitForge,
+    folder: str,
+    as_of: datetime,
+    console: Console,
+) -> str:
+    """An RDS instance nobody connected to for two weeks: found, stopped, started again."""
+    rds = session.client("rds", "us-east-1")
+    name = "reports-staging"
+    rds.create_db_instance(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="reports",
+        MasterUserPassword="demo-password",
+        Tags=[{"Key": "team", "Value": "bi"}],
+    )
+    session.client("cloudwatch", "us-east-1").put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "DatabaseConnections",
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": name}],
+                "Timestamp": as_of - timedelta(days=day, hours=1),
+                "Value": 0.0,
+            }
+            for day in range(14)
+        ],
+    )
+    rules = config.rules.model_copy(
+        update={
+            rule.replace("-", "_"): config.rule_settings(rule).model_copy(
+                update={"enabled": rule == "rds-idle"}
+            )
+            for rule in config.enabled_rules()
+        }
+    )
+    report = scan(config.model_copy(update={"rules": rules}), as_of=as_of)
+    finding = next(f for f in report.findings if f.resource_id == name)
+    propose(report, forge, folder)
+    forge.merge(finding.id)
+    console.print(
+        f"\n[bold]rds-idle[/bold]: {finding.title}: ${finding.cost.monthly_usd:,.2f}/month "
+        f"({finding.cost.basis}). Reviewer merged reclaim/{finding.id}",
+        highlight=False,
+    )
+    executor = Executor(
+        client_for=session.client,
+        account_id=session.account_id,
+        observer=RuleObserver.from_config(config),
+        clock=lambda: as_of,
+        actor="demo-reviewer",
+    )
+    remediation = repo / folder / finding.id
+
+    def status() -> str:
+        return str(
+            rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0][
+                "DBInstanceStatus"
+            ]
+        )
+
+    print_run(executor.apply(remediation), console)
+    stopped = status()
+    _commit_all(repo, f"reclaim apply {finding.id}: journal")
+    console.print(f"\n[bold]/rollback[/bold] commented on the merged PR for {name}")
+    print_run(executor.rollback(remediation), console)
+    _commit_all(repo, f"reclaim rollback {finding.id}: journal")
+    started = status()
+    if (stopped, started) != ("stopped", "available"):
+        raise ReclaimError(f"demo: {name} was {stopped} after apply and {started} after rollback")
+    return (
+        f"stopped {name} (${finding.cost.monthly_usd:,.2f}/month compute; storage still "
+        f"billed), started again: {started}"
+    )
+
+
 def run_demo(directory: Path, console: Console) -> DemoResult:
     try:
         from moto import mock_aws
@@ -345,6 +426,8 @@ def _run(repo: Path, console: Console) -> DemoResult:
     restored = str(rolled_back.output("restore", "VolumeId"))
     mismatches = _restored_mismatches(session, original, restored)
 
+    database = _idle_database(repo, session, config, forge, folder, day10, console)
+
     summary = Table(title="Summary", show_header=False)
     summary.add_row(
         "findings",
@@ -358,7 +441,8 @@ def _run(repo: Path, console: Console) -> DemoResult:
         f"(skip tag, exclusion, too fresh) and {others} judged by the other rules "
         "(reasons above)",
     )
-    summary.add_row("branches", f"{len(results)} reclaim/* branches in the demo repository")
+    branches = len(results) + 1  # and the idle database's
+    summary.add_row("branches", f"{branches} reclaim/* branches in the demo repository")
     summary.add_row(
         "applied",
         f"deleted {target.resource_id} after backup {snapshot} "
@@ -373,6 +457,7 @@ def _run(repo: Path, console: Console) -> DemoResult:
             else f"DIFFERS on {', '.join(mismatches)}"
         ),
     )
+    summary.add_row("database", database)
     summary.add_row("repository", f"{repo}  (try: git -C {repo} log --all --oneline --graph)")
     console.print(summary)
     if mismatches:

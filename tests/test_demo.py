@@ -30,7 +30,9 @@ def test_demo_end_to_end(tmp_path: Path):
     assert result.mismatches == ()
     repo = result.repo
     branches = git(repo, "branch", "--list", "reclaim/*").split()
-    assert len(branches) == 4
+    # the 4 findings of the day-10 scan, and the idle database's
+    assert len(branches) == 5
+    assert "reclaim/rds-idle-123456789012-us-east-1-reports-staging" in branches
     journal = repo / "remediations" / result.merged_finding / "journal.json"
     assert '"rollback"' in journal.read_text()
     assert git(repo, "status", "--porcelain") == ""
@@ -39,6 +41,13 @@ def test_demo_end_to_end(tmp_path: Path):
     assert "reclaim rollback" in log
     output = (tmp_path / "out.txt").read_text()
     assert "identical on every recorded attribute" in output
+    # an idle RDS instance stopped and started again, priced as compute only
+    assert "Stop idle postgres db.t3.micro (Single-AZ) DB instance reports-staging" in output
+    assert "stopped reports-staging ($13.14/month compute; storage still billed)" in output
+    assert "started again: available" in output
+    assert "5 reclaim/* branches" in output
+    rds_journal = repo / "remediations" / "rds-idle-123456789012-us-east-1-reports-staging"
+    assert '"rollback"' in (rds_journal / "journal.json").read_text()
     # What was left alone adds up: the caption's count is the grouped lines' sum and the
     # summary's, and the volumes listed are the summary's volumes.
     import re

@@ -181,6 +181,29 @@ class Executor:
         outcomes = self._run(folder, journal, run, rollback, observe=None)
         return RunResult(plan.plan_id, "rollback", outcomes)
 
+    def repeat_change(self, path: Path) -> RunResult:
+        """Run the applied plan's pre-checks, change and verification again, recorded as a
+        follow-up in the journal: for a change AWS itself undoes (a stopped DB instance or
+        Aurora cluster that AWS starts again after 7 days). Only the reviewed steps of the
+        plan run, and only while the journal says it was applied and never rolled back; the
+        caller (generator.pipeline.restarts) has checked in AWS that AWS undid it."""
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
+            folder, plan, _rollback, journal = self._load(path)
+            if journal.apply is None or journal.apply.status != "completed":
+                raise StateRefusal(f"{plan.plan_id} was never applied: nothing to repeat")
+            if journal.rollback is not None:
+                raise StateRefusal(f"{plan.plan_id} was rolled back: its change is not repeated")
+            self._check_account(plan)
+            repeated = tuple(s for s in plan.steps if s.phase in ("precheck", "change", "verify"))
+            run = RunRecord(
+                kind="re-stop", status="running", started_at=self.clock(), actor=self.actor
+            )
+            journal.follow_ups.append(run)
+            outcomes = self._run(
+                folder, journal, run, plan.model_copy(update={"steps": repeated}), observe=None
+            )
+            return RunResult(plan.plan_id, "apply", outcomes)
+
     # ---- preparation (no AWS writes) ---------------------------------------------------
 
     def _load(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:

@@ -416,6 +416,12 @@ class GitHubForge(Forge):
         pull = self._merged_pull(finding_id, commit_sha)
         return self._post_result(pull, result)
 
+    def comment_follow_up(self, finding_id: str, commit_sha: str, kind: str, text: str) -> str:
+        """A comment of its own ``kind`` on the PR merged as ``commit_sha`` (a re-stop after
+        AWS started a stopped database again), upserted so a re-run does not repeat it."""
+        pull = self._merged_pull(finding_id, commit_sha)
+        return self._upsert_comment(pull, kind, f"{kind_marker(kind)}\n{text}")
+
     def comment_result_on(self, number: int, finding_id: str, result: ResultComment) -> str:
         pull = self._read(f"reading pull request #{number}", lambda: self.repo.get_pull(number))
         head = self._read(f"reading pull request #{number}", lambda: pull.head.ref)

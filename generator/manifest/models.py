@@ -8,9 +8,17 @@ and a botocore waiter. Values produced by earlier steps are referenced structura
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    model_serializer,
+    model_validator,
+)
 
 from generator.findings import Finding
 
@@ -212,7 +220,7 @@ class StepRecord(BaseModel):
 class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    kind: Literal["apply", "rollback"]
+    kind: Literal["apply", "rollback", "re-stop"]
     status: RunStatus
     started_at: AwareDatetime
     finished_at: AwareDatetime | None = None
@@ -258,3 +266,16 @@ class Journal(BaseModel):
     rollback_sha256: str
     apply: RunRecord | None = None
     rollback: RunRecord | None = None
+    follow_ups: list[RunRecord] = Field(
+        default_factory=list,
+        description="Runs after the apply that repeat its change because AWS undid it (a "
+        "stopped DB that AWS started again after 7 days, stopped again): generator.pipeline."
+        "restarts. Left out of the file while empty.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_follow_ups(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("follow_ups"):
+            data.pop("follow_ups", None)
+        return data

@@ -177,6 +177,7 @@ class AuroraIdle(Rule[AuroraIdleSettings, IdleAuroraCluster]):
             {
                 ("rds", "DescribeDBClusters"),
                 ("rds", "DescribeDBInstances"),
+                ("rds", "DescribeEvents"),  # the scheduled re-stop's check (restarts)
                 ("cloudwatch", "GetMetricData"),
             }
         ),

@@ -98,7 +98,15 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
     settings_model = RdsIdleSettings
     record_model = IdleDbInstance
     calls: ClassVar[RuleCalls] = RuleCalls(
-        scan=frozenset({("rds", "DescribeDBInstances"), ("cloudwatch", "GetMetricData")}),
+        # DescribeEvents: the scheduled re-stop's check that AWS itself started a stopped
+        # instance again (generator.pipeline.restarts), in the read policy with the rest.
+        scan=frozenset(
+            {
+                ("rds", "DescribeDBInstances"),
+                ("rds", "DescribeEvents"),
+                ("cloudwatch", "GetMetricData"),
+            }
+        ),
         apply=frozenset({("rds", "DescribeDBInstances"), ("rds", "StopDBInstance")}),
         rollback=frozenset({("rds", "DescribeDBInstances"), ("rds", "StartDBInstance")}),
         scopes={
