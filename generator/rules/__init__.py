@@ -12,6 +12,7 @@ from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
+from generator.rules.secret_unused import SecretUnused
 
 RULES: dict[str, Rule[Any, Any]] = {
     rule.name: rule
@@ -23,6 +24,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         EipUnassociated(),
         LogsRetention(),
         CloudFrontPriceClass(),
+        SecretUnused(),
     )
 }
 
