@@ -51,6 +51,7 @@ KMS_KEY = "arn:{partition}:kms:{region}:{account}:key/*"
 SECRET = "arn:{partition}:secretsmanager:{region}:{account}:secret:*"
 BUCKET = "arn:{partition}:s3:::*"
 """Bucket ARNs name neither account nor region: scope them with ``OWN_ACCOUNT``."""
+OBJECT = "arn:{partition}:s3:::*/*"
 
 NOT_SKIPPED = Condition("Null", "aws:ResourceTag/{skip_tag}", ("true",))
 """Denies the action on a resource carrying the skip tag, whatever a plan says."""

@@ -12,6 +12,7 @@ from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
 from generator.rules.logs_retention import LogsRetention
+from generator.rules.s3_incomplete_multipart import S3IncompleteMultipart
 from generator.rules.secret_unused import SecretUnused
 
 RULES: dict[str, Rule[Any, Any]] = {
@@ -25,6 +26,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         LogsRetention(),
         CloudFrontPriceClass(),
         SecretUnused(),
+        S3IncompleteMultipart(),
     )
 }
 
