@@ -8,6 +8,7 @@ from generator.rules.base import Rule
 from generator.rules.cloudfront_price_class import CloudFrontPriceClass
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
+from generator.rules.ebs_snapshot_orphaned import EbsSnapshotOrphaned
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.eip_unassociated import EipUnassociated
@@ -27,6 +28,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         CloudFrontPriceClass(),
         SecretUnused(),
         S3IncompleteMultipart(),
+        EbsSnapshotOrphaned(),
     )
 }
 
