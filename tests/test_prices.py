@@ -238,6 +238,17 @@ def stub_price_list(stubber: Stubber, prefix: str = "EUW1-") -> None:
             ]
         ],
     )
+    expect(stubber, "AmazonS3", [[product(f"{prefix}TimedStorage-ByteHrs", "0.024", "GB-Mo")]])
+    expect(
+        stubber,
+        "AWSSecretsManager",
+        [
+            [
+                product(f"{prefix}AWSSecretsManager-Secrets", "0.42", "Secrets"),
+                product(f"{prefix}AWSSecretsManager-APIRequest", "0.000005", "API Requests"),
+            ]
+        ],
+    )
 
 
 def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
@@ -273,6 +284,8 @@ def test_refresh_rebuilds_the_table_and_lists_what_it_kept() -> None:
     assert table.dynamodb.on_demand_write_per_million == PRICES.dynamodb.on_demand_write_per_million
     # SageMaker: real-time hosting only, not training or notebook hours.
     assert table.sagemaker.hosting_hourly == {"ml.m5.large": 0.128}
+    assert table.s3 is not None and table.s3.standard_gb_month == 0.024
+    assert table.secretsmanager is not None and table.secretsmanager.secret_month == 0.42
     # Absent from the answer: the bundled value stays, and the note says so.
     assert table.ebs.volume["st1"].gib_month == bundled_prices().ebs.volume["st1"].gib_month
     assert "ebs.volume.st1.gib_month" in result.kept
@@ -387,3 +400,32 @@ def test_unknown_type_is_unknown_not_zero_and_not_an_exception():
 def test_price_table_states_its_source_and_region():
     assert PRICES.region == "us-east-1"
     assert PRICES.source and PRICES.compiled
+
+
+def test_a_table_refreshed_before_s3_and_secrets_manager_were_priced_still_loads() -> None:
+    """Sections added after schema 2 shipped: an older refreshed table lacks them; the
+    findings needing them are priced unknown (with how to fix it), nothing else changes."""
+    data = bundled_prices().model_dump(mode="json")
+    del data["s3"], data["secretsmanager"]
+    older = PriceTable.model_validate(data)
+    cost = older.secret_cost(region="us-east-1")
+    assert cost.unknown and "reclaim prices refresh" in cost.basis
+    stale = older.s3_standard_storage_cost(region="us-east-1", stored_bytes=10 * 1024**3, what="x")
+    assert stale.unknown
+    fresh = bundled_prices().s3_standard_storage_cost(
+        region="us-east-1", stored_bytes=10 * 1024**3, what="stale parts"
+    )
+    assert fresh.monthly_usd == 0.23 and "S3 Standard" in fresh.basis
+
+
+def test_refresh_from_a_table_without_the_new_sections_adds_them() -> None:
+    data = bundled_prices().model_dump(mode="json")
+    del data["s3"], data["secretsmanager"]
+    pricing = boto3.client("pricing", region_name="us-east-1")
+    with Stubber(pricing) as stubber:
+        stub_price_list(stubber)
+        result = refresh_price_table(
+            pricing, "eu-west-1", base=PriceTable.model_validate(data), today=date(2026, 11, 28)
+        )
+    assert result.table.s3 is not None and result.table.s3.standard_gb_month == 0.024
+    assert result.table.secretsmanager is not None

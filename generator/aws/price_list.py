@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator.aws.price_list_databases import refresh_rds, refresh_redshift
-from generator.aws.prices import PriceTable, VolumeTypePrice
+from generator.aws.prices import PriceTable, VolumeTypePrice, bundled_prices
 from generator.errors import AwsCallFailed, CredentialsError, ReclaimError
 
 PRICING_API_REGION = "us-east-1"
@@ -88,6 +88,7 @@ def _usage_suffix(usagetype: str) -> str:
         "NatGateway-",
         "LoadBalancerUsage",
         "LCUUsage",
+        "AWSSecretsManager-",
     ):
         if marker in usagetype:
             return usagetype[usagetype.index(marker) :]
@@ -246,6 +247,8 @@ def refresh_price_table(
     refresh_redshift(reader, region, data, result)
     _refresh_dynamodb(reader, region, data, record)
     _refresh_sagemaker(reader, region, data, result)
+    _refresh_s3(reader, region, data, record)
+    _refresh_secretsmanager(reader, region, data, record)
     if result.kept:
         data["note"] = "Kept from the previous table (not in the Price List answer): " + ", ".join(
             sorted(result.kept)
@@ -403,3 +406,38 @@ def _refresh_sagemaker(
         result.refreshed.append(f"sagemaker.hosting_hourly ({len(hourly)} instance types)")
     else:
         result.kept.append("sagemaker.hosting_hourly")
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """The table's ``name`` section; a base table refreshed before the section existed
+    starts from the bundled one."""
+    if data.get(name) is None:
+        data[name] = bundled_prices().model_dump(mode="json")[name]
+    section: dict[str, Any] = data[name]
+    return section
+
+
+def _refresh_s3(reader: PriceListReader, region: str, data: dict[str, Any], record: Any) -> None:
+    standard = [
+        p.usd
+        for p in reader.products("AmazonS3", regionCode=region, volumeType="Standard")
+        if p.usage == "TimedStorage-ByteHrs"
+    ]
+    section = _section(data, "s3")
+    record(
+        "s3.standard_gb_month", min(standard, default=None), _setter(section, "standard_gb_month")
+    )
+
+
+def _refresh_secretsmanager(
+    reader: PriceListReader, region: str, data: dict[str, Any], record: Any
+) -> None:
+    secrets = [
+        p.usd
+        for p in reader.products("AWSSecretsManager", regionCode=region)
+        if p.usage == "AWSSecretsManager-Secrets"
+    ]
+    section = _section(data, "secretsmanager")
+    record(
+        "secretsmanager.secret_month", min(secrets, default=None), _setter(section, "secret_month")
+    )

@@ -2,10 +2,10 @@
 
 The table is one JSON file with a section per service (``ebs``, ``ec2``, ``vpc``,
 ``nat_gateway``, ``elb``, ``logs``, ``cloudfront``, ``rds``, ``redshift``, ``dynamodb``,
-``sagemaker``, ``ecr``, ``extended_support``), each naming its source; the file as a whole
-names its region and the date it was compiled. ``reclaim prices refresh`` rebuilds it from
-the AWS Price List (``generator/aws/price_list.py``). Prices are list prices of one region:
-a finding in another region is marked ``estimated``.
+``sagemaker``, ``ecr``, ``extended_support``, ``s3``, ``secretsmanager``), each naming its
+source; the file as a whole names its region and the date it was compiled. ``reclaim prices
+refresh`` rebuilds it from the AWS Price List (``generator/aws/price_list.py``). Prices are
+list prices of one region: a finding in another region is marked ``estimated``.
 """
 
 from __future__ import annotations
@@ -211,6 +211,16 @@ class ExtendedSupportPrices(_Frozen):
         return round(self.eks_cluster_hourly_extended - self.eks_cluster_hourly_standard, 6)
 
 
+class S3Prices(_Frozen):
+    source: str
+    standard_gb_month: float = Field(description="S3 Standard storage, first tier, $/GB-month.")
+
+
+class SecretsManagerPrices(_Frozen):
+    source: str
+    secret_month: float = Field(description="$ per secret per month (prorated hourly).")
+
+
 class PriceTable(_Frozen):
     schema_version: Literal[2] = 2
     region: str
@@ -231,6 +241,10 @@ class PriceTable(_Frozen):
     sagemaker: SageMakerPrices
     ecr: EcrPrices
     extended_support: ExtendedSupportPrices
+    # Added after schema 2 shipped: a table refreshed before them lacks them, and a rule
+    # needing one then prices its findings "unknown" instead of refusing the whole table.
+    s3: S3Prices | None = None
+    secretsmanager: SecretsManagerPrices | None = None
 
     def public_ipv4_cost(self, *, region: str) -> Cost:
         price, hours = self.vpc.public_ipv4_hourly, self.ec2.hours_per_month
@@ -338,6 +352,27 @@ class PriceTable(_Frozen):
 
     def cloudfront_price_class(self, price_class: str) -> tuple[str, ...] | None:
         return self.cloudfront.price_class_regions.get(price_class)
+
+    def s3_standard_storage_cost(self, *, region: str, stored_bytes: float, what: str) -> Cost:
+        if self.s3 is None:
+            return self._missing("s3")
+        gb = stored_bytes / GIB
+        price = self.s3.standard_gb_month
+        return self.cost(
+            gb * price, region, f"{what}: {gb:,.3g} GB x ${price}/GB-month (S3 Standard)"
+        )
+
+    def secret_cost(self, *, region: str, secrets: int = 1) -> Cost:
+        if self.secretsmanager is None:
+            return self._missing("secretsmanager")
+        price = self.secretsmanager.secret_month
+        return self.cost(secrets * price, region, f"{secrets} secret(s) x ${price}/secret-month")
+
+    def _missing(self, section: str) -> Cost:
+        return self.unknown(
+            f"the price table has no {section!r} section (compiled {self.compiled}); "
+            "rebuild it with `reclaim prices refresh`"
+        )
 
     # ---- Cost values --------------------------------------------------------------------------
 

@@ -566,6 +566,8 @@ def _lookup(
     except CallError as error:
         if lookup.found_on_error and error.code == lookup.found_on_error:
             return {}
+        if lookup.not_done_on_error and error.code == lookup.not_done_on_error:
+            return None
         raise
     if not (
         lookup.found_when and _truthy(extract({"found": lookup.found_when}, response)["found"])

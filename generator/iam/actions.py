@@ -24,6 +24,7 @@ ApiCall = tuple[str, str]
 # Services whose IAM prefix is not their signing name.
 PREFIX_EXCEPTIONS: dict[str, str] = {
     "cloudwatch": "cloudwatch",  # signs as "monitoring"
+    "resourcegroupstaggingapi": "tag",  # signs as "tagging"
 }
 
 # Operations IAM authorizes under a differently named action: (service, operation) → action.
@@ -33,6 +34,12 @@ ACTION_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("s3", "ListObjectVersions"): "ListBucketVersions",
     ("s3", "HeadBucket"): "ListBucket",
     ("s3", "HeadObject"): "GetObject",
+    ("s3", "ListBuckets"): "ListAllMyBuckets",
+    ("s3", "ListMultipartUploads"): "ListBucketMultipartUploads",
+    ("s3", "ListParts"): "ListMultipartUploadParts",
+    ("s3", "GetBucketLifecycleConfiguration"): "GetLifecycleConfiguration",
+    ("s3", "PutBucketLifecycleConfiguration"): "PutLifecycleConfiguration",
+    ("s3", "DeleteBucketLifecycle"): "PutLifecycleConfiguration",
 }
 
 # Operations that need no IAM permission at all.

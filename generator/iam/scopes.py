@@ -48,9 +48,17 @@ ELASTIC_IP = "arn:{partition}:ec2:{region}:{account}:elastic-ip/*"
 LOG_GROUP = "arn:{partition}:logs:{region}:{account}:log-group:*"
 DISTRIBUTION = "arn:{partition}:cloudfront::{account}:distribution/*"
 KMS_KEY = "arn:{partition}:kms:{region}:{account}:key/*"
+SECRET = "arn:{partition}:secretsmanager:{region}:{account}:secret:*"
+BUCKET = "arn:{partition}:s3:::*"
+"""Bucket ARNs name neither account nor region: scope them with ``OWN_ACCOUNT``."""
+OBJECT = "arn:{partition}:s3:::*/*"
 
 NOT_SKIPPED = Condition("Null", "aws:ResourceTag/{skip_tag}", ("true",))
 """Denies the action on a resource carrying the skip tag, whatever a plan says."""
+
+
+OWN_ACCOUNT = Condition("StringEquals", "s3:ResourceAccount", ("{account}",))
+"""Only resources of the account the policy is in (for ARNs without an account, S3's)."""
 
 
 def create_action(name: str) -> Condition:

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
@@ -69,6 +70,11 @@ class Lookup(_Frozen):
     found_on_error: str | None = Field(
         default=None, description="An error code meaning the step already happened."
     )
+    not_done_on_error: str | None = Field(
+        default=None,
+        description="An error code meaning the step has not happened yet (S3 answers "
+        "NoSuchLifecycleConfiguration where there is no configuration to compare).",
+    )
     outputs: dict[str, str] = Field(
         default_factory=dict, description="Outputs to record from the lookup response."
     )
@@ -78,6 +84,15 @@ class Lookup(_Frozen):
         "run's only if created after the run observed the resource: an older one (an earlier "
         "attempt's, before the resource changed) never makes the step 'already done'.",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_unused_newer_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # not_done_on_error came after manifests were published: left out when unused, so
+        # every manifest written before it serializes byte for byte as it did.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("not_done_on_error") is None:
+            data.pop("not_done_on_error", None)
+        return data
 
 
 class WaitFor(_Frozen):

@@ -10,6 +10,7 @@ from generator.rules.cloudfront_price_class import CloudFrontPriceClass
 from generator.rules.dynamodb_provisioned_underused import DynamoDbProvisionedUnderused
 from generator.rules.ebs_gp2_to_gp3 import EbsGp2ToGp3
 from generator.rules.ebs_snapshot_archive import EbsSnapshotArchive
+from generator.rules.ebs_snapshot_orphaned import EbsSnapshotOrphaned
 from generator.rules.ebs_unattached import EbsUnattached
 from generator.rules.ec2_idle import Ec2Idle
 from generator.rules.ec2_previous_generation import Ec2PreviousGeneration
@@ -21,7 +22,9 @@ from generator.rules.logs_retention import LogsRetention
 from generator.rules.nat_gateway_idle import NatGatewayIdle
 from generator.rules.rds_idle import RdsIdle
 from generator.rules.redshift_idle import RedshiftIdle
+from generator.rules.s3_incomplete_multipart import S3IncompleteMultipart
 from generator.rules.sagemaker_endpoint_idle import SageMakerEndpointIdle
+from generator.rules.secret_unused import SecretUnused
 
 RULES: dict[str, Rule[Any, Any]] = {
     rule.name: rule
@@ -43,6 +46,9 @@ RULES: dict[str, Rule[Any, Any]] = {
         EcrNoLifecycle(),
         ExtendedSupport(),
         ElbIdle(),
+        SecretUnused(),
+        S3IncompleteMultipart(),
+        EbsSnapshotOrphaned(),
     )
 }
 

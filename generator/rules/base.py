@@ -237,9 +237,13 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         if self.report_only:
             raise ManifestError(f"rule {self.name} is report-only: it plans no change")
         if finding.reversibility == "report-only":
+            why = (
+                "unless `remediate: true` is set for it in reclaim.yml"
+                if issubclass(self.settings_model, OptInRemediation)
+                else "for it (its risk reasons say why)"
+            )
             raise ManifestError(
-                f"{finding.id} was reported only: rule {self.name} plans no change unless "
-                "`remediate: true` is set for it in reclaim.yml"
+                f"{finding.id} was reported only: rule {self.name} plans no change {why}"
             )
         return self.record(finding)
 

@@ -1,0 +1,597 @@
+"""ebs-snapshot-orphaned: snapshots whose source volume is gone, kept by nobody's process.
+
+Found: completed standard-tier snapshots owned by the account, older than ``min_age_days``
+(90), whose source volume no longer exists, backing no AMI of the account, and not made by
+AWS Backup, Data Lifecycle Manager or reclaim itself (those have lifecycles of their own).
+
+Deleting one is reversible only through the EC2 Recycle Bin: a retention rule that covers
+the snapshot keeps it, restorable with the same ID, for the rule's retention period. reclaim
+uses a tag-level rule matching ``reclaim:recycle-bin=retain`` (``reclaim init``'s
+customer-role Terraform creates one when ``recycle_bin_days`` is set): the plan tags the
+snapshot, then deletes it into the bin. Without such a rule (or when the Recycle Bin cannot
+be read) a finding is report-only: priced and listed, never proposed, since its deletion
+could not be undone. Undo: RestoreSnapshotFromRecycleBin before the retention ends (the PR
+states the deadline), then the tag is removed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from generator.aws.tags import PLAN_ID_TAG
+from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.iam.scopes import NOT_SKIPPED, SNAPSHOT, ActionScope, Condition, Grant, only
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
+from generator.manifest.paths import json_literal
+from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.context import ScanContext
+from generator.rules.ebs_snapshot import SnapshotSpec
+
+RECYCLE_BIN_TAG = "reclaim:recycle-bin"
+RECYCLE_BIN_VALUE = "retain"
+"""The tag the customer-role Terraform's Recycle Bin rule matches, and the plan sets."""
+_DLM_TAG = "aws:dlm:lifecycle-policy-id"
+_AWS_BACKUP_MARKS = ("AWS Backup", "AWSBackup")
+_NOT_FOUND = "InvalidSnapshot.NotFound"
+_ONLY_OUR_TAG = Condition("ForAllValues:StringEquals", "aws:TagKeys", (RECYCLE_BIN_TAG,))
+
+
+class OrphanedSnapshotSettings(RuleSettings):
+    min_age_days: int = Field(default=90, ge=1, description="Only snapshots older than this.")
+    min_retention_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A Recycle Bin rule counts as covering a snapshot only if it retains "
+        "deleted snapshots at least this long (the time left to roll back).",
+    )
+
+
+class RecycleBinRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identifier: str
+    retention_days: int
+
+
+class OrphanedSnapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    snapshot: SnapshotSpec
+    age_days: int
+    recycle_bin: RecycleBinRule | None
+    """None: no rule covers it, so the finding is report-only."""
+    skip_tag: str
+
+    @property
+    def already_tagged(self) -> bool:
+        return self.snapshot.tags.get(RECYCLE_BIN_TAG) == RECYCLE_BIN_VALUE
+
+
+def _describe(sid: str) -> AwsCall:
+    return AwsCall(service="ec2", operation="DescribeSnapshots", params={"SnapshotIds": [sid]})
+
+
+def _in_bin(sid: str) -> AwsCall:
+    return AwsCall(
+        service="ec2", operation="ListSnapshotsInRecycleBin", params={"SnapshotIds": [sid]}
+    )
+
+
+def _tag_call(operation: str, sid: str) -> AwsCall:
+    return AwsCall(
+        service="ec2",
+        operation=operation,
+        params={"Resources": [sid], "Tags": [{"Key": RECYCLE_BIN_TAG, "Value": RECYCLE_BIN_VALUE}]},
+    )
+
+
+_TAGGED = (
+    f"length(Snapshots[0].Tags[?Key == {json_literal(RECYCLE_BIN_TAG)} && "
+    f"Value == {json_literal(RECYCLE_BIN_VALUE)}] || `[]`) > `0`"
+)
+
+
+def _as_recorded(snapshot: SnapshotSpec, root: str = "Snapshots[0]") -> tuple[Expectation, ...]:
+    return (
+        Expectation(path=f"{root}.State", equals="completed", what="state"),
+        Expectation(path=f"{root}.VolumeId", equals=snapshot.volume_id, what="source volume"),
+        Expectation(path=f"{root}.VolumeSize", equals=snapshot.volume_size_gib, what="size (GiB)"),
+        Expectation(
+            path=f"{root}.Encrypted || `false`", equals=snapshot.encrypted, what="encryption"
+        ),
+        Expectation(path=f"{root}.KmsKeyId", equals=snapshot.kms_key_id, what="KMS key"),
+        Expectation(
+            path=f"{root}.Description || ''", equals=snapshot.description, what="description"
+        ),
+    )
+
+
+class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
+    name: ClassVar[str] = "ebs-snapshot-orphaned"
+    summary: ClassVar[str] = "Snapshots of deleted volumes that no AMI or backup process keeps"
+    resource_type: ClassVar[str] = "AWS::EC2::Snapshot"
+    reversibility: ClassVar[Reversibility] = "full-delayed"
+    docs: ClassVar[RuleDocs] = RuleDocs(
+        finds=(
+            "snapshots owned by the account, older than `min_age_days` (90), whose source volume "
+            "no longer exists, backing no AMI, not made by AWS Backup, DLM or reclaim. "
+            "Report-only unless a tag-level Recycle Bin rule (`recycle_bin_days` in the "
+            "customer-role Terraform) covers them"
+        ),
+        change="tag `reclaim:recycle-bin=retain`, then DeleteSnapshot into the Recycle Bin",
+        undo=(
+            "RestoreSnapshotFromRecycleBin (same snapshot ID) within the rule's retention (the "
+            "PR states the deadline), then the tag is removed"
+        ),
+    )
+    settings_model = OrphanedSnapshotSettings
+    record_model = OrphanedSnapshot
+    calls: ClassVar[RuleCalls] = RuleCalls(
+        scan=frozenset(
+            {
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "DescribeVolumes"),
+                ("ec2", "DescribeImages"),
+                ("rbin", "ListRules"),
+            }
+        ),
+        apply=frozenset(
+            {
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "DescribeVolumes"),
+                ("ec2", "DescribeImages"),
+                ("rbin", "GetRule"),
+                ("ec2", "CreateTags"),
+                ("ec2", "DeleteSnapshot"),
+                ("ec2", "ListSnapshotsInRecycleBin"),
+            }
+        ),
+        rollback=frozenset(
+            {
+                ("ec2", "DescribeSnapshots"),
+                ("ec2", "ListSnapshotsInRecycleBin"),
+                ("ec2", "RestoreSnapshotFromRecycleBin"),
+                ("ec2", "DeleteTags"),
+            }
+        ),
+        scopes={
+            "ec2:CreateTags": ActionScope(
+                grants=(
+                    Grant(
+                        (SNAPSHOT,),
+                        (
+                            NOT_SKIPPED,
+                            _ONLY_OUR_TAG,
+                            Condition(
+                                "StringEquals",
+                                f"aws:RequestTag/{RECYCLE_BIN_TAG}",
+                                (RECYCLE_BIN_VALUE,),
+                            ),
+                        ),
+                        "only the Recycle Bin tag, only on snapshots without the skip tag",
+                    ),
+                )
+            ),
+            "ec2:DeleteSnapshot": ActionScope(
+                grants=(
+                    Grant(
+                        (SNAPSHOT,),
+                        (
+                            NOT_SKIPPED,
+                            Condition(
+                                "StringEquals",
+                                f"aws:ResourceTag/{RECYCLE_BIN_TAG}",
+                                (RECYCLE_BIN_VALUE,),
+                            ),
+                        ),
+                        "only snapshots carrying the Recycle Bin tag (so a retention rule "
+                        "keeps them), never one carrying the skip tag",
+                    ),
+                )
+            ),
+            "rbin:GetRule": only(
+                "arn:{partition}:rbin:{region}:{account}:rule/*", why="Recycle Bin rules"
+            ),
+            "ec2:RestoreSnapshotFromRecycleBin": only(
+                SNAPSHOT, why="snapshots only, to undo a deletion"
+            ),
+            "ec2:DeleteTags": ActionScope(
+                grants=(Grant((SNAPSHOT,), (_ONLY_OUR_TAG,), "only the Recycle Bin tag, on undo"),)
+            ),
+        },
+    )
+
+    # ---- detection -------------------------------------------------------------------
+
+    def scan(
+        self, ctx: ScanContext, settings: OrphanedSnapshotSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        ec2 = ctx.client("ec2")
+        snapshots = [
+            snapshot
+            for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"])
+            for snapshot in map(SnapshotSpec.from_api, page.get("Snapshots", []))
+            if not snapshot.owner_id or snapshot.owner_id == ctx.account_id
+        ]
+        if not snapshots:
+            return
+        volumes = {
+            volume["VolumeId"]
+            for page in ec2.get_paginator("describe_volumes").paginate()
+            for volume in page.get("Volumes", [])
+        }
+        amis = _snapshots_backing_amis(ec2)
+        rule: RecycleBinRule | None = None
+        rule_read = False
+        for snapshot in snapshots:
+            reason = self._skip_reason(ctx, settings, snapshot, volumes, amis)
+            if reason is not None:
+                yield self.skipped(ctx, snapshot.snapshot_id, reason)
+                continue
+            if not rule_read:
+                rule, rule_read = _covering_rule(ctx, settings), True
+            yield self._finding(ctx, snapshot, snapshots, rule)
+
+    def _skip_reason(
+        self,
+        ctx: ScanContext,
+        settings: OrphanedSnapshotSettings,
+        snapshot: SnapshotSpec,
+        volumes: set[str],
+        amis: dict[str, str],
+    ) -> str | None:
+        age = ctx.as_of - snapshot.start_time
+        if snapshot.state != "completed":
+            return f"state is {snapshot.state!r}"
+        if snapshot.storage_tier != "standard":
+            return f"in the {snapshot.storage_tier} tier: left to ebs-snapshot-archive's undo"
+        if age < timedelta(days=settings.min_age_days):
+            return f"{age.days} days old, under min_age_days={settings.min_age_days}"
+        if not snapshot.lineage_known:
+            return "copied snapshot (volume vol-ffffffff): its source volume is unknown"
+        if snapshot.volume_id in volumes:
+            return f"its source volume {snapshot.volume_id} still exists"
+        if snapshot.snapshot_id in amis:
+            return f"backs AMI {amis[snapshot.snapshot_id]}"
+        if snapshot.managed_by_aws_backup or any(
+            mark in snapshot.description for mark in _AWS_BACKUP_MARKS
+        ):
+            return "made by AWS Backup: its backup plan's lifecycle owns it"
+        if _DLM_TAG in snapshot.tags:
+            return "made by Data Lifecycle Manager: its policy's retention owns it"
+        if PLAN_ID_TAG in snapshot.tags:
+            return "reclaim's own backup: kept for its plan's rollback"
+        return ctx.exclusions.reason_to_skip(snapshot.snapshot_id, snapshot.tags)
+
+    def _finding(
+        self,
+        ctx: ScanContext,
+        snapshot: SnapshotSpec,
+        snapshots: list[SnapshotSpec],
+        rule: RecycleBinRule | None,
+    ) -> Finding:
+        age_days = (ctx.as_of - snapshot.start_time).days
+        siblings = sum(
+            1 for s in snapshots if s.volume_id == snapshot.volume_id and s is not snapshot
+        )
+        size = snapshot.full_size_gib
+        rate = ctx.prices.ebs.snapshot.standard_gib_month
+        cost = ctx.prices.cost(
+            size * rate,
+            ctx.region,
+            f"{size:.1f} GiB x ${rate}/GiB-month standard snapshot storage"
+            + (
+                f"; an upper bound: {siblings} other snapshot(s) of {snapshot.volume_id} may "
+                "share its blocks"
+                if siblings
+                else "; the only snapshot of its volume, so every block is its own"
+            ),
+        )
+        if siblings or snapshot.full_size_bytes is None:
+            cost = cost.model_copy(update={"estimated": True})
+        record = OrphanedSnapshot(
+            snapshot=snapshot, age_days=age_days, recycle_bin=rule, skip_tag=ctx.exclusions.skip_tag
+        )
+        evidence = [
+            Evidence(label="Snapshot", value=snapshot.label(), source="DescribeSnapshots"),
+            Evidence(
+                label="Age",
+                value=f"{age_days} days (started {snapshot.start_time:%Y-%m-%d})",
+                source="DescribeSnapshots",
+            ),
+            Evidence(
+                label="Source volume",
+                value=f"{snapshot.volume_id} no longer exists",
+                source="DescribeVolumes",
+            ),
+            Evidence(label="AMI", value="backs no AMI of this account", source="DescribeImages"),
+            Evidence(
+                label="Recycle Bin",
+                value=(
+                    f"rule {rule.identifier} keeps snapshots tagged "
+                    f"{RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE} for {rule.retention_days} days"
+                    if rule
+                    else "no tag-level rule covers it: report-only (deleting it could not be "
+                    "undone); set recycle_bin_days in the customer-role Terraform"
+                ),
+                source="rbin ListRules",
+            ),
+        ]
+        finding = self.new_finding(
+            ctx,
+            title=f"Delete orphaned {snapshot.label()}, {age_days} days old",
+            cost=cost,
+            risk="medium" if rule else "high",
+            risk_reasons=(
+                "nobody may have a use for it, but nobody can say that from AWS alone",
+                f"restorable for {rule.retention_days} days from the Recycle Bin"
+                if rule
+                else "no Recycle Bin rule: a deletion would be permanent",
+            ),
+            evidence=evidence,
+            record=record,
+        )
+        if rule is None:
+            return finding.model_copy(update={"reversibility": "report-only"})
+        return finding
+
+    # ---- manifests (pure) --------------------------------------------------------------
+
+    def resource_of(self, record: OrphanedSnapshot) -> str:
+        return record.snapshot.snapshot_id
+
+    def tags_of(self, record: OrphanedSnapshot) -> Mapping[str, str]:
+        return record.snapshot.tags
+
+    def plan(self, finding: Finding, record: OrphanedSnapshot) -> ManifestBody:
+        rule = _covered(finding, record)
+        snapshot = record.snapshot
+        sid, root = snapshot.snapshot_id, "Snapshots[0]"
+        delete = AwsCall(service="ec2", operation="DeleteSnapshot", params={"SnapshotId": sid})
+        tag_steps: list[Step] = []
+        if not record.already_tagged:
+            tag_steps.append(
+                steps.change(
+                    "tag",
+                    f"Tag {sid} {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}, the tag Recycle Bin rule "
+                    f"{rule.identifier} retains deleted snapshots by.",
+                    _tag_call("CreateTags", sid),
+                    already_done=Lookup(call=_describe(sid), found_when=_TAGGED),
+                )
+            )
+        plan_steps = (
+            steps.precheck(
+                "precheck",
+                f"Read {sid} and confirm it is completed, owned by this account, without the "
+                "skip tag, and unchanged since the scan (source volume, size, encryption, "
+                "description, tags).",
+                _describe(sid),
+                Expectation(path=f"{root}.OwnerId", equals=finding.account, what="owner"),
+                Expectation(
+                    path=f"{root}.StorageTier || 'standard'", equals="standard", what="tier"
+                ),
+                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
+                steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
+                *_as_recorded(snapshot),
+            ),
+            steps.precheck(
+                "precheck-volume",
+                f"Confirm its source volume {snapshot.volume_id} still does not exist.",
+                AwsCall(
+                    service="ec2",
+                    operation="DescribeVolumes",
+                    params={"VolumeIds": [snapshot.volume_id]},
+                ),
+                expect_error="InvalidVolume.NotFound",
+                failure_hint="the source volume exists (again): the snapshot is not orphaned",
+            ),
+            steps.precheck(
+                "precheck-ami",
+                f"Confirm no AMI is backed by {sid}.",
+                AwsCall(
+                    service="ec2",
+                    operation="DescribeImages",
+                    params={
+                        "Filters": [{"Name": "block-device-mapping.snapshot-id", "Values": [sid]}]
+                    },
+                ),
+                Expectation(path="length(Images)", equals=0, what="AMIs using it"),
+            ),
+            steps.precheck(
+                "precheck-recycle-bin",
+                f"Confirm Recycle Bin rule {rule.identifier} is available, retains EBS "
+                f"snapshots tagged {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}, for "
+                f"{rule.retention_days} days.",
+                AwsCall(
+                    service="rbin", operation="GetRule", params={"Identifier": rule.identifier}
+                ),
+                Expectation(path="Status", equals="available", what="rule status"),
+                Expectation(path="ResourceType", equals="EBS_SNAPSHOT", what="resource type"),
+                Expectation(
+                    path=(
+                        f"length(ResourceTags[?ResourceTagKey == {json_literal(RECYCLE_BIN_TAG)}"
+                        f" && ResourceTagValue == {json_literal(RECYCLE_BIN_VALUE)}] || `[]`)"
+                    ),
+                    equals=1,
+                    what=f"rule matches {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}",
+                ),
+                Expectation(
+                    path="RetentionPeriod.RetentionPeriodValue",
+                    equals=rule.retention_days,
+                    what="retention (days)",
+                ),
+                Expectation(
+                    path="RetentionPeriod.RetentionPeriodUnit", equals="DAYS", what="retention unit"
+                ),
+                failure_hint="without this rule the deletion would be permanent: reclaim "
+                "deletes nothing the Recycle Bin does not keep",
+            ),
+            steps.record(
+                "record",
+                f"Record {sid} in the journal: what the rollback's restore is checked against.",
+                _describe(sid),
+                outputs={
+                    "VolumeId": f"{root}.VolumeId",
+                    "VolumeSize": f"{root}.VolumeSize",
+                    "StartTime": f"{root}.StartTime",
+                    "Tags": f"{root}.Tags",
+                },
+            ),
+            # The write role may delete only snapshots carrying the Recycle Bin tag, so before
+            # the tag is set, the dry run asks about the tag; once it is, about the delete.
+            steps.dry_run(
+                f"Ask EC2 whether tagging {sid} would be permitted (DryRun).",
+                _tag_call("CreateTags", sid),
+            )
+            if tag_steps
+            else steps.dry_run(
+                f"Ask EC2 whether DeleteSnapshot {sid} would be permitted (DryRun).", delete
+            ),
+            *tag_steps,
+            steps.change(
+                "delete",
+                f"Delete {sid}; Recycle Bin rule {rule.identifier} keeps it for "
+                f"{rule.retention_days} days.",
+                delete,
+                destroys_data=True,
+                already_done=Lookup(call=_describe(sid), found_on_error=_NOT_FOUND),
+            ),
+            steps.verify(
+                "verify",
+                f"Confirm {sid} is in the Recycle Bin, and record when it leaves it.",
+                _in_bin(sid),
+                Expectation(path="length(Snapshots)", equals=1, what="snapshot in the Recycle Bin"),
+                outputs={"RecycleBinExitTime": "Snapshots[0].RecycleBinExitTime"},
+            ),
+        )
+        return ManifestBody(
+            steps=plan_steps,
+            notes=(
+                f"Deadline: the rollback can restore {sid} for {rule.retention_days} days after "
+                "the apply (the journal records the Recycle Bin's exact exit time). After that "
+                "the snapshot is deleted for good.",
+                "While in the Recycle Bin the snapshot is still billed at the snapshot storage "
+                "price: the saving starts when the retention ends.",
+                "If the Recycle Bin rule is deleted or changed before the apply, the apply "
+                "stops before deleting anything.",
+            ),
+        )
+
+    def rollback(self, finding: Finding, record: OrphanedSnapshot) -> ManifestBody:
+        rule = _covered(finding, record)
+        snapshot = record.snapshot
+        sid, root = snapshot.snapshot_id, "Snapshots[0]"
+        restore = AwsCall(
+            service="ec2", operation="RestoreSnapshotFromRecycleBin", params={"SnapshotId": sid}
+        )
+        untag: list[Step] = []
+        if not record.already_tagged:
+            untag.append(
+                steps.change(
+                    "untag",
+                    f"Remove the {RECYCLE_BIN_TAG} tag the apply added.",
+                    _tag_call("DeleteTags", sid),
+                    already_done=Lookup(call=_describe(sid), found_when=f"!({_TAGGED})"),
+                )
+            )
+        rollback_steps = (
+            steps.precheck(
+                "precheck",
+                f"Confirm {sid} is in the Recycle Bin (it leaves it {rule.retention_days} days "
+                "after the apply).",
+                _in_bin(sid),
+                Expectation(path="length(Snapshots)", equals=1, what="snapshot in the Recycle Bin"),
+                failure_hint="past the retention the snapshot is deleted for good; if it is "
+                "not in the bin but exists, someone restored it already",
+            ),
+            steps.dry_run(f"Ask EC2 whether restoring {sid} would be permitted (DryRun).", restore),
+            steps.change(
+                "restore",
+                f"Restore {sid} from the Recycle Bin (same snapshot ID) and wait until it is "
+                "completed.",
+                restore,
+                already_done=Lookup(
+                    call=_describe(sid),
+                    found_when="length(Snapshots) > `0`",
+                    not_done_on_error=_NOT_FOUND,
+                ),
+                wait=WaitFor(waiter="snapshot_completed", params={"SnapshotIds": [sid]}),
+            ),
+            *untag,
+            steps.verify(
+                "verify",
+                f"Confirm {sid} is back as recorded: source volume, size, encryption, "
+                "description and tags.",
+                _describe(sid),
+                steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
+                *_as_recorded(snapshot),
+            ),
+        )
+        return ManifestBody(
+            steps=rollback_steps,
+            notes=(f"Only within the {rule.retention_days}-day Recycle Bin retention.",),
+        )
+
+
+def _covered(finding: Finding, record: OrphanedSnapshot) -> RecycleBinRule:
+    from generator.errors import ManifestError
+
+    if record.recycle_bin is None or finding.reversibility == "report-only":
+        raise ManifestError(
+            f"{finding.id} is report-only: no Recycle Bin rule covers it, so its deletion could "
+            "not be undone",
+            hint="set recycle_bin_days in the customer-role Terraform and scan again",
+        )
+    return record.recycle_bin
+
+
+def _snapshots_backing_amis(ec2: Any) -> dict[str, str]:
+    backing: dict[str, str] = {}
+    for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
+        for image in page.get("Images", []):
+            for mapping in image.get("BlockDeviceMappings") or []:
+                snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+                if snapshot_id:
+                    backing[snapshot_id] = image["ImageId"]
+    return backing
+
+
+def _covering_rule(ctx: ScanContext, settings: OrphanedSnapshotSettings) -> RecycleBinRule | None:
+    """The tag-level rule retaining snapshots tagged reclaim:recycle-bin=retain longest,
+    unlocked or not; None (and a warning) when none does or the Recycle Bin is unreadable."""
+    try:
+        pages = (
+            ctx.client("rbin")
+            .get_paginator("list_rules")
+            .paginate(
+                ResourceType="EBS_SNAPSHOT",
+                ResourceTags=[
+                    {"ResourceTagKey": RECYCLE_BIN_TAG, "ResourceTagValue": RECYCLE_BIN_VALUE}
+                ],
+            )
+        )
+        rules = [rule for page in pages for rule in page.get("Rules", [])]
+    except (ClientError, BotoCoreError) as error:
+        ctx.warn(
+            f"Recycle Bin rules unreadable ({error}): orphaned snapshots are report-only, "
+            "since their deletion could not be shown to be undoable"
+        )
+        return None
+    usable = [
+        RecycleBinRule(
+            identifier=rule["Identifier"],
+            retention_days=int(rule["RetentionPeriod"]["RetentionPeriodValue"]),
+        )
+        for rule in rules
+        if (rule.get("RetentionPeriod") or {}).get("RetentionPeriodUnit") == "DAYS"
+        and int(rule["RetentionPeriod"]["RetentionPeriodValue"]) >= settings.min_retention_days
+    ]
+    # AWS keeps a resource several rules match for the longest of their retentions.
+    return max(usable, key=lambda r: (r.retention_days, r.identifier), default=None)
