@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
+from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG, tag_list
 from generator.findings import (
     Evidence,
@@ -42,7 +43,14 @@ from generator.manifest.models import (
 )
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BackupCost,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
@@ -340,6 +348,19 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
 
     def tags_of(self, record: UnattachedVolume) -> Mapping[str, str]:
         return record.volume.tags
+
+    def backup_cost(self, record: UnattachedVolume, prices: PriceTable) -> BackupCost:
+        volume = record.volume
+        rate = prices.ebs.snapshot.standard_gib_month
+        return BackupCost(
+            what=f"the backup snapshot of {volume.volume_id}",
+            monthly_usd=round(volume.size_gib * rate, 2),
+            basis=(
+                f"at most {volume.size_gib} GiB x ${rate}/GB-month (EBS snapshot, standard "
+                "tier): a snapshot is billed on the blocks the volume has written, so the "
+                "volume's size is an upper bound"
+            ),
+        )
 
     def plan(self, finding: Finding, record: UnattachedVolume) -> ManifestBody:
         volume = record.volume
