@@ -152,7 +152,7 @@ def net_of_backup_lines(report: FindingsReport) -> list[str]:
         net = net_savings(finding)
         if net is not None:
             lines.append(
-                f"{finding.resource_id}: {net.backup_words}; {net.net_words} while it is kept"
+                f"{finding.resource_id}: {net.backup_words}; {net.net_words} {net.while_kept}"
             )
     return lines
 

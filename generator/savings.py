@@ -43,6 +43,11 @@ class NetSavings:
         return f"{self.backup.what}: {bound}${self.backup.monthly_usd:,.2f}/month{estimated}"
 
     @property
+    def while_kept(self) -> str:
+        days = self.backup.kept_days
+        return "while it is kept" if days is None else f"for the {days} days it is kept"
+
+    @property
     def net_words(self) -> str:
         """The net figure in words, for a PR body or a scan line."""
         net = self.net_monthly_usd

@@ -45,7 +45,7 @@ def test_a_deleted_volume_saves_its_price_less_its_backup_snapshot() -> None:
     assert "| Saves | **$10.00/month**" in body
     backup_row = next(line for line in body.splitlines() if line.startswith("| Backup kept |"))
     assert "up to $5.00/month" in backup_row
-    assert "net at least $5.00/month while it is kept" in backup_row
+    assert "net at least $5.00/month for the 30 days it is kept after the apply" in backup_row
     assert "$10.00/month once it is deleted" in backup_row
     assert "volume's size is an upper bound" in body
 
@@ -90,7 +90,7 @@ def test_scan_output_shows_the_net_figure_beside_the_findings() -> None:
     lines = [line for line in markdown.splitlines() if line.startswith("- ")]
     assert lines == [
         f"- {volume.resource_id}: the backup snapshot of {volume.resource_id}: up to "
-        "$5.00/month; net at least $5.00/month while it is kept"
+        "$5.00/month; net at least $5.00/month for the 30 days it is kept"
     ]
     console = Console(file=io.StringIO(), width=200)
     print_report(report, "table", console)
@@ -106,3 +106,28 @@ def test_cost_stays_the_gross_saving() -> None:
     finding = _volume(100, "gp2", 10.0)
     assert isinstance(finding.cost, Cost) and finding.cost.monthly_usd == 10.0
     assert "backup" not in json.loads(finding.model_dump_json())["cost"]
+
+
+def test_the_pr_states_the_configured_retention_and_apply_holds_it_to_reclaim_yml() -> None:
+    """backup_retention_days is in the record and in the plan's notes: a PR stating 365 days
+    when the default branch's reclaim.yml says 30 is refused by apply's re-observation."""
+    import pytest
+
+    from generator.errors import PrecheckFailed
+    from generator.executor.observe import check_observed
+    from generator.rules.ebs_unattached import EbsUnattachedSettings
+
+    assert EbsUnattachedSettings().backup_retention_days == 30
+    with pytest.raises(ValueError):
+        EbsUnattachedSettings(backup_retention_days=0)
+    observed = _volume(100, "gp2", 10.0)
+    assert observed.resource["backup_retention_days"] == 30
+    forged_resource = {**observed.resource, "backup_retention_days": 365}
+    forged = observed.model_copy(update={"resource": forged_resource})
+    remediation = plan_finding(forged)
+    assert "for the 365 days it is kept" in remediation.readme
+    assert any("kept 365 days after the apply" in note for note in remediation.plan.notes)
+    with pytest.raises(PrecheckFailed, match="no longer what the rule derives"):
+        check_observed(remediation.plan, remediation.rollback, observed)
+    honest = plan_finding(observed)
+    check_observed(honest.plan, honest.rollback, observed)  # the same retention passes

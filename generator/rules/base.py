@@ -82,6 +82,9 @@ class BackupCost:
     """At most this a month (``upper_bound``) or about this."""
     basis: str
     """How the figure was computed, from the bundled price table."""
+    kept_days: int | None = None
+    """Days after the apply the backup is kept (the rule's backup_retention_days), or None
+    when nothing deletes it."""
     upper_bound: bool = True
 
 
