@@ -18,6 +18,7 @@ from generator.manifest.folder import (
 from generator.manifest.models import Plan, Rollback
 from generator.render import render
 from generator.rules import rule_for
+from generator.savings import net_savings
 
 _SCAN_ONLY = "plan the findings file `reclaim scan` wrote; findings are never edited by hand"
 
@@ -48,7 +49,12 @@ class Remediation:
 
 def pr_body(finding: Finding, plan: Plan, rollback: Rollback) -> str:
     return render(
-        "pr/body.md.j2", finding=finding, plan=plan, rollback=rollback, phase_names=PHASE_NAMES
+        "pr/body.md.j2",
+        finding=finding,
+        plan=plan,
+        rollback=rollback,
+        phase_names=PHASE_NAMES,
+        net=net_savings(finding),
     )
 
 

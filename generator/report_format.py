@@ -17,6 +17,7 @@ from rich.table import Table
 
 from generator.findings import FindingsReport, ScanError
 from generator.report_stream import Totals
+from generator.savings import net_savings
 
 if TYPE_CHECKING:  # `scan` prints through this module and never runs the executor
     from generator.config import ReclaimConfig
@@ -144,6 +145,18 @@ def findings_table(
     return table
 
 
+def net_of_backup_lines(report: FindingsReport) -> list[str]:
+    """One line per finding whose plan keeps a backup that is billed: the saving net of it."""
+    lines = []
+    for finding in report.findings:
+        net = net_savings(finding)
+        if net is not None:
+            lines.append(
+                f"{finding.resource_id}: {net.backup_words}; {net.net_words} {net.while_kept}"
+            )
+    return lines
+
+
 def print_report(
     report: FindingsReport,
     fmt: str,
@@ -172,6 +185,11 @@ def print_report(
             len(details.warnings) if details else 0,
         )
     )
+    backups = net_of_backup_lines(report)
+    if backups:
+        console.print("net of the backups the plans keep:", highlight=False)
+        for line in backups:
+            console.print(f"  {line}", markup=False, highlight=False)
     for error in report.errors:
         console.print(
             f"[red]error[/red] {error.account}/{error.region}/{error.rule}: "
@@ -228,6 +246,10 @@ def findings_markdown(
             f"| {finding.account} | {finding.region} | {_cell(finding.title)} | {price} "
             f"| {finding.reversibility} | {finding.risk} |"
         )
+    backups = net_of_backup_lines(report)
+    if backups:
+        lines += ["", "Net of the backups the plans keep:", ""]
+        lines.extend(f"- {_cell(line)}" for line in backups)
     for error in report.errors:
         lines.append(f"\n- error in {error.account}/{error.region}/{error.rule}: {error.message}")
     if details is not None:

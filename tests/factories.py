@@ -82,6 +82,7 @@ def volume_finding(**spec: Any) -> Finding:
         unattached_source="cloudtrail",
         skip_tag="reclaim:skip",
         snapshot_timeout_minutes=120,
+        backup_retention_days=30,
     )
     region = volume.availability_zone[:-1]
     return finding_of(

@@ -177,3 +177,40 @@ def test_a_region_from_the_environment_that_is_no_region_is_a_config_error(
     assert (
         "AWS_REGION gives the region 'Frankfurt', which is not an AWS region name" in result.output
     )
+
+
+def test_scan_shows_the_saving_net_of_the_backup_for_the_configured_retention(
+    ec2: Any, tmp_path: Path
+) -> None:
+    volume = make_volume(ec2, Size=200, VolumeType="gp2")
+    config = (
+        "regions: [us-east-1]\noutput:\n  state_file: state.json\n"
+        + only_ebs_unattached().replace(
+            "{use_cloudtrail: false}", "{use_cloudtrail: false, backup_retention_days: 45}"
+        )
+    )
+    scan(tmp_path, config=config)
+    later = (datetime.now(UTC) + timedelta(days=9)).isoformat()
+
+    markdown = scan(tmp_path, "--as-of", later, "--format", "markdown", config=config)
+    assert markdown.exit_code == 0, markdown.output
+    assert "| 20.00 |" in markdown.output  # the gross saving: 200 GiB gp2
+    assert (
+        f"- {volume}: the backup snapshot of {volume}: up to $10.00/month; "
+        "net at least $10.00/month for the 45 days it is kept"
+    ) in markdown.output
+    table = scan(tmp_path, "--as-of", later, config=config)
+    assert "net of the backups the plans keep:" in table.output
+    assert "for the 45 days it is kept" in table.output
+
+    # ... and the PR `reclaim plan` writes from that scan states the same retention.
+    findings = tmp_path / "findings.json"
+    scan(tmp_path, "--as-of", later, "--output", str(findings), config=config)
+    planned = CliRunner().invoke(
+        main, ["plan", "--findings", str(findings), "--out", str(tmp_path / "out")]
+    )
+    assert planned.exit_code == 0, planned.output
+    (folder,) = (tmp_path / "out").iterdir()
+    readme = (folder / "README.md").read_text()
+    assert "net at least $10.00/month for the 45 days it is kept after the apply" in readme
+    assert "The backup snapshot is kept 45 days after the apply" in readme

@@ -33,6 +33,7 @@ from generator.iam.scopes import ActionScope
 from generator.manifest.models import Plan, Rollback, Step
 
 if TYPE_CHECKING:
+    from generator.aws.prices import PriceTable
     from generator.rules.context import ScanContext
 
 
@@ -78,6 +79,25 @@ class RuleDocs:
     change: str | None = None
     """None for a report-only rule."""
     undo: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupCost:
+    """What the backup a plan keeps goes on costing after the apply, and for how long.
+
+    A finding's saving is what the change stops paying; while the backup is kept, the
+    account pays this instead, so the saving net of it is what a reviewer can believe."""
+
+    what: str
+    """The backup, in words ("the backup snapshot of vol-1")."""
+    monthly_usd: float
+    """At most this a month (``upper_bound``) or about this."""
+    basis: str
+    """How the figure was computed, from the bundled price table."""
+    kept_days: int | None = None
+    """Days after the apply the backup is kept (the rule's backup_retention_days), or None
+    when nothing deletes it."""
+    upper_bound: bool = True
 
 
 SettingsT = TypeVar("SettingsT", bound=RuleSettings, default=RuleSettings)
@@ -151,6 +171,11 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     def rollback(self, finding: Finding, record: RecordT) -> ManifestBody:
         """Pure: the rollback's steps and notes. Leave it out for a report-only rule."""
         raise NotImplementedError
+
+    def backup_cost(self, record: RecordT, prices: PriceTable) -> BackupCost | None:
+        """Pure: what the backup the plan keeps costs a month, from the record and the
+        price table. None for a rule whose plan keeps no backup that is billed."""
+        return None
 
     # ---- what the scan, the planner, validation and the executor call -------------------
 
@@ -232,6 +257,12 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
             steps=body.steps,
             notes=body.notes,
         )
+
+    def backup_cost_of(self, finding: Finding, prices: PriceTable) -> BackupCost | None:
+        """Pure: the backup cost of this finding's plan (None for a report-only rule)."""
+        if self.report_only:
+            return None
+        return self.backup_cost(self.record(finding), prices)
 
     def _remediable(self, finding: Finding) -> RecordT:
         if self.report_only:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
+from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG, tag_list
 from generator.findings import (
     Evidence,
@@ -42,7 +43,14 @@ from generator.manifest.models import (
 )
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BackupCost,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VolumeSpec, spec_expectations
 from generator.state import state_key
@@ -92,6 +100,14 @@ class EbsUnattachedSettings(RuleSettings):
     snapshot_timeout_minutes: int = Field(
         default=120, ge=5, description="How long apply waits for the backup snapshot."
     )
+    backup_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days the backup snapshot is kept after the apply, stated in the PR "
+        "(with the saving net of the snapshot for that long); reclaim never deletes it by "
+        "itself.",
+    )
 
 
 class UnattachedVolume(BaseModel):
@@ -104,6 +120,7 @@ class UnattachedVolume(BaseModel):
     unattached_source: str
     skip_tag: str
     snapshot_timeout_minutes: int
+    backup_retention_days: int
 
 
 def _client_token(plan_id: str) -> str:
@@ -302,6 +319,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             unattached_source=source,
             skip_tag=ctx.exclusions.skip_tag,
             snapshot_timeout_minutes=settings.snapshot_timeout_minutes,
+            backup_retention_days=settings.backup_retention_days,
         )
         evidence = [
             Evidence(label="State", value="available, no attachments", source="DescribeVolumes"),
@@ -340,6 +358,20 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
 
     def tags_of(self, record: UnattachedVolume) -> Mapping[str, str]:
         return record.volume.tags
+
+    def backup_cost(self, record: UnattachedVolume, prices: PriceTable) -> BackupCost:
+        volume = record.volume
+        rate = prices.ebs.snapshot.standard_gib_month
+        return BackupCost(
+            what=f"the backup snapshot of {volume.volume_id}",
+            monthly_usd=round(volume.size_gib * rate, 2),
+            kept_days=record.backup_retention_days,
+            basis=(
+                f"at most {volume.size_gib} GiB x ${rate}/GB-month (EBS snapshot, standard "
+                "tier): a snapshot is billed on the blocks the volume has written, so the "
+                "volume's size is an upper bound"
+            ),
+        )
 
     def plan(self, finding: Finding, record: UnattachedVolume) -> ManifestBody:
         volume = record.volume
@@ -441,8 +473,11 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             ),
         )
         notes = [
-            "The backup snapshot is kept until you delete it; it costs about "
+            f"The backup snapshot is kept {record.backup_retention_days} days after the apply "
+            "(backup_retention_days); it costs about "
             f"${volume.size_gib * 0.05:.2f}/month at most (incremental data only).",
+            "/rollback restores from it: keep it those days. reclaim never deletes it by "
+            f"itself; after them, delete it yourself (tag {PLAN_ID_TAG}={finding.id}).",
             "A restore creates a new volume with a new ID from the snapshot.",
         ]
         if len(volume.tags) != len(volume.restorable_tags):

@@ -44,6 +44,7 @@ def finding(
         unattached_source="cloudtrail",
         skip_tag="reclaim:skip",
         snapshot_timeout_minutes=120,
+        backup_retention_days=30,
     )
     idle = (as_of - since).days
     built = finding_of(
