@@ -18,6 +18,7 @@ from generator.errors import ManifestError, PrecheckFailed
 from generator.planner import executable
 from generator.rules import RULES
 from generator.rules.ebs_snapshot_orphaned import RECYCLE_BIN_TAG, RECYCLE_BIN_VALUE
+from generator.savings import net_savings
 from tests.moto_snapshot_tiers import snapshot_tiers  # noqa: F401 (fixture: the AMI filter)
 from tests.recycle_bin import BinRule, RecycleBin
 from tests.rule_harness import context, detect, executor, journal, moto_client, planned
@@ -90,6 +91,18 @@ def test_finds_orphans_and_says_why_others_are_left_alone(aws: None) -> None:
     assert "under min_age_days=90" in detect(
         RULE, context(as_of=datetime.now(UTC), client=RecycleBin(rules=[BIN_RULE]).client)
     ).skip_reason(orphan)
+
+
+def test_the_saving_starts_when_the_recycle_bin_lets_the_snapshot_go(aws: None) -> None:
+    """AWS bills a snapshot in the Recycle Bin at the standard rate: nothing is saved while
+    the rollback can still restore it, and the PR must not claim otherwise."""
+    sid = _orphan()
+    finding = _detect(RecycleBin(rules=[BIN_RULE])).finding(sid)
+    net = net_savings(finding)
+    assert net is not None
+    assert net.backup.monthly_usd == finding.cost.monthly_usd == 1.0
+    assert net.net_monthly_usd == 0.0
+    assert net.while_kept == f"for the {BIN_RULE.days} days it is kept"
 
 
 @pytest.mark.parametrize(

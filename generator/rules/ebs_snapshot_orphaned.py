@@ -23,13 +23,21 @@ from typing import Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, SNAPSHOT, ActionScope, Condition, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BackupCost,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec
 
@@ -343,6 +351,24 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
         return finding
 
     # ---- manifests (pure) --------------------------------------------------------------
+
+    def backup_cost(self, record: OrphanedSnapshot, prices: PriceTable) -> BackupCost | None:
+        """A snapshot in the Recycle Bin is billed at the standard snapshot rate until the
+        retention ends: the saving starts only then."""
+        if record.recycle_bin is None:
+            return None  # report-only: nothing is deleted
+        size = record.snapshot.full_size_gib
+        rate = prices.ebs.snapshot.standard_gib_month
+        return BackupCost(
+            what=f"{record.snapshot.snapshot_id} while it waits in the Recycle Bin",
+            monthly_usd=round(size * rate, 2),
+            kept_days=record.recycle_bin.retention_days,
+            basis=(
+                f"{size:.1f} GiB x ${rate}/GB-month: AWS bills a snapshot in the Recycle Bin "
+                "at the standard snapshot rate until its retention ends, so the saving starts "
+                "then"
+            ),
+        )
 
     def resource_of(self, record: OrphanedSnapshot) -> str:
         return record.snapshot.snapshot_id
