@@ -145,14 +145,16 @@ def test_a_removed_account_leaves_a_stale_file_that_init_names(tmp_path: Path) -
 
 
 def _install_step(root: Path, workflow: str = "reclaim-apply") -> dict[str, object]:
+    """The apply job's (every job of a workflow installs reclaim the same way)."""
     data = yaml.safe_load((root / f".github/workflows/{workflow}.yml").read_text())
-    (step,) = [
+    installs = [
         s
         for job in data["jobs"].values()
         for s in job["steps"]
         if s.get("name") == "Install reclaim"
     ]
-    return step  # type: ignore[no-any-return]
+    assert all(step == installs[0] for step in installs)
+    return installs[0]  # type: ignore[no-any-return]
 
 
 def test_the_workflows_install_the_commit_this_reclaim_runs_from(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ def test_jobs_with_credentials_run_in_the_environment_of_the_role_they_assume(
         ("reclaim-scan", "scan"): (options.scan_service_role_arn, "reclaim-scan"),
         ("reclaim-scan", "fresh"): (options.scan_service_role_arn, "reclaim-scan"),
         ("reclaim-apply", "apply"): (options.service_role_arn, "reclaim-apply"),
+        ("reclaim-apply", "restop"): (options.service_role_arn, "reclaim-apply"),
         ("reclaim-rollback", "rollback"): (options.service_role_arn, "reclaim-apply"),
     }
 
@@ -161,9 +163,13 @@ def test_triggers_environment_and_concurrency(rendered: Path) -> None:
     assert validate["on"] == {"pull_request": {"paths": ["remediations/**"]}}
 
     apply = load(rendered, "reclaim-apply")
-    assert apply["on"] == {"push": {"branches": ["main"], "paths": ["remediations/**/plan.json"]}}
+    assert apply["on"] == {
+        "push": {"branches": ["main"], "paths": ["remediations/**/plan.json"]},
+        "schedule": [{"cron": "41 5 * * *"}],  # rds-idle/aurora-idle are on: the restop job
+    }
     assert apply["concurrency"] == {"group": "reclaim-apply", "cancel-in-progress": False}
     assert apply["jobs"]["apply"]["environment"] == "reclaim-apply"
+    assert apply["jobs"]["apply"]["if"] == "${{ github.event_name == 'push' }}"
 
     rollback = load(rendered, "reclaim-rollback")
     assert rollback["on"] == {"issue_comment": {"types": ["created"]}}
@@ -171,6 +177,33 @@ def test_triggers_environment_and_concurrency(rendered: Path) -> None:
     assert rollback["jobs"]["rollback"]["environment"] == "reclaim-apply"
     assert rollback["jobs"]["rollback"]["needs"] == "gate"
     assert not any(AWS_ACTION in step.get("uses", "") for step in rollback["jobs"]["gate"]["steps"])
+
+
+def test_the_restop_job_runs_only_on_schedule_in_the_apply_environment(rendered: Path) -> None:
+    """AWS restarts a stopped database after 7 days. The daily re-stop needs the write role,
+    so it lives in the apply workflow (the file the role trusts), behind the same
+    environment and approval, and runs nothing but `reclaim restop-restarted`."""
+    restop = load(rendered, "reclaim-apply")["jobs"]["restop"]
+    assert restop["if"] == "${{ github.event_name == 'schedule' }}"
+    assert restop["environment"] == "reclaim-apply"
+    runs = [step["run"] for step in restop["steps"] if "run" in step]
+    assert runs[0] == 'reclaim restop-restarted --config "$RECLAIM_CONFIG"'
+    assert all("apply-merged" not in run for run in runs)
+
+
+def test_without_a_database_rule_the_apply_workflow_has_no_schedule(
+    tmp_path: Path, options: PipelineOptions, fleet: Fleet
+) -> None:
+    no_databases = replace(
+        fleet,
+        enabled_rules=tuple(r for r in fleet.enabled_rules if r not in {"rds-idle", "aurora-idle"}),
+    )
+    (tmp_path / ".github/workflows").mkdir(parents=True)
+    for path, text in render_workflows(options, no_databases).items():
+        (tmp_path / path).write_text(text)
+    apply = load(tmp_path, "reclaim-apply")
+    assert set(apply["on"]) == {"push"}
+    assert set(apply["jobs"]) == {"apply"}
 
 
 def test_no_workflow_can_be_called_or_chained_from_elsewhere(rendered: Path) -> None:
