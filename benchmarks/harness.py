@@ -82,9 +82,11 @@ def moto_server(*flags: str) -> Iterator[str]:
 
 
 @contextmanager
-def latency_proxy(upstream: str, delay_seconds: float) -> Iterator[str]:
+def latency_proxy(upstream: str, delay_seconds: float, throttle: bool = False) -> Iterator[str]:
+    """The proxy in a process of its own; ``throttle``: AWS's token buckets too."""
     port = upstream.rsplit(":", 1)[1]
-    with child("benchmarks.latency_proxy", port, str(delay_seconds)) as proxy:
+    flags = ["--throttle"] if throttle else []
+    with child("benchmarks.latency_proxy", port, str(delay_seconds), *flags) as proxy:
         yield f"http://127.0.0.1:{proxy.port}"
 
 

@@ -24,10 +24,12 @@ from generator.aws.fleet import (
     FleetProgress,
     SessionFor,
     UnitOutcome,
+    account_units,
     run_fleet,
 )
+from generator.aws.listings import Listings, ListingStore
 from generator.aws.prices import PriceTable, bundled_prices
-from generator.aws.units import Unit
+from generator.aws.units import Unit, owns
 from generator.config import AccountConfig, ReclaimConfig
 from generator.errors import ConfigError, ReclaimError
 from generator.findings import (
@@ -84,6 +86,37 @@ class ScanSummary:
     @property
     def complete(self) -> bool:
         return not self.errors
+
+
+class _SharedListings:
+    """One listing store per account-region, dropped when its last unit is done."""
+
+    def __init__(self, config: ReclaimConfig, rules: list[str], shard: ShardInfo | None) -> None:
+        self._homes = {name: config.rule(name).home_region for name in rules}
+        self._shard = shard
+        self._held: dict[tuple[str, str], tuple[ListingStore, list[int]]] = {}
+        self._lock = threading.Lock()
+
+    def store_for(self, target: AccountTarget, unit: Unit) -> ListingStore:
+        key = (target.account_id, unit.region)
+        with self._lock:
+            held = self._held.get(key)
+            if held is None:
+                units = account_units(unit.account, target.regions, self._homes)
+                remaining = sum(
+                    1 for u in units if u.region == unit.region and owns(self._shard, u)
+                )
+                held = self._held[key] = (ListingStore(), [max(remaining, 1)])
+            return held[0]
+
+    def unit_done(self, target: AccountTarget, unit: Unit) -> None:
+        key = (target.account_id, unit.region)
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None:
+                held[1][0] -= 1
+                if held[1][0] <= 0:
+                    del self._held[key]
 
 
 class _LockedSink:
@@ -146,15 +179,29 @@ def scan_into(
     summary = ScanSummary()
     locked = _LockedSink(sink, summary)
     rules = config.enabled_rules()
+    shared = _SharedListings(config, rules, shard)
+    # The most PRs one propose run opens: per-resource confirmations are asked for that many
+    # findings of a unit (highest savings first), never for every resource scanned.
+    proposable = min(config.forge.max_open_prs, config.forge.max_new_prs_per_run)
 
     def run_unit(target: AccountTarget, unit: Unit) -> UnitOutcome:
+        try:
+            return scan_unit(target, unit)
+        finally:
+            shared.unit_done(target, unit)
+
+    def scan_unit(target: AccountTarget, unit: Unit) -> UnitOutcome:
         started = time.monotonic()
         found = skipped = 0
+
+        def client(service: str) -> object:
+            return target.session.client(service, unit.region)
+
         ctx = ScanContext(
             account_id=target.account_id,
             region=unit.region,
             as_of=as_of,
-            client=lambda service: target.session.client(service, unit.region),
+            client=client,
             prices=prices,
             exclusions=config.exclusions,
             state=state,
@@ -163,6 +210,8 @@ def scan_into(
                     account=target.account_id, region=unit.region, rule=unit.rule, message=message
                 )
             ),
+            listings=Listings(client, shared.store_for(target, unit)),
+            confirm_budget=proposable,
         )
         rule = RULES[unit.rule]
         try:

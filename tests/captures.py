@@ -70,6 +70,9 @@ class ReplayClient:
     def get_paginator(self, operation: str) -> _Pages:
         return _Pages(self._pages.get(operation, [{}]))
 
+    def can_paginate(self, operation: str) -> bool:
+        return operation not in self._answers
+
     def __getattr__(self, operation: str) -> Any:
         if operation in self._answers:
             return lambda **_: self._answers[operation]

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -17,6 +19,7 @@ from generator.aws.metrics import (
     series_from_statistics,
 )
 from generator.errors import AwsCallFailed
+from generator.rules.declared_calls import UndeclaredCall, declared_calls, guard
 from tests.aws_calls import CallCounter
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -189,3 +192,53 @@ def test_daily_totals_add_series_by_timestamp() -> None:
     )
     b = series_from_statistics("out", {"Datapoints": [{"Timestamp": NOW, "Sum": 10.0}]}, "Sum")
     assert daily_totals(a, b) == [(NOW - timedelta(days=1), 2.0), (NOW, 11.0)]
+
+
+class _ConcurrentCloudWatch:
+    """A CloudWatch stand-in that holds each request until ``expected`` are in flight, and
+    records the most it ever saw at once."""
+
+    def __init__(self, expected: int) -> None:
+        self.barrier = threading.Barrier(expected, timeout=20)
+        self.lock = threading.Lock()
+        self.in_flight = self.most = self.requests = 0
+
+    def get_paginator(self, _name: str) -> _ConcurrentCloudWatch:
+        return self
+
+    def paginate(self, MetricDataQueries: list[dict[str, Any]], **_: Any) -> Any:
+        with self.lock:
+            self.in_flight += 1
+            self.requests += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            self.barrier.wait()  # breaks (and fails the test) unless the others are in flight
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+        yield {
+            "MetricDataResults": [
+                {"Id": q["Id"], "Timestamps": [NOW], "Values": [1.0]} for q in MetricDataQueries
+            ]
+        }
+
+
+def test_batches_are_asked_concurrently_within_the_bound() -> None:
+    """8 batches of 500, 4 in flight: the stand-in releases requests only 4 at a time, so a
+    one-after-another fetch would fail, and a fifth at once would be seen."""
+    cloudwatch = _ConcurrentCloudWatch(expected=4)
+    queries = [cpu(f"i-{n}") for n in range(4000)]
+    series = fetch_metrics(cloudwatch, MetricWindow.days_before(NOW, 14), queries, in_flight=4)
+    assert cloudwatch.requests == 8 and cloudwatch.most == 4
+    assert len(series) == 4000 and series["i-3999/cpu"].values == [1.0]
+
+
+@mock_aws
+def test_batches_on_pool_threads_are_still_checked_against_the_rules_declaration() -> None:
+    cw = guard(boto3.client("cloudwatch", region_name="us-east-1"))
+    queries = [cpu(f"i-{n}") for n in range(1500)]
+    with (
+        declared_calls("some-rule", frozenset({("cloudwatch", "ListMetrics")})),
+        pytest.raises(UndeclaredCall, match="some-rule called cloudwatch:GetMetricData"),
+    ):
+        fetch_metrics(cw, MetricWindow.days_before(NOW, 14), queries)

@@ -40,7 +40,7 @@ def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
     from datetime import UTC
 
     import boto3
-    from botocore.stub import ANY, Stubber
+    from botocore.stub import Stubber
 
     from generator.aws.prices import bundled_prices
     from generator.exclusions import Exclusions
@@ -89,7 +89,7 @@ def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
         state=state,
     )
     with Stubber(ec2) as stub:
-        stub.add_response("describe_volumes", data, {"Filters": ANY})
+        stub.add_response("describe_volumes", data, {"MaxResults": 500})
         items = list(
             detect_declared(EbsUnattached(), ctx, EbsUnattachedSettings(use_cloudtrail=False))
         )

@@ -216,8 +216,11 @@ def test_a_failed_stop_protection_lookup_fails_the_unit_and_stops_the_others() -
     counter = CallCounter()
     counted_ec2 = counter.attach(client("ec2"))
 
+    # The first one asked: the findings are asked highest savings first, equal savings by ID.
+    first = min(instances)
+
     def refuse_one(params: dict[str, Any], **_: Any) -> None:
-        if params.get("InstanceId") == instances[0]:
+        if params.get("InstanceId") == first:
             raise ClientError(
                 {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}},
                 "DescribeInstanceAttribute",

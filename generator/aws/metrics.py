@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from generator.aws.pool import bounded_map
 from generator.errors import AwsCallFailed
 
 MAX_QUERIES_PER_CALL = 500
@@ -90,24 +91,32 @@ def _batches(queries: Sequence[MetricQuery], size: int) -> Iterator[Sequence[Met
         yield queries[offset : offset + size]
 
 
+BATCHES_IN_FLIGHT = 4
+"""GetMetricData requests of one rule at a time. CloudWatch allows 50 GetMetricData
+transactions per second per account and Region (its service quotas); 4 in flight from each
+of a scan's units keeps a 16-worker scan inside that, and adaptive retries back off if the
+customer's own dashboards take the rest."""
+
+
 def fetch_metrics(
     cloudwatch: Any,
     window: MetricWindow,
     queries: Iterable[MetricQuery],
     *,
     batch_size: int = MAX_QUERIES_PER_CALL,
+    in_flight: int = BATCHES_IN_FLIGHT,
 ) -> dict[str, MetricSeries]:
     """Every query's series over ``window``, in ceil(len(queries) / 500) requests (plus one per
-    extra page when CloudWatch paginates a very large answer)."""
+    extra page when CloudWatch paginates a very large answer), ``in_flight`` at a time."""
     if not 1 <= batch_size <= MAX_QUERIES_PER_CALL:
         raise ValueError(f"batch_size must be 1..{MAX_QUERIES_PER_CALL}")
     ordered = list(queries)
     keys = [q.key for q in ordered]
     if len(set(keys)) != len(keys):
         raise ValueError("metric query keys must be unique")
-    series: dict[str, MetricSeries] = {}
     paginator = cloudwatch.get_paginator("get_metric_data")
-    for batch in _batches(ordered, batch_size):
+
+    def fetch_batch(batch: Sequence[MetricQuery]) -> dict[str, MetricSeries]:
         by_id = {f"q{index}": query for index, query in enumerate(batch)}
         points: dict[str, list[tuple[datetime, float]]] = {qid: [] for qid in by_id}
         status: dict[str, str] = {qid: "Complete" for qid in by_id}
@@ -129,6 +138,7 @@ def fetch_metrics(
                 # A later page's status wins: PartialData on page 1 is Complete by the last.
                 status[qid] = result.get("StatusCode", "Complete")
                 messages[qid].extend(m.get("Value", "") for m in result.get("Messages", []))
+        found: dict[str, MetricSeries] = {}
         for qid, query in by_id.items():
             if status[qid] in ("Forbidden", "InternalError"):
                 raise AwsCallFailed(
@@ -136,12 +146,20 @@ def fetch_metrics(
                     f"({query.key}): {'; '.join(messages[qid]) or 'no detail'}",
                     hint="check cloudwatch:GetMetricData permission for the scanning role",
                 )
-            series[query.key] = MetricSeries(
+            found[query.key] = MetricSeries(
                 key=query.key,
                 points=tuple(sorted(points[qid])),
                 status=status[qid],
                 messages=tuple(messages[qid]),
             )
+        return found
+
+    series: dict[str, MetricSeries] = {}
+    answers = bounded_map(
+        fetch_batch, _batches(ordered, batch_size), workers=in_flight, name="reclaim-metrics"
+    )
+    for answer in answers:
+        series.update(answer)
     return series
 
 

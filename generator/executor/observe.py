@@ -90,6 +90,10 @@ class RuleObserver:
             prices=self.prices or bundled_prices(),
             exclusions=self.config.exclusions,
             state=self.state,
+            # A per-resource confirmation (ec2-idle's stop protection) is the plan's own
+            # pre-check, run before any change: re-asking it here for every resource of the
+            # unit would cost one call per resource at every apply.
+            confirm_budget=0,
         )
         wanted = plan.plan_id
         resource = plan.finding.resource_id

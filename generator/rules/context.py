@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from generator.aws.listings import Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
 from generator.state import SeenState
@@ -27,3 +28,17 @@ class ScanContext:
     # A data source the rule could do without failed (CloudTrail, Cost Explorer): the rule
     # still decides, less well, and says so here; the scan reports it as a warning.
     warn: Callable[[str], None] = lambda message: None
+    # The account-region's listings, shared by the scan's rules (generator.aws.listings);
+    # None: each read is fetched (a context of its own, e.g. a test's or one observation).
+    listings: Listings | None = None
+    # The most findings of one unit that propose can open in one run (forge.max_open_prs,
+    # forge.max_new_prs_per_run):
+    # a confirmation AWS answers one resource at a time (ec2-idle's stop protection) is
+    # asked for that many findings, highest savings first, not for every resource scanned;
+    # the apply's pre-checks confirm it again for the one it changes. None: every finding.
+    confirm_budget: int | None = None
+
+    def pages(self, service: str, operation: str, **params: Any) -> Sequence[Page]:
+        """Every page of a listing (e.g. ``pages("ec2", "describe_volumes")``), fetched once
+        per account-region and scan and shared with the other rules that ask the same."""
+        return (self.listings or Listings(self.client)).pages(service, operation, **params)

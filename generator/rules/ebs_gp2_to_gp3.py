@@ -33,7 +33,7 @@ from generator.manifest.models import (
 from generator.manifest.paths import json_literal
 from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import VolumeSpec, spec_expectations
+from generator.rules.ebs_volume import VolumeSpec, region_volumes, spec_expectations
 
 RATE_REFUSAL = "VolumeModificationRateExceeded"
 """EC2's error for a modification too soon: the previous one is still in progress, or the
@@ -183,8 +183,7 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
         ec2 = ctx.client("ec2")
         volumes = [
             VolumeSpec.from_api(item)
-            for page in ec2.get_paginator("describe_volumes").paginate()
-            for item in page.get("Volumes", [])
+            for item in region_volumes(ctx)  # the listing ebs-unattached reads too
             if item.get("VolumeType") == "gp2"
         ]
         if not volumes:

@@ -52,7 +52,7 @@ from generator.rules.base import (
     RuleSettings,
 )
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import VolumeSpec, spec_expectations
+from generator.rules.ebs_volume import VolumeSpec, region_volumes, spec_expectations
 from generator.state import state_key
 
 SNAPSHOT_POLL_SECONDS = 15
@@ -216,24 +216,23 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     def scan(
         self, ctx: ScanContext, settings: EbsUnattachedSettings
     ) -> Iterator[Finding | SkippedResource]:
-        ec2 = ctx.client("ec2")
         candidates: list[VolumeSpec] = []
-        pages = ec2.get_paginator("describe_volumes").paginate(
-            Filters=[{"Name": "status", "Values": ["available"]}]
-        )
-        for page in pages:
-            for item in page.get("Volumes", []):
-                volume = VolumeSpec.from_api(item)
-                # The first-seen clock runs for every unattached volume, excluded or not,
-                # so that lifting an exclusion does not restart it.
-                ctx.state.first_seen(
-                    self.name, state_key(ctx.account_id, ctx.region, volume.volume_id), ctx.as_of
-                )
-                reason = self._skip_reason(ctx, volume)
-                if reason:
-                    yield self.skipped(ctx, volume.volume_id, reason)
-                else:
-                    candidates.append(volume)
+        # The region's volumes, listed once for every rule that reads them: attached ones
+        # (state in-use, creating, ...) are not this rule's business.
+        for item in region_volumes(ctx):
+            if item.get("State") != "available":
+                continue
+            volume = VolumeSpec.from_api(item)
+            # The first-seen clock runs for every unattached volume, excluded or not,
+            # so that lifting an exclusion does not restart it.
+            ctx.state.first_seen(
+                self.name, state_key(ctx.account_id, ctx.region, volume.volume_id), ctx.as_of
+            )
+            reason = self._skip_reason(ctx, volume)
+            if reason:
+                yield self.skipped(ctx, volume.volume_id, reason)
+            else:
+                candidates.append(volume)
         if not candidates:
             return
         history = self._detach_history(ctx, settings)

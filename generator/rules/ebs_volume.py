@@ -7,14 +7,31 @@ about what a restore must reproduce.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from generator.aws.tags import restorable_tags, tags_from_api
 from generator.manifest.models import Expectation
 from generator.manifest.steps import tags_unchanged
+
+if TYPE_CHECKING:
+    from generator.rules.context import ScanContext
+
+VOLUME_PAGE_SIZE = 500
+"""DescribeVolumes' largest page. Paginated, the listing draws on EC2's non-mutating token
+bucket (100 burst, 20/s), not the smaller one of unfiltered, unpaginated describes (50, 10/s)."""
+
+
+def region_volumes(ctx: ScanContext) -> Iterator[dict[str, Any]]:
+    """Every volume of the context's region, from the one DescribeVolumes listing the
+    scan's rules share (ebs-unattached and ebs-gp2-to-gp3 read the same pages)."""
+    pages = ctx.pages("ec2", "describe_volumes", PaginationConfig={"PageSize": VOLUME_PAGE_SIZE})
+    for page in pages:
+        yield from page.get("Volumes", [])
+
 
 # Only these types take an explicit Iops / Throughput in CreateVolume and ModifyVolume;
 # gp2 reports a baseline Iops that is derived from its size.

@@ -15,7 +15,6 @@ A public IPv4 that is not an Elastic IP is released on stop; start gives a new o
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +26,7 @@ from generator.aws.metrics import (
     daily_totals,
     fetch_metrics,
 )
+from generator.aws.pool import bounded_map
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import INSTANCE, NOT_SKIPPED, ActionScope, Condition, Grant, only
 from generator.manifest import steps
@@ -269,9 +269,10 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
                 candidates.append(instance)
         if not candidates:
             return
-        elastic_ips = {
+        elastic_ips = {  # the listing eip-unassociated reads too
             address["PublicIp"]
-            for address in ec2.describe_addresses().get("Addresses", [])
+            for page in ctx.pages("ec2", "describe_addresses")
+            for address in page.get("Addresses", [])
             if address.get("PublicIp")
         }
         window = MetricWindow.days_before(ctx.as_of, settings.lookback_days, DAY_SECONDS)
@@ -309,16 +310,27 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
                 yield self.skipped(ctx, instance.instance_id, reason)
                 continue
             idle.append((instance, activity))
-        # Checked here, not only by the plan's pre-check: a PR must not propose a stop that
-        # the instance's owner has forbidden and the apply would refuse.
-        protected = self._stop_protected(ec2, [instance.instance_id for instance, _ in idle])
-        for instance, activity in idle:
-            if instance.instance_id in protected:
+        # Stop protection is checked here, not only by the plan's pre-check, so that a PR
+        # does not propose a stop the owner has forbidden and the apply would refuse. EC2
+        # answers it one instance at a time, so it is asked for the findings propose can
+        # open (ctx.confirm_budget, highest savings first), never for every idle instance:
+        # the rest stay findings, and the apply's pre-check confirms the one it stops.
+        findings = sorted(
+            (
+                self._finding(ctx, settings, instance, activity, elastic_ips)
+                for instance, activity in idle
+            ),
+            key=lambda finding: (-finding.cost.monthly_usd, finding.resource_id),
+        )
+        budget = len(findings) if ctx.confirm_budget is None else ctx.confirm_budget
+        protected = self._stop_protected(ec2, [f.resource_id for f in findings[:budget]])
+        for finding in findings:
+            if finding.resource_id in protected:
                 yield self.skipped(
-                    ctx, instance.instance_id, "stop protection (DisableApiStop) is on"
+                    ctx, finding.resource_id, "stop protection (DisableApiStop) is on"
                 )
             else:
-                yield self._finding(ctx, settings, instance, activity, elastic_ips)
+                yield finding
 
     def _auto_scaling_members(self, ctx: ScanContext) -> set[str]:
         pages = ctx.client("autoscaling").get_paginator("describe_auto_scaling_instances")
@@ -346,8 +358,9 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
         """The instances whose stop protection (DisableApiStop) is on.
 
         EC2 answers this one instance at a time (DescribeInstances does not carry the
-        attribute), so the idle candidates are asked on a small pool sharing the client
-        (boto3 clients are thread-safe; adaptive retries back off if EC2 throttles)."""
+        attribute), so they are asked on a small pool sharing the client (boto3 clients are
+        thread-safe; adaptive retries back off if EC2 throttles). A failed lookup fails the
+        unit; the lookups still queued are cancelled."""
 
         def protected(instance_id: str) -> bool:
             answer = ec2.describe_instance_attribute(
@@ -355,13 +368,12 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
             )
             return bool((answer.get("DisableApiStop") or {}).get("Value"))
 
-        if not instance_ids:
-            return set()
-        workers = min(STOP_PROTECTION_LOOKUPS_IN_FLIGHT, len(instance_ids))
-        with ThreadPoolExecutor(workers, thread_name_prefix="reclaim-stop-protection") as pool:
-            # A failed lookup fails the unit: map cancels the lookups still queued, and
-            # leaving the block waits only for those already in flight.
-            answers = list(pool.map(protected, instance_ids))
+        answers = bounded_map(
+            protected,
+            instance_ids,
+            workers=STOP_PROTECTION_LOOKUPS_IN_FLIGHT,
+            name="reclaim-stop-protection",
+        )
         return {iid for iid, on in zip(instance_ids, answers, strict=True) if on}
 
     def _skip_reason(

@@ -177,8 +177,13 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
         self, ctx: ScanContext, settings: EipUnassociatedSettings
     ) -> Iterator[Finding | SkippedResource]:
         ec2 = ctx.client("ec2")
-        # DescribeAddresses returns every address of the region in one page.
-        addresses = [ElasticIp.from_api(i) for i in ec2.describe_addresses().get("Addresses", [])]
+        # DescribeAddresses returns every address of the region in one page, listed once for
+        # the rules that read it (ec2-idle tells Elastic IPs from other public ones with it).
+        addresses = [
+            ElasticIp.from_api(item)
+            for page in ctx.pages("ec2", "describe_addresses")
+            for item in page.get("Addresses", [])
+        ]
         yield from self.evaluate(ctx, settings, addresses, ec2)
 
     def evaluate(
