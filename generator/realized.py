@@ -72,10 +72,11 @@ class AppliedChange:
     rolled_back: bool
 
 
-def applied_changes(checkout: Path, remediations_dir: str) -> list[AppliedChange]:
-    """Every plan on the default branch whose apply completed, rolled back or not."""
+def applied_changes(remediations: Path) -> list[AppliedChange]:
+    """Every plan in ``remediations`` (the default branch's checkout of the remediations
+    folder) whose apply completed, rolled back or not."""
     found = []
-    for path in sorted((checkout / remediations_dir).glob(f"*/{JOURNAL_FILE}")):
+    for path in sorted(remediations.glob(f"*/{JOURNAL_FILE}")):
         folder = RemediationFolder(path.parent)
         try:
             journal, plan = folder.load_journal(), folder.load_plan()

@@ -332,7 +332,7 @@ def test_applied_changes_come_from_the_journals_on_the_checkout(tmp_path: Path) 
                 )
             )
 
-    changes = applied_changes(tmp_path, "remediations")
+    changes = applied_changes(tmp_path / "remediations")
 
     assert [(c.resource_id, c.rolled_back) for c in changes] == [
         ("vol-0aaaaaaaaaaaaaaa1", False),
