@@ -994,19 +994,36 @@ def gate_rollback(config_path: Path | None, event_path: Path) -> None:
     required=True,
     help="Where to write the reading (for `reclaim propose --realized`).",
 )
+@click.argument(
+    "findings_paths",
+    nargs=-1,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="[FINDINGS]...",
+)
 @handles_errors
-def measure_savings(config_path: Path | None, as_of: str | None, output: Path) -> None:
+def measure_savings(
+    config_path: Path | None, as_of: str | None, output: Path, findings_paths: tuple[Path, ...]
+) -> None:
     """Measure what applied changes saved, from Cost Explorer (scan workflow, read-only).
 
     The default branch's journals say which plans were applied and rolled back; each
     applied change's cost line is compared over the whole days since its apply against as
     many days before (at most 30), with at most two Cost Explorer requests per account.
-    Cost Explorer refusing or not answering is said once and exits 0: the dashboard then
-    says what was not measured."""
+    With FINDINGS (this scan's findings files), also counts the findings AWS's
+    recommenders corroborate (forge.second_opinion). A source refusing or not answering
+    is said once and exits 0: the dashboard then says what was not measured or asked."""
     from generator.config import load_config
     from generator.pipeline.realized_savings import measure_savings_command
 
-    measure_savings_command(load_config(config_path), parse_as_of(as_of), output, err=err)
+    findings = []
+    for path in findings_paths:
+        if not path.exists():  # a shard that uploaded nothing: its findings are not asked
+            err.print(f"{path}: no such findings file, skipped", markup=False, highlight=False)
+            continue
+        findings += list(_load_findings(path).findings)
+    measure_savings_command(
+        load_config(config_path), parse_as_of(as_of), output, err=err, findings=findings
+    )
 
 
 @main.command("check-open")

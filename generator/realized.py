@@ -158,6 +158,16 @@ class RealizedReport(BaseModel):
     unavailable: tuple[str, ...] = Field(
         default=(), description="Why some or all could not be measured (said once each)."
     )
+    second_opinion_asked: tuple[str, ...] = Field(
+        default=(),
+        description="Finding IDs of this scan that at least one AWS recommender answered for.",
+    )
+    corroborated: tuple[str, ...] = Field(
+        default=(), description="Those of them AWS also flags (generator.aws.recommenders)."
+    )
+    second_opinion_unavailable: tuple[str, ...] = Field(
+        default=(), description="Recommender sources that gave no answer, and why (once each)."
+    )
 
 
 DailyCost = Mapping[tuple[str, str, date], float]

@@ -186,3 +186,84 @@ def test_a_journal_only_on_a_pull_request_branch_counts_for_nothing(tmp_path: Pa
         repo_root=tmp_path,
     )
     assert "No change applied yet" in dashboard.read_text()
+
+
+class Services:
+    """One account's session: a client per service (the stubbed ones)."""
+
+    def __init__(self, clients: dict[str, Any]) -> None:
+        self.clients = clients
+
+    def __call__(self, account: Any) -> Any:
+        return self
+
+    def client(self, service: str, region: str) -> Any:
+        return self.clients[service]
+
+
+def test_the_dashboard_counts_the_findings_aws_corroborates(tmp_path: Path) -> None:
+    from tests.test_recommenders import _clients, _idle_item
+
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "reclaim.yml").write_text("version: 1\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "init")
+    one = volume_finding(volume_id="vol-0aaaaaaaaaaaaaaa1")
+    two = volume_finding(volume_id="vol-0aaaaaaaaaaaaaaa2")
+    clients, stubs = _clients()
+    stubs["cost-optimization-hub"].add_client_error(
+        "list_recommendations", service_error_code="AccessDeniedException", http_status_code=400
+    )
+    stubs["compute-optimizer"].add_response(
+        "get_idle_recommendations",
+        {"idleRecommendations": [_idle_item(one.resource_id, 4.0, None)]},
+        {"accountIds": [ACCOUNT]},
+    )
+    err = io.StringIO()
+    with stubs["cost-optimization-hub"], stubs["compute-optimizer"]:
+        reading = measure_savings_command(
+            config(tmp_path),
+            AS_OF,
+            tmp_path / "realized.json",
+            err=Console(file=err, width=400),
+            session_for=Services(clients),
+            findings=[one, two],
+        )
+    assert reading.second_opinion_asked == tuple(sorted([one.id, two.id]))
+    assert reading.corroborated == (one.id,)
+    assert err.getvalue().count("Cost Optimization Hub") == 1  # said once
+
+    dashboard = tmp_path / "dashboard.md"
+    gone = volume_finding(volume_id="vol-0aaaaaaaaaaaaaaa9")  # corroborated, not found now
+    reading = reading.model_copy(update={"corroborated": (*reading.corroborated, gone.id)})
+    sync_proposals(
+        report(one, two),
+        LocalGitForge(tmp_path, dashboard_path=dashboard),
+        "remediations",
+        repo_root=tmp_path,
+        realized=reading,
+    )
+    text = dashboard.read_text()
+    assert "also flag\n**1 of the 2** current findings" in text
+    assert "`Cost Optimization Hub: access denied`" in text.split("second opinion, not asked", 1)[1]
+
+
+def test_second_opinion_off_asks_no_recommender(tmp_path: Path) -> None:
+    off = parse_config(
+        {
+            "regions": ["us-east-1"],
+            "accounts": [{"name": "prod", "id": ACCOUNT}],
+            "forge": {"second_opinion": False},
+        },
+        source="reclaim.yml",
+        base_dir=tmp_path,
+    )
+    reading = measure_savings_command(
+        off,
+        AS_OF,
+        tmp_path / "r.json",
+        err=Console(file=io.StringIO()),
+        session_for=Services({}),  # any client asked for would be a KeyError
+        findings=[volume_finding()],
+    )
+    assert reading.second_opinion_asked == () and reading.corroborated == ()

@@ -66,6 +66,7 @@ def render_dashboard(
 ) -> str:
     """``track``: the applied changes' track record (none applied when absent)."""
     by_id = {f.id: f for f in report.findings}
+    track = track or track_record([], None)
     results = sorted(results, key=lambda r: (-_price(by_id, r.finding_id), r.finding_id))
 
     def entries(outcomes: set[Outcome]) -> list[Entry]:
@@ -103,7 +104,9 @@ def render_dashboard(
         waiting=entries({Outcome.WAITING}),
         declined=entries({Outcome.DECLINED}),
         report_only=[f for f in report.findings if f.reversibility == "report-only"],
-        track=track or track_record([], None),
+        track=track,
+        asked=sorted(track.second_opinion_asked & set(by_id)),
+        corroborated=sorted(track.corroborated & set(by_id)),
         errors=list(report.errors),
         warnings=list(report.warnings),
     )

@@ -54,7 +54,10 @@ class TrackRecord:
     measurements: tuple[tuple[AppliedChange, Measurement], ...]
     unavailable: tuple[str, ...]
     measured_at: str | None
-    """When the scan measured ("" never: None when no measurement was handed over)."""
+    """When the scan measured (None when no reading was handed over)."""
+    second_opinion_asked: frozenset[str] = frozenset()
+    corroborated: frozenset[str] = frozenset()
+    second_opinion_unavailable: tuple[str, ...] = ()
 
     @property
     def realized_usd(self) -> float:
@@ -112,4 +115,7 @@ def track_record(changes: Iterable[AppliedChange], realized: RealizedReport | No
         measurements=tuple(sorted(used, key=lambda cm: cm[0].finding_id)),
         unavailable=realized.unavailable if realized else (),
         measured_at=f"{realized.as_of:%Y-%m-%d}" if realized else None,
+        second_opinion_asked=frozenset(realized.second_opinion_asked) if realized else frozenset(),
+        corroborated=frozenset(realized.corroborated) if realized else frozenset(),
+        second_opinion_unavailable=realized.second_opinion_unavailable if realized else (),
     )

@@ -10,6 +10,7 @@ written.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ from typing import Any
 from rich.console import Console
 
 from generator.aws.fleet import SessionFor
+from generator.aws.recommenders import second_opinion
 from generator.config import ReclaimConfig
-from generator.errors import ConfigError, ManifestError
+from generator.errors import ConfigError, ManifestError, ReclaimError
 from generator.fileio import write_atomically
+from generator.findings import Finding
 from generator.realized import RealizedReport, applied_changes, measure_changes
 from generator.scan import chain_sessions
 from generator.untrusted import load_json_model
@@ -42,6 +45,47 @@ def _ce_for(config: ReclaimConfig, session_for: SessionFor) -> Any:
     return ce_for
 
 
+def corroborations(
+    findings: Iterable[Finding], client_for: Callable[[str], Callable[[str, str], Any]]
+) -> tuple[list[str], list[str], list[str]]:
+    """(asked, corroborated, unavailable): which of this scan's findings AWS's recommenders
+    answered for and also flag, one lookup per account and region (the dashboard's count;
+    the per-PR comments are the re-check's, generator.pipeline.second_opinion)."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.account, finding.region), []).append(finding)
+    asked: list[str] = []
+    corroborated: list[str] = []
+    unavailable: dict[str, str] = {}
+    for (account, region), found in sorted(groups.items()):
+        try:
+            clients = client_for(account)
+        except ReclaimError as error:
+            unavailable.setdefault(f"account {account}", error.message)
+            continue
+        opinion = second_opinion(clients, account, region, [f.resource_id for f in found])
+        for source, why in opinion.unavailable.items():
+            unavailable.setdefault(source, why)
+        if opinion.asked():
+            asked += [f.id for f in found]
+            corroborated += [f.id for f in found if opinion.corroborates(f.resource_id)]
+    return sorted(asked), sorted(corroborated), [f"{k}: {v}" for k, v in unavailable.items()]
+
+
+def _clients_for(config: ReclaimConfig, session_for: SessionFor) -> Any:
+    def clients(account_id: str) -> Callable[[str, str], Any]:
+        account = config.account_for_id(account_id)
+        if account is None:
+            unnamed = [a for a in config.accounts if a.expected_id is None]
+            if not unnamed:
+                raise ConfigError("is not in reclaim.yml")
+            account = unnamed[0]
+        session = session_for(account)
+        return lambda service, region: session.client(service, region)
+
+    return clients
+
+
 def measure_savings_command(
     config: ReclaimConfig,
     as_of: datetime,
@@ -49,9 +93,31 @@ def measure_savings_command(
     *,
     err: Console,
     session_for: SessionFor | None = None,
+    findings: Iterable[Finding] = (),
 ) -> RealizedReport:
+    """Measure applied changes' savings and, when ``findings`` are given and
+    forge.second_opinion is on, count the findings AWS's recommenders corroborate."""
+    sessions = session_for or chain_sessions(config)
     changes = applied_changes(config.remediations_path)
-    report = measure_changes(changes, _ce_for(config, session_for or chain_sessions(config)), as_of)
+    report = measure_changes(changes, _ce_for(config, sessions), as_of)
+    findings = list(findings)
+    if findings and config.forge.second_opinion:
+        asked, corroborated, refused = corroborations(findings, _clients_for(config, sessions))
+        report = report.model_copy(
+            update={
+                "second_opinion_asked": tuple(asked),
+                "corroborated": tuple(corroborated),
+                "second_opinion_unavailable": tuple(refused),
+            }
+        )
+        for reason in refused:
+            err.print(f"second opinion: not asked: {reason}", markup=False, highlight=False)
+        err.print(
+            f"second opinion: AWS corroborates {len(corroborated)} of {len(asked)} "
+            "finding(s) it answered for",
+            markup=False,
+            highlight=False,
+        )
     write_atomically(output, report.model_dump_json(indent=2) + "\n")
     for reason in report.unavailable:
         err.print(f"realized savings not measured: {reason}", markup=False, highlight=False)

@@ -165,7 +165,7 @@ def scheduled_scan(
         for index in workflow["jobs"]["scan"]["strategy"]["matrix"]["shard"]
         if index not in lost_shards
     }
-    savings = job("savings", needs=needs)
+    savings = job("savings", needs={**needs, "scan": {"outputs": {}}})
     propose = job("propose", needs={"scan": {"outputs": {}}, "savings": {"outputs": {}}})
     if before_fresh is not None:
         before_fresh()
