@@ -6,13 +6,13 @@ that arrives with its plan, so nothing a pull request branch carries counts. The
 the reviewed plan's own figure.
 
 A change applied on day A is measured over the n whole days after it, [A+1, A+1+n), against
-the n days before it, [A-n, A) (the apply day itself is half of each, so it is left out),
-n capped at ``MAX_WINDOW_DAYS``. Its own cost line is the resource's line where Cost
-Explorer has resource-level data (EC2 instances, last 14 days only), else the account's cost
-in that region on the rule's usage types (other resources on the same usage types move it
-too: the basis says so). Cost that *rose* on the related usage types after the change (the
-volumes of a stopped instance, a deleted NAT gateway's traffic billed as data transfer, the
-backup snapshot) is shown as moved elsewhere.
+the n days before it, [A-n, A) (the apply day itself is half of each, so it is left out;
+today and yesterday are not settled), n capped at ``MAX_WINDOW_DAYS``. Its own cost line is
+the resource's line where Cost Explorer has resource-level data (EC2 instances, last 14 days
+only), else the account's cost in that region on the rule's usage types (other resources on
+the same usage types move it too: the basis says so). Cost that *rose* on the related usage
+types after the change (the volumes of a stopped instance, a deleted NAT gateway's traffic
+billed as data transfer, the backup snapshot) is shown as moved elsewhere.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.prices import DAYS_PER_MONTH
@@ -117,10 +118,16 @@ class Window:
         return self.after_start + timedelta(days=self.days)
 
 
-def window(applied_on: date, today: date) -> Window | None:
-    """The before/after windows of a change applied on ``applied_on`` (None: not one whole
-    day since, today's data being partial)."""
-    days = min((today - applied_on).days - 1, MAX_WINDOW_DAYS)
+def data_end(as_of: datetime) -> date:
+    """The first day not measured: today is partial, and Cost Explorer's figures for
+    yesterday are still arriving (it refreshes at least once every 24 hours)."""
+    return as_of.date() - timedelta(days=1)
+
+
+def window(applied_on: date, end: date) -> Window | None:
+    """The before/after windows of a change applied on ``applied_on``, with data up to
+    ``end`` (exclusive); None: not one whole settled day since."""
+    days = min((end - applied_on).days - 1, MAX_WINDOW_DAYS)
     if days < 1:
         return None
     return Window(days, applied_on - timedelta(days=days), applied_on + timedelta(days=1))
@@ -248,12 +255,12 @@ def measure_changes(
     that account's Cost Explorer client, or raises ReclaimError when it cannot be reached."""
     from generator.aws.cost_lines import daily_costs
 
-    today = as_of.date()
+    today, end = as_of.date(), data_end(as_of)
     unavailable: list[str] = []
     measurements: list[Measurement] = []
     by_account: dict[str, list[tuple[AppliedChange, Window]]] = {}
     for change in changes:
-        w = window(change.applied_on, today)
+        w = window(change.applied_on, end)
         if change.rolled_back or change.rule not in FOOTPRINTS or w is None:
             continue
         by_account.setdefault(change.account, []).append((change, w))
@@ -268,10 +275,13 @@ def measure_changes(
         except ReclaimError as error:
             unavailable.append(f"account {account}: {error.message}")
             continue
+        except (ClientError, BotoCoreError) as error:  # the role chain refused
+            unavailable.append(f"account {account}: not reached ({error})")
+            continue
         costs = daily_costs(
             ce,
             start=min(w.before_start for _, w in items),
-            end=today,
+            end=end,
             regions=[c.region for c, _ in items],
             instances=instances,
             resource_start=today - timedelta(days=RESOURCE_LEVEL_DAYS) if instances else None,

@@ -78,7 +78,7 @@ def test_the_scan_measures_and_propose_publishes_the_track_record(tmp_path: Path
     git(tmp_path, "add", ".")
     git(tmp_path, "commit", "-q", "-m", "apply")
     ce = ce_client()
-    start, end = date(2026, 1, 19), AS_OF.date()
+    start, end = date(2026, 1, 20), date(2026, 1, 31)
     output = tmp_path / "realized.json"
     err = io.StringIO()
     with Stubber(ce) as stub:
@@ -267,3 +267,11 @@ def test_second_opinion_off_asks_no_recommender(tmp_path: Path) -> None:
         findings=[volume_finding()],
     )
     assert reading.second_opinion_asked == () and reading.corroborated == ()
+
+
+def test_a_malformed_reading_is_said_and_not_used(tmp_path: Path) -> None:
+    bad = tmp_path / "realized.json"
+    bad.write_text('{"as_of": "yesterday"}')
+    err = io.StringIO()
+    assert load_reading(bad, Console(file=err, width=400)) is None
+    assert "realized-savings reading not used" in err.getvalue()

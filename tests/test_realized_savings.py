@@ -18,6 +18,7 @@ from generator.planner import plan_finding
 from generator.realized import (
     AppliedChange,
     applied_changes,
+    data_end,
     measure_changes,
     moved_elsewhere,
     window,
@@ -25,7 +26,8 @@ from generator.realized import (
 from tests.factories import ACCOUNT, volume_finding
 
 AS_OF = datetime(2026, 2, 1, 6, tzinfo=UTC)
-APPLIED = date(2026, 1, 25)  # 6 whole days since, 6 before
+APPLIED = date(2026, 1, 25)  # 5 settled whole days since (to 01-30), 5 before
+END = date(2026, 1, 31)  # today (02-01) and yesterday are not settled
 
 
 def ce_client() -> Any:
@@ -93,17 +95,18 @@ def change(rule: str = "ebs-unattached", resource: str = "vol-1", **kw: Any) -> 
 
 
 def test_windows_leave_out_the_apply_day_and_wait_for_a_whole_day() -> None:
-    w = window(APPLIED, AS_OF.date())
-    assert w is not None and w.days == 6
-    assert (w.before_start, w.before_end) == (date(2026, 1, 19), APPLIED)
-    assert (w.after_start, w.after_end) == (date(2026, 1, 26), AS_OF.date())
-    assert window(AS_OF.date() - timedelta(days=1), AS_OF.date()) is None
-    assert window(date(2025, 1, 1), AS_OF.date()).days == 30  # type: ignore[union-attr]
+    assert data_end(AS_OF) == END
+    w = window(APPLIED, END)
+    assert w is not None and w.days == 5
+    assert (w.before_start, w.before_end) == (date(2026, 1, 20), APPLIED)
+    assert (w.after_start, w.after_end) == (date(2026, 1, 26), END)
+    assert window(END - timedelta(days=1), END) is None  # applied yesterday: nothing settled
+    assert window(date(2025, 1, 1), END).days == 30  # type: ignore[union-attr]
 
 
 def test_a_deleted_volume_saved_its_line_and_its_backup_snapshot_is_cost_moved_elsewhere() -> None:
     ce = ce_client()
-    start, end = date(2026, 1, 19), AS_OF.date()
+    start, end = date(2026, 1, 20), END
     with Stubber(ce) as stub:
         stub.add_response(
             "get_cost_and_usage",
@@ -121,7 +124,7 @@ def test_a_deleted_volume_saved_its_line_and_its_backup_snapshot_is_cost_moved_e
         report = measure_changes([change()], lambda account: ce, AS_OF)
         stub.assert_no_pending_responses()
     (m,) = report.measurements
-    assert m.days == 6
+    assert m.days == 5
     assert m.realized_monthly_usd == pytest.approx(0.33 * 30.4167, abs=0.01)
     assert m.moved_usage_types == ("USE1-EBS:SnapshotUsage",)
     assert m.moved_monthly_usd == pytest.approx(0.05 * 30.4167, abs=0.01)
@@ -135,7 +138,7 @@ def test_one_call_per_account_whatever_the_number_of_plans() -> None:
     changes = [change(resource=f"vol-{i}") for i in range(5)] + [
         change(rule="nat-gateway-idle", resource="nat-1", region="eu-west-1")
     ]
-    start, end = date(2026, 1, 19), AS_OF.date()
+    start, end = date(2026, 1, 20), END
     with Stubber(ce) as stub:  # one response: a second call would fail the test
         stub.add_response(
             "get_cost_and_usage",
@@ -148,7 +151,7 @@ def test_one_call_per_account_whatever_the_number_of_plans() -> None:
 
 def test_an_instance_is_measured_on_its_own_resource_line_within_the_last_14_days() -> None:
     ce = ce_client()
-    start, end = date(2026, 1, 19), AS_OF.date()
+    start, end = date(2026, 1, 20), END
     with Stubber(ce) as stub:
         stub.add_response(
             "get_cost_and_usage",
@@ -162,7 +165,7 @@ def test_an_instance_is_measured_on_its_own_resource_line_within_the_last_14_day
             ),
             usage_type_request(start, end, ["us-east-1"]),
         )
-        resource_start = end - timedelta(days=14)
+        resource_start = AS_OF.date() - timedelta(days=14)
         stub.add_response(
             "get_cost_and_usage_with_resources",
             {
@@ -223,7 +226,7 @@ def test_an_instance_is_measured_on_its_own_resource_line_within_the_last_14_day
 
 def test_resource_level_not_enabled_falls_back_to_the_usage_type_said_once() -> None:
     ce = ce_client()
-    start, end = date(2026, 1, 19), AS_OF.date()
+    start, end = date(2026, 1, 20), END
     with Stubber(ce) as stub:
         stub.add_response(
             "get_cost_and_usage",

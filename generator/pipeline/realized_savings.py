@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from generator.aws.fleet import SessionFor
@@ -62,6 +63,9 @@ def corroborations(
             clients = client_for(account)
         except ReclaimError as error:
             unavailable.setdefault(f"account {account}", error.message)
+            continue
+        except (ClientError, BotoCoreError) as error:  # the role chain refused
+            unavailable.setdefault(f"account {account}", f"not reached ({error})")
             continue
         opinion = second_opinion(clients, account, region, [f.resource_id for f in found])
         for source, why in opinion.unavailable.items():
@@ -142,9 +146,13 @@ def load_reading(path: Path | None, err: Console) -> RealizedReport | None:
             highlight=False,
         )
         return None
-    return load_json_model(
-        path,
-        RealizedReport,
-        ManifestError,
-        hint="pass the --output file of `reclaim measure-savings`",
-    )
+    try:
+        return load_json_model(
+            path,
+            RealizedReport,
+            ManifestError,
+            hint="pass the --output file of `reclaim measure-savings`",
+        )
+    except ReclaimError as error:  # the dashboard goes on without it
+        err.print(f"realized-savings reading not used: {error.message}", markup=False)
+        return None
