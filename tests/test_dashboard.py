@@ -95,6 +95,11 @@ def test_track_record_shows_realized_next_to_promised_per_rule_and_the_rollback_
     assert "`USE1-DataTransfer-Regional-Bytes`" in moved
     assert "DataUnavailable" in section.split("Not measured:", 1)[1]
     assert f"`{rolled.finding_id}`" not in section
+    summary = render_dashboard(FindingsReport(as_of=AS_OF, findings=()), [], {}, track)
+    assert (
+        "| Realized savings measured on the bill (3 of 4 applied changes; see the track "
+        "record) | **$50.00** |"
+    ) in summary
 
 
 def test_a_measurement_for_a_change_the_journals_do_not_know_is_ignored() -> None:
