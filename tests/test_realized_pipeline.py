@@ -275,3 +275,33 @@ def test_a_malformed_reading_is_said_and_not_used(tmp_path: Path) -> None:
     err = io.StringIO()
     assert load_reading(bad, Console(file=err, width=400)) is None
     assert "realized-savings reading not used" in err.getvalue()
+
+
+def test_the_command_line_writes_a_reading_and_skips_a_missing_findings_file(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    (tmp_path / "reclaim.yml").write_text(
+        "version: 1\nregions: [us-east-1]\naccounts: [{name: prod, id: '123456789012'}]\n"
+        "forge: {second_opinion: false}\n"
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "measure-savings",
+            "--config",
+            str(tmp_path / "reclaim.yml"),
+            "--as-of",
+            "2026-02-01T06:00:00Z",
+            "--output",
+            str(tmp_path / "realized.json"),
+            str(tmp_path / "shards" / "*.json"),  # the shell's glob when no shard uploaded
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "no such findings file, skipped" in result.output
+    reading = load_reading(tmp_path / "realized.json", Console(file=io.StringIO()))
+    assert reading is not None and reading.measurements == () and reading.unavailable == ()
