@@ -459,12 +459,21 @@ def _load_findings(path: Path) -> Any:
     default=None,
     help="Use this findings file (e.g. from `reclaim merge-findings`) instead of scanning.",
 )
+@click.option(
+    "--realized",
+    "realized_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The scan's `reclaim measure-savings` file, for the dashboard's track record "
+    "(missing: the dashboard says not measured).",
+)
 @prices_option
 @handles_errors
 def propose(
     config_path: Path | None,
     as_of: str | None,
     findings_path: Path | None,
+    realized_path: Path | None,
     prices_path: Path | None,
 ) -> None:
     """Scan (or read --findings), plan, and open, update or close one PR per finding through
@@ -476,6 +485,7 @@ def propose(
     dashboard. Exit code 8 when the forge stopped the run (rate limit, refused request): what
     remains is listed and the next run continues."""
     from generator.config import load_config
+    from generator.pipeline.realized_savings import load_reading
     from generator.propose import (
         forge_from_config,
         iac_index,
@@ -510,6 +520,7 @@ def propose(
         dashboard=config.forge.dashboard,
         iac=iac_index(config, sessions),
         repo_root=ops_repo_root(config),
+        realized=load_reading(realized_path, err),
     )
     for result in outcome.results:
         note = f"  {result.note}" if result.note else ""
@@ -971,6 +982,48 @@ def gate_rollback(config_path: Path | None, event_path: Path) -> None:
     from generator.pipeline.ci_commands import gate_rollback as run_gate
 
     run_gate(load_config(config_path), event_path, repo=Path.cwd(), out=out)
+
+
+@main.command("measure-savings")
+@config_option
+@as_of_option
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the reading (for `reclaim propose --realized`).",
+)
+@click.argument(
+    "findings_paths",
+    nargs=-1,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="[FINDINGS]...",
+)
+@handles_errors
+def measure_savings(
+    config_path: Path | None, as_of: str | None, output: Path, findings_paths: tuple[Path, ...]
+) -> None:
+    """Measure what applied changes saved, from Cost Explorer (scan workflow, read-only).
+
+    The default branch's journals say which plans were applied and rolled back; each
+    applied change's cost line is compared over the whole days since its apply against as
+    many days before (at most 30), with at most two Cost Explorer requests per account.
+    With FINDINGS (this scan's findings files), also counts the findings AWS's
+    recommenders corroborate (forge.second_opinion). A source refusing or not answering
+    is said once and exits 0: the dashboard then says what was not measured or asked."""
+    from generator.config import load_config
+    from generator.pipeline.realized_savings import measure_savings_command
+
+    findings = []
+    for path in findings_paths:
+        if not path.exists():  # a shard that uploaded nothing: its findings are not asked
+            err.print(f"{path}: no such findings file, skipped", markup=False, highlight=False)
+            continue
+        findings += list(_load_findings(path).findings)
+    measure_savings_command(
+        load_config(config_path), parse_as_of(as_of), output, err=err, findings=findings
+    )
 
 
 @main.command("check-open")

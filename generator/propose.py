@@ -22,7 +22,9 @@ from generator.forge.base import Forge, Proposal, ProposalResult
 from generator.forge.dashboard import render_dashboard
 from generator.forge.local import LocalGitForge
 from generator.forge.sync import Limits, ScanScope, SyncReport, plan_sync, run_sync
+from generator.forge.track_record import track_record
 from generator.planner import Remediation, executable, plan_finding
+from generator.realized import RealizedReport, applied_changes
 
 if TYPE_CHECKING:
     from generator.aws.fleet import SessionFor
@@ -145,6 +147,7 @@ def sync_proposals(
     dashboard: bool = True,
     iac: IacIndex | None = None,
     repo_root: Path | None = None,
+    realized: RealizedReport | None = None,
 ) -> SyncReport:
     """Open, refresh or close proposals for this report and update the dashboard.
 
@@ -183,7 +186,18 @@ def sync_proposals(
         limits or Limits(),
         as_of=f"{report.as_of:%Y-%m-%d %H:%M UTC}",
     )
-    render = partial(render_dashboard, report, existing=existing) if dashboard else None
+    render = (
+        partial(
+            render_dashboard,
+            report,
+            existing=existing,
+            track=track_record(
+                applied_changes((repo_root or Path.cwd()) / folder_in_repo), realized
+            ),
+        )
+        if dashboard
+        else None
+    )
     return run_sync(forge, plan, render)
 
 

@@ -28,6 +28,9 @@ ACCOUNT_CALLS: frozenset[ApiCall] = frozenset(
         ("ec2", "DescribeRegions"),
         ("cost-optimization-hub", "ListRecommendations"),
         ("compute-optimizer", "GetIdleRecommendations"),
+        # realized savings of applied changes (reclaim measure-savings)
+        ("ce", "GetCostAndUsage"),
+        ("ce", "GetCostAndUsageWithResources"),
     }
 )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from generator.findings import Finding, FindingsReport
 from generator.forge.base import ExistingProposal, Outcome, ProposalResult, ProposalState
 from generator.forge.markers import kind_marker
+from generator.forge.track_record import TrackRecord, track_record
 from generator.render import render
 
 DASHBOARD_KIND = "dashboard"
@@ -61,8 +62,11 @@ def render_dashboard(
     report: FindingsReport,
     results: Iterable[ProposalResult],
     existing: Mapping[str, ExistingProposal],
+    track: TrackRecord | None = None,
 ) -> str:
+    """``track``: the applied changes' track record (none applied when absent)."""
     by_id = {f.id: f for f in report.findings}
+    track = track or track_record([], None)
     results = sorted(results, key=lambda r: (-_price(by_id, r.finding_id), r.finding_id))
 
     def entries(outcomes: set[Outcome]) -> list[Entry]:
@@ -100,6 +104,9 @@ def render_dashboard(
         waiting=entries({Outcome.WAITING}),
         declined=entries({Outcome.DECLINED}),
         report_only=[f for f in report.findings if f.reversibility == "report-only"],
+        track=track,
+        asked=sorted(track.second_opinion_asked & set(by_id)),
+        corroborated=sorted(track.corroborated & set(by_id)),
         errors=list(report.errors),
         warnings=list(report.warnings),
     )

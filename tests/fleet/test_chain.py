@@ -402,6 +402,8 @@ def test_the_session_policy_is_sent_with_assume_role() -> None:
         )
         assume_role(sts, hop, SCAN)
     assert json.loads(policy)["Statement"][0]["Action"] == [
+        "ce:GetCostAndUsage",  # realized savings of applied changes (measure-savings)
+        "ce:GetCostAndUsageWithResources",
         "cloudtrail:LookupEvents",
         "compute-optimizer:GetIdleRecommendations",  # the second opinion on open PRs
         "cost-optimization-hub:ListRecommendations",

@@ -106,11 +106,11 @@ def test_result_comment_found_through_the_merge_commit_then_updated_by_rollback(
     assert "approved by @alice" in comment.body
     assert "reclaim:applied" in standin.pulls[number].labels
 
-    # The dashboard counts it as realized once applied.
+    # The dashboard counts its promise once applied (what it saved is measured on the bill).
     after = sync_proposals(report(), make_forge(), FOLDER)
     assert after.stopped is None
     dashboard = standin.issues[max(standin.issues)].body or ""
-    assert "Realized savings (1 applied and not rolled back) | **$8.00**" in dashboard
+    assert "Promised by applied changes (1 applied and not rolled back) | **$8.00**" in dashboard
 
     add_rollback(folder)
     make_forge().comment_result(item.id, merge_sha, result_comment(folder))

@@ -29,6 +29,7 @@ STATE = ".reclaim/state.json"
 class ScanRun:
     clock: JobRun
     shards: dict[int, JobRun]
+    savings: JobRun
     propose: JobRun
     fresh: JobRun
     api_writes: list[Exchange]
@@ -38,7 +39,12 @@ class ScanRun:
 
     def failures(self) -> list[tuple[str, str, int, str, str]]:
         """(job, step, exit code, stdout tail, stderr tail) of every failed step."""
-        jobs = {"clock": self.clock, "propose": self.propose, "fresh": self.fresh}
+        jobs = {
+            "clock": self.clock,
+            "savings": self.savings,
+            "propose": self.propose,
+            "fresh": self.fresh,
+        }
         jobs.update({f"scan {i}": run for i, run in self.shards.items()})
         return [
             (name, step.name, step.returncode, step.stdout[-1500:], step.stderr[-1500:])
@@ -159,13 +165,15 @@ def scheduled_scan(
         for index in workflow["jobs"]["scan"]["strategy"]["matrix"]["shard"]
         if index not in lost_shards
     }
-    propose = job("propose", needs={"scan": {"outputs": {}}})
+    savings = job("savings", needs={**needs, "scan": {"outputs": {}}})
+    propose = job("propose", needs={"scan": {"outputs": {}}, "savings": {"outputs": {}}})
     if before_fresh is not None:
         before_fresh()
     fresh = job("fresh", needs={**needs, "propose": {"outputs": {}, "result": "success"}})
     return ScanRun(
         clock=clock,
         shards=shards,
+        savings=savings,
         propose=propose,
         fresh=fresh,
         api_writes=[e for e in pipeline.standin.since(mark) if e.method not in ("GET", "HEAD")],

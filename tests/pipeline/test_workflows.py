@@ -125,6 +125,7 @@ def test_jobs_with_credentials_run_in_the_environment_of_the_role_they_assume(
     assert assumed == {
         ("reclaim-scan", "scan"): (options.scan_service_role_arn, "reclaim-scan"),
         ("reclaim-scan", "fresh"): (options.scan_service_role_arn, "reclaim-scan"),
+        ("reclaim-scan", "savings"): (options.scan_service_role_arn, "reclaim-scan"),
         ("reclaim-apply", "apply"): (options.service_role_arn, "reclaim-apply"),
         ("reclaim-apply", "restop"): (options.service_role_arn, "reclaim-apply"),
         ("reclaim-rollback", "rollback"): (options.service_role_arn, "reclaim-apply"),
@@ -157,7 +158,9 @@ def test_triggers_environment_and_concurrency(rendered: Path) -> None:
     assert scan["on"]["schedule"] == [{"cron": "23 6 * * 1-5"}]
     assert "workflow_dispatch" in scan["on"]
     assert scan["jobs"]["scan"]["strategy"]["matrix"]["shard"] == [1, 2, 3]
-    assert scan["jobs"]["propose"]["needs"] == "scan"
+    # propose (no AWS) waits for the shards' findings and the savings job's reading
+    assert scan["jobs"]["propose"]["needs"] == ["scan", "savings"]
+    assert scan["jobs"]["savings"]["permissions"] == {"contents": "read", "id-token": "write"}
 
     validate = load(rendered, "reclaim-validate")
     assert validate["on"] == {"pull_request": {"paths": ["remediations/**"]}}
