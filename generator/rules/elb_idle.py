@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from generator.aws.metrics import MetricQuery, MetricWindow, fetch_metrics
 from generator.aws.tags import restorable_tags, tag_list
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
-from generator.iam.scopes import ActionScope, Condition, Grant, never_skipped, only
+from generator.iam.scopes import (
+    HOSTED_ZONE,
+    ActionScope,
+    Condition,
+    Grant,
+    never_skipped,
+    only,
+)
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
 from generator.manifest.paths import json_literal
@@ -165,6 +172,9 @@ class ElbIdle(Rule[ElbIdleSettings, IdleLoadBalancer]):
             }
         ),
         scopes={
+            "route53:ListResourceRecordSets": only(
+                HOSTED_ZONE, why="hosted zones' records only, to find aliases naming it"
+            ),
             "elasticloadbalancing:DeleteLoadBalancer": never_skipped(
                 LOAD_BALANCER, "never a load balancer carrying the skip tag"
             ),

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
 import pytest
 
 from generator.iam import scopes
@@ -236,7 +237,7 @@ def test_parliament_finds_nothing_but_split_multi_resource_actions(
             )
             findings = parliament.analyze_policy_string(json.dumps(document)).findings
             for finding in findings:
-                if _lifecycle_escalation(finding):
+                if _lifecycle_escalation(finding) or _newer_than_parliament(finding):
                     continue
                 assert finding.issue == "RESOURCE_MISMATCH", (finding.issue, finding.detail)
                 for detail in finding.detail:
@@ -247,6 +248,26 @@ def test_parliament_finds_nothing_but_split_multi_resource_actions(
                         if prefix in json.dumps(s["Resource"])
                     ]
                     assert covered, detail
+
+
+_CONDITIONS_NEWER_THAN_PARLIAMENT = {
+    # elb-idle's tag-on-create: the Service Authorization Reference lists
+    # elasticloadbalancing:CreateAction for AddTags (tags only as part of a create call).
+    "Unknown condition elasticloadbalancing:CreateAction for action elasticloadbalancing:AddTags",
+}
+
+
+def _newer_than_parliament(finding: Any) -> bool:
+    """An action parliament's bundled IAM database predates (rds:DescribeDBMajorEngineVersions,
+    2025) is accepted only when the operation is in the botocore model reclaim runs with: a
+    misspelt action still fails."""
+    if finding.issue == "UNKNOWN_CONDITION_FOR_ACTION":
+        return finding.detail in _CONDITIONS_NEWER_THAN_PARLIAMENT
+    if finding.issue != "UNKNOWN_ACTION":
+        return False
+    prefix, _, operation = str(finding.location["string"]).partition(":")
+    model = botocore.session.get_session().get_service_model(prefix)
+    return operation in model.operation_names
 
 
 def _lifecycle_escalation(finding: Any) -> bool:
