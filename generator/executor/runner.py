@@ -159,14 +159,9 @@ class Executor:
             return self._apply(path)
 
     def rollback(self, path: Path) -> RunResult:
-        if is_code_folder(path):
-            raise StateRefusal(
-                f"{path.name} was changed in code (iac.json): reclaim does not roll it back "
-                "yet; nothing was changed",
-                hint="restore the resource from the backup its journal.json records, then "
-                "revert the code and import the restored resource into the same address",
-            )
         with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
+            if is_code_folder(path):
+                return self._rollback_code(path)
             return self._rollback(path)
 
     def _apply(self, path: Path) -> RunResult:
@@ -201,19 +196,7 @@ class Executor:
                 "code; nothing was changed",
                 hint="merged code changes are applied by `reclaim apply-merged`",
             )
-        loaded = load_code_folder(path)
-        plan, rollback = loaded.plan, loaded.rollback
-        folder = RemediationFolder(path)
-        journal = folder.load_journal()
-        if journal is None:
-            journal = Journal(
-                plan_id=plan.plan_id, plan_sha256=loaded.sha256, rollback_sha256=loaded.sha256
-            )
-        elif (journal.plan_sha256, journal.rollback_sha256) != (loaded.sha256, loaded.sha256):
-            raise ManifestError(
-                f"{folder.journal_path} was written for a different iac.json",
-                hint="iac.json must not change once a run has started; restore it from git",
-            )
+        folder, plan, rollback, journal = self._load_code(path)
         if journal.rollback is not None:
             raise StateRefusal(f"{plan.plan_id} was rolled back; it will not be applied again")
         if journal.apply is not None and journal.apply.status == "completed":
@@ -259,7 +242,45 @@ class Executor:
         outcomes = self._run(folder, journal, run, rollback, observe=None)
         return RunResult(plan.plan_id, "rollback", outcomes)
 
+    def _rollback_code(self, path: Path) -> RunResult:
+        """Undo a merged code change: the rule's rollback, from the backups the apply
+        journaled (the resource comes back under a new ID; bringing it back under its
+        Terraform address is the follow-up import, generator.iac.apply.import_block)."""
+        folder, plan, rollback, journal = self._load_code(path)
+        applied = journal.apply
+        if applied is None:
+            raise StateRefusal(f"{plan.plan_id} was never applied: nothing to roll back")
+        if journal.rollback is not None and journal.rollback.status == "completed":
+            raise StateRefusal(
+                f"{plan.plan_id} was already rolled back on "
+                f"{journal.rollback.finished_at:%Y-%m-%d %H:%M} UTC"
+            )
+        if applied.status != "completed":
+            # The code change is the apply's last step: until it completed, nothing changed.
+            raise _stopped_before_the_change(plan, applied)
+        self._check_account(plan)
+        run = self._start_run(journal, "rollback")
+        outcomes = self._run(folder, journal, run, rollback, observe=None)
+        return RunResult(plan.plan_id, "rollback", outcomes)
+
     # ---- preparation (no AWS writes) ---------------------------------------------------
+
+    def _load_code(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
+        loaded = load_code_folder(path)
+        folder = RemediationFolder(path)
+        journal = folder.load_journal()
+        if journal is None:
+            journal = Journal(
+                plan_id=loaded.plan.plan_id,
+                plan_sha256=loaded.sha256,
+                rollback_sha256=loaded.sha256,
+            )
+        elif (journal.plan_sha256, journal.rollback_sha256) != (loaded.sha256, loaded.sha256):
+            raise ManifestError(
+                f"{folder.journal_path} was written for a different iac.json",
+                hint="iac.json must not change once a run has started; restore it from git",
+            )
+        return folder, loaded.plan, loaded.rollback, journal
 
     def _load(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
         folder = RemediationFolder(path)
