@@ -610,7 +610,7 @@ def _executor(
 
     code_change = None
     if kind == "apply" and in_code:
-        code_change = _terraform_change(config, actor, session)
+        code_change = _terraform_change(config, actor, session, folder)
 
     return Executor(
         client_for=lambda service, region: session().client(service, region),
@@ -625,13 +625,16 @@ def _executor(
     )
 
 
-def _terraform_change(config: Any, actor: str | None, session: Callable[[], Any]) -> Any:
+def _terraform_change(
+    config: Any, actor: str | None, session: Callable[[], Any], folder: Path
+) -> Any:
     """How a merged Terraform change is checked and applied: the default branch's iac:
     state says which root and address manage the re-observed resource; Terraform runs in
     that root with the role chain's credentials of the plan's account."""
     from generator.aws.chain import RoleChain, RunIdentity
     from generator.errors import ConfigError
     from generator.iac.apply import TerraformChange
+    from generator.iac.merged import merged_edit_problems
     from generator.iac.terraform import Terraform
     from generator.propose import iac_index
 
@@ -647,7 +650,13 @@ def _terraform_change(config: Any, actor: str | None, session: Callable[[], Any]
         region = {"AWS_REGION": finding.region, "AWS_DEFAULT_REGION": finding.region}
         return Terraform(managed.root_dir, {**session().credentials_env(), **region})
 
-    return TerraformChange(index, terraform_for)
+    repo = Path.cwd()
+    relative = folder.resolve().relative_to(repo.resolve()).as_posix()
+
+    def verify(managed: Any, finding: Any) -> list[str]:
+        return merged_edit_problems(repo, relative, finding, managed)
+
+    return TerraformChange(index, terraform_for, verify)
 
 
 def _refuse_managed(config: Any, finding: Any, actor: str | None) -> None:

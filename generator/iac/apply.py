@@ -69,12 +69,24 @@ class TerraformChange:
 
     index: IacIndex
     terraform_for: TerraformFor
+    verify_code: Callable[[TerraformManaged, Finding], list[str]] | None = None
+    """Checked before Terraform runs the merged code (generator.iac.merged): why the merge
+    is not exactly reclaim's edit."""
     step_id: str = "terraform-apply"
     description: str = "terraform apply of the saved, checked plan"
     _checked: tuple[Terraform, ExpectedChange] | None = None
 
     def check(self, observed: Finding) -> dict[str, JsonValue]:
         managed, expected = expected_change(self.index, observed)
+        if self.verify_code is not None:
+            problems = self.verify_code(managed, observed)
+            if problems:
+                raise StateRefusal(
+                    f"the merge is not exactly reclaim's edit of {expected.address}: "
+                    f"{'; '.join(problems)}. Terraform did not run; nothing was applied",
+                    hint="reclaim applies only the edit it wrote; make other changes in their "
+                    "own pull request",
+                )
         terraform = self.terraform_for(managed, observed)
         terraform.init()
         problems = plan_problems(terraform.plan(), expected)

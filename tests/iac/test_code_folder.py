@@ -16,6 +16,8 @@ from generator.config import parse_config
 from generator.errors import ManifestError
 from generator.iac.change import code_change
 from generator.iac.folder import is_code_folder, load_code_folder
+from generator.iac.managed import TerraformManaged
+from generator.iac.merged import merged_edit_problems
 from generator.iac.proposal import iac_json, iac_readme, managed_by
 from generator.pipeline.ci_commands import validate_changed
 from tests.factories import volume_finding
@@ -119,3 +121,50 @@ def test_terraform_gets_the_sessions_credentials_as_its_environment() -> None:
         "AWS_SECRET_ACCESS_KEY": "secret",
         "AWS_SESSION_TOKEN": "token",
     }
+
+
+def merge_on_main(repo: Path, extra: dict[str, str]) -> str:
+    """The PR merged onto main (one commit), with ``extra`` files changed as well."""
+    finding = volume_finding(volume_id=RED)
+    change = code_change(finding, managed_by(index(repo), finding), repo)
+    folder = repo / "remediations" / finding.id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "iac.json").write_text(iac_json(change))
+    (folder / "README.md").write_text(iac_readme(change))
+    for path, text in {**change.edits, **extra}.items():
+        (repo / path).write_text(text)
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "merge")
+    return f"remediations/{finding.id}"
+
+
+def test_apply_refuses_a_merge_that_is_more_than_reclaims_edit(repo: Path) -> None:
+    finding = volume_finding(volume_id=RED)
+    managed = managed_by(index(repo), finding)
+    assert isinstance(managed, TerraformManaged)
+    # terraform plan would run this (with the write role's credentials) before any check
+    # of the saved plan could refuse it.
+    evil = 'data "external" "x" {\n  program = ["sh", "-c", "echo {}"]\n}\n'
+    folder = merge_on_main(repo, {"infra/extra.tf": evil})
+    assert merged_edit_problems(repo, folder, finding, managed) == [
+        "the merge also changes infra/extra.tf"
+    ]
+
+
+def test_apply_refuses_a_merge_whose_edit_is_not_reclaims(repo: Path) -> None:
+    finding = volume_finding(volume_id=RED)
+    managed = managed_by(index(repo), finding)
+    assert isinstance(managed, TerraformManaged)
+    genuine = code_change(finding, managed, repo).edits["infra/main.tf"]
+    folder = merge_on_main(repo, {"infra/main.tf": genuine.replace("# keep this one\n", "")})
+    assert merged_edit_problems(repo, folder, finding, managed) == [
+        "the merge's infra/main.tf is not reclaim's edit of aws_ebs_volume.by_team[\"red\"]"
+    ]
+
+
+def test_the_genuine_merge_is_reclaims_edit(repo: Path) -> None:
+    finding = volume_finding(volume_id=RED)
+    managed = managed_by(index(repo), finding)
+    assert isinstance(managed, TerraformManaged)
+    folder = merge_on_main(repo, {})
+    assert merged_edit_problems(repo, folder, finding, managed) == []
