@@ -168,3 +168,22 @@ def test_the_genuine_merge_is_reclaims_edit(repo: Path) -> None:
     assert isinstance(managed, TerraformManaged)
     folder = merge_on_main(repo, {})
     assert merged_edit_problems(repo, folder, finding, managed) == []
+
+
+def test_the_apply_command_builds_the_checked_terraform_change(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.cli import _executor
+    from generator.iac.apply import TerraformChange
+
+    folder = merge_on_main(repo, {})
+    (repo / "reclaim.yml").write_text(json.dumps({"iac": IAC}))
+    monkeypatch.chdir(repo)
+    executor = _executor(repo / folder, repo / "reclaim.yml", "octocat", "apply")
+    change = executor.code_change
+    assert isinstance(change, TerraformChange) and change.verify_code is not None
+    finding = volume_finding(volume_id=RED)
+    managed = managed_by(change.index, finding)
+    assert isinstance(managed, TerraformManaged)
+    assert managed.address == 'aws_ebs_volume.by_team["red"]'
+    assert change.verify_code(managed, finding) == []
