@@ -20,8 +20,10 @@ from generator.errors import StateRefusal
 from generator.executor.observe import RuleObserver
 from generator.executor.runner import Executor
 from generator.findings import Finding
+from generator.forge.result import result_comment
 from generator.iac.change import CodeChange
 from generator.iac.proposal import iac_json
+from generator.manifest.folder import RemediationFolder
 from generator.rules import RULES, rule_for
 from generator.state import SeenState, state_key
 from tests.factories import volume_finding
@@ -122,11 +124,16 @@ def test_the_rollback_restores_from_the_journaled_backup(ec2: Any, tmp_path: Pat
     assert snapshot["VolumeId"] == idle
     assert applied.steps[-1].step_id == "terraform-apply"
     assert idle not in volumes(ec2) and keep in volumes(ec2)
+    comment = result_comment(RemediationFolder(folder)).markdown
+    assert "### Applied" in comment
+    assert "| `terraform-apply` | change (code) | completed |" in comment
+    assert snapshot["SnapshotId"] in comment
 
     restored = executor.rollback(folder)
     new_volume = restored.output("restore", "VolumeId")
     assert isinstance(new_volume, str) and new_volume in volumes(ec2)
     (volume,) = ec2.describe_volumes(VolumeIds=[new_volume])["Volumes"]
     assert volume["SnapshotId"] == snapshot["SnapshotId"] and volume["Size"] == 1
+    assert "### Rolled back" in result_comment(RemediationFolder(folder)).markdown
     with pytest.raises(StateRefusal, match="already rolled back"):
         executor.rollback(folder)
