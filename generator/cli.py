@@ -602,20 +602,26 @@ def _executor(
     from generator.executor.observe import RuleObserver
     from generator.executor.runner import Executor
     from generator.folder_checks import load_checked
+    from generator.iac.folder import is_code_folder, load_code_folder
     from generator.progress import step_progress_for
 
     config = load_config(config_path)
     # The static checks first: a tampered plan is a manifest error (exit 4), whatever
     # account it claims; the executor runs them again under the plan's lock.
-    plan, _ = load_checked(folder)
+    in_code = is_code_folder(folder)
+    plan = load_code_folder(folder).plan if in_code else load_checked(folder)[0]
     account = _account_of(config, plan.account)
     actor = actor or os.environ.get("GITHUB_ACTOR")
-    if kind == "apply":
+    if kind == "apply" and not in_code:
         _refuse_managed(config, plan.finding, actor)
 
     @cache
     def session() -> Any:
         return RoleChain(config, RunIdentity.current(kind, actor)).session_for(account)
+
+    code_change = None
+    if kind == "apply" and in_code:
+        code_change = _terraform_change(config, actor, session, folder)
 
     return Executor(
         client_for=lambda service, region: session().client(service, region),
@@ -626,7 +632,42 @@ def _executor(
         actor=actor,
         lock_wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
         on_step=step_progress_for(kind),
+        code_change=code_change,
     )
+
+
+def _terraform_change(
+    config: Any, actor: str | None, session: Callable[[], Any], folder: Path
+) -> Any:
+    """How a merged Terraform change is checked and applied: the default branch's iac:
+    state says which root and address manage the re-observed resource; Terraform runs in
+    that root with the role chain's credentials of the plan's account."""
+    from generator.aws.chain import RoleChain, RunIdentity
+    from generator.errors import ConfigError
+    from generator.iac.apply import TerraformChange
+    from generator.iac.merged import merged_edit_problems
+    from generator.iac.terraform import Terraform
+    from generator.propose import iac_index
+
+    index = iac_index(config, RoleChain(config, RunIdentity.current("scan", actor)).session_for)
+    if index is None or not config.iac.terraform:
+        raise ConfigError(
+            "this folder is a Terraform change (iac.json), but reclaim.yml on the default "
+            "branch configures no iac.terraform root; nothing was changed",
+            hint="configure iac: in reclaim.yml, or close the PR",
+        )
+
+    def terraform_for(managed: Any, finding: Any) -> Terraform:
+        region = {"AWS_REGION": finding.region, "AWS_DEFAULT_REGION": finding.region}
+        return Terraform(managed.root_dir, {**session().credentials_env(), **region})
+
+    repo = Path.cwd()
+    relative = folder.resolve().relative_to(repo.resolve()).as_posix()
+
+    def verify(managed: Any, finding: Any) -> list[str]:
+        return merged_edit_problems(repo, relative, finding, managed)
+
+    return TerraformChange(index, terraform_for, verify)
 
 
 def _refuse_managed(config: Any, finding: Any, actor: str | None) -> None:

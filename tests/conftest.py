@@ -180,6 +180,7 @@ SLOW_MODULES = frozenset(
         "tests/pipeline/test_pr_attacks.py",
         "tests/test_newcomer.py",
         "tests/iac/test_terraform_moto.py",
+        "tests/iac/test_apply_merged_moto.py",
     }
 )
 SLOW_TESTS = frozenset({"test_demo_command_runs_as_a_newcomer_would"})

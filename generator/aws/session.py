@@ -99,6 +99,25 @@ class AccountSession:
                     self._clients[key] = client
         return client
 
+    def credentials_env(self) -> dict[str, str]:
+        """These credentials as the environment variables a child process (Terraform)
+        reads: the assumed role's session, never a developer's profile."""
+        with self._lock:
+            if self._session is None:
+                self._session = self._make_session()
+            credentials = self._session.get_credentials()
+        if credentials is None:
+            raise CredentialsError(
+                f"no AWS credentials found ({self.label})",
+                hint="configure credentials (GitHub OIDC via aws-actions/configure-aws-"
+                "credentials, or environment variables)",
+            )
+        frozen = credentials.get_frozen_credentials()
+        env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+        return env
+
     def caller_account(self, region: str) -> str:
         """Ask STS which account these credentials act in."""
         try:

@@ -31,6 +31,7 @@ from generator.errors import (
     CredentialsError,
     ManifestError,
     PrecheckFailed,
+    ReclaimError,
     RetryLater,
     StateRefusal,
 )
@@ -46,7 +47,9 @@ from generator.executor.calls import (
 )
 from generator.executor.lock import DEFAULT_WAIT_SECONDS, plan_lock
 from generator.executor.observe import Observer, check_observed, record_digest
+from generator.findings import Finding
 from generator.folder_checks import load_checked
+from generator.iac.folder import is_code_folder, load_code_folder
 from generator.manifest.folder import RemediationFolder, digest
 from generator.manifest.models import (
     Journal,
@@ -91,6 +94,20 @@ class RunResult:
         return None
 
 
+class CodeChangeRun(Protocol):
+    """A change made by applying code (a merged Terraform edit), not by an API step.
+
+    ``check`` is told the finding as observed again now, before any backup, and refuses
+    (StateRefusal) unless what it would apply is exactly that finding's change; it returns
+    what it will apply, for the journal. ``apply`` then makes that change, after the backups."""
+
+    step_id: str
+    description: str
+
+    def check(self, observed: Finding) -> dict[str, JsonValue]: ...
+    def apply(self) -> dict[str, JsonValue]: ...
+
+
 class StepListener(Protocol):
     """Progress of a run, step by step; ``detail`` is a status, a wait or an error."""
 
@@ -113,6 +130,9 @@ class Executor:
     lock_wait_seconds: float = DEFAULT_WAIT_SECONDS
     on_step: StepListener | None = None
     """Told as each step starts, waits, finishes or fails (the CLI streams it)."""
+    code_change: CodeChangeRun | None = None
+    """For a folder whose change is made in code (iac.json): how that change is checked
+    and applied (generator.iac.apply.TerraformChange)."""
 
     def _lock_wait(self, event: str, holder: str) -> None:
         if self.on_step is None:
@@ -134,10 +154,14 @@ class Executor:
 
     def apply(self, path: Path) -> RunResult:
         with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
+            if is_code_folder(path):
+                return self._apply_code(path)
             return self._apply(path)
 
     def rollback(self, path: Path) -> RunResult:
         with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
+            if is_code_folder(path):
+                return self._rollback_code(path)
             return self._rollback(path)
 
     def _apply(self, path: Path) -> RunResult:
@@ -158,7 +182,44 @@ class Executor:
             )
         self._check_account(plan)
         run = self._start_run(journal, "apply")
-        outcomes = self._run(folder, journal, run, plan, observe=rollback)
+        outcomes = self._run(folder, journal, run, plan, observe=(plan, rollback))
+        return RunResult(plan.plan_id, "apply", outcomes)
+
+    def _apply_code(self, path: Path) -> RunResult:
+        """A merged code change: the rule's pre-checks, the observation, the code change's
+        check (nothing is backed up unless it passes), the rule's backups, then the change,
+        each journaled as an API plan's steps are."""
+        code = self.code_change
+        if code is None:
+            raise ConfigError(
+                f"{path.name} is a change made in code (iac.json), and this run cannot apply "
+                "code; nothing was changed",
+                hint="merged code changes are applied by `reclaim apply-merged`",
+            )
+        folder, plan, rollback, journal = self._load_code(path)
+        if journal.rollback is not None:
+            raise StateRefusal(f"{plan.plan_id} was rolled back; it will not be applied again")
+        if journal.apply is not None and journal.apply.status == "completed":
+            return RunResult(
+                plan.plan_id,
+                "apply",
+                [],
+                nothing_to_do=f"already applied on {journal.apply.finished_at:%Y-%m-%d %H:%M} UTC;"
+                " nothing to do",
+            )
+        previous = journal.apply.record(code.step_id) if journal.apply else None
+        if previous is not None and previous.status == "started":
+            raise StateRefusal(
+                f"{plan.plan_id}: an earlier run started {code.description} and did not record "
+                "how it ended; reclaim changed nothing more",
+                hint="check the resource and the Terraform state, then the journal's history",
+            )
+        self._check_account(plan)
+        run = self._start_run(journal, "apply")
+        backups = plan.model_copy(
+            update={"steps": [s for s in plan.steps if s.phase in ("precheck", "backup")]}
+        )
+        outcomes = self._run(folder, journal, run, backups, observe=(plan, rollback), code=code)
         return RunResult(plan.plan_id, "apply", outcomes)
 
     def _rollback(self, path: Path) -> RunResult:
@@ -204,7 +265,45 @@ class Executor:
             )
             return RunResult(plan.plan_id, "apply", outcomes)
 
+    def _rollback_code(self, path: Path) -> RunResult:
+        """Undo a merged code change: the rule's rollback, from the backups the apply
+        journaled (the resource comes back under a new ID; bringing it back under its
+        Terraform address is the follow-up import, generator.iac.apply.import_block)."""
+        folder, plan, rollback, journal = self._load_code(path)
+        applied = journal.apply
+        if applied is None:
+            raise StateRefusal(f"{plan.plan_id} was never applied: nothing to roll back")
+        if journal.rollback is not None and journal.rollback.status == "completed":
+            raise StateRefusal(
+                f"{plan.plan_id} was already rolled back on "
+                f"{journal.rollback.finished_at:%Y-%m-%d %H:%M} UTC"
+            )
+        if applied.status != "completed":
+            # The code change is the apply's last step: until it completed, nothing changed.
+            raise _stopped_before_the_change(plan, applied)
+        self._check_account(plan)
+        run = self._start_run(journal, "rollback")
+        outcomes = self._run(folder, journal, run, rollback, observe=None)
+        return RunResult(plan.plan_id, "rollback", outcomes)
+
     # ---- preparation (no AWS writes) ---------------------------------------------------
+
+    def _load_code(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
+        loaded = load_code_folder(path)
+        folder = RemediationFolder(path)
+        journal = folder.load_journal()
+        if journal is None:
+            journal = Journal(
+                plan_id=loaded.plan.plan_id,
+                plan_sha256=loaded.sha256,
+                rollback_sha256=loaded.sha256,
+            )
+        elif (journal.plan_sha256, journal.rollback_sha256) != (loaded.sha256, loaded.sha256):
+            raise ManifestError(
+                f"{folder.journal_path} was written for a different iac.json",
+                hint="iac.json must not change once a run has started; restore it from git",
+            )
+        return folder, loaded.plan, loaded.rollback, journal
 
     def _load(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
         folder = RemediationFolder(path)
@@ -250,10 +349,12 @@ class Executor:
         run: RunRecord,
         manifest: Manifest,
         *,
-        observe: Rollback | None,
+        observe: tuple[Plan, Rollback] | None,
+        code: CodeChangeRun | None = None,
     ) -> list[StepOutcome]:
-        """Run ``manifest``'s steps; for an apply, ``observe`` is its rollback, derived again
-        from the observation with the plan."""
+        """Run ``manifest``'s steps; for an apply, ``observe`` is its plan and rollback,
+        derived again from the observation. ``code``, after the steps: the change made in
+        code, checked right after the observation."""
         ctx = _InProgress(folder, journal, run, manifest, self.client_for)
         outcomes: list[StepOutcome] = []
         try:
@@ -263,8 +364,8 @@ class Executor:
             must_observe = observe is not None and not change_done
             for step in manifest.steps:
                 if must_observe and step.phase != "precheck":
-                    assert isinstance(manifest, Plan) and observe is not None
-                    self._observe(ctx, manifest, observe)
+                    assert observe is not None
+                    self._observe(ctx, *observe, code)
                     must_observe = False
                 record = run.record(step.id)
                 # Checks (pre-checks, dry runs) are never believed from the journal: until a
@@ -282,6 +383,11 @@ class Executor:
                     _require_backups(manifest, run, step)
                 outcomes.append(self._run_step(ctx, step))
                 change_done = change_done or step.phase == "change"
+            if must_observe:  # only pre-checks ran: observe before the code change
+                assert observe is not None
+                self._observe(ctx, *observe, code)
+            if code is not None:
+                outcomes.append(self._run_code(ctx, code))
         except RetryLater as error:
             run.status, run.error, run.not_before = "waiting", error.message, error.not_before
             ctx.save()
@@ -295,18 +401,70 @@ class Executor:
         ctx.save()
         return outcomes
 
-    def _observe(self, ctx: _InProgress, plan: Plan, rollback: Rollback) -> None:
+    def _observe(
+        self, ctx: _InProgress, plan: Plan, rollback: Rollback, code: CodeChangeRun | None
+    ) -> None:
         """Look at the resource again through its rule; refuse unless the reviewed manifests
-        are what that observation derives. Backups count only from the first observation."""
+        are what that observation derives, and, for a change made in code, unless that code
+        changes exactly the observed resource. Backups count only from the first
+        observation."""
         now = self.clock()
         observation = self.observer.observe(plan, self.client_for, now)
         check_observed(plan, rollback, observation.finding)
+        if code is not None:
+            try:
+                ctx.code_request = code.check(observation.finding)
+            except (StateRefusal, AwsCallFailed):
+                raise
+            except ReclaimError as error:  # terraform missing, say: a failed run, journaled
+                raise AwsCallFailed(error.message, hint=error.hint) from None
         if ctx.run.observed_at is None:
             # A backup must start after this: min() keeps an injected as-of clock (a test's,
             # the demo's days later) from rejecting backups AWS timestamps in real time.
             ctx.run.observed_at = min(now, utc_now())
         ctx.run.observed_record_sha256 = record_digest(observation.finding)
         ctx.save()
+
+    def _run_code(self, ctx: _InProgress, code: CodeChangeRun) -> StepOutcome:
+        """The change made in code, once every backup has completed; journaled before it
+        starts, so a crash during it is seen (and refused) on the next run."""
+        run, manifest = ctx.run, ctx.manifest
+        for backup in (s for s in manifest.steps if s.phase == "backup"):
+            record = run.record(backup.id)
+            if record is None or record.status != "completed":
+                raise AwsCallFailed(
+                    f"refusing {code.description}: backup step {backup.id!r} has not completed"
+                )
+        assert ctx.code_request is not None, "the observation checks the code change first"
+        record = StepRecord(
+            step_id=code.step_id,
+            status="started",
+            started_at=self.clock(),
+            request=ctx.code_request,
+        )
+        previous = run.record(code.step_id)
+        if previous is not None:
+            run.steps.remove(previous)
+        run.steps.append(record)
+        ctx.save()
+        if self.on_step is not None:
+            self.on_step.started(code.step_id, code.description, "")
+        try:
+            record.outputs = code.apply()
+        except ReclaimError as error:
+            record.status, record.error = "failed", error.message
+            record.finished_at = self.clock()
+            if self.on_step is not None:
+                self.on_step.failed(code.step_id, code.description, error.message)
+            raise AwsCallFailed(
+                f"{manifest.plan_id}: {code.description} failed: {error.message}",
+                hint="fix the cause, then re-run the apply: it checks the plan again",
+            ) from None
+        record.status, record.finished_at = "completed", self.clock()
+        ctx.save()
+        if self.on_step is not None:
+            self.on_step.finished(code.step_id, code.description, "done")
+        return StepOutcome(code.step_id, code.description, "done", record.outputs)
 
     def _confirm_progress(self, ctx: _InProgress) -> bool:
         """On a resume, ask AWS about every mutating step the journal mentions; True when a
@@ -521,6 +679,8 @@ class _InProgress:
     manifest: Manifest
     client_for: ClientFor
     clients: dict[str, Any] = field(default_factory=dict)
+    code_request: dict[str, JsonValue] | None = None
+    """What the code change's check said it will apply (set by the observation)."""
 
     def client(self, step: Step) -> Any:
         service = step.call.service

@@ -9,6 +9,7 @@ from pydantic import JsonValue
 
 from generator.errors import StateRefusal
 from generator.forge.base import ResultComment, RunState
+from generator.iac.folder import is_code_folder, load_code_folder
 from generator.manifest.folder import RemediationFolder
 from generator.manifest.models import Manifest, RunRecord
 from generator.render import render
@@ -28,7 +29,8 @@ def _lines(run: RunRecord, manifest: Manifest) -> list[StepLine]:
     return [
         StepLine(
             record.step_id,
-            phases.get(record.step_id, "?"),
+            # Not a manifest step: a merged code change (terraform apply), made by code.
+            phases.get(record.step_id, "change (code)"),
             record.status,
             {k: v for k, v in record.outputs.items() if v is not None},
             record.error,
@@ -46,7 +48,11 @@ def _state(apply: RunRecord | None, rollback: RunRecord | None) -> RunState:
 
 
 def result_comment(folder: RemediationFolder) -> ResultComment:
-    plan, rollback = folder.load_plan(), folder.load_rollback()
+    if is_code_folder(folder.path):
+        loaded = load_code_folder(folder.path)
+        plan, rollback = loaded.plan, loaded.rollback
+    else:
+        plan, rollback = folder.load_plan(), folder.load_rollback()
     journal = folder.load_journal()
     if journal is None or journal.apply is None:
         raise StateRefusal(
@@ -57,7 +63,8 @@ def result_comment(folder: RemediationFolder) -> ResultComment:
     created = {
         f"{line.step_id}.{name}": value
         for line in _lines(journal.apply, plan)
-        if line.status == "completed" and plan.step(line.step_id).mutates
+        if line.status == "completed"
+        and any(step.id == line.step_id and step.mutates for step in plan.steps)
         for name, value in line.outputs.items()
     }
     restored = (

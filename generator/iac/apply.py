@@ -15,6 +15,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import JsonValue
+
 from generator.errors import StateRefusal
 from generator.findings import Finding
 from generator.iac.change import CODE_CHANGES
@@ -53,20 +55,75 @@ def expected_change(index: IacIndex, finding: Finding) -> tuple[TerraformManaged
     return managed, expected
 
 
+TerraformFor = Callable[[TerraformManaged, Finding], Terraform]
+"""Terraform for the root that manages a finding's resource, with the credentials of the
+finding's account (the role chain's) in its environment."""
+
+
+@dataclass
+class TerraformChange:
+    """The executor's code change (generator.executor.runner.CodeChangeRun) for Terraform:
+    ``check`` plans the merged code and refuses unless the saved plan is exactly the
+    observed finding's change at the address the trusted state gives; ``apply`` applies
+    that saved plan and nothing else."""
+
+    index: IacIndex
+    terraform_for: TerraformFor
+    verify_code: Callable[[TerraformManaged, Finding], list[str]] | None = None
+    """Checked before Terraform runs the merged code (generator.iac.merged): why the merge
+    is not exactly reclaim's edit."""
+    step_id: str = "terraform-apply"
+    description: str = "terraform apply of the saved, checked plan"
+    _checked: tuple[Terraform, ExpectedChange] | None = None
+
+    def check(self, observed: Finding) -> dict[str, JsonValue]:
+        managed, expected = expected_change(self.index, observed)
+        if self.verify_code is not None:
+            problems = self.verify_code(managed, observed)
+            if problems:
+                raise StateRefusal(
+                    f"the merge is not exactly reclaim's edit of {expected.address}: "
+                    f"{'; '.join(problems)}. Terraform did not run; nothing was applied",
+                    hint="reclaim applies only the edit it wrote; make other changes in their "
+                    "own pull request",
+                )
+        terraform = self.terraform_for(managed, observed)
+        terraform.init()
+        problems = plan_problems(terraform.plan(), expected)
+        if problems:
+            raise StateRefusal(
+                f"the terraform plan is not exactly the reviewed change of {expected.address} "
+                f"({expected.action}): {'; '.join(problems)}. Nothing was applied",
+                hint="the PR's .tf edit may change only the finding's resource; fix the code "
+                "on the default branch and let the next scan propose again",
+            )
+        self._checked = (terraform, expected)
+        return {
+            "root": managed.root.name,
+            "address": expected.address,
+            "resource_id": expected.resource_id,
+            "action": expected.action,
+            "values": dict(expected.values),
+        }
+
+    def apply(self) -> dict[str, JsonValue]:
+        if self._checked is None:
+            raise StateRefusal("the terraform plan was not checked: nothing was applied")
+        terraform, expected = self._checked
+        self._checked = None  # a saved plan is applied once
+        output = terraform.apply_saved()
+        return {"address": expected.address, "output_tail": output.strip()[-1000:]}
+
+
 def apply_code_change(
     finding: Finding, index: IacIndex, terraform: Terraform, backup: Callable[[], None]
 ) -> Applied:
-    """Plan, refuse unless the plan is exactly the finding's change, back up, apply."""
-    _, expected = expected_change(index, finding)
-    terraform.init()
-    problems = plan_problems(terraform.plan(), expected)
-    if problems:
-        raise StateRefusal(
-            f"the terraform plan is not exactly the reviewed change of {expected.address} "
-            f"({expected.action}): {'; '.join(problems)}. Nothing was applied",
-            hint="the PR's .tf edit may change only the finding's resource; fix the code "
-            "on the default branch and let the next scan propose again",
-        )
+    """Plan, refuse unless the plan is exactly the finding's change, back up, apply (the
+    executor runs the same TerraformChange with journaled backups)."""
+    change = TerraformChange(index, lambda _managed, _finding: terraform)
+    change.check(finding)
+    assert change._checked is not None
+    expected = change._checked[1]
     backup()
     return Applied(expected.address, expected, terraform.apply_saved())
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from generator.findings import Finding
 from generator.iac.change import CodeChange, code_change
 from generator.iac.managed import IacIndex, Managed
+from generator.manifest.folder import IAC_FILE
 from generator.manifest.models import Step
 from generator.render import render
 from generator.rules import rule_for
 
-IAC_FILE = "iac.json"
 README_FILE = "README.md"
 NEEDS_HUMAN = "needs-human"
 

@@ -16,6 +16,8 @@ from generator.manifest.models import Journal, Plan, Rollback
 from generator.untrusted import parse_json, read_text, to_model
 
 PLAN_FILE = "plan.json"
+IAC_FILE = "iac.json"
+"""A change made in code (generator.iac): it stands where plan.json would."""
 ROLLBACK_FILE = "rollback.json"
 README_FILE = "README.md"
 JOURNAL_FILE = "journal.json"

@@ -39,6 +39,9 @@ CONFIGURE_AWS_CREDENTIALS = PinnedAction(
 UPLOAD_SARIF = PinnedAction(
     "github/codeql-action/upload-sarif", "5d4e8d1aca955e8d8589aabd499c5cae939e33c7", "v4.31.9"
 )
+SETUP_TERRAFORM = PinnedAction(
+    "hashicorp/setup-terraform", "dfe3c3f87815947d99a8997f908cb6525fc44e9e", "v4.0.1"
+)
 
 ACTIONS: dict[str, PinnedAction] = {
     "checkout": CHECKOUT,
@@ -47,4 +50,5 @@ ACTIONS: dict[str, PinnedAction] = {
     "download_artifact": DOWNLOAD_ARTIFACT,
     "configure_aws_credentials": CONFIGURE_AWS_CREDENTIALS,
     "upload_sarif": UPLOAD_SARIF,
+    "setup_terraform": SETUP_TERRAFORM,
 }

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError, ReclaimError, StateRefusal
+from generator.iac.managed import IacIndex
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
 from generator.pipeline.github_api import PyGithubView
@@ -78,6 +79,25 @@ def iac_state_refusals(config: ReclaimConfig, repo: Path, base: str) -> dict[str
                 "drop the file from the change"
             )
     return refusals
+
+
+def _state_index(config: ReclaimConfig) -> Callable[[str], IacIndex | None]:
+    """root name → the index of that root's Terraform state, read from the checkout (None
+    for S3 state, which validate-changed has no AWS to read; apply reads it)."""
+    from generator.iac.managed import IacIndex
+    from generator.iac.state import read_state
+
+    def index(name: str) -> IacIndex | None:
+        roots = [r for r in config.iac.terraform if r.name == name]
+        if not roots or roots[0].state.s3 is not None:
+            return None if roots else IacIndex((), cloudformation=False)
+        readable = [r for r in config.iac.terraform if r.state.s3 is None]
+        return IacIndex(
+            ((r, config.base_dir / r.path, read_state(r, config.base_dir)) for r in readable),
+            cloudformation=False,
+        )
+
+    return index
 
 
 def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
@@ -271,11 +291,13 @@ def validate_changed(
     environ: Mapping[str, str] = os.environ,
 ) -> bool:
     """Validate the touched remediations, write the summary, comment it; True when valid."""
+    from generator.iac.folder import is_code_folder
     from generator.pipeline.events import PullRequestEvent
     from generator.pipeline.summary import (
         MARKER,
         changed_folders,
         check,
+        check_code,
         history_refusals,
         state_refusal,
         summary_markdown,
@@ -287,7 +309,16 @@ def validate_changed(
     refusals = history_refusals(repo, base, directory)
     refusals.update(state_refusal(repo, base, state_file(config, repo)))
     refusals.update(iac_state_refusals(config, repo, base))
-    rows = with_refusals([check(repo, folder) for folder in folders], refusals)
+    index = _state_index(config)
+    rows = with_refusals(
+        [
+            check_code(repo, folder, index)
+            if is_code_folder(repo / folder)
+            else check(repo, folder)
+            for folder in folders
+        ],
+        refusals,
+    )
     markdown = summary_markdown(rows, removed)
     out.print(markdown, markup=False, highlight=False)
     if summary_path is not None:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from generator.errors import ForgeError
-from generator.manifest.folder import JOURNAL_FILE, PLAN_FILE
+from generator.manifest.folder import IAC_FILE, JOURNAL_FILE, PLAN_FILE
 
 ZERO_SHA = "0" * 40
 BOT_NAME = "github-actions[bot]"
@@ -114,11 +114,14 @@ def _known_range(repo: Path, before: str, after: str) -> bool:
 
 
 def plans_added(repo: Path, before: str, after: str, remediations_dir: str) -> list[str]:
-    """Remediation folders whose plan.json the commits ``before..after`` added."""
+    """Remediation folders whose plan.json (or iac.json, a change made in code) the commits
+    ``before..after`` added."""
     if not _known_range(repo, before, after):
         return []
-    return _folders_with(
-        changed_paths(repo, before, after, remediations_dir, "A"), remediations_dir, PLAN_FILE
+    added = changed_paths(repo, before, after, remediations_dir, "A")
+    return sorted(
+        set(_folders_with(added, remediations_dir, PLAN_FILE))
+        | set(_folders_with(added, remediations_dir, IAC_FILE))
     )
 
 
@@ -138,14 +141,18 @@ def without_journal(repo: Path, remediations_dir: str) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        f"{remediations_dir}/{plan.parent.name}"
-        for plan in root.glob(f"*/{PLAN_FILE}")
-        if not (plan.parent / JOURNAL_FILE).exists()
+        {
+            f"{remediations_dir}/{plan.parent.name}"
+            for name in (PLAN_FILE, IAC_FILE)
+            for plan in root.glob(f"*/{name}")
+            if not (plan.parent / JOURNAL_FILE).exists()
+        }
     )
 
 
 def adding_commit(repo: Path, folder: str) -> str | None:
-    """The commit that brought the folder's plan.json onto the branch (its PR's merge)."""
+    """The commit that brought the folder's plan.json (or iac.json) onto the branch (its
+    PR's merge)."""
     # first-parent: the branch's own history, so the merge rather than whichever commit of
     # the PR's branch added the file (the PR may have more after it). literal: a folder name
     # is the PR's choice, and a glob in it would match other plans.
@@ -158,6 +165,7 @@ def adding_commit(repo: Path, folder: str) -> str | None:
         "-1",
         "--",
         f":(literal){folder}/{PLAN_FILE}",
+        f":(literal){folder}/{IAC_FILE}",
     )
     return sha.strip() or None
 

@@ -18,6 +18,7 @@ from generator.errors import ConfigError, ManifestError, ReclaimError
 from generator.executor.runner import Executor, RunResult
 from generator.fileio import write_atomically
 from generator.folder_checks import load_checked
+from generator.iac.folder import is_code_folder, load_code_folder, reports_only
 from generator.pipeline.events import PushEvent
 from generator.pipeline.gitops import (
     adding_commit,
@@ -79,6 +80,7 @@ def pending_folders(repo: Path, event: PushEvent, remediations_dir: str) -> list
         return []
     added = plans_added(repo, event.before, event.after, remediations_dir)
     pending = set(added) | set(without_journal(repo, remediations_dir))
+    pending = {folder for folder in pending if not reports_only(repo / folder)}
     return sorted(pending - set(refused_in_push(repo, event, remediations_dir)))
 
 
@@ -151,7 +153,8 @@ def run_one(
     commit = adding_commit_or_none(repo, folder, kind)
     status: Literal["completed", "nothing to do", "failed", "invalid"]
     try:
-        load_checked(path)  # no AWS: before the executor and its role chain exist
+        # No AWS: before the executor and its role chain exist.
+        load_code_folder(path) if is_code_folder(path) else load_checked(path)
         executor = executor_for(path, kind)
     except (ManifestError, ConfigError) as error:
         # Malformed or unbound, or its account is not in reclaim.yml: refused before AWS.

@@ -161,6 +161,8 @@ class Fleet:
     """Relative to the repository root, POSIX."""
     state_objects: tuple[str, ...] = ()
     """S3 objects of Terraform state the read role may get (reclaim.yml's iac:)."""
+    terraform: bool = False
+    """reclaim.yml's iac: names Terraform roots: merged code changes are applied with it."""
 
     @property
     def home_region(self) -> str:
@@ -229,4 +231,5 @@ def fleet_from_config(config: ReclaimConfig, repo_root: Path | None = None) -> F
         skip_tag=config.exclusions.skip_tag,
         remediations_dir=relative.as_posix(),
         state_objects=config.iac.state_objects,
+        terraform=bool(config.iac.terraform),
     )

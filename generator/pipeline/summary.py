@@ -3,12 +3,15 @@ AWS, and summarize what they would save in one comment kept up to date on the pu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.errors import ReclaimError
 from generator.folder_checks import load_checked
+from generator.iac.managed import IacIndex
 from generator.manifest.folder import (
+    IAC_FILE,
     JOURNAL_FILE,
     PLAN_FILE,
     README_FILE,
@@ -32,14 +35,17 @@ class Row:
 
 
 def changed_folders(repo: Path, base: str, remediations_dir: str) -> tuple[list[str], list[str]]:
-    """(folders with a plan.json that the change touches, folders it removed)."""
+    """(folders with a plan.json or an iac.json that the change touches, folders it
+    removed)."""
     folders: set[str] = set()
     prefix = remediations_dir.rstrip("/") + "/"
     for name in changed_paths(repo, base, "HEAD", remediations_dir):
         parts = name.removeprefix(prefix).split("/")
         if name.startswith(prefix) and len(parts) >= 2:
             folders.add(prefix + parts[0])
-    present = sorted(f for f in folders if (repo / f / PLAN_FILE).is_file())
+    present = sorted(
+        f for f in folders if any((repo / f / name).is_file() for name in (PLAN_FILE, IAC_FILE))
+    )
     return present, sorted(shown(f) for f in folders - set(present))
 
 
@@ -69,7 +75,52 @@ def check(repo: Path, folder: str) -> Row:
     return row
 
 
-_MANIFESTS = frozenset({PLAN_FILE, ROLLBACK_FILE, README_FILE})
+def check_code(repo: Path, folder: str, index: Callable[[str], IacIndex | None]) -> Row:
+    """A change made in code: iac.json bound to its folder, README.md what reclaim renders
+    from it, and its root, address, action and values what the default branch's Terraform
+    state and the finding's rule derive (``index(root)``: that state, None when it cannot be
+    read without AWS, S3 state: apply checks it there)."""
+    from generator.iac.folder import derivation_problems, load_code_folder, reports_only
+    from generator.iac.proposal import iac_readme
+
+    if shown(folder) != folder:
+        return Row(shown(folder), "?", None, "?", "?", "the folder name is not valid UTF-8")
+    if reports_only(repo / folder):  # a CloudFormation resource: merging applies nothing
+        return Row(
+            folder, "a CloudFormation stack's resource (nothing is applied)", None, "?", "?", None
+        )
+    try:
+        change = load_code_folder(repo / folder).change
+    except ReclaimError as error:
+        return Row(folder, "?", None, "?", "?", error.message)
+    finding = change.finding
+    row = Row(
+        folder,
+        f"{finding.resource_id} ({finding.region}, {finding.account}; {change.address}, in code)",
+        finding.cost.monthly_usd,
+        finding.risk,
+        finding.reversibility,
+        None,
+    )
+    problems = []
+    try:
+        readme = RemediationFolder(repo / folder).readme_text()
+    except ReclaimError as error:
+        problems.append(error.message)
+    else:
+        if readme != iac_readme(change):
+            problems.append(f"{README_FILE} is not what reclaim renders from {IAC_FILE}")
+    try:
+        trusted = index(change.root or "")
+    except ReclaimError as error:
+        problems.append(f"the Terraform state could not be read: {error.message}")
+    else:
+        if trusted is not None:
+            problems += derivation_problems(change, trusted)
+    return replace(row, error="; ".join(problems)) if problems else row
+
+
+_MANIFESTS = frozenset({PLAN_FILE, IAC_FILE, ROLLBACK_FILE, README_FILE})
 
 
 def history_refusals(repo: Path, base: str, remediations_dir: str) -> dict[str, str]:

@@ -366,3 +366,35 @@ def test_the_code_scanning_workflow_passes_the_linters(scanning: Path, tmp_path:
     checker = tool("check-jsonschema")
     result = run([*checker, "--builtin-schema", "vendor.github-workflows", *files], scanning)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_is_installed_only_when_iac_names_terraform_roots(
+    rendered: Path, options: PipelineOptions, fleet: Fleet, tmp_path: Path
+) -> None:
+    text = (rendered / ".github/workflows/reclaim-apply.yml").read_text()
+    assert "setup-terraform" not in text and "iac.json" not in text
+    for path, content in render_workflows(options, replace(fleet, terraform=True)).items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    workflow = load(tmp_path, "reclaim-apply")
+    # A merged code change (iac.json, no plan.json) triggers the apply workflow too.
+    assert workflow["on"]["push"]["paths"] == [
+        "remediations/**/plan.json",
+        "remediations/**/iac.json",
+    ]
+    names = [step.get("name") for _, _, step in steps(workflow)]
+    install = next(s for _, _, s in steps(workflow) if s.get("name") == "Install Terraform")
+    assert install["uses"] == ACTIONS["setup_terraform"].uses.split(" # ")[0]
+    assert install["with"] == {"terraform_wrapper": False}
+    assert names.index("Install Terraform") < names.index(
+        "Apply every merged plan without a journal"
+    )
+    text = (tmp_path / ".github/workflows/reclaim-apply.yml").read_text()
+    assert _PINNED.match(re.findall(r"uses: (hashicorp/setup-terraform.*)", text)[0])
+    zizmor = tool("zizmor")
+    result = run([*zizmor, "--offline", "--persona", "pedantic", ".github/workflows"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    actionlint = tool("actionlint")
+    result = run([*actionlint, str(tmp_path / ".github/workflows/reclaim-apply.yml")], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
