@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from generator.aws.prices import DAYS_PER_MONTH
 from generator.errors import ReclaimError
 from generator.manifest.folder import JOURNAL_FILE, RemediationFolder
+from generator.rules import RULES
+from generator.rules.base import BillFootprint
 
 MAX_WINDOW_DAYS = 30
 RESOURCE_LEVEL_DAYS = 14
@@ -38,27 +40,16 @@ MOVED_FLAG_SHARE = 0.10
 """Cost moved elsewhere is flagged above this share of the promise (and $0.50/month)."""
 
 
-@dataclass(frozen=True)
-class Footprint:
-    """Where a rule's resource shows on the bill: its own usage types, and those its cost
-    can move to after the change (regular expressions searched in Cost Explorer's
-    USAGE_TYPE, which carries a region prefix such as ``USE1-``)."""
-
-    own: str
-    moved: str | None = None
-    resource_level: bool = False
-    """The resource is in EC2-Compute's resource-level data (an instance)."""
+def _resource_level(rule: str) -> bool:
+    declared = footprint(rule)
+    return declared is not None and declared.resource_level
 
 
-FOOTPRINTS: Mapping[str, Footprint] = {
-    "ebs-unattached": Footprint(own=r"EBS:VolumeUsage", moved=r"EBS:SnapshotUsage"),
-    "ec2-idle": Footprint(own=r"BoxUsage", moved=r"EBS:VolumeUsage", resource_level=True),
-    "eip-unassociated": Footprint(own=r"ElasticIP:IdleAddress|PublicIPv4:IdleAddress"),
-    "nat-gateway-idle": Footprint(
-        own=r"NatGateway-(Hours|Bytes)", moved=r"DataTransfer|-AWS-(In|Out)-Bytes"
-    ),
-    "rds-idle": Footprint(own=r"InstanceUsage|Multi-AZUsage", moved=r"RDS:ChargedBackupUsage"),
-}
+def footprint(rule: str) -> BillFootprint | None:
+    """The rule's declared bill footprint; None for a rule reclaim does not measure (or one
+    this reclaim does not know)."""
+    declared = RULES.get(rule)
+    return declared.bill_footprint if declared is not None else None
 
 
 @dataclass(frozen=True)
@@ -200,7 +191,8 @@ def measure(
     by_resource: DailyCost | None,
 ) -> Measurement:
     """One change's measurement from the daily cost fetched for its account."""
-    footprint = FOOTPRINTS[change.rule]
+    declared = footprint(change.rule)
+    assert declared is not None  # measure() is called only for measured rules
     per_month = DAYS_PER_MONTH / w.days
 
     def delta(costs: DailyCost, key: str, pattern: str) -> tuple[float, dict[str, float]]:
@@ -215,22 +207,22 @@ def measure(
         return before - after, rises
 
     realized: float | None = None
-    if by_resource is not None and footprint.resource_level:
+    if by_resource is not None and declared.resource_level:
         saved, _ = delta(by_resource, change.resource_id, r".")
         realized = saved * per_month
         basis = f"resource-level cost of {change.resource_id}"
     elif by_usage_type is not None:
-        saved, _ = delta(by_usage_type, change.region, footprint.own)
+        saved, _ = delta(by_usage_type, change.region, declared.own)
         realized = saved * per_month
         basis = (
-            f"usage types /{footprint.own}/ in {change.region}, whole account "
+            f"usage types /{declared.own}/ in {change.region}, whole account "
             "(other resources on them count too)"
         )
     else:
         basis = "not measured: Cost Explorer did not answer"
     moved, moved_types = 0.0, tuple[str, ...]()
-    if footprint.moved and by_usage_type is not None:
-        _, rises = delta(by_usage_type, change.region, footprint.moved)
+    if declared.moved and by_usage_type is not None:
+        _, rises = delta(by_usage_type, change.region, declared.moved)
         moved = sum(rises.values()) * per_month
         moved_types = tuple(sorted(rises))
     return Measurement(
@@ -261,14 +253,14 @@ def measure_changes(
     by_account: dict[str, list[tuple[AppliedChange, Window]]] = {}
     for change in changes:
         w = window(change.applied_on, end)
-        if change.rolled_back or change.rule not in FOOTPRINTS or w is None:
+        if change.rolled_back or footprint(change.rule) is None or w is None:
             continue
         by_account.setdefault(change.account, []).append((change, w))
     for account, items in sorted(by_account.items()):
         instances = [
             c.resource_id
             for c, w in items
-            if FOOTPRINTS[c.rule].resource_level and resource_level_possible(w, today)
+            if _resource_level(c.rule) and resource_level_possible(w, today)
         ]
         try:
             ce = ce_for(account)

@@ -8,6 +8,7 @@ an executable rule without any fails here, with how to collect them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,6 +61,22 @@ def test_the_declaration_is_complete(name: str) -> None:
     # its README row: a change and an undo exactly when it remediates
     assert rule.docs.finds
     assert (rule.docs.change is None and rule.docs.undo is None) == rule.report_only
+
+
+@pytest.mark.parametrize("name", _RULES)
+def test_a_bill_footprint_is_a_usage_type_pattern_of_a_rule_that_changes_something(
+    name: str,
+) -> None:
+    """Realized savings (generator.realized) searches Cost Explorer's usage types with it:
+    a pattern that does not compile would fail the measurement of every change, and a
+    report-only rule changes nothing to measure."""
+    footprint = RULES[name].bill_footprint
+    if footprint is None:
+        return
+    assert not RULES[name].report_only
+    for pattern in (footprint.own, footprint.moved):
+        if pattern is not None:
+            assert re.compile(pattern).search("") is None, f"{pattern!r} matches every usage type"
 
 
 @pytest.mark.parametrize("name", _RULES)

@@ -24,7 +24,7 @@ from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs
+from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
     AUTO_START_DAYS,
@@ -172,6 +172,9 @@ class AuroraIdle(Rule[AuroraIdleSettings, IdleAuroraCluster]):
     )
     settings_model = AuroraIdleSettings
     record_model = IdleAuroraCluster
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"InstanceUsage", moved=r"Aurora:StorageUsage|RDS:ChargedBackupUsage"
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {

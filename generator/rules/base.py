@@ -100,6 +100,18 @@ class BackupCost:
     upper_bound: bool = True
 
 
+@dataclass(frozen=True)
+class BillFootprint:
+    """Where a rule's resource shows on the bill: its own usage types, and those its cost
+    can move to after the change (regular expressions searched in Cost Explorer's
+    USAGE_TYPE, which carries a region prefix such as ``USE1-``)."""
+
+    own: str
+    moved: str | None = None
+    resource_level: bool = False
+    """The resource is in EC2-Compute's resource-level data (an instance)."""
+
+
 SettingsT = TypeVar("SettingsT", bound=RuleSettings, default=RuleSettings)
 RecordT = TypeVar("RecordT", bound=BaseModel, default=BaseModel)
 
@@ -136,6 +148,9 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     home_region: ClassVar[str | None] = None
     """For a global service (CloudFront): scanned once per account, through this region,
     whatever regions are configured. None for regional rules."""
+    bill_footprint: ClassVar[BillFootprint | None] = None
+    """Where the resource shows on the bill, for realized savings (generator.realized);
+    None: its applied changes are counted, not measured."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

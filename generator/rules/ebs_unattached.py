@@ -45,6 +45,7 @@ from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
 from generator.rules.base import (
     BackupCost,
+    BillFootprint,
     ManifestBody,
     Rule,
     RuleCalls,
@@ -142,6 +143,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     )
     settings_model = EbsUnattachedSettings
     record_model = UnattachedVolume
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"EBS:VolumeUsage", moved=r"EBS:SnapshotUsage"
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
         apply=frozenset(

@@ -32,7 +32,14 @@ from generator.iam.scopes import INSTANCE, NOT_SKIPPED, ActionScope, Condition, 
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BillFootprint,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
 
@@ -181,6 +188,9 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
     )
     settings_model = Ec2IdleSettings
     record_model = IdleInstance
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"BoxUsage", moved=r"EBS:VolumeUsage", resource_level=True
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {

@@ -21,7 +21,14 @@ from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BillFootprint,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.state import state_key
 
@@ -143,6 +150,9 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
     )
     settings_model = EipUnassociatedSettings
     record_model = UnassociatedAddress
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"ElasticIP:IdleAddress|PublicIPv4:IdleAddress"
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeAddresses"), ("ec2", "DescribeAddressesAttribute")}),
         apply=frozenset(

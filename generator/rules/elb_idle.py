@@ -39,7 +39,14 @@ from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, OptInRemediation, Rule, RuleCalls, RuleDocs
+from generator.rules.base import (
+    BillFootprint,
+    ManifestBody,
+    OptInRemediation,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+)
 from generator.rules.context import ScanContext
 from generator.rules.load_balancer import (
     ListenerSpec,
@@ -129,6 +136,9 @@ class ElbIdle(Rule[ElbIdleSettings, IdleLoadBalancer]):
     )
     settings_model = ElbIdleSettings
     record_model = IdleLoadBalancer
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"LoadBalancerUsage|LCUUsage"
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {

@@ -35,7 +35,14 @@ from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
 from generator.manifest.paths import json_literal
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BillFootprint,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.rules.nat_gateway import (
     NatGatewaySpec,
@@ -161,6 +168,9 @@ class NatGatewayIdle(Rule[NatGatewayIdleSettings, IdleNatGateway]):
     )
     settings_model = NatGatewayIdleSettings
     record_model = IdleNatGateway
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"NatGateway-(Hours|Bytes)", moved=r"DataTransfer|-AWS-(In|Out)-Bytes"
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {

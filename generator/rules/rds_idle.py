@@ -24,7 +24,7 @@ from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs
+from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
     AUTO_START_DAYS,
@@ -97,6 +97,9 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
     )
     settings_model = RdsIdleSettings
     record_model = IdleDbInstance
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
+        own=r"InstanceUsage|Multi-AZUsage", moved=r"RDS:ChargedBackupUsage"
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         # DescribeEvents: the scheduled re-stop's check that AWS itself started a stopped
         # instance again (generator.pipeline.restarts), in the read policy with the rest.

@@ -23,7 +23,7 @@ from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs
+from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
     CONNECTIONS,
@@ -114,6 +114,7 @@ class RedshiftIdle(Rule[RedshiftIdleSettings, IdleCluster]):
     )
     settings_model = RedshiftIdleSettings
     record_model = IdleCluster
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(own=r"Node:")
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("redshift", "DescribeClusters"), ("cloudwatch", "GetMetricData")}),
         apply=frozenset({("redshift", "DescribeClusters"), ("redshift", "PauseCluster")}),

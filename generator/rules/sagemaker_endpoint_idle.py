@@ -33,7 +33,14 @@ from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BillFootprint,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 
 DAY_SECONDS = 86400
@@ -195,6 +202,7 @@ class SageMakerEndpointIdle(Rule[SageMakerEndpointIdleSettings, IdleEndpoint]):
     )
     settings_model = SageMakerEndpointIdleSettings
     record_model = IdleEndpoint
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(own=r"Host:ml\.")
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {

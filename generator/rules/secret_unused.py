@@ -31,7 +31,14 @@ from generator.iam.scopes import SECRET, never_skipped, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.refs import ref
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.rules.base import (
+    BillFootprint,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 from generator.rules.logs_retention import group_slug
 
@@ -147,6 +154,7 @@ class SecretUnused(Rule[SecretUnusedSettings, UnusedSecret]):
     )
     settings_model = SecretUnusedSettings
     record_model = UnusedSecret
+    bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(own=r"AWSSecretsManager-Secrets")
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("secretsmanager", "ListSecrets"), ("secretsmanager", "DescribeSecret")}),
         apply=frozenset({("secretsmanager", "DescribeSecret"), ("secretsmanager", "DeleteSecret")}),
