@@ -23,7 +23,7 @@ from generator.aws.tags import tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
+from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
@@ -31,6 +31,7 @@ from generator.rules.database_idle import (
     CONNECTIONS,
     ConnectionIdleSettings,
     Connections,
+    Restart,
     connection_query,
     fetch_daily_peaks,
     judge_all,
@@ -427,49 +428,21 @@ class AuroraIdle(Rule[AuroraIdleSettings, IdleAuroraCluster]):
     def rollback(self, finding: Finding, record: IdleAuroraCluster) -> ManifestBody:
         cluster = record.cluster
         name = cluster.cluster_id
-        describe = _describe(name)
-        status = f"{ROOT}.Status"
-        precheck = steps.precheck(
-            "precheck",
-            f"Confirm {name} is stopped (or already started again by AWS) and unchanged.",
-            describe,
-            Expectation(
-                path=f'contains(`["stopped", "starting", "available"]`, {status})',
-                equals=True,
-                what="status stopped, starting or available",
-            ),
-            *_identity(cluster),
-            failure_hint="a cluster still 'stopping' cannot be started: comment /rollback again "
-            "in a few minutes",
-        )
-        start = steps.change(
-            "start",
-            f"Start {name} and wait until it is available.",
-            AwsCall(
+        return Restart(
+            name=name,
+            kind="cluster",
+            describe=_describe(name),
+            status=f"{ROOT}.Status",
+            identity=_identity(cluster),
+            call=AwsCall(
                 service="rds", operation="StartDBCluster", params={"DBClusterIdentifier": name}
             ),
-            already_done=Lookup(
-                call=describe, found_when=f'contains(`["starting", "available"]`, {status})'
-            ),
-            wait=WaitFor(
-                waiter="db_cluster_available",
-                params={"DBClusterIdentifier": name},
-                delay_seconds=STATE_POLL_SECONDS,
-                max_attempts=record.start_timeout_minutes * 60 // STATE_POLL_SECONDS,
-            ),
-        )
-        verify = steps.verify(
-            "verify",
-            f"Confirm {name} is available with its members and tags.",
-            describe,
-            Expectation(path=status, equals="available", what="status"),
-            *_identity(cluster),
-            outputs={"Endpoint": f"{ROOT}.Endpoint"},
-        )
-        return ManifestBody(
-            steps=(precheck, start, verify),
-            notes=("The cluster keeps its identifier, endpoints, storage and parameters.",),
-        )
+            waiter="db_cluster_available",
+            waiter_params={"DBClusterIdentifier": name},
+            timeout_minutes=record.start_timeout_minutes,
+            endpoint=f"{ROOT}.Endpoint",
+            keeps="identifier, endpoints, storage and parameters",
+        ).rollback()
 
 
 STILL_BILLED = "cluster storage (per GB used) and backup storage stay billed while stopped"

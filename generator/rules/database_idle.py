@@ -9,14 +9,17 @@ GetMetricData helper.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from generator.aws.metrics import MetricQuery, MetricSeries, MetricWindow, fetch_metrics
-from generator.rules.base import RuleSettings
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
+from generator.manifest.paths import json_literal
+from generator.rules.base import ManifestBody, RuleSettings
 
 DAY_SECONDS = 86400
 CONNECTIONS = "DatabaseConnections"
@@ -96,3 +99,77 @@ def judge_all(
     return Connections(
         peak=max(j.peak for j in judged), days_with_data=min(j.days_with_data for j in judged)
     )
+
+
+STATE_POLL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Restart:
+    """How a stopped (or paused) database comes back, in the words of its service: the
+    rollback of rds-idle, aurora-idle and redshift-idle is this one shape."""
+
+    name: str
+    kind: str
+    """"instance" or "cluster"."""
+    describe: AwsCall
+    status: str
+    """JMESPath of the status in ``describe``'s answer."""
+    identity: Sequence[Expectation]
+    """The recorded attributes the pre-check and the verification hold it to."""
+    call: AwsCall
+    waiter: str
+    waiter_params: dict[str, JsonValue]
+    timeout_minutes: int
+    endpoint: str
+    """JMESPath of the endpoint, journaled by the verification."""
+    keeps: str
+    """What comes back with it, for the note ("identifier, endpoint, storage")."""
+    stopped: str = "stopped"
+    starting: str = "starting"
+    stopping: str = "stopping"
+    verb: str = "start"
+
+    def rollback(self, notes: tuple[str, ...] = ()) -> ManifestBody:
+        states = json_literal([self.stopped, self.starting, "available"])
+        precheck = steps.precheck(
+            "precheck",
+            f"Confirm {self.name} is {self.stopped} (or already {self.starting} or available "
+            "again) and unchanged.",
+            self.describe,
+            Expectation(
+                path=f"contains({states}, {self.status})",
+                equals=True,
+                what=f"status {self.stopped}, {self.starting} or available",
+            ),
+            *self.identity,
+            failure_hint=f"the {self.kind} is still '{self.stopping}' and cannot {self.verb} "
+            "yet: comment /rollback again in a few minutes",
+        )
+        started = json_literal([self.starting, "available"])
+        change = steps.change(
+            self.verb,
+            f"{self.verb.capitalize()} {self.name} and wait until it is available.",
+            self.call,
+            already_done=Lookup(
+                call=self.describe, found_when=f"contains({started}, {self.status})"
+            ),
+            wait=WaitFor(
+                waiter=self.waiter,
+                params=self.waiter_params,
+                delay_seconds=STATE_POLL_SECONDS,
+                max_attempts=self.timeout_minutes * 60 // STATE_POLL_SECONDS,
+            ),
+        )
+        verify = steps.verify(
+            "verify",
+            f"Confirm {self.name} is available with its recorded attributes and tags.",
+            self.describe,
+            Expectation(path=self.status, equals="available", what="status"),
+            *self.identity,
+            outputs={"Endpoint": self.endpoint},
+        )
+        return ManifestBody(
+            steps=(precheck, change, verify),
+            notes=(f"The {self.kind} keeps its {self.keeps}.", *notes),
+        )

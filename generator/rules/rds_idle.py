@@ -23,7 +23,7 @@ from generator.aws.metrics import MetricQuery
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
+from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
@@ -31,6 +31,7 @@ from generator.rules.database_idle import (
     CONNECTIONS,
     ConnectionIdleSettings,
     Connections,
+    Restart,
     connection_query,
     fetch_daily_peaks,
     judge,
@@ -311,51 +312,21 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
     def rollback(self, finding: Finding, record: IdleDbInstance) -> ManifestBody:
         instance = record.instance
         name = instance.db_instance_id
-        describe = _describe(name)
-        status = f"{ROOT}.DBInstanceStatus"
-        precheck = steps.precheck(
-            "precheck",
-            f"Confirm {name} is stopped (or already started again by AWS) and unchanged.",
-            describe,
-            Expectation(
-                path=f'contains(`["stopped", "starting", "available"]`, {status})',
-                equals=True,
-                what="status stopped, starting or available",
-            ),
-            *identity_expectations(instance),
-            failure_hint="an instance still 'stopping' cannot be started: comment /rollback "
-            "again in a few minutes",
-        )
-        attempts = record.start_timeout_minutes * 60 // STATE_POLL_SECONDS
-        start = steps.change(
-            "start",
-            f"Start {name} and wait until it is available.",
-            AwsCall(
+        return Restart(
+            name=name,
+            kind="instance",
+            describe=_describe(name),
+            status=f"{ROOT}.DBInstanceStatus",
+            identity=identity_expectations(instance),
+            call=AwsCall(
                 service="rds", operation="StartDBInstance", params={"DBInstanceIdentifier": name}
             ),
-            already_done=Lookup(call=describe, found_when=_in(STARTED_OR_STARTING, status)),
-            wait=WaitFor(
-                waiter="db_instance_available",
-                params={"DBInstanceIdentifier": name},
-                delay_seconds=STATE_POLL_SECONDS,
-                max_attempts=attempts,
-            ),
-        )
-        verify = steps.verify(
-            "verify",
-            f"Confirm {name} is available with its class, engine, storage and tags.",
-            describe,
-            Expectation(path=status, equals="available", what="status"),
-            *identity_expectations(instance),
-            outputs={"Endpoint": f"{ROOT}.Endpoint.Address"},
-        )
-        return ManifestBody(
-            steps=(precheck, start, verify),
-            notes=(
-                "The instance keeps its identifier, endpoint, storage and parameters; "
-                "connections succeed again once it is available (usually minutes).",
-            ),
-        )
+            waiter="db_instance_available",
+            waiter_params={"DBInstanceIdentifier": name},
+            timeout_minutes=record.start_timeout_minutes,
+            endpoint=f"{ROOT}.Endpoint.Address",
+            keeps="identifier, endpoint, storage and parameters",
+        ).rollback(notes=("Connections succeed again once it is available (usually minutes).",))
 
 
 def stoppable_expectations() -> list[Expectation]:

@@ -22,13 +22,14 @@ from generator.aws.tags import tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
+from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
     CONNECTIONS,
     ConnectionIdleSettings,
     Connections,
+    Restart,
     connection_query,
     fetch_daily_peaks,
     judge,
@@ -299,50 +300,25 @@ class RedshiftIdle(Rule[RedshiftIdleSettings, IdleCluster]):
     def rollback(self, finding: Finding, record: IdleCluster) -> ManifestBody:
         cluster = record.cluster
         name = cluster.cluster_id
-        describe = _describe(name)
-        status = f"{ROOT}.ClusterStatus"
-        precheck = steps.precheck(
-            "precheck",
-            f"Confirm {name} is paused (AWS resumes nothing else, moto anything) or already "
-            "resumed, and unchanged.",
-            describe,
-            Expectation(
-                path=f'contains(`["paused", "resuming", "available"]`, {status})',
-                equals=True,
-                what="status paused, resuming or available",
-            ),
-            *_identity(cluster),
-            failure_hint="a cluster still 'pausing' cannot be resumed: comment /rollback again "
-            "in a few minutes",
-        )
-        resume = steps.change(
-            "resume",
-            f"Resume {name} and wait until it is available.",
-            AwsCall(
+        return Restart(
+            name=name,
+            kind="cluster",
+            describe=_describe(name),
+            status=f"{ROOT}.ClusterStatus",
+            identity=_identity(cluster),
+            call=AwsCall(
                 service="redshift", operation="ResumeCluster", params={"ClusterIdentifier": name}
             ),
-            already_done=Lookup(
-                call=describe, found_when=f'contains(`["resuming", "available"]`, {status})'
-            ),
-            wait=WaitFor(
-                waiter="cluster_available",
-                params={"ClusterIdentifier": name},
-                delay_seconds=STATE_POLL_SECONDS,
-                max_attempts=record.resume_timeout_minutes * 60 // STATE_POLL_SECONDS,
-            ),
-        )
-        verify = steps.verify(
-            "verify",
-            f"Confirm {name} is available with its nodes and tags.",
-            describe,
-            Expectation(path=status, equals="available", what="status"),
-            *_identity(cluster),
-            outputs={"Endpoint": f"{ROOT}.Endpoint.Address"},
-        )
-        return ManifestBody(
-            steps=(precheck, resume, verify),
-            notes=("The cluster keeps its identifier, endpoint, data and snapshots.",),
-        )
+            waiter="cluster_available",
+            waiter_params={"ClusterIdentifier": name},
+            timeout_minutes=record.resume_timeout_minutes,
+            endpoint=f"{ROOT}.Endpoint.Address",
+            keeps="identifier, endpoint, data and snapshots",
+            stopped="paused",
+            starting="resuming",
+            stopping="pausing",
+            verb="resume",
+        ).rollback()
 
 
 STILL_BILLED = "RA3 managed storage and snapshot (backup) storage stay billed while paused"
