@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.prices import GIB
 from generator.findings import Cost, Evidence, Finding, Reversibility, SkippedResource
+from generator.iam.scopes import ECR_REPOSITORY, only
 from generator.rules.base import Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 
@@ -90,6 +91,15 @@ class EcrNoLifecycle(Rule[EcrNoLifecycleSettings, RepositoryRecord]):
         ),
         apply=frozenset(),
         rollback=frozenset(),
+        scopes={
+            action: only(ECR_REPOSITORY, why="repositories only")
+            for action in (
+                "ecr:DescribeRepositories",
+                "ecr:GetLifecyclePolicy",
+                "ecr:DescribeImages",
+                "ecr:ListTagsForResource",
+            )
+        },
     )
 
     # ---- detection -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generator.aws.tags import tags_from_api
 from generator.findings import Cost, Evidence, Finding, Reversibility, SkippedResource
+from generator.iam.scopes import DB_INSTANCE, EKS_CLUSTER, only
 from generator.rules.base import Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
 
@@ -116,6 +117,10 @@ class ExtendedSupport(Rule[ExtendedSupportSettings, ExtendedSupportRecord]):
         ),
         apply=frozenset(),
         rollback=frozenset(),
+        scopes={
+            "rds:DescribeDBInstances": only(DB_INSTANCE, why="DB instances only"),
+            "eks:DescribeCluster": only(EKS_CLUSTER, why="EKS clusters only"),
+        },
     )
 
     def scan(

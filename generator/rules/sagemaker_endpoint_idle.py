@@ -237,6 +237,7 @@ class SageMakerEndpointIdle(Rule[SageMakerEndpointIdleSettings, IdleEndpoint]):
             }
         ),
         scopes={
+            "sagemaker:ListTags": only(ENDPOINT, why="endpoints' tags only"),
             "sagemaker:DeleteEndpoint": ActionScope(
                 grants=(
                     Grant((ENDPOINT,), (NOT_SKIPPED,), "never an endpoint carrying the skip tag"),
