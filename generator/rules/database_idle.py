@@ -16,6 +16,7 @@ from datetime import datetime
 from pydantic import Field, JsonValue
 
 from generator.aws.metrics import MetricQuery, MetricSeries, MetricWindow, fetch_metrics
+from generator.findings import Evidence
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, WaitFor
 from generator.manifest.paths import json_literal
@@ -173,3 +174,23 @@ class Restart:
             steps=(precheck, change, verify),
             notes=(f"The {self.kind} keeps its {self.keeps}.", *notes),
         )
+
+
+def connection_evidence(
+    status_source: str, connections: Connections, lookback_days: int, as_of: datetime
+) -> tuple[Evidence, ...]:
+    """What an idle database's finding shows: its status, its busiest day, its days of data."""
+    window = f"{lookback_days} days to {as_of:%Y-%m-%d}"
+    return (
+        Evidence(label="Status", value="available", source=status_source),
+        Evidence(
+            label="Busiest day's connections",
+            value=f"{connections.peak:g} ({window})",
+            source=f"CloudWatch {CONNECTIONS}, daily Maximum (GetMetricData)",
+        ),
+        Evidence(
+            label="Days with data",
+            value=f"{connections.days_with_data} of {lookback_days}",
+            source="GetMetricData",
+        ),
+    )

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from generator.aws.tags import tags_from_api
+from generator.manifest import steps
+from generator.manifest.models import AwsCall, Expectation, Step
 
 GIB = 1024**3
 UNKNOWN_VOLUME = "vol-ffffffff"
@@ -72,3 +74,19 @@ class SnapshotSpec(BaseModel):
         return (
             f"snapshot {self.snapshot_id}{suffix} of {self.volume_id}, {self.volume_size_gib} GiB"
         )
+
+
+def no_ami_precheck(snapshot_id: str) -> Step:
+    """The pre-check of every plan that changes a snapshot: no AMI is backed by it."""
+    return steps.precheck(
+        "precheck-ami",
+        f"Confirm no AMI is backed by {snapshot_id}.",
+        AwsCall(
+            service="ec2",
+            operation="DescribeImages",
+            params={
+                "Filters": [{"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}]
+            },
+        ),
+        Expectation(path="length(Images)", equals=0, what="AMIs using it"),
+    )

@@ -28,7 +28,7 @@ from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
 from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_snapshot import SnapshotSpec
+from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck
 
 ARCHIVING = ("archival-in-progress", "archival-completed")
 RESTORING = ("permanent-restore-in-progress", "permanent-restore-completed")
@@ -298,18 +298,7 @@ class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
                 steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
                 *_snapshot_expectations(snapshot, root),
             ),
-            steps.precheck(
-                "precheck-ami",
-                f"Confirm no AMI is backed by {sid}.",
-                AwsCall(
-                    service="ec2",
-                    operation="DescribeImages",
-                    params={
-                        "Filters": [{"Name": "block-device-mapping.snapshot-id", "Values": [sid]}]
-                    },
-                ),
-                Expectation(path="length(Images)", equals=0, what="AMIs using it"),
-            ),
+            no_ami_precheck(sid),
             steps.precheck(
                 "precheck-lineage",
                 f"Confirm {sid} is still the only standard-tier snapshot of "

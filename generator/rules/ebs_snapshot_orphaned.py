@@ -39,7 +39,7 @@ from generator.rules.base import (
     RuleSettings,
 )
 from generator.rules.context import ScanContext
-from generator.rules.ebs_snapshot import SnapshotSpec
+from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck
 
 RECYCLE_BIN_TAG = "reclaim:recycle-bin"
 RECYCLE_BIN_VALUE = "retain"
@@ -418,18 +418,7 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
                 expect_error="InvalidVolume.NotFound",
                 failure_hint="the source volume exists (again): the snapshot is not orphaned",
             ),
-            steps.precheck(
-                "precheck-ami",
-                f"Confirm no AMI is backed by {sid}.",
-                AwsCall(
-                    service="ec2",
-                    operation="DescribeImages",
-                    params={
-                        "Filters": [{"Name": "block-device-mapping.snapshot-id", "Values": [sid]}]
-                    },
-                ),
-                Expectation(path="length(Images)", equals=0, what="AMIs using it"),
-            ),
+            no_ami_precheck(sid),
             steps.precheck(
                 "precheck-recycle-bin",
                 f"Confirm Recycle Bin rule {rule.identifier} is available, retains EBS "

@@ -20,7 +20,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.metrics import MetricQuery
-from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.findings import Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
@@ -28,10 +28,10 @@ from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, R
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
     AUTO_START_DAYS,
-    CONNECTIONS,
     ConnectionIdleSettings,
     Connections,
     Restart,
+    connection_evidence,
     connection_query,
     fetch_daily_peaks,
     judge,
@@ -224,7 +224,6 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
                 f"{instance.engine} {instance.instance_class} {placement} On-Demand "
                 f"${hourly:g}/h x {hours} h; compute only: {still_billed(record)}",
             )
-        window = f"{settings.lookback_days} days to {ctx.as_of:%Y-%m-%d}"
         return self.new_finding(
             ctx,
             title=f"Stop idle {instance.label()}",
@@ -235,18 +234,8 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
                 f"AWS starts it again after {AUTO_START_DAYS} days; reclaim stops it again "
                 "while it stays idle",
             ),
-            evidence=(
-                Evidence(label="Status", value="available", source="DescribeDBInstances"),
-                Evidence(
-                    label="Busiest day's connections",
-                    value=f"{connections.peak:g} ({window})",
-                    source=f"CloudWatch {CONNECTIONS}, daily Maximum (GetMetricData)",
-                ),
-                Evidence(
-                    label="Days with data",
-                    value=f"{connections.days_with_data} of {settings.lookback_days}",
-                    source="GetMetricData",
-                ),
+            evidence=connection_evidence(
+                "DescribeDBInstances", connections, settings.lookback_days, ctx.as_of
             ),
             record=record,
         )

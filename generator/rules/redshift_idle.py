@@ -19,17 +19,17 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.tags import tags_from_api
-from generator.findings import Evidence, Finding, Reversibility, SkippedResource
+from generator.findings import Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.rules.base import BillFootprint, ManifestBody, Rule, RuleCalls, RuleDocs
 from generator.rules.context import ScanContext
 from generator.rules.database_idle import (
-    CONNECTIONS,
     ConnectionIdleSettings,
     Connections,
     Restart,
+    connection_evidence,
     connection_query,
     fetch_daily_peaks,
     judge,
@@ -207,25 +207,14 @@ class RedshiftIdle(Rule[RedshiftIdleSettings, IdleCluster]):
                 f"{cluster.number_of_nodes} x {cluster.node_type} On-Demand ${hourly:g}/node-h x "
                 f"{hours} h; compute only: {STILL_BILLED}",
             )
-        window = f"{settings.lookback_days} days to {ctx.as_of:%Y-%m-%d}"
         return self.new_finding(
             ctx,
             title=f"Pause idle {cluster.label()}",
             cost=cost,
             risk="low",
             risk_reasons=("paused, not deleted: data, endpoint and snapshots are kept",),
-            evidence=(
-                Evidence(label="Status", value="available", source="DescribeClusters"),
-                Evidence(
-                    label="Busiest day's connections",
-                    value=f"{connections.peak:g} ({window})",
-                    source=f"CloudWatch {CONNECTIONS}, daily Maximum (GetMetricData)",
-                ),
-                Evidence(
-                    label="Days with data",
-                    value=f"{connections.days_with_data} of {settings.lookback_days}",
-                    source="GetMetricData",
-                ),
+            evidence=connection_evidence(
+                "DescribeClusters", connections, settings.lookback_days, ctx.as_of
             ),
             record=record,
         )
