@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -191,36 +191,61 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
         self, ctx: ScanContext, settings: LogsRetentionSettings
     ) -> Iterator[Finding | SkippedResource]:
         logs = ctx.client("logs")
-        for page in logs.get_paginator("describe_log_groups").paginate():
-            for item in page.get("logGroups", []):
-                yield from self.evaluate(ctx, settings, item, logs)
+        items = (
+            item
+            for page in logs.get_paginator("describe_log_groups").paginate()
+            for item in page.get("logGroups", [])
+        )
+        yield from self.evaluate(ctx, settings, items, logs)
 
     def evaluate(
-        self, ctx: ScanContext, settings: LogsRetentionSettings, item: dict[str, Any], logs: Any
+        self,
+        ctx: ScanContext,
+        settings: LogsRetentionSettings,
+        items: Iterable[dict[str, Any]],
+        logs: Any,
     ) -> Iterator[Finding | SkippedResource]:
-        """One DescribeLogGroups entry; ``logs`` is asked for tags only for a candidate."""
-        group = LogGroupRecord.from_api(item)
-        if group.retention_days is not None or group.stored_bytes <= 0:
-            return  # already expires events, or holds nothing: not this rule's business
-        reason = self._skip_reason(ctx, settings, group)
-        cost = _saving(ctx, group, settings.retention_days)
-        if (
-            reason is None
-            and not cost.unknown
-            and cost.monthly_usd < settings.min_monthly_savings_usd
-        ):
-            reason = (
-                f"saves ${cost.monthly_usd:,.2f}/month, under min_monthly_savings_usd="
-                f"{settings.min_monthly_savings_usd}"
-            )
-        if reason is None:
+        """DescribeLogGroups entries, judged on what the listing says; ``logs`` is asked for
+        tags only for the findings propose can open (ctx.to_confirm), never for every group.
+
+        Tags decide the skip tag and the risk. A finding beyond the budget is reported
+        without them (it is not proposed in this run); the plan's own pre-check reads the
+        tags again before the apply changes anything."""
+        candidates: dict[str, tuple[LogGroupRecord, Cost]] = {}
+        for item in items:
+            group = LogGroupRecord.from_api(item)
+            if group.retention_days is not None or group.stored_bytes <= 0:
+                continue  # already expires events, or holds nothing: not this rule's business
+            reason = self._skip_reason(ctx, settings, group)
+            cost = _saving(ctx, group, settings.retention_days)
+            if (
+                reason is None
+                and not cost.unknown
+                and cost.monthly_usd < settings.min_monthly_savings_usd
+            ):
+                reason = (
+                    f"saves ${cost.monthly_usd:,.2f}/month, under min_monthly_savings_usd="
+                    f"{settings.min_monthly_savings_usd}"
+                )
+            reason = reason or ctx.exclusions.reason_to_skip(group.name, {})
+            if reason is not None:
+                yield self.skipped(ctx, group.name, reason)
+                continue
+            candidates[group.name] = (group, cost)
+        untagged = [self._finding(ctx, settings, *candidate) for candidate in candidates.values()]
+        confirmed = {finding.resource_id for finding in ctx.to_confirm(untagged)}
+        for finding in untagged:
+            if finding.resource_id not in confirmed:
+                yield finding
+                continue
+            group, cost = candidates[finding.resource_id]
             tags = logs.list_tags_for_resource(resourceArn=group.arn).get("tags") or {}
             group = group.model_copy(update={"tags": dict(sorted(tags.items()))})
             reason = ctx.exclusions.reason_to_skip(group.name, group.tags)
-        if reason is not None:
-            yield self.skipped(ctx, group.name, reason)
-            return
-        yield self._finding(ctx, settings, group, cost)
+            if reason is not None:
+                yield self.skipped(ctx, group.name, reason)
+            else:
+                yield self._finding(ctx, settings, group, cost)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord
