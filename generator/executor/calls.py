@@ -15,6 +15,7 @@ from pydantic import JsonValue
 
 from generator.manifest.diff import first_difference
 from generator.manifest.models import Expectation, WaitFor
+from generator.manifest.waiters import waiter_for
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def wait(client: Any, spec: WaitFor, params: dict[str, Any]) -> None:
     """Poll ``spec``'s waiter; every way it can fail becomes ``CallError`` (the step fails
     and is journaled), botocore's own errors (a lost connection, a read timeout) included."""
     try:
-        client.get_waiter(spec.waiter).wait(
+        waiter_for(client, spec.waiter).wait(
             **params,
             WaiterConfig={"Delay": spec.delay_seconds, "MaxAttempts": spec.max_attempts},
         )
