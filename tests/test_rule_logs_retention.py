@@ -390,6 +390,7 @@ def test_an_export_that_fails_stops_the_apply_and_the_retention_is_not_set(
 
     with pytest.raises(AwsCallFailed, match=f"export.*{ending}|{ending}.*export") as error:
         executor().apply(folder)
+    assert "AWS says: Access Denied" in error.value.message
     assert "bucket policy" in (error.value.hint or "")
     assert "retentionInDays" not in _state("/aws/ecs/payments")
     steps = {s["step_id"]: s["status"] for s in journal(folder)["apply"]["steps"]}

@@ -55,6 +55,10 @@ OWN_WAITERS: dict[str, dict[str, Any]] = {
 """Waiters in botocore's own format for services botocore has none for; botocore's
 machinery (``create_waiter_with_client``) polls them."""
 
+FAILURE_DETAIL: dict[str, str] = {"export_task_completed": "exportTasks[0].status.message"}
+"""Where AWS says why a waiter's resource ended in a failure state (JMESPath over the last
+response), for the error message."""
+
 
 def _waiter_model(service: str) -> WaiterModel:
     if service in OWN_WAITERS:
