@@ -280,3 +280,25 @@ def test_log_group_tags_are_asked_for_the_costliest_first_and_the_skip_tag_still
     assert asked == {kept, *large}
     assert "skip tag" in {s.resource_id: s.reason for s in report.skipped}[kept]
     assert {f.resource_id for f in report.findings} == {*small, *large}
+
+
+def test_a_skip_tagged_log_group_beyond_the_budget_is_refused_at_apply_and_keeps_events(
+    aws: None, tmp_path: Path
+) -> None:
+    """Its tags were not asked (not proposable in this run), so it is a finding; the plan's
+    own pre-check reads them before any change."""
+    log_groups(2, gib=2000, named="/large")
+    (kept,) = log_groups(1, gib=100, named="/kept")
+    logs = boto3.client("logs", region_name=REGION)
+    arn = logs.describe_log_groups(logGroupNamePrefix=kept)["logGroups"][0]["logGroupArn"]
+    logs.tag_resource(resourceArn=arn, tags={"reclaim:skip": "yes"})
+    report, _ = run_scan(
+        tmp_path, only(logs_retention={}), forge={"max_open_prs": 10, "max_new_prs_per_run": 2}
+    )
+    finding = next(f for f in report.findings if f.resource_id == kept)
+    folder = planned(finding, tmp_path / "plans")
+
+    with pytest.raises(PrecheckFailed, match="skip tag"):
+        executor().apply(folder)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=kept)["logGroups"]
+    assert "retentionInDays" not in group
