@@ -699,7 +699,13 @@ class _InProgress:
         if applied is not None and applied is not self.run:
             scopes["apply"] = applied.outputs()
         if applied is not None and applied.observed_at is not None:
-            scopes["run"] = {"apply": {"observed_at": applied.observed_at.isoformat()}}
+            observed = applied.observed_at
+            scopes["run"] = {
+                "apply": {
+                    "observed_at": observed.isoformat(),
+                    "observed_at_ms": int(observed.timestamp() * 1000),
+                }
+            }
         return scopes
 
 

@@ -140,6 +140,9 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     summary: ClassVar[str]
     resource_type: ClassVar[str]
     reversibility: ClassVar[Reversibility]
+    graded_by_setting: ClassVar[Mapping[str, Reversibility]] = {}
+    """A better grade a finding carries when a setting is on (setting name → grade), e.g.
+    logs-retention's ``export_bucket`` makes it full: the docs name it beside the grade."""
     docs: ClassVar[RuleDocs]
     settings_model: type[SettingsT]
     record_model: type[RecordT]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from generator.aws.listings import Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
+from generator.findings import Finding
 from generator.state import SeenState
 
 ClientFactory = Callable[[str], Any]
@@ -42,3 +43,11 @@ class ScanContext:
         """Every page of a listing (e.g. ``pages("ec2", "describe_volumes")``), fetched once
         per account-region and scan and shared with the other rules that ask the same."""
         return (self.listings or Listings(self.client)).pages(service, operation, **params)
+
+    def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
+        """The findings a per-resource confirmation is asked for: the ``confirm_budget``
+        highest savings (then by resource ID), which are the ones propose can open; every
+        finding when there is no budget. The rest stay findings, unconfirmed, and the
+        apply's pre-checks confirm the one it changes."""
+        ranked = sorted(findings, key=lambda f: (-f.cost.monthly_usd, f.resource_id))
+        return ranked if self.confirm_budget is None else ranked[: self.confirm_budget]
