@@ -47,6 +47,7 @@ from generator.rules.base import (
     BackupCost,
     BillFootprint,
     ManifestBody,
+    MaterialChange,
     Rule,
     RuleCalls,
     RuleDocs,
@@ -145,6 +146,11 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     record_model = UnattachedVolume
     bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
         own=r"EBS:VolumeUsage", moved=r"EBS:SnapshotUsage"
+    )
+    # A volume /rollback restored (under a new ID) is proposed again only when it doubled in
+    # price, or nobody attached it in the 30 days after the restore.
+    material_change: ClassVar[MaterialChange] = MaterialChange(
+        savings_ratio=2.0, idle_days_after_rollback=30
     )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
@@ -361,6 +367,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
 
     def tags_of(self, record: UnattachedVolume) -> Mapping[str, str]:
         return record.volume.tags
+
+    def idle_since(self, record: UnattachedVolume) -> datetime | None:
+        return record.unattached_since
 
     def backup_cost(self, record: UnattachedVolume, prices: PriceTable) -> BackupCost:
         volume = record.volume
