@@ -140,8 +140,9 @@ def plan_sync(
                 refreshes.append(Refresh(proposal))
         elif held.state is ProposalState.MERGED:
             # A merged plan's folder and journal are on the default branch for good; one a
-            # /rollback restored is never proposed again, whatever it costs now (the same
-            # plan ID would collide with the rolled-back plan's journal).
+            # /rollback restored is never proposed again under its ID, whatever it costs now
+            # (it would collide with the rolled-back plan's journal). Where its evidence
+            # changed materially, the rule proposes it under a new ID (Proposal.supersedes).
             note = (
                 f"rolled back by /rollback on {held.reference}: not proposed again"
                 if held.rolled_back
