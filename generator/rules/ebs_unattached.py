@@ -107,8 +107,8 @@ class EbsUnattachedSettings(RuleSettings):
         ge=1,
         le=3650,
         description="Days the backup snapshot is kept after the apply, stated in the PR "
-        "(with the saving net of the snapshot for that long); reclaim never deletes it by "
-        "itself.",
+        "(with the saving net of the snapshot for that long); after them, rule backup-expired "
+        "proposes deleting it, never silently.",
     )
 
 
@@ -488,8 +488,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             f"The backup snapshot is kept {record.backup_retention_days} days after the apply "
             "(backup_retention_days); it costs about "
             f"${volume.size_gib * 0.05:.2f}/month at most (incremental data only).",
-            "/rollback restores from it: keep it those days. reclaim never deletes it by "
-            f"itself; after them, delete it yourself (tag {PLAN_ID_TAG}={finding.id}).",
+            "/rollback restores from it: keep it those days. After them the scheduled scan "
+            "proposes deleting it (rule backup-expired) in a pull request of its own, or "
+            f"reports it where no Recycle Bin rule would keep it (tag {PLAN_ID_TAG}={finding.id}).",
             "A restore creates a new volume with a new ID from the snapshot.",
         ]
         if len(volume.tags) != len(volume.restorable_tags):
