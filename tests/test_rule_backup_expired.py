@@ -26,8 +26,10 @@ from generator.rules import RULES
 from generator.rules.ebs_snapshot import SnapshotSpec
 from generator.rules.ebs_snapshot_orphaned import RECYCLE_BIN_TAG, RECYCLE_BIN_VALUE
 from generator.savings import net_savings
+from generator.scan import scan
 from generator.state import SeenState
 from tests import trusted
+from tests.conftest import config_for
 from tests.moto_snapshot_tiers import snapshot_tiers  # noqa: F401 (fixture: the AMI filter)
 from tests.recycle_bin import BinRule, RecycleBin
 from tests.rule_harness import ACCOUNT, REGION, context, detect, executor, journal, moto_client
@@ -287,3 +289,30 @@ def test_a_journal_is_believed_only_for_its_plan_and_only_with_aws_agreeing(
     plan["notes"] = [*plan["notes"], "edited"]
     plan_path.write_text(json.dumps(plan, indent=2) + "\n")
     assert "no journal" in _detect(applied, RecycleBin()).skip_reason(precious)
+
+
+def test_the_scheduled_scan_reads_the_default_branchs_journals_and_reclaim_yml(
+    aws: None, tmp_path: Path
+) -> None:
+    """`reclaim scan` finds the backup through the checkout's remediations folder (the
+    default branch's in the scan workflow) and its reclaim.yml's retention. moto has no
+    Recycle Bin, so the finding is report-only: priced and listed, never a PR."""
+    applied = _applied_volume_plan(tmp_path)
+
+    def scan_with(retention: int) -> Any:
+        rules: dict[str, Any] = {name: {"enabled": False} for name in RULES}
+        rules[RULE] = {}
+        rules["ebs-unattached"] = {"use_cloudtrail": False, "backup_retention_days": retention}
+        config = config_for(tmp_path, rules=rules, output={"remediations_dir": "remediations"})
+        return scan(config, as_of=EXPIRED)
+
+    report = scan_with(30)
+    (finding,) = [f for f in report.findings if f.rule == RULE]
+    assert finding.resource_id == applied.backup and finding.reversibility == "report-only"
+    assert any("Recycle Bin" in w.message for w in report.warnings)
+    assert executable(report.findings) == []
+
+    kept = scan_with(60)
+    assert [f for f in kept.findings if f.rule == RULE] == []
+    (skipped,) = [s for s in kept.skipped if s.resource_id == applied.backup]
+    assert "backup_retention_days=60" in skipped.reason
