@@ -210,6 +210,10 @@ def test_apply_deletes_into_the_bin_and_rollback_restores_the_same_backup(
 
     executor(bin.client_for, _observer(applied.ledger())).rollback(folder)
     assert _state(applied.backup) == original  # same ID, tags (plan ID included)
+    # Restored by /rollback: not proposed again while its evidence is unchanged.
+    again = _detect(applied, bin)
+    assert again.findings == []
+    assert f"restored by /rollback of {finding.id}" in again.skip_reason(applied.backup)
 
 
 # ---- what a branch author could forge ---------------------------------------------------
