@@ -24,6 +24,7 @@ AMI uses the snapshot and that no volume was restored from it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -308,7 +309,7 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
 
     def plan(self, finding: Finding, record: ExpiredBackup) -> ManifestBody:
         sid = record.snapshot.snapshot_id
-        return recycle_bin_deletion(
+        body = recycle_bin_deletion(
             finding,
             record.snapshot,
             _covered(finding, record),
@@ -339,6 +340,15 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
                     Expectation(path="length(Volumes)", equals=0, what="volumes created from it"),
                     failure_hint="a volume was restored from this backup: it is kept",
                 ),
+            ),
+        )
+        return dataclasses.replace(
+            body,
+            notes=(
+                *body.notes,
+                f"Once this is applied, /rollback of {record.plan_id} has no backup to restore "
+                f"from; while {sid} is in the Recycle Bin, /rollback of this PR brings it back "
+                "first.",
             ),
         )
 
