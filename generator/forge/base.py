@@ -44,6 +44,8 @@ class Proposal:
     rule: str = ""
     account: str = ""
     region: str = ""
+    supersedes: str = ""
+    """The rolled-back plan this proposal proposes again (its PR is linked), or empty."""
 
     @property
     def branch(self) -> str:

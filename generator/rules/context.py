@@ -11,6 +11,7 @@ from generator.aws.listings import Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
 from generator.findings import Finding
+from generator.ledger import Ledger
 from generator.state import SeenState
 
 ClientFactory = Callable[[str], Any]
@@ -38,6 +39,10 @@ class ScanContext:
     # asked for that many findings, highest savings first, not for every resource scanned;
     # the apply's pre-checks confirm it again for the one it changes. None: every finding.
     confirm_budget: int | None = None
+    # What the default branch's journals say reclaim did (applied, rolled back, backups
+    # made, resources restored) and its reclaim.yml's backup retentions. None: no history
+    # was read (a test's context), so nothing is known to be rolled back or expired.
+    ledger: Ledger | None = None
 
     def pages(self, service: str, operation: str, **params: Any) -> Sequence[Page]:
         """Every page of a listing (e.g. ``pages("ec2", "describe_volumes")``), fetched once
