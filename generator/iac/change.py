@@ -36,6 +36,9 @@ class RuleChange:
     action: Action
     values: Callable[[Finding], Values] = lambda finding: {}
     was: Callable[[Finding], dict[str, str]] = lambda finding: {}
+    restored: tuple[str, str] | None = None
+    """For a delete: the rule's rollback step and its output naming the resource it
+    restores (a new ID), imported back under the Terraform address by the follow-up."""
 
 
 def _gp3(finding: Finding) -> Values:
@@ -52,8 +55,8 @@ def _gp3(finding: Finding) -> Values:
 
 
 CODE_CHANGES: dict[str, RuleChange] = {
-    "ebs-unattached": RuleChange("delete"),
-    "eip-unassociated": RuleChange("delete"),
+    "ebs-unattached": RuleChange("delete", restored=("restore", "VolumeId")),
+    "eip-unassociated": RuleChange("delete", restored=("allocate", "AllocationId")),
     "ebs-gp2-to-gp3": RuleChange("update", _gp3, lambda finding: {"type": "gp2"}),
 }
 """The rules whose change reclaim can write as code; any other managed finding is reported
