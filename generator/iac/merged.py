@@ -87,27 +87,42 @@ def merged_edit_problems(
     merge = _merge_of(repo, folder)
     if merge is None:
         return [f"no commit on this branch adds {folder}"]
+    return edit_problems(repo, f"{merge}^1", merge, folder, finding, managed, "the merge")
+
+
+def edit_problems(
+    repo: Path,
+    before: str,
+    after: str,
+    folder: str,
+    finding: Finding,
+    managed: TerraformManaged,
+    what: str,
+) -> list[str]:
+    """Why the change from commit ``before`` to ``after`` is not exactly reclaim's edit
+    for ``finding`` of the code at ``before``, plus ``folder``'s iac.json and README.md
+    (empty: it is). The merge at apply, and the pull request in validate-changed."""
     try:
         root = managed.root_dir.resolve().relative_to(repo.resolve())
     except ValueError:
         return [f"root {managed.root.name!r} is outside this repository"]
     with tempfile.TemporaryDirectory() as tmp:
-        before = Path(tmp)
-        _tree_at(repo, f"{merge}^1", before)
+        base_tree = Path(tmp)
+        _tree_at(repo, before, base_tree)
         try:
-            location = locate(before / root, managed.instance)
+            location = locate(base_tree / root, managed.instance)
         except NotLocated as why:
-            return [f"{managed.address} was not declared before the merge: {why}"]
-        base = TerraformManaged(managed.root, before / root, managed.instance, location)
-        change = code_change(finding, base, before)
+            return [f"{managed.address} was not declared before {what}: {why}"]
+        base = TerraformManaged(managed.root, base_tree / root, managed.instance, location)
+        change = code_change(finding, base, base_tree)
     if change.needs_human:
         return [f"reclaim does not write this change itself ({change.needs_human})"]
     allowed = {f"{folder}/iac.json", f"{folder}/README.md", *change.edits}
-    changed = _changed(repo, f"{merge}^1", merge)
+    changed = _changed(repo, before, after)
     if changed is None:
-        return [f"git could not list what {merge} changed"]
-    problems = [f"the merge also changes {path}" for path in changed if path not in allowed]
+        return [f"git could not list what {after} changed"]
+    problems = [f"{what} also changes {path}" for path in changed if path not in allowed]
     for path, text in sorted(change.edits.items()):
-        if _show(repo, merge, path) != text:
-            problems.append(f"the merge's {path} is not reclaim's edit of {managed.address}")
+        if _show(repo, after, path) != text:
+            problems.append(f"{what}'s {path} is not reclaim's edit of {managed.address}")
     return problems

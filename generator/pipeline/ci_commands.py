@@ -16,6 +16,7 @@ from rich.console import Console
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError, ReclaimError, StateRefusal
 from generator.forge.base import FollowUp, Forge, ProposalResult
+from generator.iac.change import CodeChange
 from generator.iac.managed import IacIndex
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
@@ -99,6 +100,39 @@ def _state_index(config: ReclaimConfig) -> Callable[[str], IacIndex | None]:
         )
 
     return index
+
+
+def _edit_check(
+    config: ReclaimConfig, repo: Path, base: str, index: Callable[[str], IacIndex | None]
+) -> Callable[[str, CodeChange], list[str]]:
+    """Why a pull request's .tf edit is not exactly reclaim's edit, derived again from the
+    base's code, of the resource the base's state says (for S3 state, which needs AWS: the
+    address iac.json names; apply checks it against the state before Terraform runs)."""
+    from generator.iac.managed import TerraformManaged
+    from generator.iac.merged import edit_problems
+    from generator.iac.proposal import managed_by
+    from generator.iac.state import parse_address
+
+    def problems(folder: str, change: CodeChange) -> list[str]:
+        roots = [r for r in config.iac.terraform if r.name == change.root]
+        if not roots:
+            return []  # the derivation check says why
+        root = roots[0]
+        trusted = index(root.name)
+        if trusted is not None:
+            managed = managed_by(trusted, change.finding)
+            if not isinstance(managed, TerraformManaged):
+                return []  # the derivation check says why
+        else:
+            instance = parse_address(root.name, change.address or "")
+            if instance is None:
+                return [f"iac.json's address {change.address!r} is not a resource address"]
+            managed = TerraformManaged(root, config.base_dir / root.path, instance, None)
+        return edit_problems(
+            repo, base, "HEAD", folder, change.finding, managed, "the pull request"
+        )
+
+    return problems
 
 
 def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
@@ -384,9 +418,10 @@ def validate_changed(
     refusals.update(state_refusal(repo, base, state_file(config, repo)))
     refusals.update(iac_state_refusals(config, repo, base))
     index = _state_index(config)
+    edit = _edit_check(config, repo, base, index)
     rows = with_refusals(
         [
-            check_code(repo, folder, index)
+            check_code(repo, folder, index, edit)
             if is_code_folder(repo / folder)
             else check(repo, folder)
             for folder in folders
