@@ -138,6 +138,8 @@ def _terraform_change(finding: Finding, managed: TerraformManaged, repo_root: Pa
             f"{managed.address} is in the state of root {managed.root.name!r} but "
             f"its declaration was not found: {managed.not_located}"
         )
+    if managed.stale:
+        return refused(managed.stale)
     if managed.also:
         return refused(
             f"{finding.resource_id} is in more than one state ({managed.address}; "
