@@ -293,3 +293,57 @@ def test_the_body_says_where_each_value_comes_from(aws: None, tmp_path: Path) ->
     assert f"as\n`{scene.restored}`" in message or f"`{scene.restored}`" in message
     assert "`/rollback` of #7" in message
     assert json.dumps(scene.restored) in message  # the import line, quoted as in HCL
+
+
+def test_an_attribute_change_is_put_back_without_an_import(tmp_path: Path) -> None:
+    """gp2 → gp3 rolled back (the same volume, gp2 again): the follow-up only sets the code
+    back to gp2; nothing to import."""
+    from generator.iac.follow_up import follow_up_change, follow_up_title
+
+    repo = tmp_path / "ops"
+    (repo / "infra").mkdir(parents=True)
+    gp2 = 'resource "aws_ebs_volume" "data" {\n  size = 10\n  type = "gp2" # old\n}\n'
+    (repo / "infra" / "main.tf").write_text(gp2)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "infra")
+    git(repo, "checkout", "-q", "-b", "pr")
+    folder = "remediations/ebs-gp2-to-gp3-x"
+    (repo / folder).mkdir(parents=True)
+    (repo / folder / "iac.json").write_text("{}\n")
+    (repo / "infra" / "main.tf").write_text(gp2.replace('"gp2"', '"gp3"'))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "pr")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge", "pr")
+    finding = volume_finding(volume_id="vol-0123456789abcdef0").model_copy(
+        update={"rule": "ebs-gp2-to-gp3"}
+    )
+    now = datetime.now(UTC)
+    done = StepRecord(
+        step_id="terraform-apply",
+        status="completed",
+        started_at=now,
+        finished_at=now,
+        request={
+            "root": "storage",
+            "address": "aws_ebs_volume.data",
+            "resource_id": finding.resource_id,
+            "action": "update",
+        },
+    )
+    journal = Journal(
+        plan_id=finding.id,
+        plan_sha256="x",
+        rollback_sha256="x",
+        apply=RunRecord(
+            kind="apply", status="completed", started_at=now, finished_at=now, steps=[done]
+        ),
+        rollback=RunRecord(kind="rollback", status="completed", started_at=now, finished_at=now),
+    )
+    change = follow_up_change(repo, folder, finding, journal, "infra", None, 3)
+    assert change.files == {"infra/main.tf": gp2}
+    assert change.restored_id is None and not change.needs_human
+    assert follow_up_title(change) == (
+        "reclaim: after the rollback, put aws_ebs_volume.data back as it is in AWS"
+    )
