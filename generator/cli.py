@@ -645,7 +645,7 @@ def _terraform_change(
     from generator.aws.chain import RoleChain, RunIdentity
     from generator.errors import ConfigError
     from generator.iac.apply import TerraformChange
-    from generator.iac.merged import merged_edit_problems
+    from generator.iac.merged import merge_of, merged_edit_problems
     from generator.iac.terraform import Terraform
     from generator.propose import iac_index
 
@@ -667,7 +667,7 @@ def _terraform_change(
     def verify(managed: Any, finding: Any) -> list[str]:
         return merged_edit_problems(repo, relative, finding, managed)
 
-    return TerraformChange(index, terraform_for, verify)
+    return TerraformChange(index, terraform_for, verify, merge=merge_of(repo, relative))
 
 
 def _refuse_managed(config: Any, finding: Any, actor: str | None) -> None:

@@ -26,7 +26,7 @@ from generator.errors import StateRefusal
 from generator.findings import Finding
 from generator.iac.apply import IMPORT_FILE, import_block
 from generator.iac.change import CODE_CHANGES
-from generator.iac.merged import _changed, _merge_of, _show
+from generator.iac.merged import changed_files, file_at, merge_of
 from generator.manifest.folder import IAC_FILE
 from generator.manifest.models import Journal
 from generator.render import render
@@ -48,6 +48,8 @@ class Applied:
     address: str
     resource_id: str
     action: str
+    merge: str | None
+    """The merge whose edit the apply checked and applied (absent in older journals)."""
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,32 @@ def applied_in_code(journal: Journal, step_id: str = "terraform-apply") -> Appli
             raise StateRefusal(f"{journal.plan_id}: the journal's {step_id} has no {key}")
         return value
 
-    return Applied(text("root"), text("address"), text("resource_id"), text("action"))
+    merge = request.get("merge")
+    return Applied(
+        text("root"),
+        text("address"),
+        text("resource_id"),
+        text("action"),
+        merge if isinstance(merge, str) and merge else None,
+    )
+
+
+def _on_branch(repo: Path, commit: str) -> bool:
+    done = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
+        cwd=repo,
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
 
 
 def _undo(repo: Path, merge: str, path: str) -> RestoredFile:
     """``path`` on the default branch with the merge's edit of it undone: the file before
     the merge when nothing changed it since, else a three-way merge (git merge-file)."""
-    before = _show(repo, f"{merge}^1", path)
-    merged = _show(repo, merge, path)
-    current = _show(repo, "HEAD", path)
+    before = file_at(repo, f"{merge}^1", path)
+    merged = file_at(repo, merge, path)
+    current = file_at(repo, "HEAD", path)
     if before is None:
         raise StateRefusal(f"{path} did not exist before {merge[:12]}: nothing to put back")
     if current == merged:
@@ -133,10 +152,10 @@ def follow_up_change(
     rule = CODE_CHANGES.get(finding.rule)
     if rule is None:
         raise StateRefusal(f"{finding.rule}'s change is not written as code: no follow-up")
-    merge = _merge_of(repo, folder)
-    if merge is None:
+    merge = applied.merge or merge_of(repo, folder)
+    if merge is None or not _on_branch(repo, merge):
         raise StateRefusal(f"no commit on this branch adds {folder}: no follow-up")
-    changed = _changed(repo, f"{merge}^1", merge)
+    changed = changed_files(repo, f"{merge}^1", merge)
     if changed is None:
         raise StateRefusal(f"git could not list what {merge} changed: no follow-up")
     own = {f"{folder}/{IAC_FILE}", f"{folder}/README.md"}
@@ -151,7 +170,7 @@ def follow_up_change(
             raise StateRefusal(f"AWS shows no {rule.restored[1]} restored: no follow-up")
         restored_id = value
         imports = f"{root_path}/{IMPORT_FILE}" if root_path not in ("", ".") else IMPORT_FILE
-        existing = _show(repo, "HEAD", imports)
+        existing = file_at(repo, "HEAD", imports)
         prefix = existing + ("" if existing.endswith("\n") else "\n") + "\n" if existing else ""
         files[imports] = (prefix or _IMPORTS_HEADER + "\n") + import_block(
             applied.address, restored_id

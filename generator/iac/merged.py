@@ -34,7 +34,7 @@ def _git(repo: Path, *args: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _merge_of(repo: Path, folder: str) -> str | None:
+def merge_of(repo: Path, folder: str) -> str | None:
     """The first-parent commit that added the folder's iac.json (its PR's merge)."""
     out = _git(
         repo,
@@ -49,14 +49,14 @@ def _merge_of(repo: Path, folder: str) -> str | None:
     return out.decode().strip() or None if out is not None else None
 
 
-def _changed(repo: Path, before: str, after: str) -> list[str] | None:
+def changed_files(repo: Path, before: str, after: str) -> list[str] | None:
     out = _git(repo, "diff", "--name-only", "--no-renames", "-z", before, after)
     if out is None:
         return None
     return [os.fsdecode(name) for name in out.split(b"\0") if name]
 
 
-def _show(repo: Path, commit: str, path: str) -> str | None:
+def file_at(repo: Path, commit: str, path: str) -> str | None:
     """The file's text at ``commit``, byte for byte (CRLF kept); None if absent or not UTF-8."""
     shown = subprocess.run(
         ["git", "show", f"{commit}:{path}"], cwd=repo, capture_output=True, check=False
@@ -84,7 +84,7 @@ def merged_edit_problems(
 ) -> list[str]:
     """Why the merge that brought ``folder`` is not exactly reclaim's edit for ``finding``
     (empty: it is)."""
-    merge = _merge_of(repo, folder)
+    merge = merge_of(repo, folder)
     if merge is None:
         return [f"no commit on this branch adds {folder}"]
     return edit_problems(repo, f"{merge}^1", merge, folder, finding, managed, "the merge")
@@ -118,11 +118,11 @@ def edit_problems(
     if change.needs_human:
         return [f"reclaim does not write this change itself ({change.needs_human})"]
     allowed = {f"{folder}/iac.json", f"{folder}/README.md", *change.edits}
-    changed = _changed(repo, before, after)
+    changed = changed_files(repo, before, after)
     if changed is None:
         return [f"git could not list what {after} changed"]
     problems = [f"{what} also changes {path}" for path in changed if path not in allowed]
     for path, text in sorted(change.edits.items()):
-        if _show(repo, after, path) != text:
+        if file_at(repo, after, path) != text:
             problems.append(f"{what}'s {path} is not reclaim's edit of {managed.address}")
     return problems

@@ -142,8 +142,9 @@ class Scene:
             base_dir=self.repo,
         )
 
-    def write_journal(self, restored: str) -> None:
-        """What the apply and rollback runs journaled (and commit-journals committed)."""
+    def write_journal(self, restored: str, merge: str | None = None) -> None:
+        """What the apply and rollback runs journaled (and commit-journals committed);
+        ``merge``: the merge the apply checked (older journals hold none)."""
         now = datetime.now(UTC)
         step = lambda step_id, **kw: StepRecord(  # noqa: E731
             step_id=step_id, status="completed", started_at=now, finished_at=now, **kw
@@ -168,6 +169,7 @@ class Scene:
                             "resource_id": self.original,
                             "action": "delete",
                             "values": {},
+                            **({"merge": merge} if merge else {}),
                         },
                     ),
                 ],
@@ -347,3 +349,27 @@ def test_an_attribute_change_is_put_back_without_an_import(tmp_path: Path) -> No
     assert follow_up_title(change) == (
         "reclaim: after the rollback, put aws_ebs_volume.data back as it is in AWS"
     )
+
+
+def test_the_journaled_merge_is_the_one_undone_and_must_be_on_the_branch(
+    aws: None, tmp_path: Path
+) -> None:
+    scene = Scene(tmp_path)
+    merge = git(scene.repo, "rev-parse", "HEAD~1")  # the merge (HEAD is the journal commit)
+    scene.write_journal(scene.restored, merge)
+    assert scene.open(LocalGitForge(scene.repo)).outcome is Outcome.CREATED
+    assert (
+        branch_file(scene.repo, f"reclaim-follow-up/{scene.finding.id}", "infra/main.tf") == MAIN_TF
+    )
+
+    elsewhere = Scene(tmp_path / "other")
+    git(elsewhere.repo, "checkout", "-q", "-b", "side")
+    (elsewhere.repo / "side.txt").write_text("not on main\n")
+    git(elsewhere.repo, "add", ".")
+    git(elsewhere.repo, "commit", "-q", "-m", "side")
+    side = git(elsewhere.repo, "rev-parse", "HEAD")
+    git(elsewhere.repo, "checkout", "-q", "main")
+    elsewhere.write_journal(elsewhere.restored, side)
+    with pytest.raises(StateRefusal, match="no follow-up"):
+        elsewhere.open(LocalGitForge(elsewhere.repo))
+    assert "reclaim-follow-up" not in git(elsewhere.repo, "branch", "--list")

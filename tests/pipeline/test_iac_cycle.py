@@ -201,6 +201,7 @@ def test_scan_pr_merge_apply_rollback_and_the_import_pr(
     journal: dict[str, Any] = json.loads(pipeline.origin_file(f"{folder}/journal.json") or "{}")
     steps = {s["step_id"]: s for s in journal["apply"]["steps"]}
     assert steps["terraform-apply"]["status"] == "completed"
+    assert steps["terraform-apply"]["request"]["merge"] == after  # the merge it checked
     assert "reclaim:applied" in standin.pulls[pull.number].labels
 
     # /rollback → the volume restored from the backup (a new ID), and the follow-up PR.
