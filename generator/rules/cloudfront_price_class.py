@@ -42,6 +42,7 @@ from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSe
 from generator.rules.context import ScanContext
 
 ALL = "PriceClass_All"
+_SUMMARY_KEYS = ("PriceClass", "Enabled", "Staging", "Aliases", "Origins", "Comment")
 TargetClass = Literal["PriceClass_100", "PriceClass_200"]
 DEPLOY_POLL_SECONDS = 60
 _REGION_NAMES = {
@@ -251,11 +252,13 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
         yield from self.evaluate(ctx, settings, distributions, transfer, tags)
 
     def _read(self, cloudfront: Any, summary: dict[str, Any]) -> DistributionRecord:
-        """From the summary when it says enough; the full configuration for candidates (and
-        when the summary lacks the price class, as some endpoints' summaries do)."""
-        listed = DistributionRecord.from_summary(summary)
-        if "PriceClass" in summary and "Enabled" in summary and listed.price_class != ALL:
-            return listed
+        """From the summary: ListDistributions answers every field the record holds (the
+        botocore model requires PriceClass, Enabled, Staging, Aliases, Origins and Comment
+        in a summary), so a scan costs its pages, not one call per distribution. The full
+        configuration only when a summary lacks them, as some stand-ins' summaries do; the
+        plan's first step reads it anyway, and checks it, before any change."""
+        if all(key in summary for key in _SUMMARY_KEYS):
+            return DistributionRecord.from_summary(summary)
         response = cloudfront.get_distribution_config(Id=summary["Id"])
         return DistributionRecord.from_config(summary["Id"], response, summary)
 
@@ -287,12 +290,15 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
                 continue  # already on a cheaper class: not this rule's business
             reason = _skip_reason(distribution)
             if reason is None:
-                distribution = distribution.model_copy(update={"tags": tags(distribution)})
-                reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
-            if reason is None:
                 usage = usage or transfer()
                 cost, share = _saving(ctx, prices, target, dropped, usage, len(sharing))
                 reason = _threshold_reason(settings, cost, share)
+                if reason is None:
+                    # CloudFront answers tags one distribution at a time: asked only for the
+                    # would-be findings (the threshold above is account-wide, so it decides
+                    # them all at once); the skip tag and the exclusions need them.
+                    distribution = distribution.model_copy(update={"tags": tags(distribution)})
+                    reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
                 if reason is None:
                     yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
                     continue
@@ -319,16 +325,16 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
             deploy_timeout_minutes=settings.deploy_timeout_minutes,
         )
         evidence = [
-            Evidence(label="Price class", value=ALL, source="GetDistributionConfig"),
+            Evidence(label="Price class", value=ALL, source="ListDistributions"),
             Evidence(
                 label="Aliases",
                 value=", ".join(distribution.aliases) or "none",
-                source="GetDistributionConfig",
+                source="ListDistributions",
             ),
             Evidence(
                 label="Origins",
                 value=", ".join(distribution.origins) or "none",
-                source="GetDistributionConfig",
+                source="ListDistributions",
             ),
         ]
         if usage.available:
