@@ -271,7 +271,7 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
         tags: Callable[[DistributionRecord], dict[str, str]],
     ) -> Iterator[Finding | SkippedResource]:
         """Decide each distribution; Cost Explorer (``transfer``) is asked at most once and
-        only when there is a candidate, tags only for candidates."""
+        only when there is a candidate, tags only for the findings propose can open."""
         prices = ctx.prices.cloudfront
         target = settings.target_price_class
         dropped = prices.dropped_regions(ALL, target)
@@ -285,6 +285,7 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
             and set(prices.price_class_regions[d.price_class]) & set(dropped)
         ]
         usage: CloudFrontTransfer | None = None
+        wanted: list[tuple[DistributionRecord, Cost, float | None]] = []
         for distribution in distributions:
             if distribution.price_class is not None and distribution.price_class != ALL:
                 continue  # already on a cheaper class: not this rule's business
@@ -294,15 +295,25 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
                 cost, share = _saving(ctx, prices, target, dropped, usage, len(sharing))
                 reason = _threshold_reason(settings, cost, share)
                 if reason is None:
-                    # CloudFront answers tags one distribution at a time: asked only for the
-                    # would-be findings (the threshold above is account-wide, so it decides
-                    # them all at once); the skip tag and the exclusions need them.
-                    distribution = distribution.model_copy(update={"tags": tags(distribution)})
-                    reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
-                if reason is None:
-                    yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+                    wanted.append((distribution, cost, share))
                     continue
             yield self.skipped(ctx, distribution.id, reason)
+        if not wanted or usage is None:
+            return
+        # CloudFront answers tags one distribution at a time: they are asked for the findings
+        # propose can open (ctx.confirm_budget, highest savings first), never for every
+        # distribution. The rest stay findings; the plan's skip-tag pre-check reads the tags
+        # of the one it changes before any change.
+        wanted.sort(key=lambda item: (-item[1].monthly_usd, item[0].id))
+        budget = len(wanted) if ctx.confirm_budget is None else ctx.confirm_budget
+        for index, (distribution, cost, share) in enumerate(wanted):
+            if index < budget:
+                distribution = distribution.model_copy(update={"tags": tags(distribution)})
+                reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
+                if reason is not None:
+                    yield self.skipped(ctx, distribution.id, reason)
+                    continue
+            yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
 
     def _finding(
         self,
