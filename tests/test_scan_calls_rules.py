@@ -132,9 +132,10 @@ BOUNDS: dict[str, Bound] = {
             "DescribeScalableTargets": pages(n, 50),
             "GetMetricData": pages(n, 500),
         },
-        per_resource="DescribeEndpoint per endpoint (ListEndpoints lacks the variants), and "
-        "its configuration, models and tags: the record the rollback recreates it from "
-        "(endpoints bill by the instance-hour, so an account holds few)",
+        per_resource="DescribeEndpoint per endpoint (ListEndpoints lacks the variants); "
+        "for an endpoint without invocations (each one a finding here) its configuration, "
+        "models and tags, the record the rollback recreates it from (endpoints bill by the "
+        "instance-hour, so an account holds few)",
     ),
     "ecr-no-lifecycle": Bound(
         lambda n: {
