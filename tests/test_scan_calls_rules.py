@@ -164,8 +164,10 @@ BOUNDS: dict[str, Bound] = {
 }
 
 
-def scan_population(rule: str, count: int) -> tuple[Any, CallLog]:
+def scan_population(rule: str, count: int, metric: float | None = None) -> tuple[Any, CallLog]:
     population = scan_populations.POPULATIONS[rule]
+    if metric is not None:
+        population = replace(population, metric_value=metric)
     population.make(count)
     log = CallLog()
     session = RecordingSession(log)
@@ -199,6 +201,24 @@ def test_1000_resources_cost_their_pages_and_the_bounded_confirmations(
     if not BOUNDS[rule].per_resource:
         assert not per_resource, f"{rule} has no documented per-resource call"
         assert sum(made.values()) <= 20, made
+
+
+READ_ONLY_FOR_IDLE = {
+    "elb-idle": ("DescribeLoadBalancerAttributes", "DescribeListeners", "DescribeTargetHealth"),
+    "sagemaker-endpoint-idle": ("DescribeEndpointConfig", "DescribeModel", "ListTags"),
+    "dynamodb-provisioned-underused": ("ListTagsOfResource",),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(READ_ONLY_FOR_IDLE))
+def test_busy_resources_cost_none_of_the_reads_a_finding_needs(aws: None, rule: str) -> None:
+    """What only a finding's record needs is read after the metrics, for the idle ones."""
+    report, log = scan_population(rule, 50, metric=1_000_000.0)
+    assert report.findings == ()
+    assert len(report.skipped) == 50
+    assert {name: log.count(name) for name in READ_ONLY_FOR_IDLE[rule]} == dict.fromkeys(
+        READ_ONLY_FOR_IDLE[rule], 0
+    )
 
 
 def test_every_rule_has_a_call_count_test() -> None:
