@@ -301,19 +301,24 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
         if not wanted or usage is None:
             return
         # CloudFront answers tags one distribution at a time: they are asked for the findings
-        # propose can open (ctx.confirm_budget, highest savings first), never for every
-        # distribution. The rest stay findings; the plan's skip-tag pre-check reads the tags
-        # of the one it changes before any change.
-        wanted.sort(key=lambda item: (-item[1].monthly_usd, item[0].id))
-        budget = len(wanted) if ctx.confirm_budget is None else ctx.confirm_budget
-        for index, (distribution, cost, share) in enumerate(wanted):
-            if index < budget:
-                distribution = distribution.model_copy(update={"tags": tags(distribution)})
-                reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
-                if reason is not None:
-                    yield self.skipped(ctx, distribution.id, reason)
-                    continue
-            yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+        # propose can open (ctx.to_confirm), never for every distribution. The rest stay
+        # findings; the plan's skip-tag pre-check reads the tags of the one it changes
+        # before any change.
+        untagged = [
+            self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+            for distribution, cost, share in wanted
+        ]
+        confirmed = {finding.resource_id for finding in ctx.to_confirm(untagged)}
+        for finding, (distribution, cost, share) in zip(untagged, wanted, strict=True):
+            if finding.resource_id not in confirmed:
+                yield finding
+                continue
+            distribution = distribution.model_copy(update={"tags": tags(distribution)})
+            reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
+            if reason is not None:
+                yield self.skipped(ctx, distribution.id, reason)
+            else:
+                yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
 
     def _finding(
         self,

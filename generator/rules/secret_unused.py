@@ -189,20 +189,21 @@ class SecretUnused(Rule[SecretUnusedSettings, UnusedSecret]):
                     yield self.skipped(ctx, listed.name, reason)
         # ListSecrets does not say whether a secret is replicated, and Secrets Manager answers
         # that one secret at a time (DescribeSecret): it is asked for the findings propose can
-        # open (ctx.confirm_budget; every secret costs the same, so in name order), never for
-        # every unused secret. The rest stay findings; the plan's pre-check (DescribeSecret:
-        # no replica) refuses a replicated one before anything is deleted.
-        unused.sort(key=lambda secret: secret.name)
-        budget = len(unused) if ctx.confirm_budget is None else ctx.confirm_budget
-        for index, listed in enumerate(unused):
-            secret = listed
-            if index < budget:
-                secret = SecretSpec.from_api(sm.describe_secret(SecretId=listed.arn))
-                reason = self._skip_reason(ctx, settings, secret)
-                if reason is not None:
-                    yield self.skipped(ctx, listed.name, reason)
-                    continue
-            yield self._finding(ctx, settings, secret)
+        # open (ctx.to_confirm), never for every unused secret. The rest stay findings; the
+        # plan's pre-check (DescribeSecret: no replica) refuses a replicated one before
+        # anything is deleted.
+        unconfirmed = [self._finding(ctx, settings, secret) for secret in unused]
+        confirmed = {finding.resource_id for finding in ctx.to_confirm(unconfirmed)}
+        for finding, listed in zip(unconfirmed, unused, strict=True):
+            if finding.resource_id not in confirmed:
+                yield finding
+                continue
+            secret = SecretSpec.from_api(sm.describe_secret(SecretId=listed.arn))
+            reason = self._skip_reason(ctx, settings, secret)
+            if reason is not None:
+                yield self.skipped(ctx, listed.name, reason)
+            else:
+                yield self._finding(ctx, settings, secret)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: SecretUnusedSettings, secret: SecretSpec
