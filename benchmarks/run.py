@@ -576,6 +576,9 @@ def render(results: dict[str, Any], runs: int, custodian: Path | None, sizes: Si
                 f"| {row['seconds']:.1f} |"
             )
         lines.append("")
+    projected = results.get("projection")
+    if projected:
+        lines += ["### 5. Projection: 100 accounts x 17 regions, every rule on", "", *projected, ""]
     return "\n".join(lines) + "\n"
 
 
@@ -603,8 +606,9 @@ def main(argv: list[str] | None = None) -> int:
         "--custodian-venv", type=Path, default=ROOT / "benchmarks" / ".custodian-venv"
     )
     parser.add_argument(
-        "--only", nargs="*", default=["volumes", "idle", "fleet", "startup", "memory"],
-        choices=["volumes", "idle", "fleet", "startup", "memory"],
+        "--only", nargs="*",
+        default=["volumes", "idle", "fleet", "startup", "memory", "projection"],
+        choices=["volumes", "idle", "fleet", "startup", "memory", "projection"],
     )  # fmt: skip
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
@@ -621,6 +625,10 @@ def main(argv: list[str] | None = None) -> int:
         results["fleet"] = bench_fleet(sizes, args.runs, custodian)
     if "memory" in args.only:
         results["memory"] = bench_memory(sizes)
+    if "projection" in args.only:
+        from benchmarks.projection import projection
+
+        results["projection"] = projection(resources=10 if args.quick else 100)
     report = render(results, args.runs, custodian, sizes)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
