@@ -64,6 +64,11 @@ class ServiceRoleConfig(_Strict):
 
     role_arn: str = Field(pattern=_ROLE_ARN, description="ARN of the service role (hop 1).")
 
+    @property
+    def account_id(self) -> str:
+        """The service role's account, named by its ARN."""
+        return role_account(self.role_arn)
+
 
 class AccountConfig(_Strict):
     name: str = Field(default="default", min_length=1)
