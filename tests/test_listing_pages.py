@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from generator.aws.listings import Listing, Listings, ListingStore
 from generator.fileio import atomic_writer
 from generator.findings import Finding, ScanError, ScanUnit, SkippedResource
@@ -342,3 +344,36 @@ def test_a_listing_of_one_answer_waits_for_no_reader_that_reads_it_later() -> No
     assert read_on_threads(store, client, ["early"]) == {"early": ["only"]}
     assert read_on_threads(store, client, ["late"]) == {"late": ["only"]}
     assert client.calls == 1
+
+
+# ---- the end of a streamed scan: the first-seen clocks written one at a time ------------
+
+
+@pytest.mark.parametrize(
+    "clocks",
+    [
+        {},
+        {"ebs-unattached": {}},
+        {
+            "ebs-unattached": {
+                "123456789012/us-east-1/vol-1": datetime(2026, 5, 1, tzinfo=UTC),
+                "123456789012/us-east-1/vol-2": datetime(2026, 5, 2, 3, 4, 5, 6789, tzinfo=UTC),
+            },
+            "logs-retention": {'1/eu-west-1/ünïcode "quoted" \\ back\nslash': AS_OF},
+            "eip-unassociated": {},
+        },
+    ],
+)
+def test_the_clocks_are_written_byte_for_byte_as_pydantic_writes_them(
+    clocks: FirstSeen,
+) -> None:
+    import io
+
+    from pydantic import TypeAdapter
+
+    from generator.report_stream import write_clocks
+
+    written = io.StringIO()
+    write_clocks(written, clocks, indent="  ")
+    whole = TypeAdapter(FirstSeen).dump_json(clocks, indent=2).decode()
+    assert written.getvalue() == whole.replace("\n", "\n  ")
