@@ -184,6 +184,19 @@ def test_the_rules_that_read_one_listing_are_one_group_per_region() -> None:
     ]
 
 
+def test_every_rule_that_reads_the_region_volumes_declares_the_listing() -> None:
+    """An undeclared read is a listing of its own: a second DescribeVolumes in the region."""
+    import inspect
+
+    from generator.rules.ebs_volume import VOLUMES
+
+    readers = {
+        name for name, rule in RULES.items() if "region_volumes(" in inspect.getsource(type(rule))
+    }
+    assert {"ebs-unattached", "ebs-gp2-to-gp3", "backup-expired"} <= readers
+    assert {name for name in readers if VOLUMES in RULES[name].listings} == readers
+
+
 class UnitsPeak(Counted):
     """Notes tracemalloc's peak when the units are all done (the report's first-seen
     clocks, one per idle resource by design, are handed over then)."""
