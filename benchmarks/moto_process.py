@@ -1,7 +1,9 @@
 """moto's ThreadedMotoServer on 127.0.0.1 in a process of its own, so the server's work
 does not share a GIL with the tool being measured. Prints its port; stops when stdin closes.
 
-Run: python -m benchmarks.moto_process [--index-cloudwatch]
+Run: python -m benchmarks.moto_process [--index-cloudwatch] [--paginate-volumes]
+
+--paginate-volumes: DescribeVolumes answers in pages as AWS does (benchmarks.moto_paging).
 
 --index-cloudwatch: moto answers GetMetricData by scanning every stored datapoint for every
 query and period (queries x periods x datapoints: ~2 billion steps for 1,000 instances x 3
@@ -131,6 +133,10 @@ def index_cloudwatch() -> None:
 if __name__ == "__main__":
     if "--index-cloudwatch" in sys.argv[1:]:
         index_cloudwatch()
+    if "--paginate-volumes" in sys.argv[1:]:
+        from benchmarks.moto_paging import paginate_describe_volumes
+
+        paginate_describe_volumes()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

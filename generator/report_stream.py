@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from pydantic import TypeAdapter
 
@@ -33,7 +33,36 @@ from generator.findings import (
 )
 from generator.state import FirstSeen
 
-_CLOCKS = TypeAdapter(FirstSeen)
+_CLOCK_KEY = TypeAdapter(str)
+_CLOCK_TIME = TypeAdapter(datetime)
+
+
+def write_clocks(stream: IO[str], clocks: FirstSeen, indent: str = "") -> None:
+    """``clocks`` as pydantic writes them with ``indent=2`` (each line after the first
+    indented by ``indent`` more), one clock at a time: the text of every idle resource's
+    clock is never in memory at once."""
+    if not clocks:
+        stream.write("{}")
+        return
+    for number, (rule, keys) in enumerate(clocks.items()):
+        stream.write(("," if number else "{") + f"\n{indent}  " + _json(_CLOCK_KEY, rule) + ": ")
+        if not keys:
+            stream.write("{}")
+            continue
+        for count, (key, seen) in enumerate(keys.items()):
+            stream.write(
+                ("," if count else "{")
+                + f"\n{indent}    "
+                + _json(_CLOCK_KEY, key)
+                + ": "
+                + _json(_CLOCK_TIME, seen)
+            )
+        stream.write(f"\n{indent}  }}")
+    stream.write(f"\n{indent}}}")
+
+
+def _json(adapter: TypeAdapter[Any], value: Any) -> str:
+    return adapter.dump_json(value).decode()
 
 
 @dataclass(frozen=True)
@@ -293,8 +322,8 @@ class StreamingReportWriter:
             )
             self._stream.write(',\n  "warnings": [' + warnings + "\n  ]")
         if self._first_seen is not None:
-            text = _CLOCKS.dump_json(self._first_seen, indent=2).decode()
-            self._stream.write(',\n  "first_seen": ' + text.replace("\n", "\n  "))
+            self._stream.write(',\n  "first_seen": ')
+            write_clocks(self._stream, self._first_seen, indent="  ")
         self._stream.write("\n}\n")
         self._stream.flush()
         self._spool.close()

@@ -1,7 +1,9 @@
 """Scan: every enabled rule over every configured account and region.
 
 Units run on a bounded thread pool (generator.aws.fleet); results go to a sink as rules
-yield them. One failing (account, region, rule) unit, or one unreachable account, is
+yield them. The rules of an account-region that read one shared listing run together and
+read it page by page (generator.aws.listings), so a unit holds about one page, not its
+region's whole inventory. One failing (account, region, rule) unit, or one unreachable account, is
 reported in the summary and never sinks the others. The first-seen state is pruned only
 for units that completed, and its clocks of the resources seen idle go into the report.
 """
@@ -13,6 +15,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -89,6 +92,39 @@ class ScanSummary:
         return not self.errors
 
 
+def listing_readers(units: Iterable[Unit]) -> dict[str, set[str]]:
+    """Which of ``units``' rules (of one account-region) read each shared listing."""
+    readers: dict[str, set[str]] = {}
+    for unit in units:
+        for listing in RULES[unit.rule].listings:
+            readers.setdefault(listing.key, set()).add(unit.rule)
+    return readers
+
+
+def together(units: list[Unit]) -> list[tuple[Unit, ...]]:
+    """An account's units, those of a region that read a listing in common in one group
+    (they wait for each other page by page, so they must run at the same time)."""
+    groups: list[list[Unit]] = []
+    group_of: dict[tuple[str, str], list[Unit]] = {}
+    for unit in units:
+        keys = [(unit.region, listing.key) for listing in RULES[unit.rule].listings]
+        joined = [group_of[key] for key in keys if key in group_of]
+        group = joined[0] if joined else []
+        if not joined:
+            groups.append(group)
+        for other in joined[1:]:  # the unit reads two listings: their groups are one
+            if other is not group:
+                group.extend(other)
+                groups.remove(other)
+                for key, value in group_of.items():
+                    if value is other:
+                        group_of[key] = group
+        group.append(unit)
+        for key in keys:
+            group_of[key] = group
+    return [tuple(group) for group in groups]
+
+
 class _SharedListings:
     """One listing store per account-region, dropped when its last unit is done."""
 
@@ -103,11 +139,15 @@ class _SharedListings:
         with self._lock:
             held = self._held.get(key)
             if held is None:
-                units = account_units(unit.account, target.regions, self._homes)
-                remaining = sum(
-                    1 for u in units if u.region == unit.region and owns(self._shard, u)
+                units = [
+                    u
+                    for u in account_units(unit.account, target.regions, self._homes)
+                    if u.region == unit.region and owns(self._shard, u)
+                ]
+                held = self._held[key] = (
+                    ListingStore(listing_readers(units)),
+                    [max(len(units), 1)],
                 )
-                held = self._held[key] = (ListingStore(), [max(remaining, 1)])
             return held[0]
 
     def unit_done(self, target: AccountTarget, unit: Unit) -> None:
@@ -115,6 +155,7 @@ class _SharedListings:
         with self._lock:
             held = self._held.get(key)
             if held is not None:
+                held[0].done(unit.rule)  # no listing waits for this unit's rule any longer
                 held[1][0] -= 1
                 if held[1][0] <= 0:
                     del self._held[key]
@@ -213,7 +254,7 @@ def scan_into(
                     account=target.account_id, region=unit.region, rule=unit.rule, message=message
                 )
             ),
-            listings=Listings(client, shared.store_for(target, unit)),
+            listings=Listings(client, shared.store_for(target, unit), reader=unit.rule),
             confirm_budget=proposable,
             ledger=ledger,
         )
@@ -267,6 +308,7 @@ def scan_into(
         progress=progress or SilentProgress(),
         workers=workers,
         shard=shard,
+        together=together,
     )
     # The report carries the clocks too: a sharded scan's state file stays on its CI runner.
     sink.add_first_seen(state.observed())

@@ -10,12 +10,13 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 
-from generator.aws.listings import Listings
+from generator.aws.listings import Listings, ListingStore
 from generator.aws.pool import bounded_map
 from generator.rules import RULES
 from generator.rules.base import RuleCalls
 from generator.rules.declared_calls import UndeclaredCall, declared_calls, guard, require
 from generator.rules.ebs_unattached import EbsUnattached
+from generator.rules.ebs_volume import VOLUMES
 from generator.scan import scan
 from tests.aws_calls import CallCounter
 from tests.conftest import REGION, config_for, make_volume
@@ -163,15 +164,20 @@ def test_listings_serve_one_answer_per_operation_and_parameters(ec2: Any) -> Non
     make_volume(ec2)
     counter = CallCounter()
     client = counter.attach(boto3.client("ec2", region_name=REGION))
-    listings = Listings(lambda service: client)
-    first = listings.pages("ec2", "describe_volumes", PaginationConfig={"PageSize": 500})
-    again = listings.checked_by(lambda *_: None).pages(
+    store = ListingStore({VOLUMES.key: {"ebs-unattached", "ebs-gp2-to-gp3"}})
+
+    def reader(rule: str) -> Listings:
+        return Listings(lambda service: client, store, reader=rule)
+
+    first = reader("ebs-unattached").read(VOLUMES)
+    again = reader("ebs-gp2-to-gp3").pages(
         "ec2", "describe_volumes", PaginationConfig={"PageSize": 500}
     )
-    other = listings.pages("ec2", "describe_volumes")
-    assert first is again and len(first[0]["Volumes"]) == 1
-    assert other is not first
-    assert counter["DescribeVolumes"] == 2 and listings.store.fetched == 2
+    other = reader("ebs-gp2-to-gp3").pages("ec2", "describe_volumes")
+    assert [len(page["Volumes"]) for page in first] == [1]
+    assert [len(page["Volumes"]) for page in again] == [1]
+    assert [len(page["Volumes"]) for page in other] == [1]
+    assert counter["DescribeVolumes"] == 2 and store.fetched == 2
 
 
 def test_a_listing_already_fetched_is_still_refused_to_a_rule_that_does_not_declare_it(
@@ -181,7 +187,7 @@ def test_a_listing_already_fetched_is_still_refused_to_a_rule_that_does_not_decl
     client = boto3.client("ec2", region_name=REGION)
     listings = Listings(lambda service: client)
     with declared_calls("ebs-gp2-to-gp3", frozenset({("ec2", "DescribeVolumes")})):
-        listings.checked_by(require).pages("ec2", "describe_volumes")
+        assert len(list(listings.checked_by(require).pages("ec2", "describe_volumes"))) == 1
     assert listings.store.fetched == 1
     with (
         declared_calls("ebs-unattached", frozenset({("cloudtrail", "LookupEvents")})),

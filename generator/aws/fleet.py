@@ -4,6 +4,8 @@ Preparing an account (assuming its role, confirming which account the credential
 asking DescribeRegions for `all-enabled`) happens once, on the pool like the units, and
 its units are queued as soon as it is ready: a slow or failing account holds up nobody.
 An account that cannot be prepared is one error in the summary; its units never run.
+Units that must run at the same time (the rules of an account-region reading one shared
+listing page by page, generator.aws.listings) are queued as one task, each on a thread.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from generator.aws.pool import bounded_map
 from generator.aws.regions import ALL_ENABLED
 from generator.aws.session import AccountSession
 from generator.aws.units import Unit, owns
@@ -29,6 +32,12 @@ if TYPE_CHECKING:  # annotations only: generator.config imports the rule catalog
 DEFAULT_WORKERS = 16
 
 SessionFor = Callable[["AccountConfig"], AccountSession]
+Together = Callable[[list[Unit]], list[tuple[Unit, ...]]]
+"""An account's units in the groups that must run at the same time, in order."""
+
+
+def one_by_one(units: list[Unit]) -> list[tuple[Unit, ...]]:
+    return [(unit,) for unit in units]
 
 
 @dataclass(frozen=True)
@@ -127,11 +136,21 @@ def run_fleet(
     progress: FleetProgress,
     workers: int = DEFAULT_WORKERS,
     shard: ShardInfo | None = None,
+    together: Together = one_by_one,
 ) -> None:
     """Prepare accounts and run every owned unit; ``run_unit`` must not raise for an
-    expected failure (it reports it and returns an outcome with ``error`` set)."""
+    expected failure (it reports it and returns an outcome with ``error`` set). A group of
+    ``together`` takes one of the ``workers`` and a thread per unit."""
+
+    def run_group(target: AccountTarget, group: tuple[Unit, ...]) -> list[UnitOutcome]:
+        if len(group) == 1:
+            return [run_unit(target, group[0])]
+        return bounded_map(
+            lambda unit: run_unit(target, unit), group, workers=len(group), name="reclaim-unit"
+        )
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reclaim") as pool:
-        pending: dict[Future[Any], tuple[AccountConfig, Unit | None]] = {}
+        pending: dict[Future[Any], tuple[AccountConfig, tuple[Unit, ...] | None]] = {}
         try:
             for account in config.accounts:
                 listed = config.regions_for(account) != ALL_ENABLED
@@ -144,9 +163,10 @@ def run_fleet(
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    account, unit = pending.pop(future)
-                    if unit is not None:
-                        progress.unit_done(future.result())
+                    account, group = pending.pop(future)
+                    if group is not None:
+                        for outcome in future.result():
+                            progress.unit_done(outcome)
                         continue
                     try:
                         target = future.result()
@@ -167,8 +187,8 @@ def run_fleet(
                         if owns(shard, unit)
                     ]
                     progress.units_added(len(units))
-                    for owned in units:
-                        pending[pool.submit(run_unit, target, owned)] = (account, owned)
+                    for owned in together(units):
+                        pending[pool.submit(run_group, target, owned)] = (account, owned)
         finally:
             # On Ctrl-C or a bug, do not start queued units; running ones finish.
             pool.shutdown(wait=True, cancel_futures=True)

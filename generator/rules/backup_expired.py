@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import Listing
 from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
@@ -51,7 +52,7 @@ from generator.rules.ebs_snapshot_orphaned import (
     recycle_bin_restore,
     recycle_bin_wait_cost,
 )
-from generator.rules.ebs_volume import region_volumes
+from generator.rules.ebs_volume import VOLUMES, region_volumes
 
 _TAGGED_BY_RECLAIM = [{"Name": "tag-key", "Values": [PLAN_ID_TAG]}]
 _PLAN_TAG_VALUE = f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value"
@@ -103,6 +104,9 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
     record_model = ExpiredBackup
     # The same change as ebs-snapshot-orphaned's, so the same calls and IAM scopes: the
     # generated policy shares their statements.
+    listings: ClassVar[tuple[Listing, ...]] = (
+        VOLUMES.read_whole("a backup any volume of the region was restored from is kept"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypeVar
 
+from generator.aws.listings import Listing
 from generator.errors import ManifestError, describe_validation_error
 from generator.findings import (
     Cost,
@@ -202,6 +203,10 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     None: its applied changes are counted, not measured."""
     material_change: ClassVar[MaterialChange] = MaterialChange()
     """When a resource a /rollback restored is proposed again (generator.rules.base)."""
+    listings: ClassVar[tuple[Listing, ...]] = ()
+    """The account-region listings the scan reads through ``ctx.listing`` and shares with
+    other rules (generator.aws.listings): rules declaring the same one run together and
+    read each page as it comes. Judged page by page unless declared ``read_whole``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

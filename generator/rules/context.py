@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from generator.aws.listings import Listings, Page
+from generator.aws.listings import Listing, Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
 from generator.findings import Finding
@@ -44,10 +44,16 @@ class ScanContext:
     # was read (a test's context), so nothing is known to be rolled back or expired.
     ledger: Ledger | None = None
 
-    def pages(self, service: str, operation: str, **params: Any) -> Sequence[Page]:
-        """Every page of a listing (e.g. ``pages("ec2", "describe_volumes")``), fetched once
-        per account-region and scan and shared with the other rules that ask the same."""
-        return (self.listings or Listings(self.client)).pages(service, operation, **params)
+    def listing(self, listing: Listing) -> Iterator[Page]:
+        """The pages of a listing the rule declares (``Rule.listings``), one at a time:
+        fetched once per account-region and scan, each page shared with the other rules
+        that declare it and dropped once they all have moved on."""
+        return (self.listings or Listings(self.client)).read(listing)
+
+    def pages(self, service: str, operation: str, **params: Any) -> Iterator[Page]:
+        """``listing(Listing(service, operation, params))``, e.g.
+        ``pages("ec2", "describe_addresses")``."""
+        return self.listing(Listing(service, operation, params))
 
     def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
         """The findings a per-resource confirmation is asked for: the ``confirm_budget``

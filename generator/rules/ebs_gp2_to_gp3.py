@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import Listing
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import VOLUME, never_skipped
 from generator.manifest import steps
@@ -33,7 +34,7 @@ from generator.manifest.models import (
 from generator.manifest.paths import json_literal
 from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import VolumeSpec, region_volumes, spec_expectations
+from generator.rules.ebs_volume import VOLUMES, VolumeSpec, region_volumes, spec_expectations
 
 RATE_REFUSAL = "VolumeModificationRateExceeded"
 """EC2's error for a modification too soon: the previous one is still in progress, or the
@@ -156,6 +157,7 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
     )
     settings_model = Gp2ToGp3Settings
     record_model = Gp2Volume
+    listings: ClassVar[tuple[Listing, ...]] = (VOLUMES,)
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("ec2", "DescribeVolumesModifications")}),
         apply=frozenset(
@@ -181,20 +183,18 @@ class EbsGp2ToGp3(Rule[Gp2ToGp3Settings, Gp2Volume]):
         self, ctx: ScanContext, settings: Gp2ToGp3Settings
     ) -> Iterator[Finding | SkippedResource]:
         ec2 = ctx.client("ec2")
-        volumes = [
-            VolumeSpec.from_api(item)
-            for item in region_volumes(ctx)  # the listing ebs-unattached reads too
-            if item.get("VolumeType") == "gp2"
-        ]
-        if not volumes:
-            return
-        busy = {
-            item["VolumeId"]: item.get("ModificationState", "")
-            for page in ec2.get_paginator("describe_volumes_modifications").paginate()
-            for item in page.get("VolumesModifications", [])
-            if item.get("ModificationState") in _BUSY_MODIFICATION
-        }
-        for volume in volumes:
+        busy: dict[str, str] | None = None  # asked at the first gp2 volume, not before
+        for item in region_volumes(ctx):  # page by page, the listing ebs-unattached reads too
+            if item.get("VolumeType") != "gp2":
+                continue
+            volume = VolumeSpec.from_api(item)
+            if busy is None:
+                busy = {
+                    change["VolumeId"]: change.get("ModificationState", "")
+                    for page in ec2.get_paginator("describe_volumes_modifications").paginate()
+                    for change in page.get("VolumesModifications", [])
+                    if change.get("ModificationState") in _BUSY_MODIFICATION
+                }
             reason = self._skip_reason(ctx, volume, busy, settings)
             if reason is None:
                 finding, reason = self._finding(ctx, settings, volume)

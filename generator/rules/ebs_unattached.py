@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
+from generator.aws.listings import Listing
 from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG, tag_list
 from generator.findings import (
@@ -54,7 +55,7 @@ from generator.rules.base import (
     RuleSettings,
 )
 from generator.rules.context import ScanContext
-from generator.rules.ebs_volume import VolumeSpec, region_volumes, spec_expectations
+from generator.rules.ebs_volume import VOLUMES, VolumeSpec, region_volumes, spec_expectations
 from generator.state import state_key
 
 SNAPSHOT_POLL_SECONDS = 15
@@ -152,6 +153,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     material_change: ClassVar[MaterialChange] = MaterialChange(
         savings_ratio=2.0, idle_days_after_rollback=30
     )
+    listings: ClassVar[tuple[Listing, ...]] = (VOLUMES,)
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
         apply=frozenset(
@@ -226,9 +228,11 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     def scan(
         self, ctx: ScanContext, settings: EbsUnattachedSettings
     ) -> Iterator[Finding | SkippedResource]:
-        candidates: list[VolumeSpec] = []
-        # The region's volumes, listed once for every rule that reads them: attached ones
-        # (state in-use, creating, ...) are not this rule's business.
+        history: DetachHistory | None = None  # asked at the first candidate, not before
+        candidates = 0
+        threshold = timedelta(days=settings.min_unattached_days)
+        # The region's volumes, page by page from the listing every rule that reads them
+        # shares: attached ones (state in-use, creating, ...) are not this rule's business.
         for item in region_volumes(ctx):
             if item.get("State") != "available":
                 continue
@@ -241,19 +245,10 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             reason = self._skip_reason(ctx, volume)
             if reason:
                 yield self.skipped(ctx, volume.volume_id, reason)
-            else:
-                candidates.append(volume)
-        if not candidates:
-            return
-        history = self._detach_history(ctx, settings)
-        if settings.use_cloudtrail and not history.available:
-            ctx.warn(
-                f"{history.unavailable_reason}: detach times unknown, so "
-                f"{len(candidates)} unattached volume(s) are aged by first-seen clocks "
-                "and may be reported later than min_unattached_days"
-            )
-        threshold = timedelta(days=settings.min_unattached_days)
-        for volume in candidates:
+                continue
+            if history is None:
+                history = self._detach_history(ctx, settings)
+            candidates += 1
             since, source, source_note = self._unattached_since(ctx, volume, history)
             idle_for = ctx.as_of - since
             if idle_for < threshold:
@@ -265,6 +260,12 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                 )
                 continue
             yield self._finding(ctx, settings, volume, since, source, source_note)
+        if history is not None and settings.use_cloudtrail and not history.available:
+            ctx.warn(
+                f"{history.unavailable_reason}: detach times unknown, so "
+                f"{candidates} unattached volume(s) are aged by first-seen clocks "
+                "and may be reported later than min_unattached_days"
+            )
 
     def _skip_reason(self, ctx: ScanContext, volume: VolumeSpec) -> str | None:
         if volume.state != "available":

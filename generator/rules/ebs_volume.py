@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from generator.aws.listings import Listing
 from generator.aws.tags import restorable_tags, tags_from_api
 from generator.manifest.models import Expectation
 from generator.manifest.steps import tags_unchanged
@@ -25,12 +26,20 @@ VOLUME_PAGE_SIZE = 500
 bucket (100 burst, 20/s), not the smaller one of unfiltered, unpaginated describes (50, 10/s)."""
 
 
+VOLUMES = Listing("ec2", "describe_volumes", {"PaginationConfig": {"PageSize": VOLUME_PAGE_SIZE}})
+"""The region's volumes, listed once for the rules that declare it (ebs-unattached and
+ebs-gp2-to-gp3 read the same pages)."""
+
+
 def region_volumes(ctx: ScanContext) -> Iterator[dict[str, Any]]:
-    """Every volume of the context's region, from the one DescribeVolumes listing the
-    scan's rules share (ebs-unattached and ebs-gp2-to-gp3 read the same pages)."""
-    pages = ctx.pages("ec2", "describe_volumes", PaginationConfig={"PageSize": VOLUME_PAGE_SIZE})
-    for page in pages:
-        yield from page.get("Volumes", [])
+    """Every volume of the context's region, page by page from the shared listing
+    (``VOLUMES``, which a rule calling this declares): nothing of a page is held here once
+    its volumes are handed out, so the page can go when its other readers are done too."""
+    for page in ctx.listing(VOLUMES):
+        volumes = page.get("Volumes", [])
+        del page
+        yield from volumes
+        del volumes
 
 
 # Only these types take an explicit Iops / Throughput in CreateVolume and ModifyVolume;

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import ADDRESSES, Listing
 from generator.aws.metrics import (
     MetricQuery,
     MetricSeries,
@@ -191,6 +192,9 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
     bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
         own=r"BoxUsage", moved=r"EBS:VolumeUsage", resource_level=True
     )
+    listings: ClassVar[tuple[Listing, ...]] = (
+        ADDRESSES.read_whole("a public IP is an Elastic IP if it is anywhere in the listing"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {
@@ -281,7 +285,7 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
             return
         elastic_ips = {  # the listing eip-unassociated reads too
             address["PublicIp"]
-            for page in ctx.pages("ec2", "describe_addresses")
+            for page in ctx.listing(ADDRESSES)
             for address in page.get("Addresses", [])
             if address.get("PublicIp")
         }

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from generator.aws.listings import ADDRESSES, Listing
 from generator.aws.tags import HELD_FOR_ROLLBACK_TAG, restorable_tags, tag_list, tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, Risk, SkippedResource
 from generator.iam.scopes import ELASTIC_IP, never_skipped, only
@@ -153,6 +154,9 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
     bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
         own=r"ElasticIP:IdleAddress|PublicIPv4:IdleAddress"
     )
+    listings: ClassVar[tuple[Listing, ...]] = (
+        ADDRESSES.read_whole("the PTR records of all candidates are asked in batches first"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeAddresses"), ("ec2", "DescribeAddressesAttribute")}),
         apply=frozenset(
@@ -191,7 +195,7 @@ class EipUnassociated(Rule[EipUnassociatedSettings, UnassociatedAddress]):
         # the rules that read it (ec2-idle tells Elastic IPs from other public ones with it).
         addresses = [
             ElasticIp.from_api(item)
-            for page in ctx.pages("ec2", "describe_addresses")
+            for page in ctx.listing(ADDRESSES)
             for item in page.get("Addresses", [])
         ]
         yield from self.evaluate(ctx, settings, addresses, ec2)
