@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from generator.aws.listings import Listing
 from generator.aws.prices import bundled_prices
 from generator.errors import ManifestError
 from generator.exclusions import Exclusions
@@ -137,6 +138,22 @@ def test_remediation_is_declared_whole_or_not_at_all() -> None:
 
             def plan(self, finding: Finding, record: Thing) -> ManifestBody:
                 raise AssertionError
+
+
+def test_a_rule_shares_at_most_one_listing() -> None:
+    """Readers of a shared listing wait for each other page by page, so two rules each
+    reading two shared listings, in opposite orders, would wait for ever: refused when the
+    rule is declared, not found as a hung scan."""
+    volumes, snapshots = Listing("ec2", "describe_volumes"), Listing("ec2", "describe_snapshots")
+
+    class OneListing(ReportsEverything):
+        listings: ClassVar[tuple[Listing, ...]] = (volumes,)
+
+    assert OneListing.listings == (volumes,)
+    with pytest.raises(TypeError, match="2 shared listings"):
+
+        class TwoListings(ReportsEverything):
+            listings: ClassVar[tuple[Listing, ...]] = (volumes, snapshots)
 
 
 def test_a_report_only_finding_is_in_the_scan_output_and_never_proposed() -> None:

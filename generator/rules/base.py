@@ -219,6 +219,13 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 f"rule {cls.__name__}: a report-only rule declares no plan and no rollback; "
                 "any other declares both"
             )
+        if len(cls.listings) > 1:
+            # Readers of a shared listing wait for each other page by page: two rules
+            # reading two shared listings in opposite orders would wait for ever.
+            raise TypeError(
+                f"rule {cls.__name__}: declares {len(cls.listings)} shared listings; a rule "
+                "shares at most one (read any other through ctx.pages, which is its own)"
+            )
 
     # ---- what a rule writes --------------------------------------------------------------
 
