@@ -3,8 +3,10 @@ that keeps what they delete.
 
 A deletion is undoable through the bin only while a retention rule covers the resource.
 reclaim relies on one kind of rule only: a tag-level rule matching
-``reclaim:recycle-bin=retain``, which ``reclaim init``'s customer-role Terraform creates (for
-EBS snapshots and EBS volumes) when ``recycle_bin_days`` is set. A plan sets that tag on the
+``reclaim:recycle-bin=retain``. ``reclaim init``'s customer-role Terraform creates the one for
+EBS snapshots when ``recycle_bin_days`` is set; the one for EBS volumes is created by hand
+(docs/rules.md), since the AWS provider the Terraform is tested with (5.100) does not accept
+the ``EBS_VOLUME`` resource type. A plan sets that tag on the
 resource first, checks the rule live (GetRule: available, same type, same tag, same
 retention) and only then deletes; the rollback restores the same resource, ID included, and
 removes the tag again.
@@ -27,7 +29,7 @@ from generator.rules.context import ScanContext
 
 RECYCLE_BIN_TAG = "reclaim:recycle-bin"
 RECYCLE_BIN_VALUE = "retain"
-"""The tag the customer-role Terraform's Recycle Bin rules match, and the plans set."""
+"""The tag the Recycle Bin rules reclaim relies on match, and the plans set."""
 
 BinResourceType = Literal["EBS_SNAPSHOT", "EBS_VOLUME"]
 _WHAT: dict[BinResourceType, str] = {"EBS_SNAPSHOT": "EBS snapshots", "EBS_VOLUME": "EBS volumes"}
