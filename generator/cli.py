@@ -645,7 +645,7 @@ def _terraform_change(
     from generator.aws.chain import RoleChain, RunIdentity
     from generator.errors import ConfigError
     from generator.iac.apply import TerraformChange
-    from generator.iac.merged import merged_edit_problems
+    from generator.iac.merged import merge_of, merged_edit_problems
     from generator.iac.terraform import Terraform
     from generator.propose import iac_index
 
@@ -667,7 +667,7 @@ def _terraform_change(
     def verify(managed: Any, finding: Any) -> list[str]:
         return merged_edit_problems(repo, relative, finding, managed)
 
-    return TerraformChange(index, terraform_for, verify)
+    return TerraformChange(index, terraform_for, verify, merge=merge_of(repo, relative))
 
 
 def _refuse_managed(config: Any, finding: Any, actor: str | None) -> None:
@@ -1194,18 +1194,23 @@ def rollback_requested(
     actor: str | None,
     as_of: str | None,
 ) -> None:
-    """Roll back one remediation a gate allowed (rollback workflow, second job)."""
+    """Roll back one remediation a gate allowed (rollback workflow, second job). After a
+    merged Terraform change is rolled back, open the follow-up PR that puts its code back
+    (and imports the restored resource under its address)."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import rollback_requested as run_rollback
+    from generator.propose import forge_from_config
 
+    config = load_config(config_path)
     results = run_rollback(
-        load_config(config_path),
+        config,
         folder,
         pr_number,
         results_path,
         _workflow_executor_for(config_path, actor, as_of),
         repo=Path.cwd(),
         out=out,
+        forge_for=lambda: forge_from_config(config),
     )
     if results.failed:
         sys.exit(int(ExitCode.AWS))

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from generator.state import FirstSeen
 
@@ -60,10 +68,43 @@ class Finding(_Frozen):
     resource: dict[str, JsonValue] = Field(
         description="The resource as recorded at scan time, in the rule's own typed shape."
     )
+    supersedes: str | None = Field(
+        default=None,
+        description="The plan ID of the rolled-back plan this finding proposes again (its "
+        "resource was restored by /rollback and its evidence changed materially since); the "
+        "finding's own ID is then a new one (generator.findings.reproposal_id).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_supersedes(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Came after findings were published: left out when unset, so every finding and
+        # manifest written before it serializes byte for byte as it did.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("supersedes") is None:
+            data.pop("supersedes", None)
+        return data
 
 
 def finding_id(rule: str, account: str, region: str, resource_id: str) -> str:
     return f"{rule}-{account}-{region}-{resource_id}"
+
+
+_ROUND = re.compile(r"\.r(\d+)")
+
+
+def reproposal_id(base: str, supersedes: str | None) -> str:
+    """The ID of a finding whose resource-derived ID is ``base``, proposing again what the
+    rolled-back plan ``supersedes`` acted on. A rolled-back plan's ID is never reused (its
+    folder and journal stay on the default branch): the same resource's next plan is
+    ``<base>.r2``, then ``.r3``; a resource the rollback created anew (a restored volume's
+    new ID) already has an ID of its own, ``base``."""
+    if supersedes is None:
+        return base
+    if supersedes == base:
+        return f"{base}.r2"
+    if supersedes.startswith(base) and (round_ := _ROUND.fullmatch(supersedes, len(base))):
+        return f"{base}.r{int(round_.group(1)) + 1}"
+    return base
 
 
 class ScanError(_Frozen):

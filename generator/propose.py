@@ -82,6 +82,7 @@ def proposal_for(remediation: Remediation, folder_in_repo: str) -> Proposal:
         rule=finding.rule,
         account=finding.account,
         region=finding.region,
+        supersedes=finding.supersedes or "",
     )
 
 

@@ -40,6 +40,7 @@ from generator.findings import (
     ShardInfo,
     SkippedResource,
 )
+from generator.ledger import ledger_of
 from generator.progress import SilentProgress
 from generator.report_stream import ReportCollector, ReportSink
 from generator.rules import RULES
@@ -183,6 +184,8 @@ def scan_into(
     # The most PRs one propose run opens: per-resource confirmations are asked for that many
     # findings of a unit (highest savings first), never for every resource scanned.
     proposable = min(config.forge.max_open_prs, config.forge.max_new_prs_per_run)
+    # Read once: the default branch's journals (rollbacks, backups) for every unit.
+    ledger = ledger_of(config)
 
     def run_unit(target: AccountTarget, unit: Unit) -> UnitOutcome:
         try:
@@ -212,6 +215,7 @@ def scan_into(
             ),
             listings=Listings(client, shared.store_for(target, unit)),
             confirm_budget=proposable,
+            ledger=ledger,
         )
         rule = RULES[unit.rule]
         try:

@@ -177,6 +177,7 @@ SLOW_MODULES = frozenset(
         "tests/pipeline/test_scan_workflow_runs.py",
         "tests/pipeline/test_terraform_apply.py",
         "tests/pipeline/test_workflow_runs.py",
+        "tests/pipeline/test_iac_cycle.py",
         "tests/pipeline/test_pr_attacks.py",
         "tests/test_newcomer.py",
         "tests/iac/test_terraform_moto.py",

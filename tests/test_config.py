@@ -23,8 +23,15 @@ def test_defaults_enable_every_rule_with_its_default_thresholds(tmp_path):
     # every rule but the opt-in ones, whose write grant is wider than their change
     assert config.enabled_rules() == [n for n in sorted(RULES) if RULES[n].settings_model().enabled]
     assert "s3-incomplete-multipart" not in config.enabled_rules()
-    assert {"ebs-unattached", "ebs-gp2-to-gp3", "ebs-snapshot-archive", "ec2-idle",
-            "eip-unassociated", "logs-retention", "cloudfront-price-class"} <= set(RULES)
+    assert {
+        "ebs-unattached",
+        "ebs-gp2-to-gp3",
+        "ebs-snapshot-archive",
+        "ec2-idle",
+        "eip-unassociated",
+        "logs-retention",
+        "cloudfront-price-class",
+    } <= set(RULES)
     settings = config.rule_settings("ebs-unattached")
     assert isinstance(settings, EbsUnattachedSettings) and settings.min_unattached_days == 7
     assert config.exclusions.skip_tag == "reclaim:skip"

@@ -131,9 +131,7 @@ def _log_findings(
     response = dict(placebo_responses("logs.DescribeLogGroups"))[case]
     settings = settings or LogsRetentionSettings(min_monthly_savings_usd=0)
     rule, ctx = LogsRetention(), context(as_of=AS_OF)
-    found: list[Finding | SkippedResource] = []
-    for item in response["logGroups"]:
-        found.extend(rule.evaluate(ctx, settings, item, _NoTags()))
+    found = list(rule.evaluate(ctx, settings, response["logGroups"], _NoTags()))
     return _split(found)
 
 

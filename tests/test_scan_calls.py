@@ -221,3 +221,84 @@ def test_the_listing_store_is_dropped_when_the_account_region_is_done(
     assert judged(report) == {
         (rule, region): 1 for region in (REGION, "eu-west-1") for rule in RULES_ON_VOLUMES
     }
+
+
+# ---- logs-retention: the listing's pages, and tags only for the proposable findings -------
+
+GIB = 1024**3
+
+
+def log_groups(count: int, *, gib: float = 100.0, named: str = "/aws/lambda/app") -> list[str]:
+    """Never-expiring groups a year old storing ``gib`` each (moto's storedBytes count what
+    put_log_events sent, so the backend's figures are set directly)."""
+    from moto.logs.models import logs_backends
+
+    logs = boto3.client("logs", region_name=REGION)
+    backend = logs_backends["123456789012"][REGION]
+    year_ago = int((AS_OF - timedelta(days=365)).timestamp() * 1000)
+    names = [f"{named}-{i:04d}" for i in range(count)]
+    for name in names:
+        logs.create_log_group(logGroupName=name)
+        logs.create_log_stream(logGroupName=name, logStreamName="s")
+        backend.groups[name].streams["s"].stored_bytes = int(gib * GIB)
+        backend.groups[name].creation_time = year_ago
+    return names
+
+
+def test_1000_log_groups_cost_their_pages_and_tags_for_the_proposable_only(
+    aws: None, tmp_path: Path
+) -> None:
+    log_groups(1000)
+    report, log = run_scan(tmp_path, only(logs_retention={}))
+
+    assert judged(report) == {("logs-retention", REGION): 1000}
+    assert len(report.findings) == 1000
+    # DescribeLogGroups answers 50 groups a page: 20 pages. Tags for the 5 findings propose
+    # can open (forge.max_new_prs_per_run), not for the 1,000.
+    assert log.count("DescribeLogGroups") <= 21
+    assert log.count("ListTagsForResource") == 5
+    assert len(log.operations()) <= 26, sorted(set(log.operations()))
+
+
+def test_log_group_tags_are_asked_for_the_costliest_first_and_the_skip_tag_still_holds(
+    aws: None, tmp_path: Path
+) -> None:
+    small = log_groups(20, gib=100, named="/small")
+    large = log_groups(3, gib=2000, named="/large")
+    (kept,) = log_groups(1, gib=4000, named="/kept")
+    logs = boto3.client("logs", region_name=REGION)
+    arn = logs.describe_log_groups(logGroupNamePrefix=kept)["logGroups"][0]["logGroupArn"]
+    logs.tag_resource(resourceArn=arn.removesuffix(":*"), tags={"reclaim:skip": "yes"})
+
+    report, log = run_scan(
+        tmp_path, only(logs_retention={}), forge={"max_open_prs": 10, "max_new_prs_per_run": 4}
+    )
+
+    asked = {
+        p["resourceArn"].rsplit(":", 1)[-1] for n, p in log.calls if n == "ListTagsForResource"
+    }
+    assert asked == {kept, *large}
+    assert "skip tag" in {s.resource_id: s.reason for s in report.skipped}[kept]
+    assert {f.resource_id for f in report.findings} == {*small, *large}
+
+
+def test_a_skip_tagged_log_group_beyond_the_budget_is_refused_at_apply_and_keeps_events(
+    aws: None, tmp_path: Path
+) -> None:
+    """Its tags were not asked (not proposable in this run), so it is a finding; the plan's
+    own pre-check reads them before any change."""
+    log_groups(2, gib=2000, named="/large")
+    (kept,) = log_groups(1, gib=100, named="/kept")
+    logs = boto3.client("logs", region_name=REGION)
+    arn = logs.describe_log_groups(logGroupNamePrefix=kept)["logGroups"][0]["logGroupArn"]
+    logs.tag_resource(resourceArn=arn, tags={"reclaim:skip": "yes"})
+    report, _ = run_scan(
+        tmp_path, only(logs_retention={}), forge={"max_open_prs": 10, "max_new_prs_per_run": 2}
+    )
+    finding = next(f for f in report.findings if f.resource_id == kept)
+    folder = planned(finding, tmp_path / "plans")
+
+    with pytest.raises(PrecheckFailed, match="skip tag"):
+        executor().apply(folder)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=kept)["logGroups"]
+    assert "retentionInDays" not in group

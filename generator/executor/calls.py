@@ -15,6 +15,7 @@ from pydantic import JsonValue
 
 from generator.manifest.diff import first_difference
 from generator.manifest.models import Expectation, WaitFor
+from generator.manifest.waiters import FAILURE_DETAIL, waiter_for
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,17 @@ def wait(client: Any, spec: WaitFor, params: dict[str, Any]) -> None:
     """Poll ``spec``'s waiter; every way it can fail becomes ``CallError`` (the step fails
     and is journaled), botocore's own errors (a lost connection, a read timeout) included."""
     try:
-        client.get_waiter(spec.waiter).wait(
+        waiter_for(client, spec.waiter).wait(
             **params,
             WaiterConfig={"Delay": spec.delay_seconds, "MaxAttempts": spec.max_attempts},
         )
     except WaiterError as error:
         reason = error.kwargs.get("reason") or str(error)
+        detail_at = FAILURE_DETAIL.get(spec.waiter)
+        last = error.last_response
+        detail = jmespath.search(detail_at, last) if detail_at and isinstance(last, dict) else None
+        if detail:
+            reason = f"{reason} (AWS says: {detail})"
         raise CallError("WaiterFailed", f"{spec.waiter}: {reason}") from None
     except ClientError as error:
         details = error.response.get("Error", {})

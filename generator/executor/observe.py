@@ -23,6 +23,7 @@ from generator.aws.prices import PriceTable, bundled_prices
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError, PrecheckFailed
 from generator.findings import Finding, SkippedResource
+from generator.ledger import Ledger, ledger_of
 from generator.manifest.diff import first_difference
 from generator.manifest.models import Plan, Rollback
 from generator.rules import rule_for
@@ -61,6 +62,8 @@ class RuleObserver:
     config: ReclaimConfig
     state: SeenState
     prices: PriceTable | None = None
+    ledger: Ledger | None = None
+    """The default branch's journals; None: read from ``config``'s remediations folder."""
 
     @classmethod
     def from_config(cls, config: ReclaimConfig) -> RuleObserver:
@@ -94,6 +97,7 @@ class RuleObserver:
             # pre-check, run before any change: re-asking it here for every resource of the
             # unit would cost one call per resource at every apply.
             confirm_budget=0,
+            ledger=self.ledger if self.ledger is not None else ledger_of(self.config),
         )
         wanted = plan.plan_id
         resource = plan.finding.resource_id

@@ -286,6 +286,40 @@ class Executor:
         outcomes = self._run(folder, journal, run, rollback, observe=None)
         return RunResult(plan.plan_id, "rollback", outcomes)
 
+    def restored(self, path: Path, step_id: str) -> dict[str, JsonValue]:
+        """What a completed rollback of a code change restored, as AWS shows it now: the
+        rollback step's own already-done lookup (the rule's declared query: a volume made
+        from this plan's backup snapshot, the address with the recorded IP), never the
+        journal's word alone. Refuses unless it agrees with what the journal recorded."""
+        with plan_lock(path, wait_seconds=self.lock_wait_seconds, on_wait=self._lock_wait):
+            folder, plan, rollback, journal = self._load_code(path)
+            done = journal.rollback
+            if done is None or done.status != "completed":
+                raise StateRefusal(f"{plan.plan_id} was not rolled back: nothing was restored")
+            step = next((s for s in rollback.steps if s.id == step_id), None)
+            if step is None or step.already_done is None:
+                raise StateRefusal(f"{plan.plan_id}: the rollback has no step {step_id!r}")
+            self._check_account(plan)
+            ctx = _InProgress(folder, journal, done, rollback, self.client_for)
+            found = _lookup(ctx.client(step), step, ctx.scopes(), None)
+            record = done.record(step_id)
+            if found is None or record is None:
+                raise StateRefusal(
+                    f"{plan.plan_id}: AWS does not show what rollback step {step_id!r} "
+                    "restored; no follow-up was opened",
+                    hint="check the restored resource and journal.json's history in git",
+                )
+            differs = {k: (record.outputs.get(k), v) for k, v in found.items()}
+            differs = {k: pair for k, pair in differs.items() if pair[0] != pair[1]}
+            if differs:
+                said = "; ".join(f"{k}: journal {a!r}, AWS {b!r}" for k, (a, b) in differs.items())
+                raise StateRefusal(
+                    f"{plan.plan_id}: journal.json and AWS disagree on what the rollback "
+                    f"restored ({said}); no follow-up was opened",
+                    hint="journal.json may not be reclaim's own: check its history in git",
+                )
+            return found
+
     # ---- preparation (no AWS writes) ---------------------------------------------------
 
     def _load_code(self, path: Path) -> tuple[RemediationFolder, Plan, Rollback, Journal]:
@@ -699,7 +733,13 @@ class _InProgress:
         if applied is not None and applied is not self.run:
             scopes["apply"] = applied.outputs()
         if applied is not None and applied.observed_at is not None:
-            scopes["run"] = {"apply": {"observed_at": applied.observed_at.isoformat()}}
+            observed = applied.observed_at
+            scopes["run"] = {
+                "apply": {
+                    "observed_at": observed.isoformat(),
+                    "observed_at_ms": int(observed.timestamp() * 1000),
+                }
+            }
         return scopes
 
 

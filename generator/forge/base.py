@@ -44,6 +44,8 @@ class Proposal:
     rule: str = ""
     account: str = ""
     region: str = ""
+    supersedes: str = ""
+    """The rolled-back plan this proposal proposes again (its PR is linked), or empty."""
 
     @property
     def branch(self) -> str:
@@ -53,6 +55,26 @@ class Proposal:
     def tree_files(self) -> dict[str, str]:
         """Every file the proposal's commit writes."""
         return {**self.code_edits, **self.files}
+
+
+FOLLOW_UP_PREFIX = "reclaim-follow-up/"
+"""Follow-up branches live outside reclaim/: they are not findings, so the proposal sync
+never counts, refreshes or closes them."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A change reclaim opens after a run (the code brought back after a rollback)."""
+
+    finding_id: str
+    title: str
+    body: str
+    files: dict[str, str] = field(repr=False)
+    labels: tuple[str, ...] = ()
+
+    @property
+    def branch(self) -> str:
+        return f"{FOLLOW_UP_PREFIX}{self.finding_id}"
 
 
 class ProposalState(StrEnum):
@@ -136,6 +158,11 @@ class Forge(ABC):
 
         Returns where it was posted, or None on a forge without comments."""
         return None
+
+    def open_follow_up(self, follow_up: FollowUp) -> ProposalResult:
+        """Open ``follow_up`` as its own change on its own branch (from the base branch), or
+        leave an open one with the same files alone."""
+        raise ForgeError(f"this forge cannot open follow-up changes ({follow_up.branch})")
 
     def open_proposals(self) -> list[str]:
         """Finding IDs with an open (unmerged) proposal."""

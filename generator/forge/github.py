@@ -31,6 +31,7 @@ from github.Repository import Repository
 from generator.errors import ForgeError
 from generator.forge.base import (
     ExistingProposal,
+    FollowUp,
     Forge,
     Outcome,
     Proposal,
@@ -200,6 +201,10 @@ class GitHubForge(Forge):
             and head.repo.full_name.lower() == self.repo.full_name.lower()
         )
 
+    def _same_repo(self, pull: PullRequest) -> bool:
+        head = pull.head.repo
+        return head is not None and head.full_name.lower() == self.repo.full_name.lower()
+
     def _load_pulls(self) -> dict[str, PullRequest]:
         if self._pulls is None:
             listed: dict[str, list[PullRequest]] = {}
@@ -289,37 +294,81 @@ class GitHubForge(Forge):
 
     def _commit(self, proposal: Proposal) -> None:
         """One commit with all the proposal's files on its branch (created if needed)."""
-        ref = self._branch(proposal.branch)
+        self._commit_files(
+            proposal.branch,
+            proposal.tree_files,
+            f"{proposal.title}\n\nreclaim finding {proposal.finding_id}",
+            proposal.finding_id,
+        )
+
+    def _commit_files(self, branch: str, files: dict[str, str], message: str, what: str) -> bool:
+        """One commit of ``files`` on ``branch`` (created from the base if needed); False
+        when the branch already holds exactly them."""
+        ref = self._branch(branch)
         parent_sha = ref.object.sha if ref is not None else self._base()
         parent: GitCommit = self._read(
             f"reading commit {parent_sha[:12]}", lambda: self.repo.get_git_commit(parent_sha)
         )
         entries = [
             InputGitTreeElement(path, "100644", "blob", content=content)
-            for path, content in sorted(proposal.tree_files.items())
+            for path, content in sorted(files.items())
         ]
         tree = self._write(
-            f"writing the tree for {proposal.finding_id}",
+            f"writing the tree for {what}",
             lambda: self.repo.create_git_tree(entries, base_tree=parent.tree),
         )
         if ref is not None and tree.sha == parent.tree.sha:
-            return
+            return False
         commit = self._write(
-            f"committing {proposal.finding_id}",
-            lambda: self.repo.create_git_commit(
-                f"{proposal.title}\n\nreclaim finding {proposal.finding_id}", tree, [parent]
-            ),
+            f"committing {what}", lambda: self.repo.create_git_commit(message, tree, [parent])
         )
         if ref is None:
             self._write(
-                f"creating branch {proposal.branch}",
-                lambda: self.repo.create_git_ref(f"refs/heads/{proposal.branch}", commit.sha),
+                f"creating branch {branch}",
+                lambda: self.repo.create_git_ref(f"refs/heads/{branch}", commit.sha),
             )
         else:
             # Not forced: a branch someone else moved is an error, never overwritten.
+            self._write(f"updating branch {branch}", lambda: ref.edit(commit.sha, force=False))
+        return True
+
+    def open_follow_up(self, follow_up: FollowUp) -> ProposalResult:
+        def open_one() -> PullRequest | None:
+            for pull in self.repo.get_pulls(state="open", base=self.settings.base_branch):
+                if pull.head.ref == follow_up.branch and self._same_repo(pull):
+                    return pull
+            return None
+
+        held = self._read("listing pull requests", open_one)
+        changed = self._commit_files(
+            follow_up.branch,
+            follow_up.files,
+            f"{follow_up.title}\n\nreclaim follow-up of {follow_up.finding_id}",
+            f"the follow-up of {follow_up.finding_id}",
+        )
+        body = fit_body(follow_up.body, full_text_at="the rollback workflow run's log")
+        if held is not None:
+            if not changed and held.body == body and held.title == follow_up.title:
+                return ProposalResult(follow_up.finding_id, Outcome.UNCHANGED, held.html_url)
             self._write(
-                f"updating branch {proposal.branch}", lambda: ref.edit(commit.sha, force=False)
+                f"updating {held.html_url}",
+                lambda: held.edit(title=follow_up.title, body=body),
             )
+            return ProposalResult(follow_up.finding_id, Outcome.UPDATED, held.html_url)
+        pull = self._write(
+            f"opening the follow-up pull request for {follow_up.finding_id}",
+            lambda: self.repo.create_pull(
+                base=self.settings.base_branch,
+                head=follow_up.branch,
+                title=follow_up.title,
+                body=body,
+                maintainer_can_modify=True,
+            ),
+        )
+        if follow_up.labels:
+            self._add_labels(pull, follow_up.labels)
+        self._request_reviews(pull)
+        return ProposalResult(follow_up.finding_id, Outcome.CREATED, pull.html_url)
 
     def _sync_labels(self, pull: PullRequest, wanted: Sequence[str]) -> None:
         current = {label.name for label in pull.labels}

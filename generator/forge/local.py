@@ -18,6 +18,7 @@ from generator.errors import ForgeError
 from generator.fileio import write_atomically
 from generator.forge.base import (
     ExistingProposal,
+    FollowUp,
     Forge,
     Outcome,
     Proposal,
@@ -112,6 +113,22 @@ class LocalGitForge(Forge):
         self._git("update-ref", ref, commit, existing or "0" * 40)
         outcome = Outcome.UPDATED if existing else Outcome.CREATED
         return ProposalResult(proposal.finding_id, outcome, proposal.branch)
+
+    def open_follow_up(self, follow_up: FollowUp) -> ProposalResult:
+        """A branch ``reclaim-follow-up/<id>`` with one commit on the base branch; a branch
+        already holding exactly these files is left alone."""
+        ref = f"refs/heads/{follow_up.branch}"
+        existing = self._rev(ref)
+        base = self._base()
+        tree = self._tree_with(base, follow_up.files)
+        if existing and tree == self._git("rev-parse", f"{existing}^{{tree}}"):
+            return ProposalResult(follow_up.finding_id, Outcome.UNCHANGED, follow_up.branch)
+        labels = ", ".join(follow_up.labels)
+        message = f"{follow_up.title}\n\n{follow_up.body}\n\nLabels: {labels}\n"
+        commit = self._git("commit-tree", tree, "-p", base, "-F", "-", stdin=message)
+        self._git("update-ref", ref, commit, existing or "0" * 40)
+        outcome = Outcome.UPDATED if existing else Outcome.CREATED
+        return ProposalResult(follow_up.finding_id, outcome, follow_up.branch)
 
     def _tree_with(self, parent: str, files: dict[str, str]) -> str:
         with tempfile.TemporaryDirectory() as scratch:

@@ -9,6 +9,8 @@ The rules a reviewer relies on:
 - an open proposal whose material fingerprint is unchanged gets no write at all;
 - a proposal a human closed without merging is never re-proposed, unless the finding's cost
   grew by at least ``reopen_cost_ratio``;
+- a finding that proposes again a rolled-back plan (``Proposal.supersedes``: its rule found
+  the evidence changed materially) is a new proposal whose body links the rolled-back PR;
 - an open proposal is closed as stale only when the scan completed its unit and the finding
   is gone, never because a scan failed or the unit was not scanned;
 - new proposals respect ``max_open`` and ``max_new_per_run``, highest savings first.
@@ -122,7 +124,12 @@ def plan_sync(
 
     for proposal in sorted(proposals, key=lambda p: (-p.monthly_usd, p.finding_id)):
         held = existing.get(proposal.finding_id)
-        if held is None or held.state is ProposalState.CLOSED_BY_RECLAIM:
+        rolled_back = existing.get(proposal.supersedes) if proposal.supersedes else None
+        if held is None and rolled_back is not None:
+            candidates.append(
+                Create(_with_rollback_link(proposal, rolled_back), previous=rolled_back)
+            )
+        elif held is None or held.state is ProposalState.CLOSED_BY_RECLAIM:
             candidates.append(Create(proposal))
         elif held.state is ProposalState.OPEN:
             if held.fingerprint and held.fingerprint == proposal.fingerprint:
@@ -133,8 +140,9 @@ def plan_sync(
                 refreshes.append(Refresh(proposal))
         elif held.state is ProposalState.MERGED:
             # A merged plan's folder and journal are on the default branch for good; one a
-            # /rollback restored is never proposed again, whatever it costs now (the same
-            # plan ID would collide with the rolled-back plan's journal).
+            # /rollback restored is never proposed again under its ID, whatever it costs now
+            # (it would collide with the rolled-back plan's journal). Where its evidence
+            # changed materially, the rule proposes it under a new ID (Proposal.supersedes).
             note = (
                 f"rolled back by /rollback on {held.reference}: not proposed again"
                 if held.rolled_back
@@ -188,6 +196,15 @@ def _with_reproposal_note(proposal: Proposal, previous: ExistingProposal) -> Pro
         f"> **Proposed again.** An earlier proposal ({previous.reference}) was closed without "
         f"merging at ${previous.monthly_usd:,.2f}/month; this resource now costs "
         f"${proposal.monthly_usd:,.2f}/month.\n\n"
+    )
+    return replace(proposal, body=note + proposal.body)
+
+
+def _with_rollback_link(proposal: Proposal, rolled_back: ExistingProposal) -> Proposal:
+    note = (
+        f"> **Proposed again after a rollback.** {rolled_back.reference} was merged and then "
+        f"rolled back by `/rollback` (plan `{proposal.supersedes}`); the evidence has changed "
+        "materially since (see *Rolled back before* below), so this is a new plan.\n\n"
     )
     return replace(proposal, body=note + proposal.body)
 

@@ -72,6 +72,9 @@ class TerraformChange:
     verify_code: Callable[[TerraformManaged, Finding], list[str]] | None = None
     """Checked before Terraform runs the merged code (generator.iac.merged): why the merge
     is not exactly reclaim's edit."""
+    merge: str | None = None
+    """The merge commit ``verify_code`` checks, journaled with the change: the rollback's
+    follow-up undoes exactly that merge's edit."""
     step_id: str = "terraform-apply"
     description: str = "terraform apply of the saved, checked plan"
     _checked: tuple[Terraform, ExpectedChange] | None = None
@@ -104,6 +107,7 @@ class TerraformChange:
             "resource_id": expected.resource_id,
             "action": expected.action,
             "values": dict(expected.values),
+            **({"merge": self.merge} if self.merge else {}),
         }
 
     def apply(self) -> dict[str, JsonValue]:

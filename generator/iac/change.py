@@ -36,6 +36,9 @@ class RuleChange:
     action: Action
     values: Callable[[Finding], Values] = lambda finding: {}
     was: Callable[[Finding], dict[str, str]] = lambda finding: {}
+    restored: tuple[str, str] | None = None
+    """For a delete: the rule's rollback step and its output naming the resource it
+    restores (a new ID), imported back under the Terraform address by the follow-up."""
 
 
 def _gp3(finding: Finding) -> Values:
@@ -52,8 +55,8 @@ def _gp3(finding: Finding) -> Values:
 
 
 CODE_CHANGES: dict[str, RuleChange] = {
-    "ebs-unattached": RuleChange("delete"),
-    "eip-unassociated": RuleChange("delete"),
+    "ebs-unattached": RuleChange("delete", restored=("restore", "VolumeId")),
+    "eip-unassociated": RuleChange("delete", restored=("allocate", "AllocationId")),
     "ebs-gp2-to-gp3": RuleChange("update", _gp3, lambda finding: {"type": "gp2"}),
 }
 """The rules whose change reclaim can write as code; any other managed finding is reported
@@ -135,6 +138,8 @@ def _terraform_change(finding: Finding, managed: TerraformManaged, repo_root: Pa
             f"{managed.address} is in the state of root {managed.root.name!r} but "
             f"its declaration was not found: {managed.not_located}"
         )
+    if managed.stale:
+        return refused(managed.stale)
     if managed.also:
         return refused(
             f"{finding.resource_id} is in more than one state ({managed.address}; "

@@ -30,6 +30,8 @@ class TerraformManaged:
     """Why the declaring block was not found (a registry module, no such block...)."""
     also: tuple[str, ...] = ()
     """Other addresses (in any root) naming the same resource: a person must choose."""
+    stale: str | None = None
+    """Why the root's state may not describe its code (generator.iac.staleness)."""
 
     @property
     def address(self) -> str:
@@ -55,8 +57,11 @@ class IacIndex:
         roots: Iterable[tuple[TerraformRoot, Path, tuple[StateInstance, ...]]],
         *,
         cloudformation: bool = True,
+        stale: dict[str, str] | None = None,
     ) -> None:
+        """``stale``: root name → why its state may not describe its code."""
         self.cloudformation = cloudformation
+        self.stale = stale or {}
         self._by_value: dict[str, list[tuple[TerraformRoot, Path, StateInstance]]] = {}
         for root, root_dir, instances in roots:
             for instance in instances:
@@ -69,12 +74,20 @@ class IacIndex:
         cls, iac: IacConfig, base_dir: Path, s3_reader: Callable[[int], S3Reader] | None = None
     ) -> IacIndex:
         """Read every root's state; ``s3_reader(index)`` reads root ``index``'s S3 state."""
+        from generator.iac.staleness import stale_state
+
+        stale = {
+            root.name: reason
+            for root in iac.terraform
+            if (reason := stale_state(root, base_dir)) is not None
+        }
         return cls(
             (
                 (root, base_dir / root.path, read_state(root, base_dir, s3_reader and s3_reader(i)))
                 for i, root in enumerate(iac.terraform)
             ),
             cloudformation=iac.cloudformation,
+            stale=stale,
         )
 
     def instances(self) -> list[StateInstance]:
@@ -94,7 +107,9 @@ class IacIndex:
             return None
         (root, root_dir, instance), *others = matches
         also = tuple(f"{r.name}: {i.address}" for r, _, i in others)
+        stale = self.stale.get(root.name)
         try:
-            return TerraformManaged(root, root_dir, instance, locate(root_dir, instance), also=also)
+            location = locate(root_dir, instance)
         except NotLocated as why:
-            return TerraformManaged(root, root_dir, instance, None, str(why), also)
+            return TerraformManaged(root, root_dir, instance, None, str(why), also, stale)
+        return TerraformManaged(root, root_dir, instance, location, also=also, stale=stale)

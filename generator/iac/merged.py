@@ -34,7 +34,7 @@ def _git(repo: Path, *args: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _merge_of(repo: Path, folder: str) -> str | None:
+def merge_of(repo: Path, folder: str) -> str | None:
     """The first-parent commit that added the folder's iac.json (its PR's merge)."""
     out = _git(
         repo,
@@ -49,14 +49,14 @@ def _merge_of(repo: Path, folder: str) -> str | None:
     return out.decode().strip() or None if out is not None else None
 
 
-def _changed(repo: Path, before: str, after: str) -> list[str] | None:
+def changed_files(repo: Path, before: str, after: str) -> list[str] | None:
     out = _git(repo, "diff", "--name-only", "--no-renames", "-z", before, after)
     if out is None:
         return None
     return [os.fsdecode(name) for name in out.split(b"\0") if name]
 
 
-def _show(repo: Path, commit: str, path: str) -> str | None:
+def file_at(repo: Path, commit: str, path: str) -> str | None:
     """The file's text at ``commit``, byte for byte (CRLF kept); None if absent or not UTF-8."""
     shown = subprocess.run(
         ["git", "show", f"{commit}:{path}"], cwd=repo, capture_output=True, check=False
@@ -84,30 +84,45 @@ def merged_edit_problems(
 ) -> list[str]:
     """Why the merge that brought ``folder`` is not exactly reclaim's edit for ``finding``
     (empty: it is)."""
-    merge = _merge_of(repo, folder)
+    merge = merge_of(repo, folder)
     if merge is None:
         return [f"no commit on this branch adds {folder}"]
+    return edit_problems(repo, f"{merge}^1", merge, folder, finding, managed, "the merge")
+
+
+def edit_problems(
+    repo: Path,
+    before: str,
+    after: str,
+    folder: str,
+    finding: Finding,
+    managed: TerraformManaged,
+    what: str,
+) -> list[str]:
+    """Why the change from commit ``before`` to ``after`` is not exactly reclaim's edit
+    for ``finding`` of the code at ``before``, plus ``folder``'s iac.json and README.md
+    (empty: it is). The merge at apply, and the pull request in validate-changed."""
     try:
         root = managed.root_dir.resolve().relative_to(repo.resolve())
     except ValueError:
         return [f"root {managed.root.name!r} is outside this repository"]
     with tempfile.TemporaryDirectory() as tmp:
-        before = Path(tmp)
-        _tree_at(repo, f"{merge}^1", before)
+        base_tree = Path(tmp)
+        _tree_at(repo, before, base_tree)
         try:
-            location = locate(before / root, managed.instance)
+            location = locate(base_tree / root, managed.instance)
         except NotLocated as why:
-            return [f"{managed.address} was not declared before the merge: {why}"]
-        base = TerraformManaged(managed.root, before / root, managed.instance, location)
-        change = code_change(finding, base, before)
+            return [f"{managed.address} was not declared before {what}: {why}"]
+        base = TerraformManaged(managed.root, base_tree / root, managed.instance, location)
+        change = code_change(finding, base, base_tree)
     if change.needs_human:
         return [f"reclaim does not write this change itself ({change.needs_human})"]
     allowed = {f"{folder}/iac.json", f"{folder}/README.md", *change.edits}
-    changed = _changed(repo, f"{merge}^1", merge)
+    changed = changed_files(repo, before, after)
     if changed is None:
-        return [f"git could not list what {merge} changed"]
-    problems = [f"the merge also changes {path}" for path in changed if path not in allowed]
+        return [f"git could not list what {after} changed"]
+    problems = [f"{what} also changes {path}" for path in changed if path not in allowed]
     for path, text in sorted(change.edits.items()):
-        if _show(repo, merge, path) != text:
-            problems.append(f"the merge's {path} is not reclaim's edit of {managed.address}")
+        if file_at(repo, after, path) != text:
+            problems.append(f"{what}'s {path} is not reclaim's edit of {managed.address}")
     return problems

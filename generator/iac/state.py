@@ -8,6 +8,7 @@ backends store it: ``resources[].instances[]``) and ``terraform show -json`` (``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,26 @@ def index_suffix(index: int | str | None) -> str:
     if isinstance(index, int):
         return f"[{index}]"
     return f"[{json.dumps(index)}]"
+
+
+_KEY = r'(?:\d+|"(?:[^"\\]|\\.)*")'
+_ADDRESS = re.compile(
+    rf"^((?:module\.[A-Za-z0-9_-]+(?:\[{_KEY}\])?\.)*)"
+    rf"([A-Za-z0-9_]+)\.([A-Za-z0-9_-]+)(?:\[({_KEY})\])?$"
+)
+
+
+def parse_address(root: str, address: str) -> StateInstance | None:
+    """The instance a managed resource address names (``module.a.aws_x.y["k"]``), without
+    its id and arn; None when ``address`` is not one."""
+    match = _ADDRESS.match(address)
+    if match is None:
+        return None
+    module, type_, name, key = match.groups()
+    index: int | str | None = None
+    if key is not None:
+        index = int(key) if key.isdigit() else json.loads(key)
+    return StateInstance(root, module.removesuffix("."), type_, name, index, None, None)
 
 
 def _text(value: Any) -> str | None:

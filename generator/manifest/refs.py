@@ -3,8 +3,9 @@ and expectations.
 
 Scopes: ``steps`` is the run being executed, ``apply`` is the recorded apply run (used by a
 rollback), ``run`` holds facts of the journal's runs that are not step outputs
-(``run.apply.observed_at``: when apply observed the resource). Resolution walks the JSON
-structure; nothing is ever spliced into a string.
+(``run.apply.observed_at``: when apply observed the resource; ``run.apply.observed_at_ms``:
+the same instant in milliseconds since the epoch, as CloudWatch Logs takes times).
+Resolution walks the JSON structure; nothing is ever spliced into a string.
 
 A merge, ``{"$merge": {"base": <value>, "set": {...}}}``, is a recorded document with some
 keys changed: APIs that replace a whole document (CloudFront's UpdateDistribution) get the
@@ -24,7 +25,7 @@ from generator.errors import ManifestError
 REF_KEY = "$from"
 MERGE_KEY = "$merge"
 SCOPES = ("steps", "apply", "run")
-RUN_FACTS: dict[str, set[str]] = {"apply": {"observed_at"}}
+RUN_FACTS: dict[str, set[str]] = {"apply": {"observed_at", "observed_at_ms"}}
 """What the ``run`` scope offers: run kind → fact names."""
 
 Outputs = Mapping[str, Mapping[str, Mapping[str, JsonValue]]]

@@ -120,6 +120,8 @@ def backup(
     outputs: dict[str, str],
     already_done: Lookup,
     wait: WaitFor,
+    not_before: NotBefore | None = None,
+    failure_hint: str | None = None,
 ) -> Step:
     """Make a copy, find one this plan made already, and wait until it is usable."""
     return Step(
@@ -131,6 +133,8 @@ def backup(
         outputs=outputs,
         already_done=already_done,
         wait=wait,
+        not_before=not_before,
+        failure_hint=failure_hint,
     )
 
 

@@ -15,6 +15,8 @@ from rich.console import Console
 
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError, ReclaimError, StateRefusal
+from generator.forge.base import FollowUp, Forge, ProposalResult
+from generator.iac.change import CodeChange
 from generator.iac.managed import IacIndex
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
 from generator.pipeline.gate import Decision, decide
@@ -98,6 +100,39 @@ def _state_index(config: ReclaimConfig) -> Callable[[str], IacIndex | None]:
         )
 
     return index
+
+
+def _edit_check(
+    config: ReclaimConfig, repo: Path, base: str, index: Callable[[str], IacIndex | None]
+) -> Callable[[str, CodeChange], list[str]]:
+    """Why a pull request's .tf edit is not exactly reclaim's edit, derived again from the
+    base's code, of the resource the base's state says (for S3 state, which needs AWS: the
+    address iac.json names; apply checks it against the state before Terraform runs)."""
+    from generator.iac.managed import TerraformManaged
+    from generator.iac.merged import edit_problems
+    from generator.iac.proposal import managed_by
+    from generator.iac.state import parse_address
+
+    def problems(folder: str, change: CodeChange) -> list[str]:
+        roots = [r for r in config.iac.terraform if r.name == change.root]
+        if not roots:
+            return []  # the derivation check says why
+        root = roots[0]
+        trusted = index(root.name)
+        if trusted is not None:
+            managed = managed_by(trusted, change.finding)
+            if not isinstance(managed, TerraformManaged):
+                return []  # the derivation check says why
+        else:
+            instance = parse_address(root.name, change.address or "")
+            if instance is None:
+                return [f"iac.json's address {change.address!r} is not a resource address"]
+            managed = TerraformManaged(root, config.base_dir / root.path, instance, None)
+        return edit_problems(
+            repo, base, "HEAD", folder, change.finding, managed, "the pull request"
+        )
+
+    return problems
 
 
 def write_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
@@ -210,12 +245,15 @@ def rollback_requested(
     *,
     repo: Path,
     out: Console,
+    forge_for: Callable[[], Forge] | None = None,
 ) -> RunResults:
+    """Roll back ``folder``; with ``forge_for``, then open a rolled-back code change's
+    follow-up (its failure raises, after the results are saved)."""
     prefix = remediations_dir(config, repo) + "/"
     name = folder.removeprefix(prefix)
     if not folder.startswith(prefix) or "/" in name or name in ("", ".", ".."):
         raise ConfigError(f"{folder!r} is not a folder directly under {prefix}")
-    return run_all(
+    results = run_all(
         repo,
         [folder],
         "rollback",
@@ -224,6 +262,76 @@ def rollback_requested(
         pr=pr,
         report=_printer(out),
     )
+    if forge_for is not None:
+        open_rollback_follow_up(config, repo, folder, pr, executor_for, forge_for, out=out)
+    return results
+
+
+def open_rollback_follow_up(
+    config: ReclaimConfig,
+    repo: Path,
+    folder: str,
+    pr: int | None,
+    executor_for: ExecutorFor,
+    forge_for: Callable[[], Forge],
+    *,
+    out: Console,
+) -> ProposalResult | None:
+    """After a completed rollback of a merged code change (now, or by an earlier run: a
+    repeated /rollback retries a follow-up that could not be opened), open the follow-up
+    that brings the code back to what AWS holds. Everything in it comes from the journal,
+    the default branch and AWS (generator.iac.follow_up)."""
+    from generator.iac.change import CODE_CHANGES
+    from generator.iac.folder import is_code_folder, load_code_folder
+    from generator.iac.follow_up import (
+        applied_in_code,
+        follow_up_body,
+        follow_up_change,
+        follow_up_labels,
+        follow_up_title,
+    )
+    from generator.manifest.folder import RemediationFolder
+
+    path = repo / folder
+    if not is_code_folder(path):
+        return None
+    journal = RemediationFolder(path).load_journal()
+    if journal is None or journal.rollback is None or journal.rollback.status != "completed":
+        return None
+    try:
+        finding = load_code_folder(path).change.finding
+        applied = applied_in_code(journal)
+        roots = [r for r in config.iac.terraform if r.name == applied.root]
+        if len(roots) != 1:
+            raise ConfigError(
+                f"the journal's Terraform root {applied.root!r} is not in reclaim.yml's iac:"
+            )
+        root_dir = (config.base_dir / roots[0].path).resolve()
+        try:
+            root_path = root_dir.relative_to(repo.resolve()).as_posix()
+        except ValueError:
+            raise ConfigError(
+                f"root {applied.root!r} is outside this repository: no follow-up opened here"
+            ) from None
+        rule = CODE_CHANGES.get(finding.rule)
+        restored = None
+        if applied.action == "delete" and rule is not None and rule.restored is not None:
+            restored = executor_for(path, "rollback").restored(path, rule.restored[0])
+        change = follow_up_change(repo, folder, finding, journal, root_path, restored, pr)
+        result = forge_for().open_follow_up(
+            FollowUp(
+                finding_id=finding.id,
+                title=follow_up_title(change),
+                body=follow_up_body(change),
+                files=change.files,
+                labels=follow_up_labels(change),
+            )
+        )
+    except ReclaimError as error:
+        out.print(f"follow-up not opened for {folder}: {error.message}", highlight=False)
+        raise
+    out.print(f"follow-up {result.outcome.value}: {result.reference}", highlight=False)
+    return result
 
 
 def push_journals(
@@ -310,9 +418,10 @@ def validate_changed(
     refusals.update(state_refusal(repo, base, state_file(config, repo)))
     refusals.update(iac_state_refusals(config, repo, base))
     index = _state_index(config)
+    edit = _edit_check(config, repo, base, index)
     rows = with_refusals(
         [
-            check_code(repo, folder, index)
+            check_code(repo, folder, index, edit)
             if is_code_folder(repo / folder)
             else check(repo, folder)
             for folder in folders

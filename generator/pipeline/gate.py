@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from generator.forge.base import branch_for
+from generator.iac.folder import is_code_folder, reports_only
 from generator.manifest.folder import PLAN_FILE
 from generator.pipeline.events import IssueCommentEvent
 from generator.pipeline.gitops import adding_commit
@@ -96,7 +97,10 @@ def decide(
     if pull.head_ref == finding_id or not _FINDING_ID.match(finding_id) or ".." in finding_id:
         return refuse(f"#{event.issue.number} is not a reclaim pull request ({pull.head_ref})")
     folder = f"{remediations_dir}/{finding_id}"
-    if not (checkout / folder / PLAN_FILE).is_file():
+    path = checkout / folder
+    # A merged code change (iac.json) is rolled back too; a CloudFormation report applied
+    # nothing, so there is nothing to roll back.
+    if not ((path / PLAN_FILE).is_file() or (is_code_folder(path) and not reports_only(path))):
         return refuse(f"{folder} is not on the default branch")
     # The head branch's name is its author's choice: a merged PR from a branch named for
     # another finding must not roll that one back. Only the PR whose merge brought the

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from generator.errors import ReclaimError
 from generator.folder_checks import load_checked
+from generator.iac.change import CodeChange
 from generator.iac.managed import IacIndex
 from generator.manifest.folder import (
     IAC_FILE,
@@ -75,11 +76,17 @@ def check(repo: Path, folder: str) -> Row:
     return row
 
 
-def check_code(repo: Path, folder: str, index: Callable[[str], IacIndex | None]) -> Row:
+def check_code(
+    repo: Path,
+    folder: str,
+    index: Callable[[str], IacIndex | None],
+    edit: Callable[[str, CodeChange], list[str]] | None = None,
+) -> Row:
     """A change made in code: iac.json bound to its folder, README.md what reclaim renders
     from it, and its root, address, action and values what the default branch's Terraform
     state and the finding's rule derive (``index(root)``: that state, None when it cannot be
-    read without AWS, S3 state: apply checks it there)."""
+    read without AWS, S3 state: apply checks it there); ``edit``: why the pull request's
+    code edit is not exactly reclaim's edit of the base's code."""
     from generator.iac.folder import derivation_problems, load_code_folder, reports_only
     from generator.iac.proposal import iac_readme
 
@@ -117,6 +124,11 @@ def check_code(repo: Path, folder: str, index: Callable[[str], IacIndex | None])
     else:
         if trusted is not None:
             problems += derivation_problems(change, trusted)
+    if edit is not None and not problems:
+        try:
+            problems += edit(folder, change)
+        except ReclaimError as error:
+            problems.append(f"the code edit could not be checked: {error.message}")
     return replace(row, error="; ".join(problems)) if problems else row
 
 

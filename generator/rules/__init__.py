@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.rules.aurora_idle import AuroraIdle
+from generator.rules.backup_expired import BackupExpired
 from generator.rules.base import Rule
 from generator.rules.cloudfront_price_class import CloudFrontPriceClass
 from generator.rules.dynamodb_provisioned_underused import DynamoDbProvisionedUnderused
@@ -49,6 +50,7 @@ RULES: dict[str, Rule[Any, Any]] = {
         SecretUnused(),
         S3IncompleteMultipart(),
         EbsSnapshotOrphaned(),
+        BackupExpired(),
     )
 }
 

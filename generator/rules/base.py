@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +28,7 @@ from generator.findings import (
     Risk,
     SkippedResource,
     finding_id,
+    reproposal_id,
 )
 from generator.iam.actions import ApiCall as ApiCall  # re-exported: rules' name for a call
 from generator.iam.scopes import ActionScope
@@ -34,6 +36,7 @@ from generator.manifest.models import Plan, Rollback, Step
 
 if TYPE_CHECKING:
     from generator.aws.prices import PriceTable
+    from generator.ledger import PlanHistory
     from generator.rules.context import ScanContext
 
 
@@ -115,6 +118,49 @@ class BillFootprint:
     """The resource is in EC2-Compute's resource-level data (an instance)."""
 
 
+@dataclass(frozen=True)
+class MaterialChange:
+    """When a finding on a resource a /rollback restored is proposed again: only when its
+    evidence changed this much since the rolled-back plan was approved. It is then a new
+    plan (a new ID, never the rolled-back one's) whose PR links the rollback; otherwise the
+    resource is left alone, with the reason. What the rolled-back plan was approved on is
+    its plan.json on the default branch, and when it was rolled back is its journal's."""
+
+    savings_ratio: float = 2.0
+    """The monthly saving is at least this multiple of the rolled-back plan's."""
+    idle_days_after_rollback: int | None = None
+    """Or: the resource has been idle at least this many days, all of them after the
+    rollback started (the rule's ``idle_since``). None: a rule whose evidence has no idle
+    clock is proposed again on its saving only."""
+
+    def describe(self) -> str:
+        words = f"a saving at least {self.savings_ratio:g}x the rolled-back plan's"
+        if self.idle_days_after_rollback is not None:
+            words += f", or idle {self.idle_days_after_rollback} days since the rollback"
+        return words
+
+    def reason(self, now: Finding, idle_since: datetime | None, before: PlanHistory) -> str | None:
+        """Why ``now`` is material news since ``before`` was rolled back; None: it is not."""
+        was, is_ = before.finding.cost, now.cost
+        priced = not is_.unknown and not was.unknown and is_.monthly_usd > 0
+        if priced and is_.monthly_usd >= self.savings_ratio * was.monthly_usd:
+            return (
+                f"it now saves ${is_.monthly_usd:,.2f}/month, at least "
+                f"{self.savings_ratio:g}x the ${was.monthly_usd:,.2f}/month of the "
+                "rolled-back plan"
+            )
+        rolled_back = before.rolled_back_at
+        days = self.idle_days_after_rollback
+        if days is not None and idle_since is not None and rolled_back is not None:
+            idle = now.observed_at - idle_since
+            if idle_since >= rolled_back and idle >= timedelta(days=days):
+                return (
+                    f"idle since {idle_since:%Y-%m-%d}, {idle.days} days, all after the "
+                    f"rollback of {rolled_back:%Y-%m-%d} (at least {days})"
+                )
+        return None
+
+
 SettingsT = TypeVar("SettingsT", bound=RuleSettings, default=RuleSettings)
 RecordT = TypeVar("RecordT", bound=BaseModel, default=BaseModel)
 
@@ -143,6 +189,9 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     summary: ClassVar[str]
     resource_type: ClassVar[str]
     reversibility: ClassVar[Reversibility]
+    graded_by_setting: ClassVar[Mapping[str, Reversibility]] = {}
+    """A better grade a finding carries when a setting is on (setting name → grade), e.g.
+    logs-retention's ``export_bucket`` makes it full: the docs name it beside the grade."""
     docs: ClassVar[RuleDocs]
     settings_model: type[SettingsT]
     record_model: type[RecordT]
@@ -154,6 +203,8 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     bill_footprint: ClassVar[BillFootprint | None] = None
     """Where the resource shows on the bill, for realized savings (generator.realized);
     None: its applied changes are counted, not measured."""
+    material_change: ClassVar[MaterialChange] = MaterialChange()
+    """When a resource a /rollback restored is proposed again (generator.rules.base)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -190,6 +241,11 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         """Pure: the rollback's steps and notes. Leave it out for a report-only rule."""
         raise NotImplementedError
 
+    def idle_since(self, record: RecordT) -> datetime | None:
+        """Pure: since when the record's evidence shows the resource idle, for a rule whose
+        ``material_change`` counts idle days after a rollback. None: no idle clock."""
+        return None
+
     def backup_cost(self, record: RecordT, prices: PriceTable) -> BackupCost | None:
         """Pure: what the backup the plan keeps costs a month, from the record and the
         price table. None for a rule whose plan keeps no backup that is billed."""
@@ -212,7 +268,8 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         self, ctx: ScanContext, settings: RuleSettings
     ) -> Iterator[Finding | SkippedResource]:
         """`scan`, with every finding passed through the exclusions: a rule may apply them
-        earlier (to save calls), it cannot forget them."""
+        earlier (to save calls), it cannot forget them. A finding on a resource a /rollback
+        restored is proposed again only on material change (``_after_rollback``)."""
         if not isinstance(settings, self.settings_model):
             raise TypeError(
                 f"rule {self.name} takes {self.settings_model.__name__}, "
@@ -231,7 +288,49 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 if not remediates and item.reversibility != "report-only":
                     # Opt-in remediation not enabled: reported, never proposed.
                     item = item.model_copy(update={"reversibility": "report-only"})
+                if item.reversibility != "report-only":
+                    item = self._after_rollback(ctx, item, record)
             yield item
+
+    def _after_rollback(
+        self, ctx: ScanContext, finding: Finding, record: RecordT
+    ) -> Finding | SkippedResource:
+        """A finding on a resource a /rollback restored (per the default branch's journals):
+        left alone unless its evidence changed materially (``material_change``), then
+        proposed again under a new plan ID, with the rollback in its evidence."""
+        before = (
+            None
+            if ctx.ledger is None
+            else ctx.ledger.rolled_back(
+                finding.rule, finding.account, finding.region, finding.resource_id
+            )
+        )
+        if before is None or before.rolled_back_at is None:
+            return finding
+        when = f"{before.rolled_back_at:%Y-%m-%d}"
+        why = self.material_change.reason(finding, self.idle_since(record), before)
+        if why is None:
+            return self.skipped(
+                ctx,
+                finding.resource_id,
+                f"restored by /rollback of {before.plan_id} on {when}: not proposed again "
+                f"until its evidence changes materially ({self.material_change.describe()})",
+            )
+        renamed = finding.model_copy(update={"supersedes": before.plan_id})
+        return renamed.model_copy(
+            update={
+                "id": self.derived_id(renamed),
+                "evidence": (
+                    *finding.evidence,
+                    Evidence(
+                        label="Rolled back before",
+                        value=f"plan {before.plan_id}, rolled back on {when}; proposed "
+                        f"again because {why}",
+                        source=f"journal.json of {before.plan_id} on the default branch",
+                    ),
+                ),
+            }
+        )
 
     def record(self, finding: Finding) -> RecordT:
         """The finding's record, validated against this rule's record model (the one place
@@ -306,9 +405,10 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     def derived_id(self, finding: Finding) -> str:
         """The only ID this finding may have: its rule, account, region and the resource its
         manifests act on. Folder name, plan ID and finding ID must all equal it."""
-        return finding_id(
+        base = finding_id(
             self.name, finding.account, finding.region, self.id_part(self.acted_on(finding))
         )
+        return reproposal_id(base, finding.supersedes)
 
     # ---- shared by every rule's detection ------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +10,8 @@ from typing import Any
 from generator.aws.listings import Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
+from generator.findings import Finding
+from generator.ledger import Ledger
 from generator.state import SeenState
 
 ClientFactory = Callable[[str], Any]
@@ -37,8 +39,20 @@ class ScanContext:
     # asked for that many findings, highest savings first, not for every resource scanned;
     # the apply's pre-checks confirm it again for the one it changes. None: every finding.
     confirm_budget: int | None = None
+    # What the default branch's journals say reclaim did (applied, rolled back, backups
+    # made, resources restored) and its reclaim.yml's backup retentions. None: no history
+    # was read (a test's context), so nothing is known to be rolled back or expired.
+    ledger: Ledger | None = None
 
     def pages(self, service: str, operation: str, **params: Any) -> Sequence[Page]:
         """Every page of a listing (e.g. ``pages("ec2", "describe_volumes")``), fetched once
         per account-region and scan and shared with the other rules that ask the same."""
         return (self.listings or Listings(self.client)).pages(service, operation, **params)
+
+    def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
+        """The findings a per-resource confirmation is asked for: the ``confirm_budget``
+        highest savings (then by resource ID), which are the ones propose can open; every
+        finding when there is no budget. The rest stay findings, unconfirmed, and the
+        apply's pre-checks confirm the one it changes."""
+        ranked = sorted(findings, key=lambda f: (-f.cost.monthly_usd, f.resource_id))
+        return ranked if self.confirm_budget is None else ranked[: self.confirm_budget]

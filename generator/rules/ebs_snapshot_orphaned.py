@@ -44,15 +44,16 @@ from generator.rules.recycle_bin import (
     RECYCLE_BIN_TAG,
     RECYCLE_BIN_VALUE,
     RecycleBinRule,
-    covering_rule,
     rule_precheck,
     tag_call,
     tag_scope,
     tagged,
     untag_scope,
 )
+from generator.rules.recycle_bin import covering_rule as _covering_rule
 
 __all__ = ["RECYCLE_BIN_TAG", "RECYCLE_BIN_VALUE", "EbsSnapshotOrphaned", "RecycleBinRule"]
+
 _DLM_TAG = "aws:dlm:lifecycle-policy-id"
 _AWS_BACKUP_MARKS = ("AWS Backup", "AWSBackup")
 _NOT_FOUND = "InvalidSnapshot.NotFound"
@@ -80,7 +81,11 @@ class OrphanedSnapshot(BaseModel):
 
     @property
     def already_tagged(self) -> bool:
-        return self.snapshot.tags.get(RECYCLE_BIN_TAG) == RECYCLE_BIN_VALUE
+        return already_tagged(self.snapshot)
+
+
+def already_tagged(snapshot: SnapshotSpec) -> bool:
+    return snapshot.tags.get(RECYCLE_BIN_TAG) == RECYCLE_BIN_VALUE
 
 
 def _describe(sid: str) -> AwsCall:
@@ -207,14 +212,7 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
                 yield self.skipped(ctx, snapshot.snapshot_id, reason)
                 continue
             if not rule_read:
-                rule = covering_rule(
-                    ctx,
-                    "EBS_SNAPSHOT",
-                    settings.min_retention_days,
-                    unreadable="orphaned snapshots are report-only, since their deletion "
-                    "could not be shown to be undoable",
-                )
-                rule_read = True
+                rule, rule_read = covering_rule(ctx, settings.min_retention_days), True
             yield self._finding(ctx, snapshot, snapshots, rule)
 
     def _skip_reason(
@@ -323,22 +321,9 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
     # ---- manifests (pure) --------------------------------------------------------------
 
     def backup_cost(self, record: OrphanedSnapshot, prices: PriceTable) -> BackupCost | None:
-        """A snapshot in the Recycle Bin is billed at the standard snapshot rate until the
-        retention ends: the saving starts only then."""
         if record.recycle_bin is None:
             return None  # report-only: nothing is deleted
-        size = record.snapshot.full_size_gib
-        rate = prices.ebs.snapshot.standard_gib_month
-        return BackupCost(
-            what=f"{record.snapshot.snapshot_id} while it waits in the Recycle Bin",
-            monthly_usd=round(size * rate, 2),
-            kept_days=record.recycle_bin.retention_days,
-            basis=(
-                f"{size:.1f} GiB x ${rate}/GB-month: AWS bills a snapshot in the Recycle Bin "
-                "at the standard snapshot rate until its retention ends, so the saving starts "
-                "then"
-            ),
-        )
+        return recycle_bin_wait_cost(record.snapshot, record.recycle_bin, prices)
 
     def resource_of(self, record: OrphanedSnapshot) -> str:
         return record.snapshot.snapshot_id
@@ -347,154 +332,191 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
         return record.snapshot.tags
 
     def plan(self, finding: Finding, record: OrphanedSnapshot) -> ManifestBody:
-        rule = _covered(finding, record)
-        snapshot = record.snapshot
-        sid, root = snapshot.snapshot_id, "Snapshots[0]"
-        delete = AwsCall(service="ec2", operation="DeleteSnapshot", params={"SnapshotId": sid})
-        tag_steps: list[Step] = []
-        if not record.already_tagged:
-            tag_steps.append(
-                steps.change(
-                    "tag",
-                    f"Tag {sid} {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}, the tag Recycle Bin rule "
-                    f"{rule.identifier} retains deleted snapshots by.",
-                    tag_call("CreateTags", sid),
-                    already_done=Lookup(call=_describe(sid), found_when=_TAGGED),
-                )
-            )
-        plan_steps = (
-            steps.precheck(
-                "precheck",
-                f"Read {sid} and confirm it is completed, owned by this account, without the "
-                "skip tag, and unchanged since the scan (source volume, size, encryption, "
-                "description, tags).",
-                _describe(sid),
-                Expectation(path=f"{root}.OwnerId", equals=finding.account, what="owner"),
-                Expectation(
-                    path=f"{root}.StorageTier || 'standard'", equals="standard", what="tier"
-                ),
-                steps.skip_tag_absent(record.skip_tag, tags_at=f"{root}.Tags"),
-                steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
-                *_as_recorded(snapshot),
-            ),
-            steps.precheck(
-                "precheck-volume",
-                f"Confirm its source volume {snapshot.volume_id} still does not exist.",
-                AwsCall(
-                    service="ec2",
-                    operation="DescribeVolumes",
-                    params={"VolumeIds": [snapshot.volume_id]},
-                ),
-                expect_error="InvalidVolume.NotFound",
-                failure_hint="the source volume exists (again): the snapshot is not orphaned",
-            ),
-            no_ami_precheck(sid),
-            rule_precheck(rule, "EBS_SNAPSHOT"),
-            steps.record(
-                "record",
-                f"Record {sid} in the journal: what the rollback's restore is checked against.",
-                _describe(sid),
-                outputs={
-                    "VolumeId": f"{root}.VolumeId",
-                    "VolumeSize": f"{root}.VolumeSize",
-                    "StartTime": f"{root}.StartTime",
-                    "Tags": f"{root}.Tags",
-                },
-            ),
-            # The write role may delete only snapshots carrying the Recycle Bin tag, so before
-            # the tag is set, the dry run asks about the tag; once it is, about the delete.
-            steps.dry_run(
-                f"Ask EC2 whether tagging {sid} would be permitted (DryRun).",
-                tag_call("CreateTags", sid),
-            )
-            if tag_steps
-            else steps.dry_run(
-                f"Ask EC2 whether DeleteSnapshot {sid} would be permitted (DryRun).", delete
-            ),
-            *tag_steps,
-            steps.change(
-                "delete",
-                f"Delete {sid}; Recycle Bin rule {rule.identifier} keeps it for "
-                f"{rule.retention_days} days.",
-                delete,
-                destroys_data=True,
-                already_done=Lookup(call=_describe(sid), found_on_error=_NOT_FOUND),
-            ),
-            steps.verify(
-                "verify",
-                f"Confirm {sid} is in the Recycle Bin, and record when it leaves it.",
-                _in_bin(sid),
-                Expectation(path="length(Snapshots)", equals=1, what="snapshot in the Recycle Bin"),
-                outputs={"RecycleBinExitTime": "Snapshots[0].RecycleBinExitTime"},
-            ),
-        )
-        return ManifestBody(
-            steps=plan_steps,
-            notes=(
-                f"Deadline: the rollback can restore {sid} for {rule.retention_days} days after "
-                "the apply (the journal records the Recycle Bin's exact exit time). After that "
-                "the snapshot is deleted for good.",
-                "While in the Recycle Bin the snapshot is still billed at the snapshot storage "
-                "price: the saving starts when the retention ends.",
-                "If the Recycle Bin rule is deleted or changed before the apply, the apply "
-                "stops before deleting anything.",
-            ),
+        return recycle_bin_deletion(
+            finding, record.snapshot, _covered(finding, record), record.skip_tag
         )
 
     def rollback(self, finding: Finding, record: OrphanedSnapshot) -> ManifestBody:
-        rule = _covered(finding, record)
-        snapshot = record.snapshot
-        sid, root = snapshot.snapshot_id, "Snapshots[0]"
-        restore = AwsCall(
-            service="ec2", operation="RestoreSnapshotFromRecycleBin", params={"SnapshotId": sid}
-        )
-        untag: list[Step] = []
-        if not record.already_tagged:
-            untag.append(
-                steps.change(
-                    "untag",
-                    f"Remove the {RECYCLE_BIN_TAG} tag the apply added.",
-                    tag_call("DeleteTags", sid),
-                    already_done=Lookup(call=_describe(sid), found_when=f"!({_TAGGED})"),
-                )
-            )
-        rollback_steps = (
-            steps.precheck(
-                "precheck",
-                f"Confirm {sid} is in the Recycle Bin (it leaves it {rule.retention_days} days "
-                "after the apply).",
-                _in_bin(sid),
-                Expectation(path="length(Snapshots)", equals=1, what="snapshot in the Recycle Bin"),
-                failure_hint="past the retention the snapshot is deleted for good; if it is "
-                "not in the bin but exists, someone restored it already",
-            ),
-            steps.dry_run(f"Ask EC2 whether restoring {sid} would be permitted (DryRun).", restore),
+        return recycle_bin_restore(record.snapshot, _covered(finding, record))
+
+
+def recycle_bin_deletion(
+    finding: Finding,
+    snapshot: SnapshotSpec,
+    rule: RecycleBinRule,
+    skip_tag: str,
+    *,
+    prechecks: tuple[Step, ...] = (),
+) -> ManifestBody:
+    """Pure: tag the snapshot for the Recycle Bin rule (unless it is), then delete it into
+    the bin; ``prechecks`` (a rule's own) run after the common ones, before anything is
+    changed. Shared by every rule that deletes a snapshot: ebs-snapshot-orphaned,
+    backup-expired."""
+    sid, root = snapshot.snapshot_id, "Snapshots[0]"
+    delete = AwsCall(service="ec2", operation="DeleteSnapshot", params={"SnapshotId": sid})
+    tag_steps: list[Step] = []
+    if not already_tagged(snapshot):
+        tag_steps.append(
             steps.change(
-                "restore",
-                f"Restore {sid} from the Recycle Bin (same snapshot ID) and wait until it is "
-                "completed.",
-                restore,
-                already_done=Lookup(
-                    call=_describe(sid),
-                    found_when="length(Snapshots) > `0`",
-                    not_done_on_error=_NOT_FOUND,
-                ),
-                wait=WaitFor(waiter="snapshot_completed", params={"SnapshotIds": [sid]}),
-            ),
-            *untag,
-            steps.verify(
-                "verify",
-                f"Confirm {sid} is back as recorded: source volume, size, encryption, "
-                "description and tags.",
-                _describe(sid),
-                steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
-                *_as_recorded(snapshot),
-            ),
+                "tag",
+                f"Tag {sid} {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}, the tag Recycle Bin rule "
+                f"{rule.identifier} retains deleted snapshots by.",
+                tag_call("CreateTags", sid),
+                already_done=Lookup(call=_describe(sid), found_when=_TAGGED),
+            )
         )
-        return ManifestBody(
-            steps=rollback_steps,
-            notes=(f"Only within the {rule.retention_days}-day Recycle Bin retention.",),
+    plan_steps = (
+        steps.precheck(
+            "precheck",
+            f"Read {sid} and confirm it is completed, owned by this account, without the "
+            "skip tag, and unchanged since the scan (source volume, size, encryption, "
+            "description, tags).",
+            _describe(sid),
+            Expectation(path=f"{root}.OwnerId", equals=finding.account, what="owner"),
+            Expectation(path=f"{root}.StorageTier || 'standard'", equals="standard", what="tier"),
+            steps.skip_tag_absent(skip_tag, tags_at=f"{root}.Tags"),
+            steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
+            *_as_recorded(snapshot),
+        ),
+        steps.precheck(
+            "precheck-volume",
+            f"Confirm its source volume {snapshot.volume_id} still does not exist.",
+            AwsCall(
+                service="ec2",
+                operation="DescribeVolumes",
+                params={"VolumeIds": [snapshot.volume_id]},
+            ),
+            expect_error="InvalidVolume.NotFound",
+            failure_hint="the source volume exists (again): the snapshot is not orphaned",
+        ),
+        no_ami_precheck(sid),
+        *prechecks,
+        rule_precheck(rule, "EBS_SNAPSHOT"),
+        steps.record(
+            "record",
+            f"Record {sid} in the journal: what the rollback's restore is checked against.",
+            _describe(sid),
+            outputs={
+                "VolumeId": f"{root}.VolumeId",
+                "VolumeSize": f"{root}.VolumeSize",
+                "StartTime": f"{root}.StartTime",
+                "Tags": f"{root}.Tags",
+            },
+        ),
+        # The write role may delete only snapshots carrying the Recycle Bin tag, so before
+        # the tag is set, the dry run asks about the tag; once it is, about the delete.
+        steps.dry_run(
+            f"Ask EC2 whether tagging {sid} would be permitted (DryRun).",
+            tag_call("CreateTags", sid),
         )
+        if tag_steps
+        else steps.dry_run(
+            f"Ask EC2 whether DeleteSnapshot {sid} would be permitted (DryRun).", delete
+        ),
+        *tag_steps,
+        steps.change(
+            "delete",
+            f"Delete {sid}; Recycle Bin rule {rule.identifier} keeps it for "
+            f"{rule.retention_days} days.",
+            delete,
+            destroys_data=True,
+            already_done=Lookup(call=_describe(sid), found_on_error=_NOT_FOUND),
+        ),
+        steps.verify(
+            "verify",
+            f"Confirm {sid} is in the Recycle Bin, and record when it leaves it.",
+            _in_bin(sid),
+            Expectation(path="length(Snapshots)", equals=1, what="snapshot in the Recycle Bin"),
+            outputs={"RecycleBinExitTime": "Snapshots[0].RecycleBinExitTime"},
+        ),
+    )
+    return ManifestBody(
+        steps=plan_steps,
+        notes=(
+            f"Deadline: the rollback can restore {sid} for {rule.retention_days} days after "
+            "the apply (the journal records the Recycle Bin's exact exit time). After that "
+            "the snapshot is deleted for good.",
+            "While in the Recycle Bin the snapshot is still billed at the snapshot storage "
+            "price: the saving starts when the retention ends.",
+            "If the Recycle Bin rule is deleted or changed before the apply, the apply "
+            "stops before deleting anything.",
+        ),
+    )
+
+
+def recycle_bin_restore(snapshot: SnapshotSpec, rule: RecycleBinRule) -> ManifestBody:
+    """Pure: the undo of `recycle_bin_deletion`: restore the same snapshot from the bin,
+    take the Recycle Bin tag off again, and check it is back as recorded."""
+    sid, root = snapshot.snapshot_id, "Snapshots[0]"
+    restore = AwsCall(
+        service="ec2", operation="RestoreSnapshotFromRecycleBin", params={"SnapshotId": sid}
+    )
+    untag: list[Step] = []
+    if not already_tagged(snapshot):
+        untag.append(
+            steps.change(
+                "untag",
+                f"Remove the {RECYCLE_BIN_TAG} tag the apply added.",
+                tag_call("DeleteTags", sid),
+                already_done=Lookup(call=_describe(sid), found_when=f"!({_TAGGED})"),
+            )
+        )
+    rollback_steps = (
+        steps.precheck(
+            "precheck",
+            f"Confirm {sid} is in the Recycle Bin (it leaves it {rule.retention_days} days "
+            "after the apply).",
+            _in_bin(sid),
+            Expectation(path="length(Snapshots)", equals=1, what="snapshot in the Recycle Bin"),
+            failure_hint="past the retention the snapshot is deleted for good; if it is "
+            "not in the bin but exists, someone restored it already",
+        ),
+        steps.dry_run(f"Ask EC2 whether restoring {sid} would be permitted (DryRun).", restore),
+        steps.change(
+            "restore",
+            f"Restore {sid} from the Recycle Bin (same snapshot ID) and wait until it is "
+            "completed.",
+            restore,
+            already_done=Lookup(
+                call=_describe(sid),
+                found_when="length(Snapshots) > `0`",
+                not_done_on_error=_NOT_FOUND,
+            ),
+            wait=WaitFor(waiter="snapshot_completed", params={"SnapshotIds": [sid]}),
+        ),
+        *untag,
+        steps.verify(
+            "verify",
+            f"Confirm {sid} is back as recorded: source volume, size, encryption, "
+            "description and tags.",
+            _describe(sid),
+            steps.tags_unchanged(f"{root}.Tags", snapshot.tags),
+            *_as_recorded(snapshot),
+        ),
+    )
+    return ManifestBody(
+        steps=rollback_steps,
+        notes=(f"Only within the {rule.retention_days}-day Recycle Bin retention.",),
+    )
+
+
+def recycle_bin_wait_cost(
+    snapshot: SnapshotSpec, rule: RecycleBinRule, prices: PriceTable
+) -> BackupCost:
+    """A snapshot in the Recycle Bin is billed at the standard snapshot rate until the
+    retention ends: the saving starts only then."""
+    size = snapshot.full_size_gib
+    rate = prices.ebs.snapshot.standard_gib_month
+    return BackupCost(
+        what=f"{snapshot.snapshot_id} while it waits in the Recycle Bin",
+        monthly_usd=round(size * rate, 2),
+        kept_days=rule.retention_days,
+        basis=(
+            f"{size:.1f} GiB x ${rate}/GB-month: AWS bills a snapshot in the Recycle Bin "
+            "at the standard snapshot rate until its retention ends, so the saving starts "
+            "then"
+        ),
+    )
 
 
 def _covered(finding: Finding, record: OrphanedSnapshot) -> RecycleBinRule:
@@ -518,3 +540,15 @@ def _snapshots_backing_amis(ec2: Any) -> dict[str, str]:
                 if snapshot_id:
                     backing[snapshot_id] = image["ImageId"]
     return backing
+
+
+def covering_rule(ctx: ScanContext, min_retention_days: int) -> RecycleBinRule | None:
+    """The tag-level rule retaining snapshots tagged reclaim:recycle-bin=retain longest,
+    unlocked or not; None (and a warning) when none does or the Recycle Bin is unreadable."""
+    return _covering_rule(
+        ctx,
+        "EBS_SNAPSHOT",
+        min_retention_days,
+        unreadable="snapshot deletions are report-only, since their deletion could not be "
+        "shown to be undoable",
+    )

@@ -55,6 +55,7 @@ from generator.rules.base import (
     BackupCost,
     BillFootprint,
     ManifestBody,
+    MaterialChange,
     Rule,
     RuleCalls,
     RuleDocs,
@@ -129,8 +130,8 @@ class EbsUnattachedSettings(RuleSettings):
         ge=1,
         le=3650,
         description="Days the backup snapshot is kept after the apply, stated in the PR "
-        "(with the saving net of the snapshot for that long); reclaim never deletes it by "
-        "itself.",
+        "(with the saving net of the snapshot for that long); after them, rule backup-expired "
+        "proposes deleting it, never silently.",
     )
     use_recycle_bin: bool = Field(
         default=True,
@@ -206,6 +207,11 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     record_model = UnattachedVolume
     bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
         own=r"EBS:VolumeUsage", moved=r"EBS:SnapshotUsage"
+    )
+    # A volume /rollback restored (under a new ID) is proposed again only when it doubled in
+    # price, or nobody attached it in the 30 days after the restore.
+    material_change: ClassVar[MaterialChange] = MaterialChange(
+        savings_ratio=2.0, idle_days_after_rollback=30
     )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
@@ -462,6 +468,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     def tags_of(self, record: UnattachedVolume) -> Mapping[str, str]:
         return record.volume.tags
 
+    def idle_since(self, record: UnattachedVolume) -> datetime | None:
+        return record.unattached_since
+
     def backup_cost(self, record: UnattachedVolume, prices: PriceTable) -> BackupCost:
         snapshot = self._snapshot_cost(record, prices)
         if record.binned is None:
@@ -586,8 +595,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             "(backup_retention_days); it costs about "
             f"${volume.size_gib * 0.05:.2f}/month at most (incremental data only).",
             ("" if record.binned else "/rollback restores from it: keep it those days. ")
-            + "reclaim never deletes it by "
-            f"itself; after them, delete it yourself (tag {PLAN_ID_TAG}={finding.id}).",
+            + "After them the scheduled scan "
+            "proposes deleting it (rule backup-expired) in a pull request of its own, or "
+            f"reports it where no Recycle Bin rule would keep it (tag {PLAN_ID_TAG}={finding.id}).",
         ]
         if record.binned is None:
             notes.append("A restore creates a new volume with a new ID from the snapshot.")

@@ -332,8 +332,7 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
             ),
             key=lambda finding: (-finding.cost.monthly_usd, finding.resource_id),
         )
-        budget = len(findings) if ctx.confirm_budget is None else ctx.confirm_budget
-        protected = self._stop_protected(ec2, [f.resource_id for f in findings[:budget]])
+        protected = self._stop_protected(ec2, [f.resource_id for f in ctx.to_confirm(findings)])
         for finding in findings:
             if finding.resource_id in protected:
                 yield self.skipped(

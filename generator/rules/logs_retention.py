@@ -1,20 +1,30 @@
 """logs-retention: CloudWatch log groups that keep every event forever. Set a retention.
 
 Undo: DeleteRetentionPolicy, so the group never expires events again. Events CloudWatch
-expired in between are gone for good, hence the grade best-effort.
+expired in between are gone for good, hence the grade best-effort; with ``export_bucket``
+set (on the default branch) the plan first exports every event the group stores to S3
+(CreateExportTask, waited for until COMPLETED), and the grade is full: nothing is lost,
+though expired events stay in S3 and cannot be put back into the group.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
-from generator.aws.prices import BYTES_PER_GB
+from generator.aws.prices import BYTES_PER_GB, PriceTable
 from generator.findings import (
     Cost,
     Evidence,
@@ -23,11 +33,19 @@ from generator.findings import (
     Risk,
     SkippedResource,
 )
-from generator.iam.scopes import LOG_GROUP, never_skipped, only
+from generator.iam.scopes import BUCKET, LOG_GROUP, never_skipped, only
 from generator.manifest import steps
-from generator.manifest.models import AwsCall, Expectation, Lookup
+from generator.manifest.models import AwsCall, Expectation, Lookup, NotBefore, Step, WaitFor
 from generator.manifest.paths import json_literal
-from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
+from generator.manifest.refs import ref
+from generator.rules.base import (
+    BackupCost,
+    ManifestBody,
+    Rule,
+    RuleCalls,
+    RuleDocs,
+    RuleSettings,
+)
 from generator.rules.context import ScanContext
 
 # The only values PutRetentionPolicy accepts (CloudWatch Logs API reference).
@@ -41,6 +59,12 @@ _KEPT_ON_PURPOSE = re.compile(
 )
 _IMPORTANT_TAG = re.compile(r"prod|keep|critical|important|retain|legal", re.IGNORECASE)
 _UNSAFE_ID_CHARS = re.compile(r"[^a-z0-9_.-]+")
+# S3 bucket naming rules (general purpose buckets), after the placeholders are filled in.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_PLACEHOLDERS = {"account": "123456789012", "region": "us-east-1"}
+# CloudWatch Logs runs one export task (PENDING or RUNNING) per account at a time
+# (CreateExportTask, botocore's logs model); a second is refused with this error.
+EXPORT_BUSY = "LimitExceededException"
 
 
 class LogsRetentionSettings(RuleSettings):
@@ -59,6 +83,42 @@ class LogsRetentionSettings(RuleSettings):
         "hundreds of tiny never-expiring groups; 0 proposes every one). Groups whose saving "
         "is unknown are always proposed.",
     )
+
+    export_bucket: str | None = Field(
+        default=None,
+        description="Before setting the retention, export every event the group stores to "
+        "this S3 bucket (CreateExportTask, waited for until COMPLETED), so nothing is lost: "
+        "the grade becomes full. `{account}` and `{region}` are replaced by the group's "
+        "(an export bucket must be in the group's Region). The bucket must exist, belong to "
+        "the account, and carry the bucket policy CloudWatch Logs needs (docs/rules.md). "
+        "Unset: no export.",
+    )
+    export_prefix: str = Field(
+        default="reclaim/logs-retention",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$",
+        description="Key prefix of the exports; each plan writes under "
+        "<prefix>/<account>/<region>/<group>/.",
+    )
+
+    @field_validator("export_bucket")
+    @classmethod
+    def _a_bucket_name(cls, bucket: str | None) -> str | None:
+        if bucket is None:
+            return None
+        try:
+            example = bucket.format(**_BUCKET_PLACEHOLDERS)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"{bucket!r}: only the placeholders {{account}} and {{region}} may be used"
+            ) from None
+        if not _BUCKET_NAME.fullmatch(example) or ".." in example:
+            raise ValueError(
+                f"{bucket!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots "
+                "and hyphens, starting and ending with a letter or digit)"
+            )
+        return bucket
 
     @field_validator("retention_days")
     @classmethod
@@ -109,6 +169,20 @@ class LogGroupRecord(BaseModel):
         return self.stored_bytes / BYTES_PER_GB
 
 
+class ExportDestination(BaseModel):
+    """Where the plan exports the group's events: from the default branch's reclaim.yml
+    (the apply derives it again from there; a PR cannot choose it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/"
+
+
 class RetentionProposal(BaseModel):
     """What the finding records: enough to re-derive the plan and the rollback."""
 
@@ -117,6 +191,16 @@ class RetentionProposal(BaseModel):
     group: LogGroupRecord
     retention_days: int
     skip_tag: str
+    export: ExportDestination | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_an_unset_export(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # export came after findings were published: left out when unset, so every record
+        # written before it serializes byte for byte as it did.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("export") is None:
+            data.pop("export", None)
+        return data
 
 
 def group_slug(name: str) -> str:
@@ -147,6 +231,7 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
     summary: ClassVar[str] = "CloudWatch log groups that never expire events and store data"
     resource_type: ClassVar[str] = "AWS::Logs::LogGroup"
     reversibility: ClassVar[Reversibility] = "best-effort"
+    graded_by_setting: ClassVar[Mapping[str, Reversibility]] = {"export_bucket": "full"}
     docs: ClassVar[RuleDocs] = RuleDocs(
         finds=(
             "log groups that never expire events and store data (`storedBytes > 0`), older than "
@@ -154,11 +239,13 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
         ),
         change=(
             "PutRetentionPolicy `retention_days` (90; only values CloudWatch accepts, checked in "
-            "the config)"
+            "the config); with `export_bucket`, CreateExportTask of every stored event to S3 "
+            "first, waited for until COMPLETED (one export per account at a time)"
         ),
         undo=(
             "DeleteRetentionPolicy, after checking nobody chose another retention since. **Events "
-            "expired meanwhile are gone**"
+            "expired meanwhile are gone** from the group (with `export_bucket`: kept in S3, "
+            "grade full)"
         ),
     )
     settings_model = LogsRetentionSettings
@@ -170,6 +257,10 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
                 ("logs", "DescribeLogGroups"),
                 ("logs", "ListTagsForResource"),
                 ("logs", "PutRetentionPolicy"),
+                # with export_bucket: the bucket is checked, the export made and waited for
+                ("s3", "HeadBucket"),
+                ("logs", "CreateExportTask"),
+                ("logs", "DescribeExportTasks"),
             }
         ),
         rollback=frozenset({("logs", "DescribeLogGroups"), ("logs", "DeleteRetentionPolicy")}),
@@ -182,6 +273,10 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
             ),
             # a read IAM can narrow too
             "logs:ListTagsForResource": only(LOG_GROUP, why="log groups"),
+            "logs:CreateExportTask": never_skipped(
+                LOG_GROUP, "exports of log groups not carrying the skip tag"
+            ),
+            "s3:ListBucket": only(BUCKET, why="HeadBucket of the configured export bucket"),
         },
     )
 
@@ -191,36 +286,61 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
         self, ctx: ScanContext, settings: LogsRetentionSettings
     ) -> Iterator[Finding | SkippedResource]:
         logs = ctx.client("logs")
-        for page in logs.get_paginator("describe_log_groups").paginate():
-            for item in page.get("logGroups", []):
-                yield from self.evaluate(ctx, settings, item, logs)
+        items = (
+            item
+            for page in logs.get_paginator("describe_log_groups").paginate()
+            for item in page.get("logGroups", [])
+        )
+        yield from self.evaluate(ctx, settings, items, logs)
 
     def evaluate(
-        self, ctx: ScanContext, settings: LogsRetentionSettings, item: dict[str, Any], logs: Any
+        self,
+        ctx: ScanContext,
+        settings: LogsRetentionSettings,
+        items: Iterable[dict[str, Any]],
+        logs: Any,
     ) -> Iterator[Finding | SkippedResource]:
-        """One DescribeLogGroups entry; ``logs`` is asked for tags only for a candidate."""
-        group = LogGroupRecord.from_api(item)
-        if group.retention_days is not None or group.stored_bytes <= 0:
-            return  # already expires events, or holds nothing: not this rule's business
-        reason = self._skip_reason(ctx, settings, group)
-        cost = _saving(ctx, group, settings.retention_days)
-        if (
-            reason is None
-            and not cost.unknown
-            and cost.monthly_usd < settings.min_monthly_savings_usd
-        ):
-            reason = (
-                f"saves ${cost.monthly_usd:,.2f}/month, under min_monthly_savings_usd="
-                f"{settings.min_monthly_savings_usd}"
-            )
-        if reason is None:
+        """DescribeLogGroups entries, judged on what the listing says; ``logs`` is asked for
+        tags only for the findings propose can open (ctx.to_confirm), never for every group.
+
+        Tags decide the skip tag and the risk. A finding beyond the budget is reported
+        without them (it is not proposed in this run); the plan's own pre-check reads the
+        tags again before the apply changes anything."""
+        candidates: dict[str, tuple[LogGroupRecord, Cost]] = {}
+        for item in items:
+            group = LogGroupRecord.from_api(item)
+            if group.retention_days is not None or group.stored_bytes <= 0:
+                continue  # already expires events, or holds nothing: not this rule's business
+            reason = self._skip_reason(ctx, settings, group)
+            cost = _saving(ctx, group, settings.retention_days)
+            if (
+                reason is None
+                and not cost.unknown
+                and cost.monthly_usd < settings.min_monthly_savings_usd
+            ):
+                reason = (
+                    f"saves ${cost.monthly_usd:,.2f}/month, under min_monthly_savings_usd="
+                    f"{settings.min_monthly_savings_usd}"
+                )
+            reason = reason or ctx.exclusions.reason_to_skip(group.name, {})
+            if reason is not None:
+                yield self.skipped(ctx, group.name, reason)
+                continue
+            candidates[group.name] = (group, cost)
+        untagged = [self._finding(ctx, settings, *candidate) for candidate in candidates.values()]
+        confirmed = {finding.resource_id for finding in ctx.to_confirm(untagged)}
+        for finding in untagged:
+            if finding.resource_id not in confirmed:
+                yield finding
+                continue
+            group, cost = candidates[finding.resource_id]
             tags = logs.list_tags_for_resource(resourceArn=group.arn).get("tags") or {}
             group = group.model_copy(update={"tags": dict(sorted(tags.items()))})
             reason = ctx.exclusions.reason_to_skip(group.name, group.tags)
-        if reason is not None:
-            yield self.skipped(ctx, group.name, reason)
-            return
-        yield self._finding(ctx, settings, group, cost)
+            if reason is not None:
+                yield self.skipped(ctx, group.name, reason)
+            else:
+                yield self._finding(ctx, settings, group, cost)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord
@@ -246,9 +366,13 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
         cost: Cost,
     ) -> Finding:
         retention = settings.retention_days
-        risk, risk_reasons = _risk(group, retention)
+        export = _export_destination(ctx, settings, group)
+        risk, risk_reasons = _risk(group, retention, export)
         record = RetentionProposal(
-            group=group, retention_days=retention, skip_tag=ctx.exclusions.skip_tag
+            group=group,
+            retention_days=retention,
+            skip_tag=ctx.exclusions.skip_tag,
+            export=export,
         )
         evidence = [
             Evidence(label="Retention", value="never expire", source="DescribeLogGroups"),
@@ -267,7 +391,15 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
             evidence.append(
                 Evidence(label="Class", value=group.log_group_class, source="DescribeLogGroups")
             )
-        return self.new_finding(
+        if export is not None:
+            evidence.append(
+                Evidence(
+                    label="Export",
+                    value=f"every stored event to {export.url} before the change",
+                    source="reclaim.yml rules.logs-retention.export_bucket (default branch)",
+                )
+            )
+        finding = self.new_finding(
             ctx,
             title=f"Expire events older than {retention} days in log group {group.name}",
             cost=cost,
@@ -276,6 +408,9 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
             evidence=evidence,
             record=record,
         )
+        if export is not None:  # the export is the backup: nothing is lost
+            return finding.model_copy(update={"reversibility": "full"})
+        return finding
 
     # ---- manifests (pure) --------------------------------------------------------------
 
@@ -320,12 +455,34 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
                 keys_at="keys(tags || `{}`)",
             ),
         )
+        if record.export is None:
+            return ManifestBody(
+                steps=_retention(record).apply_steps(prechecks),
+                notes=(
+                    f"Within days of the merge CloudWatch permanently deletes events older than "
+                    f"{record.retention_days} days. reclaim takes no copy: if anything must be "
+                    f"kept, export it to S3 (CreateExportTask) before merging.",
+                    "Metric filters and subscriptions keep working; they only see new events.",
+                ),
+            )
+        export = record.export
         return ManifestBody(
-            steps=_retention(record).apply_steps(prechecks),
+            steps=_retention(record).apply_steps(
+                (*prechecks, _bucket_precheck(finding, export), _export(finding, record))
+            ),
             notes=(
-                f"Within days of the merge CloudWatch permanently deletes events older than "
-                f"{record.retention_days} days. reclaim takes no copy: if anything must be "
-                f"kept, export it to S3 (CreateExportTask) before merging.",
+                f"Before the change, reclaim exports every event {group.name} stores up to the "
+                f"apply to {export.url} (CreateExportTask) and waits until the export is "
+                "COMPLETED; an export that fails or is cancelled stops the apply before the "
+                "retention is set. The bucket is the one the default branch's reclaim.yml "
+                "names (export_bucket), checked at the apply to exist in this Region and "
+                "belong to this account.",
+                f"Within days of the merge CloudWatch deletes events older than "
+                f"{record.retention_days} days from the group; the export keeps them in S3, "
+                "where they stay until someone deletes them (they cannot be put back into the "
+                "log group).",
+                "CloudWatch Logs runs one export task per account at a time: while another is "
+                "running, the apply waits (it stops and says when to re-run it).",
                 "Metric filters and subscriptions keep working; they only see new events.",
             ),
         )
@@ -341,12 +498,36 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
                 _retention_is(group.name, days),
             ),
         )
-        return ManifestBody(
-            steps=_retention(record).rollback_steps(prechecks),
-            notes=(
+        if record.export is None:
+            notes = (
                 f"Events CloudWatch expired while the {days}-day retention was in place are "
                 "gone for good; the rollback only stops further expiry.",
-            ),
+            )
+        else:
+            notes = (
+                f"Every event stored when the apply ran is in {record.export.url} (the "
+                "apply's export); events CloudWatch expired from the group since cannot be put "
+                "back into it. The rollback stops further expiry.",
+            )
+        return ManifestBody(steps=_retention(record).rollback_steps(prechecks), notes=notes)
+
+    def backup_cost(self, record: RetentionProposal, prices: PriceTable) -> BackupCost | None:
+        export = record.export
+        if export is None:
+            return None
+        region = record.group.arn.split(":")[3]
+        cost = prices.s3_standard_storage_cost(
+            region=region,
+            stored_bytes=record.group.stored_bytes,
+            what="the group's stored bytes (the export is gzip-compressed, as CloudWatch "
+            "stores them)",
+        )
+        return BackupCost(
+            what=f"the export in {export.url}",
+            monthly_usd=round(cost.monthly_usd, 2),
+            basis=cost.basis,
+            kept_days=None,
+            upper_bound=False,
         )
 
 
@@ -379,6 +560,8 @@ def _retention(record: RetentionProposal) -> steps.SetAndSetBack:
                 call=_describe(name),
                 found_when=_group_where(name, f"retentionInDays == `{days}`"),
             ),
+            # with an export, the change waits for it: refused unless the backup completed
+            destroys_data=record.export is not None,
         ),
         verify_set=steps.verify(
             "verify",
@@ -445,8 +628,16 @@ def _saving(ctx: ScanContext, group: LogGroupRecord, retention: int) -> Cost:
     )
 
 
-def _risk(group: LogGroupRecord, retention: int) -> tuple[Risk, list[str]]:
-    reasons = [f"events older than {retention} days are deleted for good (no copy is taken)"]
+def _risk(
+    group: LogGroupRecord, retention: int, export: ExportDestination | None
+) -> tuple[Risk, list[str]]:
+    if export is None:
+        reasons = [f"events older than {retention} days are deleted for good (no copy is taken)"]
+    else:
+        reasons = [
+            f"events older than {retention} days are deleted from the group; the export to "
+            f"{export.url} keeps them, but they cannot be put back into the group"
+        ]
     if _KEPT_ON_PURPOSE.search(group.name):
         reasons.append("the name suggests audit or security logs, often kept on purpose")
         return "high", reasons
@@ -455,3 +646,87 @@ def _risk(group: LogGroupRecord, retention: int) -> tuple[Risk, list[str]]:
             reasons.append(f"tag {key}={value!r} suggests someone meant to keep it")
             return "high", reasons
     return "medium", reasons
+
+
+def _export_destination(
+    ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord
+) -> ExportDestination | None:
+    if settings.export_bucket is None:
+        return None
+    return ExportDestination(
+        bucket=settings.export_bucket.format(account=ctx.account_id, region=ctx.region),
+        prefix=f"{settings.export_prefix}/{ctx.account_id}/{ctx.region}/{group_slug(group.name)}",
+    )
+
+
+def _bucket_precheck(finding: Finding, export: ExportDestination) -> Step:
+    return steps.precheck(
+        "precheck-export-bucket",
+        f"Confirm the export bucket {export.bucket} exists, belongs to account "
+        f"{finding.account} and is in {finding.region} (CloudWatch Logs exports only to a "
+        "bucket in the group's Region).",
+        AwsCall(
+            service="s3",
+            operation="HeadBucket",
+            params={"Bucket": export.bucket, "ExpectedBucketOwner": finding.account},
+        ),
+        Expectation(path="BucketRegion", equals=finding.region, what="bucket Region"),
+        failure_hint="create the bucket named by rules.logs-retention.export_bucket on the "
+        "default branch (in this account and Region, with the bucket policy docs/rules.md "
+        "gives), or unset export_bucket and let the next scan propose again.",
+    )
+
+
+def _export(finding: Finding, record: RetentionProposal) -> Step:
+    assert record.export is not None
+    name, export = record.group.name, record.export
+    task_name = f"reclaim-{finding.id}"[:512]
+    mine = (
+        f"exportTasks[?taskName == {json_literal(task_name)} && logGroupName == "
+        f"{json_literal(name)} && destination == {json_literal(export.bucket)} && "
+        f"destinationPrefix == {json_literal(export.prefix)} && "
+        "contains(['PENDING', 'RUNNING', 'COMPLETED'], status.code)]"
+    )
+    return steps.backup(
+        "export",
+        f"Export every event {name} stores up to now to {export.url} and wait until the "
+        "export task is COMPLETED (FAILED or CANCELLED stops the apply).",
+        AwsCall(
+            service="logs",
+            operation="CreateExportTask",
+            params={
+                "taskName": task_name,
+                "logGroupName": name,
+                "from": 0,
+                # when the apply observed the group: every event stored before the change
+                "to": ref("run.apply.observed_at_ms"),
+                "destination": export.bucket,
+                "destinationPrefix": export.prefix,
+            },
+        ),
+        outputs={"taskId": "taskId"},
+        already_done=Lookup(
+            call=AwsCall(service="logs", operation="DescribeExportTasks", params={}),
+            found_when=f"length({mine}) > `0`",
+            outputs={"taskId": f"{mine} | [0].taskId"},
+        ),
+        wait=WaitFor(
+            waiter="export_task_completed",
+            params={"taskId": ref("steps.export.taskId")},
+            delay_seconds=30,
+            max_attempts=240,
+        ),
+        not_before=NotBefore(
+            call=AwsCall(
+                service="logs", operation="DescribeExportTasks", params={"statusCode": "RUNNING"}
+            ),
+            ready_when="length(exportTasks[?status.code == 'RUNNING']) == `0`",
+            recheck_after_seconds=300,
+            refused_with=(EXPORT_BUSY,),
+            reason="CloudWatch Logs runs one export task (PENDING or RUNNING) per account at "
+            "a time",
+        ),
+        failure_hint="the export did not complete, so the retention was not changed. Check "
+        "the bucket policy (docs/rules.md) and the task's status message "
+        "(aws logs describe-export-tasks).",
+    )

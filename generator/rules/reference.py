@@ -38,6 +38,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def grades(rule: Rule[Any, Any]) -> str:
+    """The rule's grade, and the better one a setting gives (``graded_by_setting``)."""
+    better = [f"{grade} with `{name}`" for name, grade in rule.graded_by_setting.items()]
+    return ", ".join([rule.reversibility, *better])
+
+
 def rules_table(rules: Iterable[Rule[Any, Any]]) -> str:
     lines = [
         "| rule | finds | change | undo | reversibility |",
@@ -50,7 +56,7 @@ def rules_table(rules: Iterable[Rule[Any, Any]]) -> str:
             docs.finds,
             docs.change or REPORT_ONLY,
             docs.undo or "",
-            rule.reversibility,
+            grades(rule),
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += [
@@ -74,8 +80,7 @@ def settings_reference(rules: Iterable[Rule[Any, Any]]) -> str:
         parts += [
             f"### `{rule.name}`",
             "",
-            f"{rule.summary}. Resource: `{rule.resource_type}`; reversibility: "
-            f"{rule.reversibility}.",
+            f"{rule.summary}. Resource: `{rule.resource_type}`; reversibility: {grades(rule)}.",
             "",
             "| setting | default | meaning |",
             "|---|---|---|",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -187,3 +188,86 @@ def test_the_apply_command_builds_the_checked_terraform_change(
     assert isinstance(managed, TerraformManaged)
     assert managed.address == 'aws_ebs_volume.by_team["red"]'
     assert change.verify_code(managed, finding) == []
+
+
+def open_tampered_pr(repo: Path, extra: dict[str, str]) -> None:
+    """A code-change PR as propose writes it, with ``extra`` files changed as well."""
+    finding = volume_finding(volume_id=RED)
+    change = code_change(finding, managed_by(index(repo), finding), repo)
+    git(repo, "checkout", "-q", "-b", "pr")
+    folder = repo / "remediations" / finding.id
+    folder.mkdir(parents=True)
+    (folder / "iac.json").write_text(iac_json(change))
+    (folder / "README.md").write_text(iac_readme(change))
+    for path, text in {**change.edits, **extra}.items():
+        (repo / path).write_text(text)
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "pr")
+
+
+def _genuine_edit(repo: Path) -> str:
+    finding = volume_finding(volume_id=RED)
+    return code_change(finding, managed_by(index(repo), finding), repo).edits["infra/main.tf"]
+
+
+@pytest.mark.parametrize("s3_state", [False, True], ids=["local state", "s3 state"])
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (
+            lambda genuine: {"infra/main.tf": genuine.replace("# keep this one\n", "")},
+            "the pull request's infra/main.tf is not reclaim's edit of "
+            'aws_ebs_volume.by_team["red"]',
+        ),
+        (
+            lambda genuine: {
+                "infra/extra.tf": 'data "external" "x" {\n  program = ["sh", "-c", "id"]\n}\n'
+            },
+            "the pull request also changes infra/extra.tf",
+        ),
+    ],
+    ids=["edit not reclaim's", "one more file"],
+)
+def test_a_pr_whose_code_edit_is_not_reclaims_is_red_before_merge(
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tamper: Any,
+    problem: str,
+    s3_state: bool,
+) -> None:
+    """The reviewer sees a red check on the pull request, not only a refusal at apply; no
+    Terraform runs (validate-changed has no AWS and runs none)."""
+    from generator.iac.terraform import Terraform
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("terraform ran")
+
+    monkeypatch.setattr(Terraform, "_run", never)
+    open_tampered_pr(repo, tamper(_genuine_edit(repo)))
+    iac = IAC
+    if s3_state:  # no AWS here: the address iac.json names is checked against the code
+        s3 = {"bucket": "acme-tfstate", "key": "storage.tfstate", "region": "us-east-1"}
+        iac = {"terraform": [{**IAC["terraform"][0], "state": {"s3": s3}}]}
+    config = parse_config({"iac": iac}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=300)  # noqa: SIM115
+    valid = validate_changed(
+        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
+    )
+    text = summary.read_text()
+    assert valid is False
+    assert problem in text
+
+
+def test_a_genuine_pr_is_green_with_s3_state_too(repo: Path, tmp_path: Path) -> None:
+    open_tampered_pr(repo, {})
+    s3 = {"bucket": "acme-tfstate", "key": "storage.tfstate", "region": "us-east-1"}
+    iac = {"terraform": [{**IAC["terraform"][0], "state": {"s3": s3}}]}
+    config = parse_config({"iac": iac}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=300)  # noqa: SIM115
+    valid = validate_changed(
+        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
+    )
+    assert valid is True, summary.read_text()

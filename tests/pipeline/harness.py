@@ -4,8 +4,9 @@ Each step runs in bash with ``-eo pipefail``, the environment GitHub builds (wor
 and step ``env:``, evaluated; GITHUB_* variables; a fresh GITHUB_OUTPUT per step) and the
 job's working directory. ``uses:`` steps are stood in for: checkout is the test's clone of
 the default branch, configure-aws-credentials puts the test's AWS credentials in the
-environment, setup-python does nothing (the test's Python is on PATH), and the artifact
-actions copy files through the run's store. reclaim's own action (``uses: OWNER/REPO@SHA``
+environment, setup-python does nothing (the test's Python is on PATH), setup-terraform puts
+the terraform installed here first on PATH, its providers from the local mirror (or the test
+skips, see tests/needs.py), and the artifact actions copy files through the run's store. reclaim's own action (``uses: OWNER/REPO@SHA``
 of the "Install reclaim" step) is mapped onto this checkout and its composite steps really
 run: a fresh virtualenv, the hash-locked dependencies from the package index, reclaim built
 from the checkout; its bin/ goes on PATH through GITHUB_PATH as on a runner. The install is
@@ -252,6 +253,29 @@ def _setup_python(temp: Path) -> Path:
     return tool
 
 
+def _setup_terraform(temp: Path) -> Path:
+    """setup-terraform: the terraform installed here, first on PATH (or the test skips),
+    installing providers only from the local mirror: a runner would download them, this
+    machine cannot. The mirror goes in through the wrapper itself, since reclaim runs
+    terraform without the job's TF_* variables."""
+    from tests.pipeline.tools import terraform_plugin_dir, tool
+
+    real = tool("terraform")[0]
+    mirror = terraform_plugin_dir()
+    tool_dir = temp / "terraform-tool"
+    tool_dir.mkdir(exist_ok=True)
+    config = tool_dir / "terraformrc"
+    config.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n'
+    )
+    wrapper = tool_dir / "terraform"
+    wrapper.write_text(
+        f'#!/bin/sh\nTF_CLI_CONFIG_FILE="{config}" CHECKPOINT_DISABLE=1 exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return tool_dir
+
+
 def _clock(bin_dir: Path, now: datetime) -> None:
     """`date` on PATH answering for ``now``, whatever format it is asked for."""
     real = shutil.which("date")
@@ -380,6 +404,9 @@ def run_job(
             continue  # the test's clone is the checkout
         if uses.startswith("actions/setup-python@"):
             base_env["PATH"] = os.pathsep.join([str(_setup_python(temp)), base_env["PATH"]])
+            continue
+        if uses.startswith("hashicorp/setup-terraform@"):
+            base_env["PATH"] = os.pathsep.join([str(_setup_terraform(temp)), base_env["PATH"]])
             continue
         if _LOCAL_ACTION.match(uses.split(" ", 1)[0]):
             installed = run_reclaim_action(

@@ -32,7 +32,9 @@ def test_the_payload_of_another_event_names_the_event_expected(tmp_path: Path) -
 def test_an_unreadable_payload_says_where_it_should_come_from(tmp_path: Path, content: str) -> None:
     path = tmp_path / "event.json"
     path.write_text(content)
-    with pytest.raises(ConfigError, match=r"the GitHub event .*event\.json: not valid JSON") as caught:
+    with pytest.raises(
+        ConfigError, match=r"the GitHub event .*event\.json: not valid JSON"
+    ) as caught:
         load_event(path, IssueCommentEvent)
     assert caught.value.hint is not None and "GITHUB_EVENT_PATH" in caught.value.hint
 

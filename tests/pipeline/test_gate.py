@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from generator.iac.change import CodeChange
+from generator.iac.proposal import iac_json
 from generator.pipeline.events import IssueCommentEvent
 from generator.pipeline.gate import PullInfo, decide
 from generator.pipeline.gitops import git
+from tests.factories import volume_finding
 from tests.pipeline.webhooks import rollback_comment
 
 REPO = "acme/cost"
@@ -167,3 +170,31 @@ def test_a_merged_pr_from_a_branch_named_for_another_plan_cannot_roll_it_back(
     assert not decision.allowed and decision.folder is None
     assert f"#13 did not merge remediations/{FINDING}" in decision.reason
     assert gate(github, checkout, number=7, login="alice").allowed  # its own PR still may
+
+
+@pytest.mark.parametrize(
+    ("managed_by", "allowed"), [("terraform", True), ("cloudformation", False)]
+)
+def test_a_merged_code_change_may_be_rolled_back_a_stack_report_may_not(
+    tmp_path: Path, managed_by: str, allowed: bool
+) -> None:
+    """A Terraform code change (iac.json, no plan.json) was applied; a CloudFormation
+    resource's report applied nothing, so there is nothing to roll back."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    folder = tmp_path / "remediations" / FINDING
+    folder.mkdir(parents=True)
+    change = CodeChange(
+        finding=volume_finding(),
+        managed_by=managed_by,  # type: ignore[arg-type]
+        stack="batch" if managed_by == "cloudformation" else None,
+    )
+    (folder / "iac.json").write_text(iac_json(change))
+    merge = _commit(tmp_path, "Merge #7")
+    github = FakeGitHub(
+        permissions={"alice": "write"},
+        pulls={7: PullInfo(True, f"reclaim/{FINDING}", REPO, merge_commit=merge)},
+    )
+    decision = gate(github, tmp_path, number=7, login="alice")
+    assert decision.allowed is allowed, decision.reason
+    if not allowed:
+        assert "is not on the default branch" in decision.reason

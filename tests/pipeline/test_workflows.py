@@ -392,6 +392,12 @@ def test_terraform_is_installed_only_when_iac_names_terraform_roots(
     )
     text = (tmp_path / ".github/workflows/reclaim-apply.yml").read_text()
     assert _PINNED.match(re.findall(r"uses: (hashicorp/setup-terraform.*)", text)[0])
+    # The rollback opens a rolled-back code change's follow-up PR: only then does its
+    # step get the job's token.
+    for directory, token in ((tmp_path, True), (rendered, False)):
+        rollback = load(directory, "reclaim-rollback")
+        (back,) = [s for _, _, s in steps(rollback) if s.get("name") == "Roll back from the backup"]
+        assert ("GITHUB_TOKEN" in back["env"]) is token
     zizmor = tool("zizmor")
     result = run([*zizmor, "--offline", "--persona", "pedantic", ".github/workflows"], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
