@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from benchmarks.latency_proxy import COUNT_PATH
+from benchmarks.latency_proxy import COUNT_PATH, FIRST_REQUEST_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTODIAN_PACKAGES = ("c7n", "c7n-org")
@@ -95,6 +95,28 @@ def proxy_counts(endpoint: str) -> dict[str, int]:
     with urllib.request.urlopen(endpoint + COUNT_PATH, timeout=10) as response:
         counts: dict[str, int] = json.loads(response.read())
     return counts
+
+
+def proxy_first_request(endpoint: str) -> float | None:
+    """When the first request since the previous ask reached the proxy (time.time()), or
+    None if none did; the proxy then forgets it."""
+    with urllib.request.urlopen(endpoint + FIRST_REQUEST_PATH, timeout=10) as response:
+        first: float | None = json.loads(response.read())["first_request_at"]
+    return first
+
+
+def run_to_first_request(
+    command: Sequence[str], env: dict[str, str], cwd: Path, proxy: str
+) -> float:
+    """Seconds from starting ``command`` to its first request through ``proxy`` (the
+    process then runs to its end, and must succeed)."""
+    proxy_first_request(proxy)  # forget any earlier request
+    started = time.time()
+    run_timed(command, env, cwd)
+    first = proxy_first_request(proxy)
+    if first is None:
+        raise RuntimeError(f"{' '.join(command)} sent no request through the proxy")
+    return first - started
 
 
 def proxy_requests(endpoint: str) -> int:

@@ -24,6 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from benchmarks.aws_limits import TokenBuckets
 
 COUNT_PATH = "/__latency_proxy_requests__"
+# Answers when (time.time(), seconds since the epoch) the first request since the previous
+# ask arrived, then forgets it: the time to a tool's first AWS request, from its start.
+FIRST_REQUEST_PATH = "/__latency_proxy_first_request__"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
@@ -102,12 +105,21 @@ class LatencyProxy(ThreadingHTTPServer):
         self.delay = delay
         self.buckets = TokenBuckets() if throttle else None
         self.requests: dict[str, int] = {}
+        self.first_request_at: float | None = None
         self._count_lock = threading.Lock()
         self._local = threading.local()
 
     def count(self, service: str) -> None:
+        arrived = time.time()
         with self._count_lock:
             self.requests[service] = self.requests.get(service, 0) + 1
+            if self.first_request_at is None:
+                self.first_request_at = arrived
+
+    def take_first_request(self) -> float | None:
+        with self._count_lock:
+            first, self.first_request_at = self.first_request_at, None
+        return first
 
     def upstream(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
@@ -139,6 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
                     {f"throttled:{k}": v for k, v in self.server.buckets.throttled.items()}
                 )
             self._reply(200, [], json.dumps(counts).encode())
+            return
+        if self.path == FIRST_REQUEST_PATH:
+            first = self.server.take_first_request()
+            self._reply(200, [], json.dumps({"first_request_at": first}).encode())
             return
         authorization = self.headers.get("Authorization", "")
         service = _service_of(authorization)

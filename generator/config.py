@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     SecretStr,
     ValidationError,
     create_model,
@@ -63,6 +65,11 @@ class ServiceRoleConfig(_Strict):
     """Hop 1: the role reclaim runs as in the tooling account."""
 
     role_arn: str = Field(pattern=_ROLE_ARN, description="ARN of the service role (hop 1).")
+
+    @property
+    def account_id(self) -> str:
+        """The service role's account, named by its ARN."""
+        return role_account(self.role_arn)
 
 
 class AccountConfig(_Strict):
@@ -242,16 +249,27 @@ def _field_name(rule_name: str) -> str:
     return rule_name.replace("-", "_")
 
 
-def _rules_model() -> type[BaseModel]:
-    """One typed field per rule (keyed by the rule's name), so a mistake in any threshold is
-    reported with its full key path, e.g. rules.ebs-unattached.min_unattached_days."""
-    fields: dict[str, Any] = {
-        _field_name(name): (
-            rule.settings_model,
-            Field(default_factory=rule.settings_model, alias=name),
-        )
-        for name, rule in RULES.items()
-    }
+class DisabledRule(_Strict):
+    """A rule given as ``enabled: false`` and nothing else: there is nothing more to
+    validate, so its module (and its settings model) need not be imported to load the
+    configuration; ReclaimConfig.rule_settings builds its settings when asked."""
+
+    enabled: Literal[False] = False
+
+
+def _only_disabled(entry: object) -> bool:
+    return isinstance(entry, Mapping) and dict(entry) == {"enabled": False}
+
+
+@cache
+def rules_model(typed: frozenset[str]) -> type[BaseModel]:
+    """One field per rule (keyed by the rule's name). A rule in ``typed`` has its own
+    settings model, so a mistake in any threshold is reported with its full key path, e.g.
+    rules.ebs-unattached.min_unattached_days; any other is a DisabledRule."""
+    fields: dict[str, Any] = {}
+    for name in RULES:
+        model: type[BaseModel] = RULES[name].settings_model if name in typed else DisabledRule
+        fields[_field_name(name)] = (model, Field(default_factory=model, alias=name))
     return create_model(
         "RulesConfig",
         __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=True),
@@ -259,10 +277,18 @@ def _rules_model() -> type[BaseModel]:
     )
 
 
-if TYPE_CHECKING:
-    RulesConfig = BaseModel
-else:
-    RulesConfig = _rules_model()
+def every_rule_typed() -> type[BaseModel]:
+    return rules_model(frozenset(RULES))
+
+
+def _validate_rules(value: Any) -> BaseModel:
+    """The rules section, typed by each rule's settings model except where the entry is
+    ``enabled: false`` alone (absent entries take their rule's defaults: typed)."""
+    if isinstance(value, BaseModel):
+        return value  # already validated (a default, or a copy's update)
+    entries = value if isinstance(value, Mapping) else {}
+    typed = frozenset(name for name in RULES if not _only_disabled(entries.get(name)))
+    return rules_model(typed).model_validate(value)
 
 
 class ReclaimConfig(_Strict):
@@ -274,7 +300,9 @@ class ReclaimConfig(_Strict):
     )
     accounts: tuple[AccountConfig, ...] = Field(default=(AccountConfig(),), min_length=1)
     regions: Regions = Field(default=("us-east-1",), min_length=1)
-    rules: RulesConfig = Field(default_factory=RulesConfig)
+    rules: Annotated[BaseModel, PlainValidator(_validate_rules)] = Field(
+        default_factory=lambda: every_rule_typed()()
+    )
     exclusions: Exclusions = Exclusions()
     output: OutputConfig = OutputConfig()
     forge: ForgeConfig = ForgeConfig()
@@ -351,11 +379,16 @@ class ReclaimConfig(_Strict):
         return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
     def rule_settings(self, name: str) -> RuleSettings:
-        settings: RuleSettings = getattr(self.rules, _field_name(name))
-        return settings
+        settings = getattr(self.rules, _field_name(name))
+        if isinstance(settings, DisabledRule):  # its rule's own defaults, disabled
+            built: RuleSettings = RULES[name].settings_model(enabled=False)
+            return built
+        typed: RuleSettings = settings
+        return typed
 
     def enabled_rules(self) -> list[str]:
-        return [name for name in sorted(RULES) if self.rule_settings(name).enabled]
+        """Rules turned on, by name; a DisabledRule is off without importing its rule."""
+        return [name for name in sorted(RULES) if getattr(self.rules, _field_name(name)).enabled]
 
     def rule(self, name: str) -> Rule[Any, Any]:
         """The declaration of a rule of the catalog this configuration was validated
@@ -375,6 +408,18 @@ class ReclaimConfig(_Strict):
         return self.resolve(self.output.state_file)
 
 
+@cache
+def with_every_rule_typed() -> type[ReclaimConfig]:
+    """ReclaimConfig with every rule's settings typed: what its JSON Schema and its error
+    messages' key suggestions describe (a loaded config types only the rules it needs)."""
+    full = every_rule_typed()
+    return create_model(
+        "ReclaimConfig",
+        __base__=ReclaimConfig,
+        rules=(full, Field(default_factory=full)),
+    )
+
+
 def parse_config(data: Any, *, source: str, base_dir: Path) -> ReclaimConfig:
     if data is None:
         data = {}
@@ -386,7 +431,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path) -> ReclaimConfig:
         return ReclaimConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as error:
         raise ConfigError(
-            describe_validation_error(source, error, tuple(RULES), model=ReclaimConfig)
+            describe_validation_error(source, error, tuple(RULES), model=with_every_rule_typed())
         ) from None
 
 

@@ -140,6 +140,10 @@ class ShardInfo(_Frozen):
 
 
 class FindingsReport(_Frozen):
+    # Its validator is built when a findings file is first read (merge, propose), not at
+    # import: a scan streams its findings one by one and only constructs its report.
+    model_config = ConfigDict(defer_build=True)
+
     schema_version: Literal[1] = 1
     as_of: datetime
     shard: ShardInfo | None = Field(

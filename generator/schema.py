@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 
 def json_schema(kind: str) -> dict[str, Any]:
-    from generator.config import ReclaimConfig
+    from generator.config import with_every_rule_typed
     from generator.findings import FindingsReport
     from generator.manifest.models import Journal, Plan, Rollback
 
@@ -17,7 +17,7 @@ def json_schema(kind: str) -> dict[str, Any]:
         "rollback": Rollback,
         "journal": Journal,
         "findings": FindingsReport,
-        "config": ReclaimConfig,
+        "config": with_every_rule_typed(),
     }
     schema = models[kind].model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -284,7 +284,14 @@ class RoleChain:
         index = self.config.accounts.index(account)
         source = self._source_session()
         if account.role_arn is None:
-            return AccountSession(source, label=f"account {account.label} via {self._via()}")
+            # Without hop 2 the account is hop 1's, whose ARN names it; without either, the
+            # ambient credentials' (AccountSession.account_id finds which).
+            service_role = self.config.service_role
+            return AccountSession(
+                source,
+                label=f"account {account.label} via {self._via()}",
+                known_account_id=service_role.account_id if service_role else None,
+            )
         role_arn = account.role_arn
         if self.identity.kind in READ_ONLY_KINDS and account.scan_role_arn:
             role_arn = account.scan_role_arn  # scans take the read-only role when there is one

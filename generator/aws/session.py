@@ -136,6 +136,21 @@ class AccountSession:
         return str(identity["Account"])
 
     def account_id(self, region: str = "us-east-1") -> str:
+        """The account these credentials act in: known when given (a role's ARN names its
+        account), or when botocore resolved it with the credentials (AWS_ACCOUNT_ID, a
+        profile's aws_account_id, an assumed role's, SSO's, a container's or an instance's
+        credentials); else asked of STS, once. Apply and rollback always ask STS
+        (caller_account): a destructive run proves the account."""
         if self._account_id is None:
-            self._account_id = self.caller_account(region)
+            self._account_id = self._resolved_account() or self.caller_account(region)
         return self._account_id
+
+    def _resolved_account(self) -> str | None:
+        with self._lock:
+            if self._session is None:
+                self._session = self._make_session()
+            credentials = self._session.get_credentials()
+        if credentials is None:
+            return None  # caller_account says so, with its hint
+        account = credentials.get_frozen_credentials().account_id
+        return str(account) if account else None

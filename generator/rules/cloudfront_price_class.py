@@ -42,6 +42,7 @@ from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSe
 from generator.rules.context import ScanContext
 
 ALL = "PriceClass_All"
+_SUMMARY_KEYS = ("PriceClass", "Enabled", "Staging", "Aliases", "Origins", "Comment")
 TargetClass = Literal["PriceClass_100", "PriceClass_200"]
 DEPLOY_POLL_SECONDS = 60
 _REGION_NAMES = {
@@ -251,11 +252,13 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
         yield from self.evaluate(ctx, settings, distributions, transfer, tags)
 
     def _read(self, cloudfront: Any, summary: dict[str, Any]) -> DistributionRecord:
-        """From the summary when it says enough; the full configuration for candidates (and
-        when the summary lacks the price class, as some endpoints' summaries do)."""
-        listed = DistributionRecord.from_summary(summary)
-        if "PriceClass" in summary and "Enabled" in summary and listed.price_class != ALL:
-            return listed
+        """From the summary: ListDistributions answers every field the record holds (the
+        botocore model requires PriceClass, Enabled, Staging, Aliases, Origins and Comment
+        in a summary), so a scan costs its pages, not one call per distribution. The full
+        configuration only when a summary lacks them, as some stand-ins' summaries do; the
+        plan's first step reads it anyway, and checks it, before any change."""
+        if all(key in summary for key in _SUMMARY_KEYS):
+            return DistributionRecord.from_summary(summary)
         response = cloudfront.get_distribution_config(Id=summary["Id"])
         return DistributionRecord.from_config(summary["Id"], response, summary)
 
@@ -268,7 +271,7 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
         tags: Callable[[DistributionRecord], dict[str, str]],
     ) -> Iterator[Finding | SkippedResource]:
         """Decide each distribution; Cost Explorer (``transfer``) is asked at most once and
-        only when there is a candidate, tags only for candidates."""
+        only when there is a candidate, tags only for the findings propose can open."""
         prices = ctx.prices.cloudfront
         target = settings.target_price_class
         dropped = prices.dropped_regions(ALL, target)
@@ -282,21 +285,40 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
             and set(prices.price_class_regions[d.price_class]) & set(dropped)
         ]
         usage: CloudFrontTransfer | None = None
+        wanted: list[tuple[DistributionRecord, Cost, float | None]] = []
         for distribution in distributions:
             if distribution.price_class is not None and distribution.price_class != ALL:
                 continue  # already on a cheaper class: not this rule's business
             reason = _skip_reason(distribution)
             if reason is None:
-                distribution = distribution.model_copy(update={"tags": tags(distribution)})
-                reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
-            if reason is None:
                 usage = usage or transfer()
                 cost, share = _saving(ctx, prices, target, dropped, usage, len(sharing))
                 reason = _threshold_reason(settings, cost, share)
                 if reason is None:
-                    yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+                    wanted.append((distribution, cost, share))
                     continue
             yield self.skipped(ctx, distribution.id, reason)
+        if not wanted or usage is None:
+            return
+        # CloudFront answers tags one distribution at a time: they are asked for the findings
+        # propose can open (ctx.to_confirm), never for every distribution. The rest stay
+        # findings; the plan's skip-tag pre-check reads the tags of the one it changes
+        # before any change.
+        untagged = [
+            self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+            for distribution, cost, share in wanted
+        ]
+        confirmed = {finding.resource_id for finding in ctx.to_confirm(untagged)}
+        for finding, (distribution, cost, share) in zip(untagged, wanted, strict=True):
+            if finding.resource_id not in confirmed:
+                yield finding
+                continue
+            distribution = distribution.model_copy(update={"tags": tags(distribution)})
+            reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
+            if reason is not None:
+                yield self.skipped(ctx, distribution.id, reason)
+            else:
+                yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
 
     def _finding(
         self,
@@ -319,16 +341,16 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
             deploy_timeout_minutes=settings.deploy_timeout_minutes,
         )
         evidence = [
-            Evidence(label="Price class", value=ALL, source="GetDistributionConfig"),
+            Evidence(label="Price class", value=ALL, source="ListDistributions"),
             Evidence(
                 label="Aliases",
                 value=", ".join(distribution.aliases) or "none",
-                source="GetDistributionConfig",
+                source="ListDistributions",
             ),
             Evidence(
                 label="Origins",
                 value=", ".join(distribution.origins) or "none",
-                source="GetDistributionConfig",
+                source="ListDistributions",
             ),
         ]
         if usage.available:

@@ -268,13 +268,44 @@ class DynamoDbProvisionedUnderused(Rule[DynamoDbUnderusedSettings, UnderusedTabl
         if not tables:
             return
         scaling = _namespace(ctx)
-        candidates: list[UnderusedTable] = []
+        candidates: list[tuple[TableCapacity, AutoScaling]] = []
         for table in tables:
             try:
-                auto_scaling = AutoScaling.of(table, *scaling)
+                candidates.append((table, AutoScaling.of(table, *scaling)))
             except NotJudged as error:
                 yield self.skipped(ctx, table.table_name, str(error))
+        if not candidates:
+            return
+        series = fetch_metrics(
+            ctx.client("cloudwatch"),
+            window,
+            [query for table, _ in candidates for query in _queries(table)],
+        )
+        for table, auto_scaling in candidates:
+            usage = usage_of(table, series)
+            limit = settings.max_utilization_percent
+            if max(usage.peak_read_percent, usage.peak_write_percent) >= limit:
+                yield self.skipped(
+                    ctx,
+                    table.table_name,
+                    f"not underused: the busiest hour used {usage.peak_read_percent:.1f}% of "
+                    f"read and {usage.peak_write_percent:.1f}% of write capacity "
+                    f"(max_utilization_percent={limit:g})",
+                )
                 continue
+            provisioned, on_demand = costs(ctx, table, usage, settings.lookback_days)
+            savings = provisioned - on_demand
+            if savings <= settings.min_monthly_savings_usd:
+                yield self.skipped(
+                    ctx,
+                    table.table_name,
+                    f"on-demand would cost ${on_demand:,.2f}/month for the traffic observed "
+                    f"against ${provisioned:,.2f} provisioned: saves ${savings:,.2f}, not over "
+                    f"min_monthly_savings_usd={settings.min_monthly_savings_usd:g}",
+                )
+                continue
+            # DynamoDB answers tags one table at a time: asked only for the would-be
+            # findings (the record keeps them, and the plan checks them unchanged).
             tags = tags_from_api(
                 item
                 for page in dynamodb.get_paginator("list_tags_of_resource").paginate(
@@ -286,46 +317,14 @@ class DynamoDbProvisionedUnderused(Rule[DynamoDbUnderusedSettings, UnderusedTabl
             if reason:
                 yield self.skipped(ctx, table.table_name, reason)
                 continue
-            candidates.append(
-                UnderusedTable(
-                    table=table,
-                    auto_scaling=auto_scaling,
-                    tags=tags,
-                    lookback_days=settings.lookback_days,
-                    skip_tag=ctx.exclusions.skip_tag,
-                    update_timeout_minutes=settings.update_timeout_minutes,
-                )
+            record = UnderusedTable(
+                table=table,
+                auto_scaling=auto_scaling,
+                tags=tags,
+                lookback_days=settings.lookback_days,
+                skip_tag=ctx.exclusions.skip_tag,
+                update_timeout_minutes=settings.update_timeout_minutes,
             )
-        if not candidates:
-            return
-        series = fetch_metrics(
-            ctx.client("cloudwatch"),
-            window,
-            [query for record in candidates for query in _queries(record.table)],
-        )
-        for record in candidates:
-            usage = usage_of(record.table, series)
-            limit = settings.max_utilization_percent
-            if max(usage.peak_read_percent, usage.peak_write_percent) >= limit:
-                yield self.skipped(
-                    ctx,
-                    record.table.table_name,
-                    f"not underused: the busiest hour used {usage.peak_read_percent:.1f}% of "
-                    f"read and {usage.peak_write_percent:.1f}% of write capacity "
-                    f"(max_utilization_percent={limit:g})",
-                )
-                continue
-            provisioned, on_demand = costs(ctx, record.table, usage, settings.lookback_days)
-            savings = provisioned - on_demand
-            if savings <= settings.min_monthly_savings_usd:
-                yield self.skipped(
-                    ctx,
-                    record.table.table_name,
-                    f"on-demand would cost ${on_demand:,.2f}/month for the traffic observed "
-                    f"against ${provisioned:,.2f} provisioned: saves ${savings:,.2f}, not over "
-                    f"min_monthly_savings_usd={settings.min_monthly_savings_usd:g}",
-                )
-                continue
             yield self._finding(ctx, settings, record, usage, provisioned, on_demand)
 
     def _finding(

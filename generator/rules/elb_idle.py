@@ -249,19 +249,31 @@ class ElbIdle(Rule[ElbIdleSettings, IdleLoadBalancer]):
         if not kept:
             return
         tags = _tags(elbv2, [item["LoadBalancerArn"] for item in kept])
-        candidates: list[LoadBalancerSpec] = []
+        listed: list[tuple[dict[str, Any], LoadBalancerSpec]] = []
         for item in kept:
-            arn = item["LoadBalancerArn"]
-            attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)
-            spec = parse_load_balancer(item, tags.get(arn, {}), attributes.get("Attributes", []))
+            spec = parse_load_balancer(item, tags.get(item["LoadBalancerArn"], {}), [])
             reason = self._skip_reason(ctx, settings, spec)
             if reason is not None:
-                yield self.skipped(ctx, arn, reason)
+                yield self.skipped(ctx, spec.arn, reason)
             else:
-                candidates.append(spec)
+                listed.append((item, spec))
+        # Traffic first, in batches; the one-load-balancer-at-a-time reads (attributes,
+        # listeners and their rules, target health) only for those without traffic, which
+        # the finding records: a busy load balancer costs no call of its own.
+        traffic = self._traffic(ctx, settings, [spec for _, spec in listed])
         idle: list[_Candidate] = []
-        traffic = self._traffic(ctx, settings, [c for c in candidates])
-        for spec in candidates:
+        for item, listed_spec in listed:
+            arn = listed_spec.arn
+            peak = traffic.get(arn)
+            if peak:
+                _, metric, _ = TRAFFIC[listed_spec.type]
+                yield self.skipped(ctx, arn, f"not idle: {metric} reached {peak:,.0f} on a day")
+                continue
+            attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)
+            spec = parse_load_balancer(item, listed_spec.tags, attributes.get("Attributes", []))
+            if spec.attributes.get(DELETION_PROTECTION) == "true":
+                yield self.skipped(ctx, arn, "deletion protection is on")
+                continue
             try:
                 listeners = _listeners(elbv2, spec.arn)
             except _Unsupported as error:
@@ -269,7 +281,7 @@ class ElbIdle(Rule[ElbIdleSettings, IdleLoadBalancer]):
                 continue
             healthy = _healthy_targets(elbv2, spec.arn)
             candidate = _Candidate(load_balancer=spec, listeners=listeners, healthy_targets=healthy)
-            reason, why = self._judge(ctx, settings, candidate, traffic.get(spec.arn))
+            reason, why = self._judge(ctx, settings, candidate, peak)
             if reason is not None:
                 yield self.skipped(ctx, spec.arn, reason)
             else:
@@ -298,8 +310,6 @@ class ElbIdle(Rule[ElbIdleSettings, IdleLoadBalancer]):
     def _skip_reason(
         self, ctx: ScanContext, settings: ElbIdleSettings, spec: LoadBalancerSpec
     ) -> str | None:
-        if spec.attributes.get(DELETION_PROTECTION) == "true":
-            return "deletion protection is on"
         stack = spec.tags.get(CLOUDFORMATION_STACK_TAG)
         if stack and settings.skip_cloudformation_managed:
             return f"belongs to CloudFormation stack {stack!r}: remove it from the stack instead"

@@ -113,6 +113,36 @@ class NotRecreatable(Exception):
     """The endpoint is one an undo could not bring back as it was."""
 
 
+def _not_judged(
+    settings: SageMakerEndpointIdleSettings, endpoint: Mapping[str, Any], window_start: datetime
+) -> str | None:
+    """Why DescribeEndpoint's answer alone leaves the endpoint alone, or None."""
+    status = endpoint.get("EndpointStatus")
+    if status != "InService":
+        return f"status is {status!r}, not InService"
+    modified = endpoint.get("LastModifiedTime") or endpoint.get("CreationTime")
+    if not isinstance(modified, datetime) or modified > window_start:
+        return (
+            f"unknown: created or updated within the last {settings.lookback_days} days "
+            f"({modified:%Y-%m-%d})"
+            if isinstance(modified, datetime)
+            else "unknown: DescribeEndpoint gives no creation or modification time"
+        )
+    if not _variant_names(endpoint):
+        return "unknown: DescribeEndpoint lists no production variant"
+    return None
+
+
+def _variant_names(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            str(item["VariantName"])
+            for item in endpoint.get("ProductionVariants") or []
+            if item.get("VariantName")
+        )
+    )
+
+
 def variants_of(endpoint: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[Variant, ...]:
     """The endpoint's production variants from its configuration, or NotRecreatable saying
     why CreateEndpoint with that configuration would not bring this endpoint back."""
@@ -277,48 +307,62 @@ class SageMakerEndpointIdle(Rule[SageMakerEndpointIdleSettings, IdleEndpoint]):
             for page in sagemaker.get_paginator("list_endpoints").paginate()
             for item in page.get("Endpoints", [])
         ]
-        candidates: list[IdleEndpoint] = []
+        # The endpoint's own answer first (status, age, variants); metrics in batches; the
+        # reads one endpoint at a time that the record needs (its configuration, models and
+        # tags) only for the endpoints without invocations.
+        listed: list[tuple[Mapping[str, Any], tuple[str, ...]]] = []
         for name in names:
             endpoint = sagemaker.describe_endpoint(EndpointName=name)
-            record, reason = self._record(ctx, settings, sagemaker, endpoint, window.start)
-            if record is None:
-                yield self.skipped(ctx, name, reason or "")
+            reason = _not_judged(settings, endpoint, window.start)
+            if reason is None:
+                listed.append((endpoint, _variant_names(endpoint)))
             else:
-                candidates.append(record)
-        if not candidates:
+                yield self.skipped(ctx, name, reason)
+        if not listed:
             return
         scaled = self._auto_scaled(ctx)
-        judged: list[IdleEndpoint] = []
-        for record in candidates:
-            registered = [
-                v.variant_name
-                for v in record.variants
-                if _scaling_resource(record.endpoint_name, v.variant_name) in scaled
-            ]
+        judged: list[tuple[Mapping[str, Any], tuple[str, ...]]] = []
+        for endpoint, variants in listed:
+            name = str(endpoint["EndpointName"])
+            registered = [v for v in variants if _scaling_resource(name, v) in scaled]
             if registered:
                 yield self.skipped(
                     ctx,
-                    record.endpoint_name,
+                    name,
                     f"variant {', '.join(registered)} is registered with Application Auto "
                     "Scaling: deleting the endpoint would leave its scaling target behind",
                 )
             else:
-                judged.append(record)
+                judged.append((endpoint, variants))
         if not judged:
             return
         series = fetch_metrics(
             ctx.client("cloudwatch"),
             window,
-            [_invocations(r.endpoint_name, v.variant_name) for r in judged for v in r.variants],
+            [_invocations(str(e["EndpointName"]), v) for e, variants in judged for v in variants],
         )
-        for record in judged:
-            counted = [series[f"{record.endpoint_name}/{v.variant_name}"] for v in record.variants]
+        for endpoint, variants in judged:
+            name = str(endpoint["EndpointName"])
+            counted = [series[f"{name}/{v}"] for v in variants]
             total = sum(sum(one.values) for one in counted)
             if total > 0:
                 yield self.skipped(
                     ctx,
-                    record.endpoint_name,
+                    name,
                     f"not idle: {total:,.0f} invocations in {settings.lookback_days} days",
+                )
+                continue
+            record, reason = self._record(ctx, settings, sagemaker, endpoint)
+            if record is None:
+                yield self.skipped(ctx, name, reason or "")
+                continue
+            recorded = tuple(sorted(v.variant_name for v in record.variants))
+            if recorded != tuple(sorted(variants)):
+                yield self.skipped(
+                    ctx,
+                    name,
+                    f"unknown: its configuration's variants ({', '.join(recorded)}) are not the "
+                    f"ones the endpoint runs ({', '.join(variants)})",
                 )
                 continue
             days = max((len(one.points) for one in counted), default=0)
@@ -330,21 +374,9 @@ class SageMakerEndpointIdle(Rule[SageMakerEndpointIdleSettings, IdleEndpoint]):
         settings: SageMakerEndpointIdleSettings,
         sagemaker: Any,
         endpoint: Mapping[str, Any],
-        window_start: datetime,
     ) -> tuple[IdleEndpoint | None, str | None]:
         """The endpoint's record, or why it is left alone."""
         name = str(endpoint["EndpointName"])
-        status = endpoint.get("EndpointStatus")
-        if status != "InService":
-            return None, f"status is {status!r}, not InService"
-        modified = endpoint.get("LastModifiedTime") or endpoint.get("CreationTime")
-        if not isinstance(modified, datetime) or modified > window_start:
-            return None, (
-                f"unknown: created or updated within the last {settings.lookback_days} days "
-                f"({modified:%Y-%m-%d})"
-                if isinstance(modified, datetime)
-                else "unknown: DescribeEndpoint gives no creation or modification time"
-            )
         config_name = str(endpoint.get("EndpointConfigName", ""))
         config = _describe_or_none(
             sagemaker.describe_endpoint_config, EndpointConfigName=config_name

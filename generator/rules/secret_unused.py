@@ -178,18 +178,32 @@ class SecretUnused(Rule[SecretUnusedSettings, UnusedSecret]):
         self, ctx: ScanContext, settings: SecretUnusedSettings
     ) -> Iterator[Finding | SkippedResource]:
         sm = ctx.client("secretsmanager")
+        unused: list[SecretSpec] = []
         for page in sm.get_paginator("list_secrets").paginate():
             for entry in page.get("SecretList", []):
                 listed = SecretSpec.from_api(entry)
                 reason = self._skip_reason(ctx, settings, listed)
                 if reason is None:
-                    # ListSecrets does not say whether a secret is replicated: ask.
-                    secret = SecretSpec.from_api(sm.describe_secret(SecretId=listed.arn))
-                    reason = self._skip_reason(ctx, settings, secret)
-                    if reason is None:
-                        yield self._finding(ctx, settings, secret)
-                        continue
+                    unused.append(listed)
+                else:
+                    yield self.skipped(ctx, listed.name, reason)
+        # ListSecrets does not say whether a secret is replicated, and Secrets Manager answers
+        # that one secret at a time (DescribeSecret): it is asked for the findings propose can
+        # open (ctx.to_confirm), never for every unused secret. The rest stay findings; the
+        # plan's pre-check (DescribeSecret: no replica) refuses a replicated one before
+        # anything is deleted.
+        unconfirmed = [self._finding(ctx, settings, secret) for secret in unused]
+        confirmed = {finding.resource_id for finding in ctx.to_confirm(unconfirmed)}
+        for finding, listed in zip(unconfirmed, unused, strict=True):
+            if finding.resource_id not in confirmed:
+                yield finding
+                continue
+            secret = SecretSpec.from_api(sm.describe_secret(SecretId=listed.arn))
+            reason = self._skip_reason(ctx, settings, secret)
+            if reason is not None:
                 yield self.skipped(ctx, listed.name, reason)
+            else:
+                yield self._finding(ctx, settings, secret)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: SecretUnusedSettings, secret: SecretSpec

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 from pydantic import JsonValue
 from rich.console import Console
@@ -73,8 +74,12 @@ def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # moto's backends are one per process: a test that ran earlier in this worker (the
+    # workflow harness's server, a mock_aws test) may have left snapshots and volumes behind.
+    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     try:
-        yield f"http://{host}:{port}"
+        yield url
     finally:
         server.stop()
 
