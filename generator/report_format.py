@@ -153,6 +153,7 @@ def net_of_backup_lines(report: FindingsReport) -> list[str]:
         if net is not None:
             lines.append(
                 f"{finding.resource_id}: {net.backup_words}; {net.net_words} {net.while_kept}"
+                f"{net.then_words}"
             )
     return lines
 

@@ -48,6 +48,29 @@ class NetSavings:
         return "while it is kept" if days is None else f"for the {days} days it is kept"
 
     @property
+    def then(self) -> NetSavings | None:
+        """What stays billed after the backup's first days (a volume's snapshot once the
+        Recycle Bin has let the volume go), with its own net figure."""
+        if self.backup.then is None:
+            return None
+        return NetSavings(
+            finding=self.finding, backup=self.backup.then, table_region=self.table_region
+        )
+
+    @property
+    def then_words(self) -> str:
+        """``", then <backup>; <net> until day N"``, or nothing when there is no second phase."""
+        then = self.then
+        if then is None:
+            return ""
+        until = (
+            "while it is kept"
+            if then.backup.kept_days is None
+            else f"until day {then.backup.kept_days}"
+        )
+        return f", then {then.backup_words}; {then.net_words} {until}"
+
+    @property
     def net_words(self) -> str:
         """The net figure in words, for a PR body or a scan line."""
         net = self.net_monthly_usd

@@ -3,9 +3,11 @@ through botocore's Stubber (so every request and response is checked against the
 service models), with moto's own snapshots moved into and out of the bin.
 
 `RecycleBin.client_for` gives the executor's (service, region) clients; `client` the scan
-context's. DeleteSnapshot goes to moto; a snapshot that carries the tag of one of the bin's
-rules is kept in the bin (the moto object itself, ID included), any other is gone, as AWS
-does. RestoreSnapshotFromRecycleBin puts the same object back.
+context's. DeleteSnapshot and DeleteVolume go to moto; a snapshot or volume that carries the
+tag of one of the bin's rules for its resource type is kept in the bin (the moto object
+itself, ID and tags included: moto keeps a deleted resource's tags), any other is gone, as
+AWS does. RestoreSnapshotFromRecycleBin and RestoreVolumeFromRecycleBin put the same object
+back.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class BinRule:
     tag: tuple[str, str]
     days: int
     status: str = "available"
+    resource_type: str = "EBS_SNAPSHOT"
 
 
 @dataclass
@@ -36,6 +39,8 @@ class RecycleBin:
     readable: bool = True
     kept: dict[str, tuple[Any, datetime, int]] = field(default_factory=dict)
     """Snapshot ID → (moto's snapshot object, entered, retention days)."""
+    kept_volumes: dict[str, tuple[Any, datetime, int]] = field(default_factory=dict)
+    """Volume ID → (moto's volume object, entered, retention days)."""
     calls: list[str] = field(default_factory=list)
 
     def _backend(self) -> Any:
@@ -79,7 +84,9 @@ class RecycleBin:
                 "RuleArn": f"arn:aws:rbin:{self.region}:{ACCOUNT}:rule/{rule.identifier}",
             }
             for rule in self.rules
-            if rule.tag in wanted and rule.status == "available"
+            if rule.tag in wanted
+            and rule.status == "available"
+            and rule.resource_type == params["ResourceType"]
         ]
         return self._answer("rbin", "list_rules", params, {"Rules": rules})
 
@@ -93,7 +100,7 @@ class RecycleBin:
             params,
             {
                 "Identifier": rule.identifier,
-                "ResourceType": "EBS_SNAPSHOT",
+                "ResourceType": rule.resource_type,
                 "RetentionPeriod": {
                     "RetentionPeriodValue": rule.days,
                     "RetentionPeriodUnit": "DAYS",
@@ -113,12 +120,69 @@ class RecycleBin:
         snapshot = self._backend().snapshots.get(sid)
         tags = self._backend().describe_tags(filters={"resource-id": [sid]})
         response: dict[str, Any] = moto.delete_snapshot(**params)
-        held = {(t["key"], t["value"]) for t in tags}
-        covering = [r for r in self.rules if r.status == "available" and r.tag in held]
-        if snapshot is not None and covering:
-            days = max(r.days for r in covering)
+        days = self._retention(tags, "EBS_SNAPSHOT")
+        if snapshot is not None and days:
             self.kept[sid] = (snapshot, datetime.now(UTC), days)
         return response
+
+    def _retention(self, tags: list[dict[str, str]], resource_type: str) -> int:
+        """Days the bin keeps a deleted resource with ``tags``; 0 when no rule covers it."""
+        held = {(t["key"], t["value"]) for t in tags}
+        return max(
+            (
+                r.days
+                for r in self.rules
+                if r.status == "available" and r.resource_type == resource_type and r.tag in held
+            ),
+            default=0,
+        )
+
+    def delete_volume(self, moto: Any, **params: Any) -> dict[str, Any]:
+        vid = params["VolumeId"]
+        if params.get("DryRun"):
+            return moto.delete_volume(**params)  # type: ignore[no-any-return]
+        volume = self._backend().volumes.get(vid)
+        tags = self._backend().describe_tags(filters={"resource-id": [vid]})
+        response: dict[str, Any] = moto.delete_volume(**params)
+        days = self._retention(tags, "EBS_VOLUME")
+        if volume is not None and days:
+            self.kept_volumes[vid] = (volume, datetime.now(UTC), days)
+        return response
+
+    def list_volumes_in_recycle_bin(self, **params: Any) -> dict[str, Any]:
+        entries = []
+        for vid in params.get("VolumeIds") or list(self.kept_volumes):
+            if vid in self.kept_volumes:
+                volume, entered, days = self.kept_volumes[vid]
+                entry = {
+                    "VolumeId": vid,
+                    "VolumeType": volume.volume_type,
+                    "Size": volume.size,
+                    "AvailabilityZone": volume.zone.name,
+                    "CreateTime": volume.create_time,
+                    "RecycleBinEnterTime": entered,
+                    "RecycleBinExitTime": entered + timedelta(days=days),
+                }
+                if volume.iops is not None:
+                    entry["Iops"] = volume.iops
+                if volume.throughput is not None:
+                    entry["Throughput"] = volume.throughput
+                entries.append(entry)
+        return self._answer("ec2", "list_volumes_in_recycle_bin", params, {"Volumes": entries})
+
+    def restore_volume_from_recycle_bin(self, **params: Any) -> dict[str, Any]:
+        vid = params["VolumeId"]
+        if vid not in self.kept_volumes:
+            return self._refuse(  # type: ignore[no-any-return]
+                "ec2", "restore_volume_from_recycle_bin", params, "InvalidVolume.NotFound"
+            )
+        if params.get("DryRun"):
+            return self._refuse(  # type: ignore[no-any-return]
+                "ec2", "restore_volume_from_recycle_bin", params, "DryRunOperation"
+            )
+        volume, _, _ = self.kept_volumes.pop(vid)
+        self._backend().volumes[vid] = volume
+        return self._answer("ec2", "restore_volume_from_recycle_bin", params, {"Return": True})
 
     def list_snapshots_in_recycle_bin(self, **params: Any) -> dict[str, Any]:
         entries = []
@@ -194,9 +258,14 @@ class _Ec2:
         self._rbin, self._moto = rbin, moto
         self.list_snapshots_in_recycle_bin = rbin.list_snapshots_in_recycle_bin
         self.restore_snapshot_from_recycle_bin = rbin.restore_snapshot_from_recycle_bin
+        self.list_volumes_in_recycle_bin = rbin.list_volumes_in_recycle_bin
+        self.restore_volume_from_recycle_bin = rbin.restore_volume_from_recycle_bin
 
     def delete_snapshot(self, **params: Any) -> dict[str, Any]:
         return self._rbin.delete_snapshot(self._moto, **params)
+
+    def delete_volume(self, **params: Any) -> dict[str, Any]:
+        return self._rbin.delete_volume(self._moto, **params)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._moto, name)

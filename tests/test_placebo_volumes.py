@@ -66,7 +66,13 @@ def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
                 exclusions=Exclusions(),
                 state=SeenState(None),
             )
-            list(detect_declared(EbsUnattached(), ctx, EbsUnattachedSettings(use_cloudtrail=False)))
+            list(
+                detect_declared(
+                    EbsUnattached(),
+                    ctx,
+                    EbsUnattachedSettings(use_cloudtrail=False, use_recycle_bin=False),
+                )
+            )
         return
     volumes = [VolumeSpec.from_api(v) for v in data.get("Volumes", [])]
     data.pop("NextToken", None)
@@ -91,7 +97,11 @@ def test_detection_runs_on_real_responses(capture: Path, tmp_path: Path):
     with Stubber(ec2) as stub:
         stub.add_response("describe_volumes", data, {"MaxResults": 500})
         items = list(
-            detect_declared(EbsUnattached(), ctx, EbsUnattachedSettings(use_cloudtrail=False))
+            detect_declared(
+                EbsUnattached(),
+                ctx,
+                EbsUnattachedSettings(use_cloudtrail=False, use_recycle_bin=False),
+            )
         )
     found = {i.resource_id for i in items if isinstance(i, Finding)}
     expected = {

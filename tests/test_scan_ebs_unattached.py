@@ -91,7 +91,11 @@ def test_a_volume_that_is_attached_again_restarts_its_clock(ec2, tmp_path: Path)
 
 
 def _context(ec2_client: Any, cloudtrail: Any, as_of: datetime, tmp_path: Path) -> ScanContext:
-    clients = {"ec2": ec2_client, "cloudtrail": cloudtrail}
+    clients = {
+        "ec2": ec2_client,
+        "cloudtrail": cloudtrail,
+        "rbin": boto3.client("rbin", region_name=REGION),
+    }
     return ScanContext(
         account_id=ACCOUNT,
         region=REGION,

@@ -102,6 +102,9 @@ class BackupCost:
     """Days after the apply the backup is kept (the rule's backup_retention_days), or None
     when nothing deletes it."""
     upper_bound: bool = True
+    then: BackupCost | None = None
+    """What stays billed once this backup's ``kept_days`` are over, until its own
+    ``kept_days`` after the apply (a volume in the Recycle Bin, then its snapshot alone)."""
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,14 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
-from generator.iam.scopes import NOT_SKIPPED, SNAPSHOT, ActionScope, Condition, Grant, only
+from generator.iam.scopes import NOT_SKIPPED, SNAPSHOT, ActionScope, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Lookup, Step, WaitFor
-from generator.manifest.paths import json_literal
 from generator.rules.base import (
     BackupCost,
     ManifestBody,
@@ -40,14 +38,25 @@ from generator.rules.base import (
 )
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck
+from generator.rules.recycle_bin import (
+    CARRIES_OUR_TAG,
+    GET_RULE_SCOPE,
+    RECYCLE_BIN_TAG,
+    RECYCLE_BIN_VALUE,
+    RecycleBinRule,
+    rule_precheck,
+    tag_call,
+    tag_scope,
+    tagged,
+    untag_scope,
+)
+from generator.rules.recycle_bin import covering_rule as _covering_rule
 
-RECYCLE_BIN_TAG = "reclaim:recycle-bin"
-RECYCLE_BIN_VALUE = "retain"
-"""The tag the customer-role Terraform's Recycle Bin rule matches, and the plan sets."""
+__all__ = ["RECYCLE_BIN_TAG", "RECYCLE_BIN_VALUE", "EbsSnapshotOrphaned", "RecycleBinRule"]
+
 _DLM_TAG = "aws:dlm:lifecycle-policy-id"
 _AWS_BACKUP_MARKS = ("AWS Backup", "AWSBackup")
 _NOT_FOUND = "InvalidSnapshot.NotFound"
-_ONLY_OUR_TAG = Condition("ForAllValues:StringEquals", "aws:TagKeys", (RECYCLE_BIN_TAG,))
 
 
 class OrphanedSnapshotSettings(RuleSettings):
@@ -59,13 +68,6 @@ class OrphanedSnapshotSettings(RuleSettings):
         description="A Recycle Bin rule counts as covering a snapshot only if it retains "
         "deleted snapshots at least this long (the time left to roll back).",
     )
-
-
-class RecycleBinRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    identifier: str
-    retention_days: int
 
 
 class OrphanedSnapshot(BaseModel):
@@ -96,18 +98,7 @@ def _in_bin(sid: str) -> AwsCall:
     )
 
 
-def _tag_call(operation: str, sid: str) -> AwsCall:
-    return AwsCall(
-        service="ec2",
-        operation=operation,
-        params={"Resources": [sid], "Tags": [{"Key": RECYCLE_BIN_TAG, "Value": RECYCLE_BIN_VALUE}]},
-    )
-
-
-_TAGGED = (
-    f"length(Snapshots[0].Tags[?Key == {json_literal(RECYCLE_BIN_TAG)} && "
-    f"Value == {json_literal(RECYCLE_BIN_VALUE)}] || `[]`) > `0`"
-)
+_TAGGED = tagged("Snapshots[0].Tags")
 
 
 def _as_recorded(snapshot: SnapshotSpec, root: str = "Snapshots[0]") -> tuple[Expectation, ...]:
@@ -174,49 +165,22 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
             }
         ),
         scopes={
-            "ec2:CreateTags": ActionScope(
-                grants=(
-                    Grant(
-                        (SNAPSHOT,),
-                        (
-                            NOT_SKIPPED,
-                            _ONLY_OUR_TAG,
-                            Condition(
-                                "StringEquals",
-                                f"aws:RequestTag/{RECYCLE_BIN_TAG}",
-                                (RECYCLE_BIN_VALUE,),
-                            ),
-                        ),
-                        "only the Recycle Bin tag, only on snapshots without the skip tag",
-                    ),
-                )
-            ),
+            "ec2:CreateTags": tag_scope(SNAPSHOT, "snapshots"),
             "ec2:DeleteSnapshot": ActionScope(
                 grants=(
                     Grant(
                         (SNAPSHOT,),
-                        (
-                            NOT_SKIPPED,
-                            Condition(
-                                "StringEquals",
-                                f"aws:ResourceTag/{RECYCLE_BIN_TAG}",
-                                (RECYCLE_BIN_VALUE,),
-                            ),
-                        ),
+                        (NOT_SKIPPED, CARRIES_OUR_TAG),
                         "only snapshots carrying the Recycle Bin tag (so a retention rule "
                         "keeps them), never one carrying the skip tag",
                     ),
                 )
             ),
-            "rbin:GetRule": only(
-                "arn:{partition}:rbin:{region}:{account}:rule/*", why="Recycle Bin rules"
-            ),
+            "rbin:GetRule": GET_RULE_SCOPE,
             "ec2:RestoreSnapshotFromRecycleBin": only(
                 SNAPSHOT, why="snapshots only, to undo a deletion"
             ),
-            "ec2:DeleteTags": ActionScope(
-                grants=(Grant((SNAPSHOT,), (_ONLY_OUR_TAG,), "only the Recycle Bin tag, on undo"),)
-            ),
+            "ec2:DeleteTags": untag_scope(SNAPSHOT),
         },
     )
 
@@ -397,7 +361,7 @@ def recycle_bin_deletion(
                 "tag",
                 f"Tag {sid} {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}, the tag Recycle Bin rule "
                 f"{rule.identifier} retains deleted snapshots by.",
-                _tag_call("CreateTags", sid),
+                tag_call("CreateTags", sid),
                 already_done=Lookup(call=_describe(sid), found_when=_TAGGED),
             )
         )
@@ -427,33 +391,7 @@ def recycle_bin_deletion(
         ),
         no_ami_precheck(sid),
         *prechecks,
-        steps.precheck(
-            "precheck-recycle-bin",
-            f"Confirm Recycle Bin rule {rule.identifier} is available, retains EBS "
-            f"snapshots tagged {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}, for "
-            f"{rule.retention_days} days.",
-            AwsCall(service="rbin", operation="GetRule", params={"Identifier": rule.identifier}),
-            Expectation(path="Status", equals="available", what="rule status"),
-            Expectation(path="ResourceType", equals="EBS_SNAPSHOT", what="resource type"),
-            Expectation(
-                path=(
-                    f"length(ResourceTags[?ResourceTagKey == {json_literal(RECYCLE_BIN_TAG)}"
-                    f" && ResourceTagValue == {json_literal(RECYCLE_BIN_VALUE)}] || `[]`)"
-                ),
-                equals=1,
-                what=f"rule matches {RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE}",
-            ),
-            Expectation(
-                path="RetentionPeriod.RetentionPeriodValue",
-                equals=rule.retention_days,
-                what="retention (days)",
-            ),
-            Expectation(
-                path="RetentionPeriod.RetentionPeriodUnit", equals="DAYS", what="retention unit"
-            ),
-            failure_hint="without this rule the deletion would be permanent: reclaim "
-            "deletes nothing the Recycle Bin does not keep",
-        ),
+        rule_precheck(rule, "EBS_SNAPSHOT"),
         steps.record(
             "record",
             f"Record {sid} in the journal: what the rollback's restore is checked against.",
@@ -469,7 +407,7 @@ def recycle_bin_deletion(
         # the tag is set, the dry run asks about the tag; once it is, about the delete.
         steps.dry_run(
             f"Ask EC2 whether tagging {sid} would be permitted (DryRun).",
-            _tag_call("CreateTags", sid),
+            tag_call("CreateTags", sid),
         )
         if tag_steps
         else steps.dry_run(
@@ -519,7 +457,7 @@ def recycle_bin_restore(snapshot: SnapshotSpec, rule: RecycleBinRule) -> Manifes
             steps.change(
                 "untag",
                 f"Remove the {RECYCLE_BIN_TAG} tag the apply added.",
-                _tag_call("DeleteTags", sid),
+                tag_call("DeleteTags", sid),
                 already_done=Lookup(call=_describe(sid), found_when=f"!({_TAGGED})"),
             )
         )
@@ -607,32 +545,10 @@ def _snapshots_backing_amis(ec2: Any) -> dict[str, str]:
 def covering_rule(ctx: ScanContext, min_retention_days: int) -> RecycleBinRule | None:
     """The tag-level rule retaining snapshots tagged reclaim:recycle-bin=retain longest,
     unlocked or not; None (and a warning) when none does or the Recycle Bin is unreadable."""
-    try:
-        pages = (
-            ctx.client("rbin")
-            .get_paginator("list_rules")
-            .paginate(
-                ResourceType="EBS_SNAPSHOT",
-                ResourceTags=[
-                    {"ResourceTagKey": RECYCLE_BIN_TAG, "ResourceTagValue": RECYCLE_BIN_VALUE}
-                ],
-            )
-        )
-        rules = [rule for page in pages for rule in page.get("Rules", [])]
-    except (ClientError, BotoCoreError) as error:
-        ctx.warn(
-            f"Recycle Bin rules unreadable ({error}): snapshot deletions are report-only, "
-            "since their deletion could not be shown to be undoable"
-        )
-        return None
-    usable = [
-        RecycleBinRule(
-            identifier=rule["Identifier"],
-            retention_days=int(rule["RetentionPeriod"]["RetentionPeriodValue"]),
-        )
-        for rule in rules
-        if (rule.get("RetentionPeriod") or {}).get("RetentionPeriodUnit") == "DAYS"
-        and int(rule["RetentionPeriod"]["RetentionPeriodValue"]) >= min_retention_days
-    ]
-    # AWS keeps a resource several rules match for the longest of their retentions.
-    return max(usable, key=lambda r: (r.retention_days, r.identifier), default=None)
+    return _covering_rule(
+        ctx,
+        "EBS_SNAPSHOT",
+        min_retention_days,
+        unreadable="snapshot deletions are report-only, since their deletion could not be "
+        "shown to be undoable",
+    )

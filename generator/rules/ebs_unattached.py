@@ -2,6 +2,13 @@
 
 Undo: a new volume from the snapshot, in the same zone, with the same type, size, IOPS,
 throughput, encryption, KMS key and tags (it gets a new volume ID).
+
+Where a tag-level Recycle Bin rule keeps EBS volumes tagged ``reclaim:recycle-bin=retain``
+(created by hand for now: the AWS provider reclaim's Terraform is tested with, 5.100, does not
+accept ``EBS_VOLUME``), the plan tags the volume and deletes it into the bin instead, and the
+undo is RestoreVolumeFromRecycleBin: the same volume, ID included, within the rule's retention
+(the PR states the deadline). The snapshot is taken either way and stays the long-term copy
+(generator.rules.ebs_volume_recycle_bin).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
 from generator.aws.listings import Listing
@@ -34,6 +41,7 @@ from generator.iam.scopes import (
     Condition,
     Grant,
     create_action,
+    only,
 )
 from generator.manifest import steps
 from generator.manifest.models import (
@@ -56,6 +64,21 @@ from generator.rules.base import (
 )
 from generator.rules.context import ScanContext
 from generator.rules.ebs_volume import VOLUMES, VolumeSpec, region_volumes, spec_expectations
+from generator.rules.ebs_volume_recycle_bin import (
+    BinnedVolume,
+    recycle_bin_backup_cost,
+    recycle_bin_plan,
+    recycle_bin_rollback,
+)
+from generator.rules.recycle_bin import (
+    GET_RULE_SCOPE,
+    RECYCLE_BIN_TAG,
+    RECYCLE_BIN_VALUE,
+    RecycleBinRule,
+    covering_rule,
+    tag_scope,
+    untag_scope,
+)
 from generator.state import state_key
 
 SNAPSHOT_POLL_SECONDS = 15
@@ -111,6 +134,21 @@ class EbsUnattachedSettings(RuleSettings):
         "(with the saving net of the snapshot for that long); after them, rule backup-expired "
         "proposes deleting it, never silently.",
     )
+    use_recycle_bin: bool = Field(
+        default=True,
+        description="Where a tag-level Recycle Bin rule keeps EBS volumes tagged "
+        f"{RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE} (`aws rbin create-rule --resource-type "
+        "EBS_VOLUME`, docs/rules.md), delete into it: /rollback then restores the same "
+        "volume, ID included. "
+        "Without such a rule, the volume is deleted after its snapshot as before.",
+    )
+    recycle_bin_min_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A Recycle Bin rule counts only if it keeps deleted volumes at least this "
+        "long (the time left to restore the same volume).",
+    )
 
 
 class UnattachedVolume(BaseModel):
@@ -124,6 +162,23 @@ class UnattachedVolume(BaseModel):
     skip_tag: str
     snapshot_timeout_minutes: int
     backup_retention_days: int
+    recycle_bin: RecycleBinRule | None = None
+    """The retention rule that keeps the deleted volume; None: deleted after its snapshot."""
+
+    @model_serializer(mode="wrap")
+    def _without_recycle_bin_when_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # The Recycle Bin came after findings were published: a record without a rule
+        # serializes byte for byte as it did before.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("recycle_bin") is None:
+            data.pop("recycle_bin", None)
+        return data
+
+    @property
+    def binned(self) -> BinnedVolume | None:
+        if self.recycle_bin is None:
+            return None
+        return BinnedVolume(self.volume, self.recycle_bin)
 
 
 def _client_token(plan_id: str) -> str:
@@ -137,10 +192,16 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     reversibility: ClassVar[Reversibility] = "full"
     docs: ClassVar[RuleDocs] = RuleDocs(
         finds="EBS volumes `available` for longer than `min_unattached_days` (7)",
-        change="snapshot, then DeleteVolume",
+        change=(
+            "snapshot, then DeleteVolume; where a tag-level Recycle Bin rule keeps volumes "
+            "tagged `reclaim:recycle-bin=retain`, tag the volume first and delete it into the "
+            "bin"
+        ),
         undo=(
             "CreateVolume from the snapshot in the same AZ with the same type, size, IOPS, "
-            "throughput, encryption, KMS key and tags (new volume ID)"
+            "throughput, encryption, KMS key and tags (new volume ID); from the Recycle Bin, "
+            "RestoreVolumeFromRecycleBin (same volume ID) within the rule's retention (the PR "
+            "states the deadline), then the tag is removed"
         ),
     )
     settings_model = EbsUnattachedSettings
@@ -155,13 +216,18 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     )
     listings: ClassVar[tuple[Listing, ...]] = (VOLUMES,)
     calls: ClassVar[RuleCalls] = RuleCalls(
-        scan=frozenset({("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents")}),
+        scan=frozenset(
+            {("ec2", "DescribeVolumes"), ("cloudtrail", "LookupEvents"), ("rbin", "ListRules")}
+        ),
         apply=frozenset(
             {
                 ("ec2", "DescribeVolumes"),
                 ("ec2", "DescribeSnapshots"),
                 ("ec2", "CreateSnapshot"),
                 ("ec2", "DeleteVolume"),
+                ("rbin", "GetRule"),
+                ("ec2", "CreateTags"),
+                ("ec2", "ListVolumesInRecycleBin"),
             }
         ),
         rollback=frozenset(
@@ -169,6 +235,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                 ("ec2", "DescribeSnapshots"),
                 ("ec2", "DescribeVolumes"),
                 ("ec2", "CreateVolume"),
+                ("ec2", "ListVolumesInRecycleBin"),
+                ("ec2", "RestoreVolumeFromRecycleBin"),
+                ("ec2", "DeleteTags"),
             }
         ),
         scopes={
@@ -195,6 +264,10 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             "ec2:DeleteVolume": ActionScope(
                 grants=(Grant((VOLUME,), (NOT_SKIPPED,), "never a volume carrying the skip tag"),),
             ),
+            "ec2:CreateTags": tag_scope(VOLUME, "volumes"),
+            "rbin:GetRule": GET_RULE_SCOPE,
+            "ec2:RestoreVolumeFromRecycleBin": only(VOLUME, why="volumes only, to undo a deletion"),
+            "ec2:DeleteTags": untag_scope(VOLUME),
             "ec2:CreateVolume": ActionScope(
                 grants=(
                     Grant(
@@ -230,6 +303,8 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
     ) -> Iterator[Finding | SkippedResource]:
         history: DetachHistory | None = None  # asked at the first candidate, not before
         candidates = 0
+        bin_rule: RecycleBinRule | None = None  # asked at the first finding, not before
+        bin_read = not settings.use_recycle_bin
         threshold = timedelta(days=settings.min_unattached_days)
         # The region's volumes, page by page from the listing every rule that reads them
         # shares: attached ones (state in-use, creating, ...) are not this rule's business.
@@ -259,7 +334,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                     f"under min_unattached_days={settings.min_unattached_days}",
                 )
                 continue
-            yield self._finding(ctx, settings, volume, since, source, source_note)
+            if not bin_read:
+                bin_rule, bin_read = self._recycle_bin(ctx, settings), True
+            yield self._finding(ctx, settings, volume, since, source, source_note, bin_rule)
         if history is not None and settings.use_cloudtrail and not history.available:
             ctx.warn(
                 f"{history.unavailable_reason}: detach times unknown, so "
@@ -275,6 +352,17 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
         if volume.multi_attach:
             return "Multi-Attach enabled: left to a human"
         return ctx.exclusions.reason_to_skip(volume.volume_id, volume.tags)
+
+    def _recycle_bin(
+        self, ctx: ScanContext, settings: EbsUnattachedSettings
+    ) -> RecycleBinRule | None:
+        return covering_rule(
+            ctx,
+            "EBS_VOLUME",
+            settings.recycle_bin_min_days,
+            unreadable="unattached volumes are deleted after their snapshot only, as without "
+            "a rule (a rollback makes a new volume); set use_recycle_bin: false to stop asking",
+        )
 
     def _detach_history(self, ctx: ScanContext, settings: EbsUnattachedSettings) -> DetachHistory:
         start = ctx.as_of - timedelta(days=settings.cloudtrail_lookback_days)
@@ -313,6 +401,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
         since: datetime,
         source: str,
         source_note: str,
+        bin_rule: RecycleBinRule | None,
     ) -> Finding:
         idle_days = (ctx.as_of - since).days
         cost = ctx.prices.volume_cost(
@@ -330,6 +419,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             skip_tag=ctx.exclusions.skip_tag,
             snapshot_timeout_minutes=settings.snapshot_timeout_minutes,
             backup_retention_days=settings.backup_retention_days,
+            recycle_bin=bin_rule,
         )
         evidence = [
             Evidence(label="State", value="available, no attachments", source="DescribeVolumes"),
@@ -349,6 +439,16 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                     label="Created from snapshot",
                     value=volume.source_snapshot_id,
                     source="DescribeVolumes",
+                )
+            )
+        if bin_rule is not None:
+            evidence.append(
+                Evidence(
+                    label="Recycle Bin",
+                    value=f"rule {bin_rule.identifier} keeps volumes tagged "
+                    f"{RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE} for {bin_rule.retention_days} days: "
+                    "deleted into it, the volume is restorable with its ID",
+                    source="rbin ListRules",
                 )
             )
         return self.new_finding(
@@ -373,6 +473,12 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
         return record.unattached_since
 
     def backup_cost(self, record: UnattachedVolume, prices: PriceTable) -> BackupCost:
+        snapshot = self._snapshot_cost(record, prices)
+        if record.binned is None:
+            return snapshot
+        return recycle_bin_backup_cost(record.binned, snapshot, prices)
+
+    def _snapshot_cost(self, record: UnattachedVolume, prices: PriceTable) -> BackupCost:
         volume = record.volume
         rate = prices.ebs.snapshot.standard_gib_month
         return BackupCost(
@@ -489,13 +595,17 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             f"The backup snapshot is kept {record.backup_retention_days} days after the apply "
             "(backup_retention_days); it costs about "
             f"${volume.size_gib * 0.05:.2f}/month at most (incremental data only).",
-            "/rollback restores from it: keep it those days. After them the scheduled scan "
+            ("" if record.binned else "/rollback restores from it: keep it those days. ")
+            + "After them the scheduled scan "
             "proposes deleting it (rule backup-expired) in a pull request of its own, or "
             f"reports it where no Recycle Bin rule would keep it (tag {PLAN_ID_TAG}={finding.id}).",
-            "A restore creates a new volume with a new ID from the snapshot.",
         ]
+        if record.binned is None:
+            notes.append("A restore creates a new volume with a new ID from the snapshot.")
         if len(volume.tags) != len(volume.restorable_tags):
             notes.append("Tags starting with 'aws:' are set by AWS and cannot be restored.")
+        if record.binned is not None:
+            return recycle_bin_plan(record.binned, plan_steps, notes)
         return ManifestBody(
             steps=plan_steps,
             notes=tuple(notes),
@@ -525,19 +635,22 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                 {"ResourceType": "volume", "Tags": tag_list(volume.restorable_tags)}
             ]
         live = "Volumes[?State == 'creating' || State == 'available' || State == 'in-use']"
-        rollback_steps = (
-            steps.precheck(
-                "precheck-deleted",
-                f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
-                AwsCall(
-                    service="ec2",
-                    operation="DescribeVolumes",
-                    params={"VolumeIds": [volume.volume_id]},
-                ),
-                expect_error="InvalidVolume.NotFound",
-                failure_hint="the volume exists, so there is nothing to restore: someone "
-                "restored it already, or journal.json claims a delete that did not happen",
+        precheck_deleted = steps.precheck(
+            "precheck-deleted",
+            f"Confirm {volume.volume_id} is still deleted: the apply took effect.",
+            AwsCall(
+                service="ec2",
+                operation="DescribeVolumes",
+                params={"VolumeIds": [volume.volume_id]},
             ),
+            expect_error="InvalidVolume.NotFound",
+            failure_hint="the volume exists, so there is nothing to restore: someone "
+            "restored it already, or journal.json claims a delete that did not happen",
+        )
+        if record.binned is not None:
+            return recycle_bin_rollback(record.binned, precheck_deleted)
+        rollback_steps = (
+            precheck_deleted,
             steps.precheck(
                 "precheck-backup",
                 f"Confirm the backup snapshot exists, is completed, is of {volume.volume_id}, "

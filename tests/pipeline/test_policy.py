@@ -73,15 +73,24 @@ def test_snapshots_may_only_be_created_with_the_plan_id_tag(policies: RolePolici
     assert on_snapshots and all(
         s["Condition"]["Null"] == {"aws:RequestTag/reclaim:plan-id": "false"} for s in on_snapshots
     )
-    # ebs-unattached tags only what it creates (its backup, its restored volume): each of its
-    # CreateTags grants is tag-on-create. Another rule may tag existing resources with its
-    # own grant (test_rules_sharing_an_action_each_keep_their_own_grant).
+    # ebs-unattached tags what it creates (its backup, its restored volume) with tag-on-create
+    # grants, and an existing volume only with the Recycle Bin tag (its bin variant), never
+    # one carrying the skip tag. Another rule may tag existing resources with its own grant
+    # (test_rules_sharing_an_action_each_keep_their_own_grant).
     own = role_policies([RULES["ebs-unattached"]], skip_tag="keep-me")
     tagging = _granting(_statements(own, "write"), "ec2:CreateTags")
-    assert {s["Condition"]["StringEquals"]["ec2:CreateAction"] for s in tagging} == {
+    on_create = [s for s in tagging if "ec2:CreateAction" in s["Condition"].get("StringEquals", {})]
+    assert {s["Condition"]["StringEquals"]["ec2:CreateAction"] for s in on_create} == {
         "CreateSnapshot",
         "CreateVolume",
     }
+    (existing,) = [s for s in tagging if s not in on_create]
+    assert existing["Resource"] == f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/*"
+    assert existing["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": "reclaim:recycle-bin"
+    }
+    assert existing["Condition"]["StringEquals"]["aws:RequestTag/reclaim:recycle-bin"] == "retain"
+    assert existing["Condition"]["Null"] == {"aws:ResourceTag/keep-me": "true"}
     # and the catalog's policy holds them unchanged, whatever other rules grant
     in_catalog = [_unnamed(s) for s in _granting(_statements(policies, "write"), "ec2:CreateTags")]
     assert all(_unnamed(s) in in_catalog for s in tagging)
