@@ -21,6 +21,8 @@ from typing import Any
 
 import boto3
 
+from generator.aws.tags import PLAN_ID_TAG
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -209,6 +211,24 @@ def snapshots(count: int) -> None:
         ec2.create_snapshot(VolumeId=volume)
 
 
+def reclaim_backups(count: int) -> None:
+    """Snapshots carrying reclaim's plan tag, each of another plan, none in a journal of
+    the default branch: backup-expired lists them all and keeps every one."""
+    ec2 = client("ec2")
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    for i in range(count):
+        ec2.create_snapshot(
+            VolumeId=volume,
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [{"Key": PLAN_ID_TAG, "Value": f"ebs-unattached-plan-{i}"}],
+                }
+            ],
+        )
+    ec2.delete_volume(VolumeId=volume)
+
+
 def repositories_with_untagged_images(count: int) -> None:
     ecr = client("ecr")
     for i in range(count):
@@ -310,4 +330,5 @@ POPULATIONS: dict[str, Population] = {
     ),
     "ebs-snapshot-orphaned": Population(orphaned_snapshots, days_later=400),
     "logs-retention": Population(log_groups, days_later=30),
+    "backup-expired": Population(reclaim_backups, days_later=400),
 }

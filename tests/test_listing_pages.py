@@ -137,7 +137,8 @@ def volume_rules(tmp_path: Path) -> Any:
         tmp_path,
         rules={
             **{name: {"enabled": False} for name in RULES},
-            "ebs-unattached": {"use_cloudtrail": False},
+            # the stand-in is EC2 alone: no CloudTrail, no Recycle Bin
+            "ebs-unattached": {"use_cloudtrail": False, "use_recycle_bin": False},
             "ebs-gp2-to-gp3": {"include_unattached": True},
         },
     )

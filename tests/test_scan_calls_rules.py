@@ -87,6 +87,16 @@ BOUNDS: dict[str, Bound] = {
             "ListRules": 1,  # Recycle Bin: does a retention rule keep deleted snapshots
         }
     ),
+    "backup-expired": Bound(
+        lambda n: {
+            "DescribeSnapshots": pages(n, 1000),  # reclaim's own, by a tag-key filter
+            # only when a journal of the default branch makes one expired: the region's
+            # volumes (restored from it?), AMIs, the Recycle Bin rule; none here
+            "DescribeVolumes": pages(n, 500),
+            "DescribeImages": 1,
+            "ListRules": 1,
+        }
+    ),
     "elb-idle": Bound(
         lambda n: {
             "DescribeLoadBalancers": pages(n, 50),  # moto's page; AWS's is up to 400
