@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
-    SerializerFunctionWrapHandler,
-    model_serializer,
 )
 
 from generator.state import FirstSeen
@@ -73,16 +71,10 @@ class Finding(_Frozen):
         description="The plan ID of the rolled-back plan this finding proposes again (its "
         "resource was restored by /rollback and its evidence changed materially since); the "
         "finding's own ID is then a new one (generator.findings.reproposal_id).",
-    )
-
-    @model_serializer(mode="wrap")
-    def _without_unset_supersedes(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Came after findings were published: left out when unset, so every finding and
         # manifest written before it serializes byte for byte as it did.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("supersedes") is None:
-            data.pop("supersedes", None)
-        return data
+        exclude_if=lambda supersedes: supersedes is None,
+    )
 
 
 def finding_id(rule: str, account: str, region: str, resource_id: str) -> str:
