@@ -235,13 +235,16 @@ def log_groups(count: int, *, gib: float = 100.0, named: str = "/aws/lambda/app"
 
     logs = boto3.client("logs", region_name=REGION)
     backend = logs_backends["123456789012"][REGION]
-    year_ago = int((AS_OF - timedelta(days=365)).timestamp() * 1000)
+    year_ago_at = (AS_OF - timedelta(days=365)).astimezone(UTC).replace(tzinfo=None)
+    year_ago = int(year_ago_at.replace(tzinfo=UTC).timestamp() * 1000)
     names = [f"{named}-{i:04d}" for i in range(count)]
     for name in names:
         logs.create_log_group(logGroupName=name)
         logs.create_log_stream(logGroupName=name, logStreamName="s")
         backend.groups[name].streams["s"].stored_bytes = int(gib * GIB)
-        backend.groups[name].creation_time = year_ago
+        group = backend.groups[name]
+        # moto keeps it as epoch milliseconds before 5.2.5, as a naive UTC datetime since
+        group.creation_time = year_ago_at if isinstance(group.creation_time, datetime) else year_ago
     return names
 
 

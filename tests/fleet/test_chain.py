@@ -409,6 +409,7 @@ def test_the_session_policy_is_sent_with_assume_role() -> None:
         "cost-optimization-hub:ListRecommendations",
         "ec2:DescribeRegions",
         "ec2:DescribeVolumes",
+        "rbin:ListRules",  # ebs-unattached: does a Recycle Bin rule keep deleted volumes
     ]
 
 
