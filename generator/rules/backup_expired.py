@@ -43,8 +43,6 @@ from generator.rules.base import BackupCost, ManifestBody, Rule, RuleCalls, Rule
 from generator.rules.context import ScanContext
 from generator.rules.ebs_snapshot import SnapshotSpec
 from generator.rules.ebs_snapshot_orphaned import (
-    RECYCLE_BIN_TAG,
-    RECYCLE_BIN_VALUE,
     EbsSnapshotOrphaned,
     RecycleBinRule,
     covering_rule,
@@ -53,6 +51,7 @@ from generator.rules.ebs_snapshot_orphaned import (
     recycle_bin_wait_cost,
 )
 from generator.rules.ebs_volume import VOLUMES, region_volumes
+from generator.rules.recycle_bin import snapshot_bin_evidence
 
 _TAGGED_BY_RECLAIM = [{"Name": "tag-key", "Values": [PLAN_ID_TAG]}]
 _PLAN_TAG_VALUE = f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value"
@@ -266,17 +265,7 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
                 label="Restores", value="no volume was created from it", source="DescribeVolumes"
             ),
             Evidence(label="AMI", value="backs no AMI of this account", source="DescribeImages"),
-            Evidence(
-                label="Recycle Bin",
-                value=(
-                    f"rule {rule.identifier} keeps snapshots tagged "
-                    f"{RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE} for {rule.retention_days} days"
-                    if rule
-                    else "no tag-level rule covers it: report-only (deleting it could not be "
-                    "undone); set recycle_bin_days in the customer-role Terraform"
-                ),
-                source="rbin ListRules",
-            ),
+            snapshot_bin_evidence(rule),
         ]
         finding = self.new_finding(
             ctx,

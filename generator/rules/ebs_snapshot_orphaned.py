@@ -45,6 +45,7 @@ from generator.rules.recycle_bin import (
     RECYCLE_BIN_VALUE,
     RecycleBinRule,
     rule_precheck,
+    snapshot_bin_evidence,
     tag_call,
     tag_scope,
     tagged,
@@ -288,17 +289,7 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
                 source="DescribeVolumes",
             ),
             Evidence(label="AMI", value="backs no AMI of this account", source="DescribeImages"),
-            Evidence(
-                label="Recycle Bin",
-                value=(
-                    f"rule {rule.identifier} keeps snapshots tagged "
-                    f"{RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE} for {rule.retention_days} days"
-                    if rule
-                    else "no tag-level rule covers it: report-only (deleting it could not be "
-                    "undone); set recycle_bin_days in the customer-role Terraform"
-                ),
-                source="rbin ListRules",
-            ),
+            snapshot_bin_evidence(rule),
         ]
         finding = self.new_finding(
             ctx,

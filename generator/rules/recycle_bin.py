@@ -21,6 +21,7 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from generator.findings import Evidence
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Condition, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Step
@@ -165,3 +166,19 @@ def untag_scope(resource: str) -> ActionScope:
 
 
 GET_RULE_SCOPE = only(RULE_ARN, why="Recycle Bin rules")
+
+
+def snapshot_bin_evidence(rule: RecycleBinRule | None) -> Evidence:
+    """What a snapshot deletion's finding says about the Recycle Bin: the rule that keeps it,
+    or why it is report-only without one."""
+    return Evidence(
+        label="Recycle Bin",
+        value=(
+            f"rule {rule.identifier} keeps snapshots tagged "
+            f"{RECYCLE_BIN_TAG}={RECYCLE_BIN_VALUE} for {rule.retention_days} days"
+            if rule
+            else "no tag-level rule covers it: report-only (deleting it could not be "
+            "undone); set recycle_bin_days in the customer-role Terraform"
+        ),
+        source="rbin ListRules",
+    )
