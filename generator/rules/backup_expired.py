@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +41,7 @@ from generator.manifest.models import AwsCall, Expectation
 from generator.manifest.paths import json_literal
 from generator.rules.base import BackupCost, ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_snapshot import SnapshotSpec
+from generator.rules.ebs_snapshot import SnapshotSpec, snapshots_backing_amis
 from generator.rules.ebs_snapshot_orphaned import (
     EbsSnapshotOrphaned,
     RecycleBinRule,
@@ -51,7 +51,7 @@ from generator.rules.ebs_snapshot_orphaned import (
     recycle_bin_wait_cost,
 )
 from generator.rules.ebs_volume import VOLUMES, region_volumes
-from generator.rules.recycle_bin import snapshot_bin_evidence
+from generator.rules.recycle_bin import kept_by_bin, snapshot_bin_evidence
 
 _TAGGED_BY_RECLAIM = [{"Name": "tag-key", "Values": [PLAN_ID_TAG]}]
 _PLAN_TAG_VALUE = f"Snapshots[0].Tags[?Key == {json_literal(PLAN_ID_TAG)}] | [0].Value"
@@ -146,7 +146,7 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
             for volume in region_volumes(ctx)
             if volume.get("SnapshotId")
         }
-        amis = _snapshots_backing_amis(ctx)
+        amis = snapshots_backing_amis(ctx)
         rule: RecycleBinRule | None = None
         rule_read = False
         for snapshot, history, retention in expired:
@@ -305,7 +305,7 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
         body = recycle_bin_deletion(
             finding,
             record.snapshot,
-            _covered(finding, record),
+            kept_by_bin(finding, record.recycle_bin, "deleting the backup"),
             record.skip_tag,
             prechecks=(
                 steps.precheck(
@@ -346,28 +346,6 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
         )
 
     def rollback(self, finding: Finding, record: ExpiredBackup) -> ManifestBody:
-        return recycle_bin_restore(record.snapshot, _covered(finding, record))
-
-
-def _covered(finding: Finding, record: ExpiredBackup) -> RecycleBinRule:
-    from generator.errors import ManifestError
-
-    if record.recycle_bin is None or finding.reversibility == "report-only":
-        raise ManifestError(
-            f"{finding.id} is report-only: no Recycle Bin rule covers it, so deleting the "
-            "backup could not be undone",
-            hint="set recycle_bin_days in the customer-role Terraform and scan again",
+        return recycle_bin_restore(
+            record.snapshot, kept_by_bin(finding, record.recycle_bin, "deleting the backup")
         )
-    return record.recycle_bin
-
-
-def _snapshots_backing_amis(ctx: ScanContext) -> dict[str, str]:
-    backing: dict[str, str] = {}
-    for page in ctx.pages("ec2", "describe_images", Owners=["self"]):
-        image: Any
-        for image in page.get("Images", []):
-            for mapping in image.get("BlockDeviceMappings") or []:
-                snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
-                if snapshot_id:
-                    backing[snapshot_id] = image["ImageId"]
-    return backing

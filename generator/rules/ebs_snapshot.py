@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from generator.aws.tags import tags_from_api
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Step
+from generator.rules.context import ScanContext
 
 GIB = 1024**3
 UNKNOWN_VOLUME = "vol-ffffffff"
@@ -90,3 +91,16 @@ def no_ami_precheck(snapshot_id: str) -> Step:
         ),
         Expectation(path="length(Images)", equals=0, what="AMIs using it"),
     )
+
+
+def snapshots_backing_amis(ctx: ScanContext) -> dict[str, str]:
+    """Snapshot ID -> the AMI it backs, for every AMI the account owns (one listing)."""
+    backing: dict[str, str] = {}
+    for page in ctx.pages("ec2", "describe_images", Owners=["self"]):
+        image: Any
+        for image in page.get("Images", []):
+            for mapping in image.get("BlockDeviceMappings") or []:
+                snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+                if snapshot_id:
+                    backing[snapshot_id] = image["ImageId"]
+    return backing

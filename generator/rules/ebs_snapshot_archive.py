@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +28,7 @@ from generator.manifest.models import AwsCall, Expectation, Lookup
 from generator.manifest.paths import json_literal
 from generator.rules.base import ManifestBody, Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck
+from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck, snapshots_backing_amis
 
 ARCHIVING = ("archival-in-progress", "archival-completed")
 RESTORING = ("permanent-restore-in-progress", "permanent-restore-completed")
@@ -140,7 +140,7 @@ class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
         ]
         if not snapshots:
             return
-        backing_amis = self._snapshots_backing_amis(ec2)
+        backing_amis = snapshots_backing_amis(ctx)
         standard_by_volume: dict[str, int] = {}
         for snapshot in snapshots:
             if snapshot.storage_tier == "standard":
@@ -155,17 +155,6 @@ class EbsSnapshotArchive(Rule[SnapshotArchiveSettings, ArchivableSnapshot]):
                     yield finding
                     continue
             yield self.skipped(ctx, snapshot.snapshot_id, reason or "")
-
-    def _snapshots_backing_amis(self, ec2: Any) -> dict[str, str]:
-        """Snapshot ID → the AMI it backs, for every AMI the account owns (one listing)."""
-        backing: dict[str, str] = {}
-        for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
-            for image in page.get("Images", []):
-                for mapping in image.get("BlockDeviceMappings") or []:
-                    snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
-                    if snapshot_id:
-                        backing[snapshot_id] = image["ImageId"]
-        return backing
 
     def _skip_reason(
         self,

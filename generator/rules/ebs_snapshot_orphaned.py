@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import Listing
 from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
@@ -37,13 +38,15 @@ from generator.rules.base import (
     RuleSettings,
 )
 from generator.rules.context import ScanContext
-from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck
+from generator.rules.ebs_snapshot import SnapshotSpec, no_ami_precheck, snapshots_backing_amis
+from generator.rules.ebs_volume import VOLUMES, region_volumes
 from generator.rules.recycle_bin import (
     CARRIES_OUR_TAG,
     GET_RULE_SCOPE,
     RECYCLE_BIN_TAG,
     RECYCLE_BIN_VALUE,
     RecycleBinRule,
+    kept_by_bin,
     rule_precheck,
     snapshot_bin_evidence,
     tag_call,
@@ -137,6 +140,9 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
     )
     settings_model = OrphanedSnapshotSettings
     record_model = OrphanedSnapshot
+    listings: ClassVar[tuple[Listing, ...]] = (
+        VOLUMES.read_whole("a snapshot is orphaned only if no volume of the region is its source"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {
@@ -199,12 +205,8 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
         ]
         if not snapshots:
             return
-        volumes = {
-            volume["VolumeId"]
-            for page in ec2.get_paginator("describe_volumes").paginate()
-            for volume in page.get("Volumes", [])
-        }
-        amis = _snapshots_backing_amis(ec2)
+        volumes = {volume["VolumeId"] for volume in region_volumes(ctx)}
+        amis = snapshots_backing_amis(ctx)
         rule: RecycleBinRule | None = None
         rule_read = False
         for snapshot in snapshots:
@@ -324,11 +326,16 @@ class EbsSnapshotOrphaned(Rule[OrphanedSnapshotSettings, OrphanedSnapshot]):
 
     def plan(self, finding: Finding, record: OrphanedSnapshot) -> ManifestBody:
         return recycle_bin_deletion(
-            finding, record.snapshot, _covered(finding, record), record.skip_tag
+            finding,
+            record.snapshot,
+            kept_by_bin(finding, record.recycle_bin, "its deletion"),
+            record.skip_tag,
         )
 
     def rollback(self, finding: Finding, record: OrphanedSnapshot) -> ManifestBody:
-        return recycle_bin_restore(record.snapshot, _covered(finding, record))
+        return recycle_bin_restore(
+            record.snapshot, kept_by_bin(finding, record.recycle_bin, "its deletion")
+        )
 
 
 def recycle_bin_deletion(
@@ -508,29 +515,6 @@ def recycle_bin_wait_cost(
             "then"
         ),
     )
-
-
-def _covered(finding: Finding, record: OrphanedSnapshot) -> RecycleBinRule:
-    from generator.errors import ManifestError
-
-    if record.recycle_bin is None or finding.reversibility == "report-only":
-        raise ManifestError(
-            f"{finding.id} is report-only: no Recycle Bin rule covers it, so its deletion could "
-            "not be undone",
-            hint="set recycle_bin_days in the customer-role Terraform and scan again",
-        )
-    return record.recycle_bin
-
-
-def _snapshots_backing_amis(ec2: Any) -> dict[str, str]:
-    backing: dict[str, str] = {}
-    for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
-        for image in page.get("Images", []):
-            for mapping in image.get("BlockDeviceMappings") or []:
-                snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
-                if snapshot_id:
-                    backing[snapshot_id] = image["ImageId"]
-    return backing
 
 
 def covering_rule(ctx: ScanContext, min_retention_days: int) -> RecycleBinRule | None:

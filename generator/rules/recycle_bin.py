@@ -21,7 +21,8 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from generator.findings import Evidence
+from generator.errors import ManifestError
+from generator.findings import Evidence, Finding
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Condition, Grant, only
 from generator.manifest import steps
 from generator.manifest.models import AwsCall, Expectation, Step
@@ -182,3 +183,15 @@ def snapshot_bin_evidence(rule: RecycleBinRule | None) -> Evidence:
         ),
         source="rbin ListRules",
     )
+
+
+def kept_by_bin(finding: Finding, rule: RecycleBinRule | None, deleting: str) -> RecycleBinRule:
+    """The Recycle Bin rule a deletion's manifests name; a report-only finding (no rule
+    covered it) is refused: ``deleting`` could not be undone."""
+    if rule is None or finding.reversibility == "report-only":
+        raise ManifestError(
+            f"{finding.id} is report-only: no Recycle Bin rule covers it, so {deleting} "
+            "could not be undone",
+            hint="set recycle_bin_days in the customer-role Terraform and scan again",
+        )
+    return rule
