@@ -251,20 +251,14 @@ class GitHubForge(Forge):
             self._sync_labels(held, proposal.labels)
             return ProposalResult(proposal.finding_id, Outcome.UPDATED, held.html_url)
         self._commit(proposal)
-        pull = self._write(
-            f"opening the pull request for {proposal.finding_id}",
-            lambda: self.repo.create_pull(
-                base=self.settings.base_branch,
-                head=proposal.branch,
-                title=proposal.title,
-                body=body,
-                maintainer_can_modify=True,
-            ),
+        pull = self._open_pull(
+            f"the pull request for {proposal.finding_id}",
+            proposal.branch,
+            proposal.title,
+            body,
+            proposal.labels,
         )
         pulls[proposal.finding_id] = pull
-        if proposal.labels:
-            self._add_labels(pull, proposal.labels)
-        self._request_reviews(pull)
         return ProposalResult(proposal.finding_id, Outcome.CREATED, pull.html_url)
 
     def _pr_body(self, proposal: Proposal, meta: ProposalMeta) -> str:
@@ -355,20 +349,33 @@ class GitHubForge(Forge):
                 lambda: held.edit(title=follow_up.title, body=body),
             )
             return ProposalResult(follow_up.finding_id, Outcome.UPDATED, held.html_url)
+        pull = self._open_pull(
+            f"the follow-up pull request for {follow_up.finding_id}",
+            follow_up.branch,
+            follow_up.title,
+            body,
+            follow_up.labels,
+        )
+        return ProposalResult(follow_up.finding_id, Outcome.CREATED, pull.html_url)
+
+    def _open_pull(
+        self, what: str, branch: str, title: str, body: str, labels: Sequence[str]
+    ) -> PullRequest:
+        """Open ``branch`` as a pull request on the base branch, labelled, reviewers asked."""
         pull = self._write(
-            f"opening the follow-up pull request for {follow_up.finding_id}",
+            f"opening {what}",
             lambda: self.repo.create_pull(
                 base=self.settings.base_branch,
-                head=follow_up.branch,
-                title=follow_up.title,
+                head=branch,
+                title=title,
                 body=body,
                 maintainer_can_modify=True,
             ),
         )
-        if follow_up.labels:
-            self._add_labels(pull, follow_up.labels)
+        if labels:
+            self._add_labels(pull, labels)
         self._request_reviews(pull)
-        return ProposalResult(follow_up.finding_id, Outcome.CREATED, pull.html_url)
+        return pull
 
     def _sync_labels(self, pull: PullRequest, wanted: Sequence[str]) -> None:
         current = {label.name for label in pull.labels}
