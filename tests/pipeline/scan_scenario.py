@@ -11,13 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from generator.pipeline.render import render_workflows
 from generator.pipeline.spec import Fleet, PipelineOptions
 from generator.rules import RULES
 from generator.state import FirstSeen, load_clocks
 from tests.github_standin.server import Exchange, GitHubStandIn
-from tests.pipeline.harness import JobRun, load_workflow, run_job
-from tests.pipeline.scenario import REPOSITORY, TOKEN, Pipeline, git
+from tests.pipeline.harness import JobRun, run_job
+from tests.pipeline.scenario import REPOSITORY, TOKEN, Pipeline, git, init_pipeline
 
 REGIONS = ("us-east-1", "eu-west-1")
 SHARDS = 3
@@ -92,15 +91,7 @@ def make_scan_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) ->
         skip_tag="reclaim:skip",
         remediations_dir="remediations",
     )
-    workflows = {}
-    for path, text in render_workflows(options, fleet).items():
-        (work / path).parent.mkdir(parents=True, exist_ok=True)
-        (work / path).write_text(text)
-        workflows[Path(path).stem] = load_workflow(work / path)
-    git(work, "add", ".")
-    git(work, "commit", "-q", "-m", "reclaim init")
-    git(work, "push", "-q", "origin", "HEAD:main")
-    return Pipeline(tmp_path, standin, work, moto_url, workflows)
+    return init_pipeline(tmp_path, standin, work, moto_url, options, fleet)
 
 
 def committed_clocks(pipeline: Pipeline) -> FirstSeen:

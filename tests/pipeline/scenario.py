@@ -97,6 +97,16 @@ class Pipeline:
             ]
             for _ in range(count)
         ]
+        self.propose_twice(monkeypatch)
+        opened = []
+        for volume in ids:
+            (pull,) = [p for p in self.standin.pulls.values() if p.head_ref.endswith(volume)]
+            opened.append((pull.number, pull.head_ref.removeprefix("reclaim/"), volume))
+        return opened
+
+    def propose_twice(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Two scans ten days apart (long enough unattached), as the scan workflow's propose
+        job runs them, and the state they leave committed."""
         monkeypatch.setattr(throttle, "_sleep", lambda _s: None)
         config = str(self.work / "reclaim.yml")
         now = datetime.now(UTC)
@@ -108,11 +118,6 @@ class Pipeline:
             assert result.exit_code == 0, result.output
         self.as_of = as_of
         self.commit_state()
-        opened = []
-        for volume in ids:
-            (pull,) = [p for p in self.standin.pulls.values() if p.head_ref.endswith(volume)]
-            opened.append((pull.number, pull.head_ref.removeprefix("reclaim/"), volume))
-        return opened
 
     def commit_state(self) -> None:
         """The first-seen clocks reach main, as the scan workflow's commit-state pushes them:
@@ -223,12 +228,26 @@ def make_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) -> Pipe
         skip_tag="reclaim:skip",
         remediations_dir="remediations",
     )
+    return init_pipeline(tmp_path, standin, work, moto_url, options, fleet)
+
+
+def init_pipeline(
+    tmp_path: Path,
+    standin: GitHubStandIn,
+    work: Path,
+    moto_url: str,
+    options: PipelineOptions,
+    fleet: Fleet,
+    message: str = "reclaim init",
+) -> Pipeline:
+    """What `reclaim init` writes for ``options`` and ``fleet``, committed in ``work`` (a
+    clone of the stand-in's repository, its reclaim.yml written) and pushed to main."""
     workflows = {}
     for path, text in render_workflows(options, fleet).items():
         (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).write_text(text)
         workflows[Path(path).stem] = load_workflow(work / path)
     git(work, "add", ".")
-    git(work, "commit", "-q", "-m", "reclaim init")
+    git(work, "commit", "-q", "-m", message)
     git(work, "push", "-q", "origin", "HEAD:main")
     return Pipeline(tmp_path, standin, work, moto_url, workflows)

@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from click.testing import CliRunner
 
-from generator.cli import main
-from generator.forge import throttle
 from generator.iac.terraform import Terraform
-from generator.pipeline.render import render_workflows
 from generator.pipeline.spec import Fleet, PipelineOptions
 from tests.github_standin.server import GitHubStandIn
 from tests.iac.roots import write_provider
-from tests.pipeline.harness import JobRun, load_workflow
-from tests.pipeline.scenario import REGION, REPOSITORY, TOKEN, Pipeline, git
+from tests.pipeline.harness import JobRun
+from tests.pipeline.scenario import REGION, REPOSITORY, TOKEN, Pipeline, git, init_pipeline
 from tests.pipeline.tools import terraform_plugin_dir, tool
 from tests.pipeline.webhooks import push, rollback_comment
 
@@ -126,31 +121,14 @@ def managed_pipeline(tmp_path: Path, standin: GitHubStandIn, moto_url: str) -> P
         state_objects=(f"arn:{{partition}}:s3:::{BUCKET}/{KEY}",),
         terraform=True,
     )
-    workflows = {}
-    for path, text in render_workflows(options, fleet).items():
-        (work / path).parent.mkdir(parents=True, exist_ok=True)
-        (work / path).write_text(text)
-        workflows[Path(path).stem] = load_workflow(work / path)
-    git(work, "add", ".")
-    git(work, "commit", "-q", "-m", "reclaim init; the storage root")
-    git(work, "push", "-q", "origin", "HEAD:main")
-    return Pipeline(tmp_path, standin, work, moto_url, workflows)
+    return init_pipeline(
+        tmp_path, standin, work, moto_url, options, fleet, "reclaim init; the storage root"
+    )
 
 
 def scan_and_propose(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two scans ten days apart (the volume is unattached long enough), as the scan
-    workflow's propose job runs them."""
-    monkeypatch.setattr(throttle, "_sleep", lambda _s: None)
-    config = str(pipeline.work / "reclaim.yml")
-    now = datetime.now(UTC)
-    for days in (0, 10):
-        as_of = (now + timedelta(days=days)).isoformat()
-        result = CliRunner().invoke(
-            main, ["propose", "--config", config, "--as-of", as_of], catch_exceptions=False
-        )
-        assert result.exit_code == 0, result.output
-    pipeline.as_of = as_of
-    pipeline.commit_state()
+    """Two scans ten days apart, as the scan workflow's propose job runs them."""
+    pipeline.propose_twice(monkeypatch)
 
 
 def state_ids(pipeline: Pipeline) -> dict[str, str]:
