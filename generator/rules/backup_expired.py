@@ -107,14 +107,7 @@ class BackupExpired(Rule[BackupExpiredSettings, ExpiredBackup]):
         VOLUMES.read_whole("a backup any volume of the region was restored from is kept"),
     )
     calls: ClassVar[RuleCalls] = RuleCalls(
-        scan=frozenset(
-            {
-                ("ec2", "DescribeSnapshots"),
-                ("ec2", "DescribeVolumes"),
-                ("ec2", "DescribeImages"),
-                ("rbin", "ListRules"),
-            }
-        ),
+        scan=EbsSnapshotOrphaned.calls.scan,
         apply=EbsSnapshotOrphaned.calls.apply,
         rollback=EbsSnapshotOrphaned.calls.rollback,
         scopes=EbsSnapshotOrphaned.calls.scopes,
