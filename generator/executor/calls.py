@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +34,22 @@ def _json_safe(value: Any) -> Any:
 
 def invoke(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """Call ``operation``; AWS errors become ``CallError`` with AWS's error code."""
+    return _answer(lambda: getattr(client, xform_name(operation))(**params))
+
+
+def invoke_all(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``invoke``, with every page of an operation botocore paginates merged into one
+    response: a question such as "did this plan start an export already?" must not be
+    answered from the first page alone (DescribeExportTasks answers 50 tasks a page)."""
+    method = xform_name(operation)
+    if not client.can_paginate(method):
+        return invoke(client, operation, params)
+    return _answer(lambda: client.get_paginator(method).paginate(**params).build_full_result())
+
+
+def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
-        response: dict[str, Any] = getattr(client, xform_name(operation))(**params)
+        response = call()
     except ClientError as error:
         details = error.response.get("Error", {})
         raise CallError(

@@ -40,6 +40,7 @@ from generator.executor.calls import (
     at_or_after,
     extract,
     invoke,
+    invoke_all,
     parse_time,
     time_in_message,
     unmet,
@@ -762,7 +763,7 @@ def _lookup(
     if lookup is None:
         return None
     try:
-        response = invoke(client, lookup.call.operation, resolve(lookup.call.params, scopes))
+        response = invoke_all(client, lookup.call.operation, resolve(lookup.call.params, scopes))
     except CallError as error:
         if lookup.found_on_error and error.code == lookup.found_on_error:
             return {}
