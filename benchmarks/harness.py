@@ -77,7 +77,9 @@ def child(module: str, *args: str) -> Iterator[Child]:
 
 @contextmanager
 def moto_server(*flags: str) -> Iterator[str]:
-    with child("benchmarks.moto_process", *flags) as server:
+    """moto in its own process; its Recycle Bin answers as an account without rules does
+    (moto has none: benchmarks.moto_process --empty-recycle-bin)."""
+    with child("benchmarks.moto_process", "--empty-recycle-bin", *flags) as server:
         yield f"http://127.0.0.1:{server.port}"
 
 

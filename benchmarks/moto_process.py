@@ -2,8 +2,14 @@
 does not share a GIL with the tool being measured. Prints its port; stops when stdin closes.
 
 Run: python -m benchmarks.moto_process [--index-cloudwatch] [--paginate-volumes]
+                                        [--empty-recycle-bin]
 
 --paginate-volumes: DescribeVolumes answers in pages as AWS does (benchmarks.moto_paging).
+
+--empty-recycle-bin: moto has no Recycle Bin (rbin answers HTTP 500, which a scan retries
+before it gives up on the optional evidence). With the flag, rbin ListRules is answered as
+AWS answers it for an account without retention rules: one page, no rules. Each tool then
+pays what it pays on AWS: one request per region for a rule that asks.
 
 --index-cloudwatch: moto answers GetMetricData by scanning every stored datapoint for every
 query and period (queries x periods x datapoints: ~2 billion steps for 1,000 instances x 3
@@ -130,7 +136,29 @@ def index_cloudwatch() -> None:
     CloudWatchBackend.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]
 
 
+def empty_recycle_bin() -> None:
+    import moto.moto_server.threaded_moto_server as threaded
+
+    dispatcher: Any = threaded.DomainDispatcherApplication  # type: ignore[attr-defined]
+
+    class WithEmptyRecycleBin(dispatcher):  # type: ignore[misc]
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            signed_for = environ.get("HTTP_AUTHORIZATION", "")
+            if "/rbin/aws4_request" in signed_for and environ.get("PATH_INFO") == "/list-rules":
+                body = b'{"Rules": []}'
+                start_response(
+                    "200 OK",
+                    [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            return super().__call__(environ, start_response)
+
+    threaded.DomainDispatcherApplication = WithEmptyRecycleBin  # type: ignore[attr-defined]
+
+
 if __name__ == "__main__":
+    if "--empty-recycle-bin" in sys.argv[1:]:
+        empty_recycle_bin()
     if "--index-cloudwatch" in sys.argv[1:]:
         index_cloudwatch()
     if "--paginate-volumes" in sys.argv[1:]:

@@ -22,7 +22,7 @@ import argparse
 import heapq
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -289,7 +289,7 @@ def _per_resource(count: RuleCount, resources: int) -> bool:
     )
 
 
-def _units(calls_of: dict[str, int], rules: dict[str, Any]) -> int:
+def _units(calls_of: dict[str, int], rules: Mapping[str, Any]) -> int:
     """Calls of one account: a regional rule in each region, a global one once."""
     return sum(n if rules[r].home_region else n * len(REGIONS) for r, n in calls_of.items())
 

@@ -150,3 +150,35 @@ def test_the_warning_is_in_the_findings_file_and_survives_merge_findings(
         == 0
     )
     assert json.loads(merged.read_text())["warnings"][0]["message"] == warning.message
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(500, "InternalServerException"), (400, "ThrottlingException")]
+)
+def test_a_failing_recycle_bin_gives_up_after_a_few_attempts_with_a_warning(
+    status: int, code: str
+) -> None:
+    """The Recycle Bin only refines the undo (restore from the bin instead of from the
+    snapshot), so an outage of it costs a few attempts and a warning, not the scan clients'
+    10 adaptive retries (which stalled a region ~90 s against an endpoint without rbin)."""
+    from dataclasses import replace
+
+    from generator.rules.recycle_bin import covering_rule
+    from tests.rule_harness import context
+
+    rbin = boto3.client("rbin", region_name="us-east-1", config=RETRY_CONFIG)
+    calls: list[int] = []
+    rbin.meta.events.register_first("before-send.rbin.ListRules", _failing(status, code, calls))
+    warnings: list[str] = []
+    ctx = replace(
+        context(as_of=datetime.now(UTC), client=lambda service: rbin), warn=warnings.append
+    )
+
+    rule = covering_rule(ctx, "EBS_VOLUME", 7, unreadable="the snapshot is the only backup")
+
+    assert rule is None
+    assert len(calls) == CLOUDTRAIL_MAX_ATTEMPTS < 10
+    assert warnings == [
+        f"Recycle Bin rules unreadable (ListRules failed {CLOUDTRAIL_MAX_ATTEMPTS} times: "
+        f"{code} (HTTP {status})): the snapshot is the only backup"
+    ]

@@ -21,6 +21,7 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from generator.aws.retries import GaveUp, bound_retries
 from generator.errors import ManifestError
 from generator.findings import Evidence, Finding
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Condition, Grant, only
@@ -60,10 +61,11 @@ def covering_rule(
     """The tag-level rule retaining ``resource_type`` tagged reclaim:recycle-bin=retain
     longest (at least ``min_days``), unlocked or not; None when none does, or (with a
     warning ending in ``unreadable``, the consequence) when the Recycle Bin is unreadable."""
+    rbin = ctx.client("rbin")
+    bound_retries(rbin, "rbin", "ListRules")  # optional evidence: never stall the scan
     try:
         pages = (
-            ctx.client("rbin")
-            .get_paginator("list_rules")
+            rbin.get_paginator("list_rules")
             .paginate(
                 ResourceType=resource_type,
                 ResourceTags=[
@@ -72,6 +74,12 @@ def covering_rule(
             )
         )
         rules = [rule for page in pages for rule in page.get("Rules", [])]
+    except GaveUp as gave_up:
+        ctx.warn(
+            f"Recycle Bin rules unreadable (ListRules failed {gave_up.attempts} times: "
+            f"{gave_up.what}): {unreadable}"
+        )
+        return None
     except (ClientError, BotoCoreError) as error:
         ctx.warn(f"Recycle Bin rules unreadable ({error}): {unreadable}")
         return None

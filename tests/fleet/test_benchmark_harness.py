@@ -31,6 +31,24 @@ def test_the_latency_proxy_delays_and_counts_every_request_to_moto():
         assert proxy_requests(proxied) == 1
 
 
+def test_the_benchmark_moto_answers_the_recycle_bin_as_an_account_without_rules():
+    """moto has no Recycle Bin: unpatched it answers HTTP 500, which a scan retries before it
+    warns; the benchmarks' moto answers as AWS does with no retention rules, in one call,
+    and everything else still reaches moto."""
+    with moto_server() as endpoint:
+        rbin = client(endpoint, "rbin")
+        calls: list[str] = []
+        rbin.meta.events.register("after-call.rbin.*", lambda **kw: calls.append(kw["event_name"]))
+        answer = rbin.list_rules(
+            ResourceType="EBS_VOLUME",
+            ResourceTags=[{"ResourceTagKey": "reclaim:recycle-bin", "ResourceTagValue": "retain"}],
+        )
+        assert answer["Rules"] == [] and len(calls) == 1
+        ec2 = client(endpoint, "ec2")
+        volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+        assert [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]] == [volume]
+
+
 def test_the_latency_proxy_turns_nagle_off_on_the_connections_it_accepts():
     """Its reply leaves in two writes; with Nagle on, the second waits ~40 ms for the
     client's delayed ACK: a delay on every request that the scenario did not ask for."""
