@@ -64,14 +64,11 @@ def covering_rule(
     rbin = ctx.client("rbin")
     bound_retries(rbin, "rbin", "ListRules")  # optional evidence: never stall the scan
     try:
-        pages = (
-            rbin.get_paginator("list_rules")
-            .paginate(
-                ResourceType=resource_type,
-                ResourceTags=[
-                    {"ResourceTagKey": RECYCLE_BIN_TAG, "ResourceTagValue": RECYCLE_BIN_VALUE}
-                ],
-            )
+        pages = rbin.get_paginator("list_rules").paginate(
+            ResourceType=resource_type,
+            ResourceTags=[
+                {"ResourceTagKey": RECYCLE_BIN_TAG, "ResourceTagValue": RECYCLE_BIN_VALUE}
+            ],
         )
         rules = [rule for page in pages for rule in page.get("Rules", [])]
     except GaveUp as gave_up:
