@@ -182,3 +182,42 @@ def test_a_failing_recycle_bin_gives_up_after_a_few_attempts_with_a_warning(
         f"Recycle Bin rules unreadable (ListRules failed {CLOUDTRAIL_MAX_ATTEMPTS} times: "
         f"{code} (HTTP {status})): the snapshot is the only backup"
     ]
+
+
+def test_failing_recommenders_give_up_after_a_few_attempts_and_are_unavailable() -> None:
+    """A second opinion refines a PR's comment, never the finding: an outage of Cost
+    Optimization Hub or Compute Optimizer costs a few attempts each, not 10 adaptive retries."""
+    from generator.aws.recommenders import second_opinion
+
+    clients = {
+        "cost-optimization-hub": boto3.client(
+            "cost-optimization-hub", region_name="us-east-1", config=RETRY_CONFIG
+        ),
+        "compute-optimizer": boto3.client(
+            "compute-optimizer", region_name="us-east-1", config=RETRY_CONFIG
+        ),
+    }
+    calls: dict[str, list[int]] = {"hub": [], "optimizer": []}
+    clients["cost-optimization-hub"].meta.events.register_first(
+        "before-send.cost-optimization-hub.ListRecommendations",
+        _failing(500, "InternalServerException", calls["hub"]),
+    )
+    clients["compute-optimizer"].meta.events.register_first(
+        "before-send.compute-optimizer.GetIdleRecommendations",
+        _failing(400, "ThrottlingException", calls["optimizer"]),
+    )
+
+    opinion = second_opinion(
+        lambda service, region: clients[service], "123456789012", "us-east-1", ["vol-1"]
+    )
+
+    assert [len(c) for c in calls.values()] == [CLOUDTRAIL_MAX_ATTEMPTS] * 2
+    assert opinion.opinions == {}
+    assert opinion.unavailable == {
+        "Cost Optimization Hub": (
+            f"failed {CLOUDTRAIL_MAX_ATTEMPTS} times (InternalServerException (HTTP 500))"
+        ),
+        "Compute Optimizer": (
+            f"failed {CLOUDTRAIL_MAX_ATTEMPTS} times (ThrottlingException (HTTP 400))"
+        ),
+    }

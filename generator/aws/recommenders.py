@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from generator.aws.retries import GaveUp, bound_retries
+
 Source = Literal["Cost Optimization Hub", "Compute Optimizer"]
 COH_REGION = "us-east-1"
 CALLS: frozenset[tuple[str, str]] = frozenset(
@@ -102,6 +104,7 @@ def _refusal(error: ClientError | BotoCoreError) -> str:
 
 
 def _hub(client: Any, account: str, region: str, ids: list[str]) -> list[AwsOpinion]:
+    bound_retries(client, "cost-optimization-hub", "ListRecommendations")
     found = []
     for start in range(0, len(ids), _COH_IDS_PER_CALL):
         pages = client.get_paginator("list_recommendations").paginate(
@@ -128,6 +131,7 @@ def _hub(client: Any, account: str, region: str, ids: list[str]) -> list[AwsOpin
 
 
 def _idle(client: Any, account: str, wanted: set[str]) -> list[AwsOpinion]:
+    bound_retries(client, "compute-optimizer", "GetIdleRecommendations")
     found = []
     params: dict[str, Any] = {"accountIds": [account]}
     while True:
@@ -177,6 +181,9 @@ def second_opinion(
     for source, ask in asks:
         try:
             opinions = ask()
+        except GaveUp as gave_up:  # a second opinion never stalls the proposal
+            result.unavailable[source] = f"failed {gave_up.attempts} times ({gave_up.what})"
+            continue
         except (ClientError, BotoCoreError) as error:
             result.unavailable[source] = _refusal(error)
             continue

@@ -1,7 +1,8 @@
 """Bounded retries for the data sources a rule can do without.
 
 A scan's clients retry up to 10 times (adaptive mode): right for the calls a scan cannot do
-without, too patient for CloudTrail or Cost Explorer, which only refine a decision. For
+without, too patient for the sources that only refine a decision or a comment: CloudTrail,
+Cost Explorer, the Recycle Bin's rules, Cost Optimization Hub and Compute Optimizer. For
 those, ``bound_retries`` stops a failing operation after a few attempts with ``GaveUp``; the
 caller turns that into "unavailable" and the scan warns instead of stalling for half a minute.
 """
