@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from generator import __version__
+from generator.console import LazyConsole
 from generator.errors import EXIT_CODE_HELP, ExitCode, ReclaimError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = LazyConsole(soft_wrap=True)
+err = LazyConsole(stderr=True, soft_wrap=True)
 
 
 def handles_errors(command: F) -> F:
@@ -31,6 +30,8 @@ def handles_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ReclaimError as error:
+            from rich.markup import escape
+
             # Messages hold brackets (`pip install "reclaim[demo]"`, `[a, b]`): never markup.
             err.print(f"[bold red]error:[/bold red] {escape(error.message)}", highlight=False)
             if error.hint:
@@ -177,13 +178,6 @@ def scan(
     from generator.config import load_config
     from generator.fileio import atomic_writer
     from generator.progress import progress_for
-    from generator.report_format import (
-        ScanDetails,
-        append_step_summary,
-        clock_waits,
-        print_report,
-    )
-    from generator.report_format import step_summary as summary_markdown
     from generator.report_stream import (
         ReportCollector,
         ReportSink,
@@ -224,6 +218,15 @@ def scan(
             shard=shard_info,
             progress=progress,
         )
+    # The report's tables need rich, which the first AWS request does not wait for.
+    from generator.report_format import (
+        ScanDetails,
+        append_step_summary,
+        clock_waits,
+        print_report,
+    )
+    from generator.report_format import step_summary as summary_markdown
+
     started = tally.started(when)
     details = ScanDetails(
         left_alone=tally.left_alone,
@@ -243,7 +246,7 @@ def scan(
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         sys.stdout.flush()
     elif not machine:
-        print_report(tally.report(when), fmt, out, tally.totals(), details)
+        print_report(tally.report(when), fmt, out.get(), tally.totals(), details)
         if tally.truncated:
             out.print(
                 "--output FILE keeps every finding" if output is None else f"all in {output}",
@@ -520,7 +523,7 @@ def propose(
         dashboard=config.forge.dashboard,
         iac=iac_index(config, sessions),
         repo_root=ops_repo_root(config),
-        realized=load_reading(realized_path, err),
+        realized=load_reading(realized_path, err.get()),
     )
     for result in outcome.results:
         note = f"  {result.note}" if result.note else ""
@@ -767,7 +770,7 @@ def apply(
     from generator.report_format import print_run
 
     executor = _executor(folder, config_path, actor, "apply", wait_seconds, as_of)
-    print_run(executor.apply(folder), out)
+    print_run(executor.apply(folder), out.get())
 
 
 @main.command()
@@ -790,7 +793,7 @@ def rollback(
     from generator.report_format import print_run
 
     executor = _executor(folder, config_path, actor, "rollback", wait_seconds, as_of)
-    print_run(executor.rollback(folder), out)
+    print_run(executor.rollback(folder), out.get())
 
 
 @main.command()
@@ -878,7 +881,7 @@ def demo(directory: Path) -> None:
     repository standing in for GitHub. Scan, propose, merge one PR, apply, roll back."""
     from generator.demo import run_demo
 
-    run_demo(directory, out)
+    run_demo(directory, out.get())
 
 
 @main.command()
@@ -961,7 +964,7 @@ def init(
     Options are remembered in .reclaim/pipeline.json."""
     from generator.pipeline.cli_support import init_command
 
-    init_command(directory, accounts, given, force=force, check=check, out=out, err=err)
+    init_command(directory, accounts, given, force=force, check=check, out=out.get(), err=err.get())
 
 
 @main.command()
@@ -979,7 +982,7 @@ def doctor(directory: Path, github_token: str | None, no_aws: bool) -> None:
     branch protection). Each problem is printed with its fix; exit 3 when any."""
     from generator.pipeline.doctor import doctor_command
 
-    doctor_command(directory, github_token=github_token, aws=not no_aws, out=out)
+    doctor_command(directory, github_token=github_token, aws=not no_aws, out=out.get())
 
 
 # ---- the steps of the generated workflows --------------------------------------------------
@@ -1022,7 +1025,7 @@ def gate_rollback(config_path: Path | None, event_path: Path) -> None:
     from generator.config import load_config
     from generator.pipeline.ci_commands import gate_rollback as run_gate
 
-    run_gate(load_config(config_path), event_path, repo=Path.cwd(), out=out)
+    run_gate(load_config(config_path), event_path, repo=Path.cwd(), out=out.get())
 
 
 @main.command("measure-savings")
@@ -1063,7 +1066,7 @@ def measure_savings(
             continue
         findings += list(_load_findings(path).findings)
     measure_savings_command(
-        load_config(config_path), parse_as_of(as_of), output, err=err, findings=findings
+        load_config(config_path), parse_as_of(as_of), output, err=err.get(), findings=findings
     )
 
 
@@ -1085,7 +1088,7 @@ def check_open(config_path: Path | None, as_of: str | None) -> None:
     from generator.pipeline.freshness import check_open_command
 
     run = check_open_command(
-        load_config(config_path), parse_as_of(as_of), repo_root=Path.cwd(), out=out, err=err
+        load_config(config_path), parse_as_of(as_of), repo_root=Path.cwd(), out=out.get(), err=err.get()
     )
     if not run.complete:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
@@ -1121,7 +1124,7 @@ def apply_merged(
         results_path,
         _workflow_executor_for(config_path, actor, as_of),
         repo=Path.cwd(),
-        out=out,
+        out=out.get(),
     )
     if results.failed:
         sys.exit(int(ExitCode.AWS))
@@ -1209,7 +1212,7 @@ def rollback_requested(
         results_path,
         _workflow_executor_for(config_path, actor, as_of),
         repo=Path.cwd(),
-        out=out,
+        out=out.get(),
         forge_for=lambda: forge_from_config(config),
     )
     if results.failed:
@@ -1228,7 +1231,7 @@ def commit_journals(config_path: Path | None, branch: str, message: str) -> None
     from generator.pipeline.ci_commands import push_journals
 
     push_journals(
-        load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out
+        load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out.get()
     )
 
 
@@ -1244,7 +1247,7 @@ def commit_state(config_path: Path | None, branch: str, message: str) -> None:
     from generator.config import load_config
     from generator.pipeline.ci_commands import push_state
 
-    push_state(load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out)
+    push_state(load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out.get())
 
 
 @main.command("validate-changed")
@@ -1279,8 +1282,8 @@ def validate_changed(
         event_path=event_path,
         summary_path=summary_path,
         repo=Path.cwd(),
-        out=out,
-        err=err,
+        out=out.get(),
+        err=err.get(),
     )
     if not valid:
         sys.exit(int(ExitCode.MANIFEST))
@@ -1296,5 +1299,5 @@ def comment_results(config_path: Path | None, results_path: Path) -> None:
     from generator.config import load_config
     from generator.pipeline.ci_commands import comment_results as run_comments
 
-    if not run_comments(load_config(config_path), results_path, repo=Path.cwd(), out=out, err=err):
+    if not run_comments(load_config(config_path), results_path, repo=Path.cwd(), out=out.get(), err=err.get()):
         sys.exit(int(ExitCode.FORGE))

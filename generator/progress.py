@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import IO, Any
-
-from rich.console import Console
+from typing import IO, TYPE_CHECKING, Any
 
 from generator.aws.fleet import UnitOutcome
 from generator.config import AccountConfig
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _describe(outcome: UnitOutcome) -> str:
@@ -132,6 +133,8 @@ def progress_for(stream: IO[str] | None = None) -> PlainProgress | RichProgress:
     in_ci = os.environ.get("CI", "").lower() == "true"
     if in_ci or not stream.isatty():
         return PlainProgress(stream)
+    from rich.console import Console
+
     return RichProgress(Console(file=stream))
 
 
@@ -258,4 +261,6 @@ def step_progress_for(
     in_ci = os.environ.get("CI", "").lower() == "true"
     if in_ci or not stream.isatty():
         return PlainStepProgress(stream, kind)
+    from rich.console import Console
+
     return RichStepProgress(Console(file=stream), kind)

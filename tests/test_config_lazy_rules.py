@@ -144,3 +144,37 @@ def test_a_catalog_entry_must_name_the_rule_its_class_declares() -> None:
     assert "ebs-detached" in catalog and not catalog.imported("ebs-detached")
     with pytest.raises(RuntimeError, match="is named 'ebs-unattached', not 'ebs-detached'"):
         catalog["ebs-detached"]
+
+
+def test_a_scan_sends_its_first_request_before_importing_rich(tmp_path: Path) -> None:
+    """The time to a scan's first AWS request is a start-up measure (benchmarks, row 4):
+    the consoles, progress bar and report tables import rich (~15 ms) when they first
+    print, after the scan has asked AWS. The first request is stopped here, unsent."""
+    (tmp_path / "reclaim.yml").write_text("regions: [us-east-1]\n" + _only("ebs-unattached"))
+    script = (
+        "import sys, botocore.endpoint\n"
+        "seen = []\n"
+        "def first(self, request):\n"
+        "    seen.append(sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.')))\n"
+        "    raise SystemExit(f'RICH-AT-FIRST-REQUEST {seen[0]}')\n"
+        "botocore.endpoint.Endpoint._send = first\n"
+        "sys.argv = ['reclaim', 'scan', '--config', 'reclaim.yml', '--no-step-summary']\n"
+        "from generator.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "CI": "true",
+        },
+    )
+
+    assert "RICH-AT-FIRST-REQUEST []" in done.stderr, done.stderr[-2000:]
