@@ -1088,7 +1088,11 @@ def check_open(config_path: Path | None, as_of: str | None) -> None:
     from generator.pipeline.freshness import check_open_command
 
     run = check_open_command(
-        load_config(config_path), parse_as_of(as_of), repo_root=Path.cwd(), out=out.get(), err=err.get()
+        load_config(config_path),
+        parse_as_of(as_of),
+        repo_root=Path.cwd(),
+        out=out.get(),
+        err=err.get(),
     )
     if not run.complete:
         sys.exit(int(ExitCode.FINDINGS_INCOMPLETE))
@@ -1247,7 +1251,9 @@ def commit_state(config_path: Path | None, branch: str, message: str) -> None:
     from generator.config import load_config
     from generator.pipeline.ci_commands import push_state
 
-    push_state(load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out.get())
+    push_state(
+        load_config(config_path), branch=branch, message=message, repo=Path.cwd(), out=out.get()
+    )
 
 
 @main.command("validate-changed")
@@ -1299,5 +1305,7 @@ def comment_results(config_path: Path | None, results_path: Path) -> None:
     from generator.config import load_config
     from generator.pipeline.ci_commands import comment_results as run_comments
 
-    if not run_comments(load_config(config_path), results_path, repo=Path.cwd(), out=out.get(), err=err.get()):
+    if not run_comments(
+        load_config(config_path), results_path, repo=Path.cwd(), out=out.get(), err=err.get()
+    ):
         sys.exit(int(ExitCode.FORGE))
