@@ -30,6 +30,18 @@ def _only(enabled: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fresh_env(**extra: str) -> dict[str, str]:
+    """A fresh interpreter's environment: this checkout, fake keys, nothing of ours."""
+    return {
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **extra,
+    }
+
+
 def _rule_modules_after(code: str, cwd: Path) -> list[str]:
     """The rule modules a fresh interpreter has imported after running ``code``."""
     script = (
@@ -42,13 +54,7 @@ def _rule_modules_after(code: str, cwd: Path) -> list[str]:
         capture_output=True,
         text=True,
         check=True,
-        env={
-            "PYTHONPATH": str(ROOT),
-            "PATH": "/usr/bin:/bin",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        },
+        env=_fresh_env(),
     ).stdout
     return list(json.loads(out.splitlines()[-1]))
 
@@ -167,14 +173,7 @@ def test_a_scan_sends_its_first_request_before_importing_rich(tmp_path: Path) ->
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={
-            "PYTHONPATH": str(ROOT),
-            "PATH": "/usr/bin:/bin",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "CI": "true",
-        },
+        env=_fresh_env(CI="true"),
     )
 
     assert "RICH-AT-FIRST-REQUEST []" in done.stderr, done.stderr[-2000:]
