@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from generator.aws.cloudtrail import DetachHistory, detach_history
 from generator.aws.listings import Listing
@@ -162,17 +162,10 @@ class UnattachedVolume(BaseModel):
     skip_tag: str
     snapshot_timeout_minutes: int
     backup_retention_days: int
-    recycle_bin: RecycleBinRule | None = None
+    # The Recycle Bin came after findings were published: a record without a rule
+    # serializes byte for byte as it did before (the field is left out, not null).
+    recycle_bin: RecycleBinRule | None = Field(default=None, exclude_if=lambda rule: rule is None)
     """The retention rule that keeps the deleted volume; None: deleted after its snapshot."""
-
-    @model_serializer(mode="wrap")
-    def _without_recycle_bin_when_none(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # The Recycle Bin came after findings were published: a record without a rule
-        # serializes byte for byte as it did before.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("recycle_bin") is None:
-            data.pop("recycle_bin", None)
-        return data
 
     @property
     def binned(self) -> BinnedVolume | None:
