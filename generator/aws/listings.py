@@ -2,10 +2,11 @@
 page.
 
 Several rules read the same inventory: ebs-unattached and ebs-gp2-to-gp3 both need every
-volume of a region, ec2-idle and eip-unassociated every address. Asked separately, each
-listing is paid twice (on the account's EC2 token bucket too). A rule declares the listings
-it reads (``Rule.listings``) and reads them through its context, ``ctx.listing(VOLUMES)``:
-an iterator of pages. The scan runs an account-region's rules that declare the same listing
+volume of a region, ec2-idle and eip-unassociated every address, ec2-idle and
+ec2-previous-generation every running instance. Asked separately, each listing is paid once
+per rule (on the account's token bucket too). A rule declares the listings it reads
+(``Rule.listings``) and reads them through its context, ``ctx.listing(VOLUMES)``: an
+iterator of pages. The scan runs an account-region's rules that declare the same listing
 together, each on a thread of its own (generator.aws.fleet), and the listing is fetched
 once: each page goes to every rule that declares it, and the next page is fetched only when
 every one of them has taken this one or is done. So a page is held while its readers work
@@ -17,7 +18,7 @@ Readers wait for each other page by page: a rule shares at most one paginated li
 (``Listing.paginated``), or two rules reading two of them in opposite orders would wait for
 each other for ever. A single-answer listing (DescribeAddresses) never waits: its one page
 waits for no reader, and after it the listing is over. So a rule may share any number of
-those beside its one paginated listing.
+those beside its one paginated listing (ec2-idle: the running instances, then the addresses).
 
 A shared answer is still checked against the declaration of every rule that reads it
 (``check``): reading a listing is making the call, as far as IAM is concerned.
