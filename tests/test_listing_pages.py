@@ -206,7 +206,7 @@ def test_every_declared_listing_says_what_botocore_says_of_its_pagination() -> N
 
     declared = [(name, listing) for name, rule in RULES.items() for listing in rule.listings]
     kinds = {listing.key for _, listing in declared}
-    assert len(kinds) >= 3  # the volumes, the addresses, the running instances
+    assert len(kinds) >= 4  # the volumes, the addresses, the instances, the DB instances
     for name, listing in declared:
         client = boto3.client(listing.service, region_name=REGION)
         assert listing.paginated == client.can_paginate(listing.operation), (name, listing)

@@ -1,6 +1,7 @@
-"""A listing two rules read costs one fetch per account-region, shared page by page:
-DescribeInstances for ec2-idle and ec2-previous-generation. Counted on moto through the
-whole scan (fleet, shared listings, declared-calls guard), as botocore sends the requests.
+"""A listing two or three rules read costs one fetch per account-region, shared page by
+page: DescribeInstances for ec2-idle and ec2-previous-generation, DescribeDBInstances for
+rds-idle, aurora-idle and extended-support. Counted on moto through the whole scan (fleet,
+shared listings, declared-calls guard), as botocore sends the requests.
 
 moto answers a listing in one page unless asked for fewer: ``Paged`` sets the page size on
 every request of an operation, so the sharing is seen over several pages. Each scan runs on
@@ -115,6 +116,24 @@ def quiet(aws: None) -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def no_engine_lifecycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto implements neither DescribeDBEngineVersions nor DescribeDBMajorEngineVersions:
+    here they know no version, so extended-support reads every DB instance and finds none
+    in paid support (its findings are tests/test_rule_extended_support.py's)."""
+    from moto.core.responses import ActionResult
+    from moto.rds.responses import RDSResponse
+
+    def versions(self: Any) -> ActionResult:
+        return ActionResult({"DBEngineVersions": []})
+
+    def majors(self: Any) -> ActionResult:
+        return ActionResult({"DBMajorEngineVersions": []})
+
+    monkeypatch.setattr(RDSResponse, "describe_db_engine_versions", versions, raising=False)
+    monkeypatch.setattr(RDSResponse, "describe_db_major_engine_versions", majors, raising=False)
+
+
 def launch_reservations(count: int, instance_type: str, region: str = REGION) -> None:
     """``count`` reservations of one running instance (moto pages DescribeInstances by
     reservation)."""
@@ -175,3 +194,50 @@ def test_ec2_idle_reads_the_addresses_after_its_instances_while_eip_unassociated
     assert log.count("DescribeInstances") == 2 and log.count("DescribeAddresses") == 1
     judged = {rule: len([*outcome(report, rule)[0], *outcome(report, rule)[1]]) for rule in rules}
     assert judged == {"ec2-idle": 8, "ec2-previous-generation": 8, "eip-unassociated": 3}
+
+
+DB_RULES: dict[str, dict[str, Any]] = {"rds-idle": {}, "aurora-idle": {}, "extended-support": {}}
+
+
+def twenty_a_page(log: CallLog) -> Paged:
+    return Paged(log, "DescribeDBInstances", "MaxRecords", 20)  # the least RDS answers
+
+
+def test_the_three_database_rules_share_one_describe_db_instances_and_judge_as_alone(
+    quiet: None, no_engine_lifecycles: None, tmp_path: Path
+) -> None:
+    scan_populations.rds_instances(21)
+    scan_populations.aurora_clusters(2)  # 23 DB instances in all: two pages
+
+    alone, together, report = alone_and_together(tmp_path, DB_RULES, twenty_a_page)
+
+    assert alone == {"rds-idle": 2, "aurora-idle": 2, "extended-support": 2}
+    assert together == 2  # the same two pages, for all three (was 6)
+    counts = {rule: sum(f.rule == rule for f in report.findings) for rule in DB_RULES}
+    assert counts["rds-idle"] == 21 and counts["aurora-idle"] == 2
+
+
+def test_aurora_idle_without_clusters_lists_no_db_instances_and_holds_nobody_up(
+    quiet: None, no_engine_lifecycles: None, tmp_path: Path
+) -> None:
+    """aurora-idle declares the listing but, with no cluster, never reads it: the others
+    read both pages without waiting for it (its unit's end releases it)."""
+    scan_populations.rds_instances(21)
+
+    alone, together, report = alone_and_together(tmp_path, DB_RULES, twenty_a_page)
+
+    assert alone == {"rds-idle": 2, "aurora-idle": 0, "extended-support": 2}
+    assert together == 2
+    assert sum(f.rule == "rds-idle" for f in report.findings) == 21
+
+
+def test_a_scan_of_no_instances_costs_one_listing_a_region(aws: None, tmp_path: Path) -> None:
+    log = CallLog()
+    run_scan(
+        tmp_path,
+        {**EC2_RULES, **DB_RULES},
+        RecordingSession(log),
+        regions=[REGION, OTHER_REGION],
+    )
+    assert log.count("DescribeInstances") == 2  # was 4
+    assert log.count("DescribeDBInstances") == 2  # was 4: aurora-idle reads none without clusters

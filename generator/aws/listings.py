@@ -3,7 +3,8 @@ page.
 
 Several rules read the same inventory: ebs-unattached and ebs-gp2-to-gp3 both need every
 volume of a region, ec2-idle and eip-unassociated every address, ec2-idle and
-ec2-previous-generation every running instance. Asked separately, each listing is paid once
+ec2-previous-generation every running instance, rds-idle, aurora-idle and extended-support
+every DB instance. Asked separately, each listing is paid once
 per rule (on the account's token bucket too). A rule declares the listings it reads
 (``Rule.listings``) and reads them through its context, ``ctx.listing(VOLUMES)``: an
 iterator of pages. The scan runs an account-region's rules that declare the same listing
