@@ -198,6 +198,20 @@ def test_every_rule_that_reads_the_region_volumes_declares_the_listing() -> None
     assert {name for name in readers if VOLUMES in RULES[name].listings} == readers
 
 
+def test_every_declared_listing_says_what_botocore_says_of_its_pagination() -> None:
+    """Whether a rule may share a listing beside another rests on ``Listing.paginated``
+    (generator.rules.base): a declaration botocore's model contradicts could let two
+    paginated listings into one rule. No network: can_paginate reads the model."""
+    import boto3
+
+    declared = [(name, listing) for name, rule in RULES.items() for listing in rule.listings]
+    kinds = {listing.key for _, listing in declared}
+    assert len(kinds) >= 4  # the volumes, the addresses, the instances, the DB instances
+    for name, listing in declared:
+        client = boto3.client(listing.service, region_name=REGION)
+        assert listing.paginated == client.can_paginate(listing.operation), (name, listing)
+
+
 class UnitsPeak(Counted):
     """Notes tracemalloc's peak when the units are all done (the report's first-seen
     clocks, one per idle resource by design, are handed over then)."""
@@ -358,6 +372,56 @@ def test_a_listing_of_one_answer_waits_for_no_reader_that_reads_it_later() -> No
     assert read_on_threads(store, client, ["early"]) == {"early": ["only"]}
     assert read_on_threads(store, client, ["late"]) == {"late": ["only"]}
     assert client.calls == 1
+
+
+class PagesAndOneAnswer(Pages):
+    """``list_items`` in pages, and ``get_answer``, not paginated, in one answer."""
+
+    answers = 0
+
+    def can_paginate(self, operation: str) -> bool:
+        return operation == LISTING.operation
+
+    def get_answer(self) -> dict[str, Any]:
+        self.answers += 1
+        return {"Items": ["only"]}
+
+
+ANSWER = Listing("svc", "get_answer", paginated=False)
+
+
+def test_readers_holding_a_page_of_each_listing_in_opposite_orders_never_wait_for_ever() -> None:
+    """What the guard allows (generator.rules.base), at its worst: one reader takes a page
+    of the paginated listing and reads the single-answer one before asking for the next
+    page, the other holds the single answer while it reads every page. Were the second
+    listing paginated too, each would wait for the other's next request for ever."""
+    client = PagesAndOneAnswer(3)
+    store = ListingStore(
+        {LISTING.key: {"pages-first", "answer-first"}, ANSWER.key: {"pages-first", "answer-first"}}
+    )
+    seen: dict[str, list[Any]] = {}
+
+    def read(reader: str, outer: Listing, inner: Listing) -> None:
+        listings = Listings(lambda service: client, store, reader=reader)
+        got: list[Any] = []
+        for page in listings.read(outer):
+            got.append(page["Items"][0])
+            if len(got) == 1:
+                got += [inside["Items"][0] for inside in listings.read(inner)]
+        seen[reader] = got
+        store.done(reader)
+
+    threads = [
+        threading.Thread(target=read, args=("pages-first", LISTING, ANSWER), daemon=True),
+        threading.Thread(target=read, args=("answer-first", ANSWER, LISTING), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "the readers waited for ever"
+    assert seen == {"pages-first": [0, "only", 1, 2], "answer-first": ["only", 0, 1, 2]}
+    assert client.calls == 3 and client.answers == 1 and store.fetched == 2
 
 
 # ---- the end of a streamed scan: the first-seen clocks written one at a time ------------

@@ -140,9 +140,9 @@ def test_remediation_is_declared_whole_or_not_at_all() -> None:
                 raise AssertionError
 
 
-def test_a_rule_shares_at_most_one_listing() -> None:
-    """Readers of a shared listing wait for each other page by page, so two rules each
-    reading two shared listings, in opposite orders, would wait for ever: refused when the
+def test_a_rule_shares_at_most_one_paginated_listing() -> None:
+    """Readers of a paginated shared listing wait for each other page by page, so two rules
+    each reading two of them, in opposite orders, would wait for ever: refused when the
     rule is declared, not found as a hung scan."""
     volumes, snapshots = Listing("ec2", "describe_volumes"), Listing("ec2", "describe_snapshots")
 
@@ -150,10 +150,31 @@ def test_a_rule_shares_at_most_one_listing() -> None:
         listings: ClassVar[tuple[Listing, ...]] = (volumes,)
 
     assert OneListing.listings == (volumes,)
-    with pytest.raises(TypeError, match="2 shared listings"):
+    with pytest.raises(TypeError, match=r"2 paginated shared listings \(describe_volumes, "):
 
         class TwoListings(ReportsEverything):
             listings: ClassVar[tuple[Listing, ...]] = (volumes, snapshots)
+
+
+def test_a_rule_may_share_single_answer_listings_beside_its_paginated_one() -> None:
+    """A single-answer listing's one page waits for no reader: it cannot take part in a
+    wait, so any number of them may be shared beside the one paginated listing."""
+    volumes = Listing("ec2", "describe_volumes")
+    addresses = Listing("ec2", "describe_addresses", paginated=False)
+    regions = Listing("ec2", "describe_regions", paginated=False)
+
+    class PagesAndAnswers(ReportsEverything):
+        listings: ClassVar[tuple[Listing, ...]] = (volumes, addresses, regions)
+
+    assert PagesAndAnswers.listings == (volumes, addresses, regions)
+    with pytest.raises(TypeError, match="2 paginated shared listings"):
+
+        class StillTwoPaginated(ReportsEverything):
+            listings: ClassVar[tuple[Listing, ...]] = (
+                volumes,
+                addresses,
+                Listing("ec2", "describe_snapshots"),
+            )
 
 
 def test_a_report_only_finding_is_in_the_scan_output_and_never_proposed() -> None:

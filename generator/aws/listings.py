@@ -2,10 +2,12 @@
 page.
 
 Several rules read the same inventory: ebs-unattached and ebs-gp2-to-gp3 both need every
-volume of a region, ec2-idle and eip-unassociated every address. Asked separately, each
-listing is paid twice (on the account's EC2 token bucket too). A rule declares the listings
-it reads (``Rule.listings``) and reads them through its context, ``ctx.listing(VOLUMES)``:
-an iterator of pages. The scan runs an account-region's rules that declare the same listing
+volume of a region, ec2-idle and eip-unassociated every address, ec2-idle and
+ec2-previous-generation every running instance, rds-idle, aurora-idle and extended-support
+every DB instance. Asked separately, each listing is paid once
+per rule (on the account's token bucket too). A rule declares the listings it reads
+(``Rule.listings``) and reads them through its context, ``ctx.listing(VOLUMES)``: an
+iterator of pages. The scan runs an account-region's rules that declare the same listing
 together, each on a thread of its own (generator.aws.fleet), and the listing is fetched
 once: each page goes to every rule that declares it, and the next page is fetched only when
 every one of them has taken this one or is done. So a page is held while its readers work
@@ -13,9 +15,11 @@ on it and no longer: a unit's memory is about one page whatever the number of re
 rule that must see the whole listing before it judges says so (``Listing.read_whole``) and
 keeps what it needs itself; a listing one answer long (DescribeAddresses) is whole anyway.
 
-Readers wait for each other page by page: a rule reads one shared listing at a time (it
-does not hold one listing's pages open while reading another's), or two rules reading two
-listings in opposite orders would wait for each other for ever.
+Readers wait for each other page by page: a rule shares at most one paginated listing
+(``Listing.paginated``), or two rules reading two of them in opposite orders would wait for
+each other for ever. A single-answer listing (DescribeAddresses) never waits: its one page
+waits for no reader, and after it the listing is over. So a rule may share any number of
+those beside its one paginated listing (ec2-idle: the running instances, then the addresses).
 
 A shared answer is still checked against the declaration of every rule that reads it
 (``check``): reading a listing is making the call, as far as IAM is concerned.
@@ -47,6 +51,10 @@ class Listing:
     service: str
     operation: str
     params: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    paginated: bool = field(default=True, compare=False, hash=False)
+    """Whether the operation answers in pages (False: one answer is the whole listing, and
+    its readers never wait for each other). Declared, and held to botocore's own model by
+    tests/test_listing_pages.py; the fetch still asks the client (``_source``)."""
     whole: str | None = field(default=None, compare=False, hash=False)
     """Why the rule that declares it must see every page before it judges (None: it
     judges page by page, holding nothing of a page once it has moved on)."""
@@ -61,7 +69,7 @@ class Listing:
         return replace(self, whole=why)
 
 
-ADDRESSES = Listing("ec2", "describe_addresses")
+ADDRESSES = Listing("ec2", "describe_addresses", paginated=False)
 """Every address of the region, in one answer (DescribeAddresses is not paginated)."""
 
 
@@ -81,7 +89,7 @@ Source = tuple[Iterator[Page], Callable[[Page], bool]]
 
 def _source(client: Any, listing: Listing) -> Source:
     can_paginate = getattr(client, "can_paginate", None)  # a test double may not say
-    paginated = can_paginate(listing.operation) if callable(can_paginate) else True
+    paginated = can_paginate(listing.operation) if callable(can_paginate) else listing.paginated
     if not paginated:
         return iter([getattr(client, listing.operation)(**listing.params)]), lambda page: True
     paginator = client.get_paginator(listing.operation)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import Listing
 from generator.aws.tags import tags_from_api
 from generator.findings import Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
@@ -36,6 +37,7 @@ from generator.rules.database_idle import (
     fetch_daily_peaks,
     judge_all,
 )
+from generator.rules.rds_instance import DB_INSTANCES
 
 DB_CLUSTER = "arn:{partition}:rds:{region}:{account}:cluster:*"
 DB_INSTANCE = "arn:{partition}:rds:{region}:{account}:db:*"
@@ -176,6 +178,9 @@ class AuroraIdle(Rule[AuroraIdleSettings, IdleAuroraCluster]):
     bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
         own=r"InstanceUsage", moved=r"Aurora:StorageUsage|RDS:ChargedBackupUsage"
     )
+    listings: ClassVar[tuple[Listing, ...]] = (
+        DB_INSTANCES.read_whole("a cluster's members are looked up by name in the listing"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {
@@ -213,10 +218,10 @@ class AuroraIdle(Rule[AuroraIdleSettings, IdleAuroraCluster]):
             for item in page.get("DBClusters", [])
         ]
         if not clusters:
-            return
+            return  # the DB instances are not read: the other readers do not wait for it
         classes = {
             item["DBInstanceIdentifier"]: item.get("DBInstanceClass", "unknown")
-            for page in rds.get_paginator("describe_db_instances").paginate()
+            for page in ctx.listing(DB_INSTANCES)  # the listing rds-idle reads too
             for item in page.get("DBInstances", [])
             if item.get("DBInstanceIdentifier")
         }

@@ -209,7 +209,8 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
     listings: ClassVar[tuple[Listing, ...]] = ()
     """The account-region listings the scan reads through ``ctx.listing`` and shares with
     other rules (generator.aws.listings): rules declaring the same one run together and
-    read each page as it comes. Judged page by page unless declared ``read_whole``."""
+    read each page as it comes. Judged page by page unless declared ``read_whole``. At
+    most one of them is paginated; single-answer ones (``paginated=False``) are not limited."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -222,12 +223,16 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 f"rule {cls.__name__}: a report-only rule declares no plan and no rollback; "
                 "any other declares both"
             )
-        if len(cls.listings) > 1:
-            # Readers of a shared listing wait for each other page by page: two rules
-            # reading two shared listings in opposite orders would wait for ever.
+        paginated = [listing.operation for listing in cls.listings if listing.paginated]
+        if len(paginated) > 1:
+            # Readers of a paginated shared listing wait for each other page by page: two
+            # rules reading two of them in opposite orders would wait for ever. A
+            # single-answer listing waits for no one, so any number of those may be shared.
             raise TypeError(
-                f"rule {cls.__name__}: declares {len(cls.listings)} shared listings; a rule "
-                "shares at most one (read any other through ctx.pages, which is its own)"
+                f"rule {cls.__name__}: declares {len(paginated)} paginated shared listings "
+                f"({', '.join(paginated)}); a rule shares at most one paginated listing, "
+                "beside any number of single-answer ones (read any other through ctx.pages, "
+                "which is its own)"
             )
 
     # ---- what a rule writes --------------------------------------------------------------

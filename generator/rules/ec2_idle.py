@@ -42,7 +42,7 @@ from generator.rules.base import (
     RuleSettings,
 )
 from generator.rules.context import ScanContext
-from generator.rules.ec2_instance import ASG_TAG, IncompleteInstance, InstanceSpec
+from generator.rules.ec2_instance import ASG_TAG, INSTANCES, IncompleteInstance, InstanceSpec
 
 MB = 1_000_000
 DAY_SECONDS = 86400
@@ -193,6 +193,7 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
         own=r"BoxUsage", moved=r"EBS:VolumeUsage", resource_level=True
     )
     listings: ClassVar[tuple[Listing, ...]] = (
+        INSTANCES.read_whole("the Auto Scaling and instance-type lookups ask for all at once"),
         ADDRESSES.read_whole("a public IP is an Elastic IP if it is anywhere in the listing"),
     )
     calls: ClassVar[RuleCalls] = RuleCalls(
@@ -255,10 +256,7 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
     ) -> Iterator[Finding | SkippedResource]:
         ec2 = ctx.client("ec2")
         running: list[InstanceSpec] = []
-        pages = ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
-        )
-        for page in pages:
+        for page in ctx.listing(INSTANCES):  # the listing ec2-previous-generation reads too
             for reservation in page.get("Reservations", []):
                 for item in reservation.get("Instances", []):
                     try:

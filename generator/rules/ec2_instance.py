@@ -12,9 +12,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from generator.aws.listings import Listing
 from generator.aws.tags import tags_from_api
 
 ASG_TAG = "aws:autoscaling:groupName"
+INSTANCE_PAGE_SIZE = 1000
+"""DescribeInstances' largest page (MaxResults): a page's memory is bounded, not the region's."""
+
+INSTANCES = Listing(
+    "ec2",
+    "describe_instances",
+    {
+        "Filters": [{"Name": "instance-state-name", "Values": ["running"]}],
+        "PaginationConfig": {"PageSize": INSTANCE_PAGE_SIZE},
+    },
+)
+"""The region's running instances, listed once for the rules that declare it (ec2-idle and
+ec2-previous-generation read the same pages)."""
 _REQUIRED = ("InstanceId", "InstanceType", "State", "LaunchTime")
 
 

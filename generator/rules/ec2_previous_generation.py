@@ -17,10 +17,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import Listing
 from generator.findings import Cost, Evidence, Finding, Reversibility, SkippedResource
 from generator.rules.base import Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
-from generator.rules.ec2_instance import IncompleteInstance, InstanceSpec
+from generator.rules.ec2_instance import INSTANCES, IncompleteInstance, InstanceSpec
 
 SUCCESSOR_FAMILY: Mapping[str, str] = {
     "t1": "t3",
@@ -137,6 +138,9 @@ class Ec2PreviousGeneration(Rule[Ec2PreviousGenerationSettings, PreviousGenerati
     )
     settings_model = Ec2PreviousGenerationSettings
     record_model = PreviousGenerationInstance
+    listings: ClassVar[tuple[Listing, ...]] = (
+        INSTANCES.read_whole("the candidates' types are asked in one DescribeInstanceTypes"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset({("ec2", "DescribeInstances"), ("ec2", "DescribeInstanceTypes")}),
         apply=frozenset(),
@@ -150,10 +154,7 @@ class Ec2PreviousGeneration(Rule[Ec2PreviousGenerationSettings, PreviousGenerati
     ) -> Iterator[Finding | SkippedResource]:
         ec2 = ctx.client("ec2")
         candidates: list[tuple[InstanceSpec, dict[str, Any]]] = []
-        pages = ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
-        )
-        for page in pages:
+        for page in ctx.listing(INSTANCES):  # the listing ec2-idle reads too
             for reservation in page.get("Reservations", []):
                 for item in reservation.get("Instances", []):
                     if family_of(str(item.get("InstanceType", ""))) not in SUCCESSOR_FAMILY:

@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from generator.aws.listings import Listing
 from generator.aws.tags import tags_from_api
 from generator.findings import Cost, Evidence, Finding, Reversibility, SkippedResource
 from generator.iam.scopes import DB_INSTANCE, EKS_CLUSTER, only
 from generator.rules.base import Rule, RuleCalls, RuleDocs, RuleSettings
 from generator.rules.context import ScanContext
+from generator.rules.rds_instance import DB_INSTANCES
 
 RDS_EXTENDED = "open-source-rds-extended-support"
 RDS_EXTENDED_DISABLED = "open-source-rds-extended-support-disabled"
@@ -103,6 +105,7 @@ class ExtendedSupport(Rule[ExtendedSupportSettings, ExtendedSupportRecord]):
     )
     settings_model = ExtendedSupportSettings
     record_model = ExtendedSupportRecord
+    listings: ClassVar[tuple[Listing, ...]] = (DB_INSTANCES,)
     calls: ClassVar[RuleCalls] = RuleCalls(
         scan=frozenset(
             {
@@ -138,7 +141,7 @@ class ExtendedSupport(Rule[ExtendedSupportSettings, ExtendedSupportRecord]):
         versions = _MajorVersions(rds)
         vcpus = _VcpuCounts(ctx)
         horizon = ctx.as_of + timedelta(days=settings.warn_days_before)
-        for page in rds.get_paginator("describe_db_instances").paginate():
+        for page in ctx.listing(DB_INSTANCES):  # the listing rds-idle reads too
             for item in page.get("DBInstances", []):
                 engine = item.get("Engine", "")
                 if engine not in ENGINES_WITH_EXTENDED_SUPPORT:

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.aws.listings import Listing
 from generator.aws.metrics import MetricQuery
 from generator.findings import Finding, Reversibility, SkippedResource
 from generator.iam.scopes import NOT_SKIPPED, ActionScope, Grant, only
@@ -36,7 +37,7 @@ from generator.rules.database_idle import (
     fetch_daily_peaks,
     judge,
 )
-from generator.rules.rds_instance import DbInstanceSpec, IncompleteDbInstance
+from generator.rules.rds_instance import DB_INSTANCES, DbInstanceSpec, IncompleteDbInstance
 
 DB_INSTANCE = "arn:{partition}:rds:{region}:{account}:db:*"
 STATE_POLL_SECONDS = 30
@@ -101,6 +102,9 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
     bill_footprint: ClassVar[BillFootprint | None] = BillFootprint(
         own=r"InstanceUsage|Multi-AZUsage", moved=r"RDS:ChargedBackupUsage"
     )
+    listings: ClassVar[tuple[Listing, ...]] = (
+        DB_INSTANCES.read_whole("the candidates' connections are asked in batched GetMetricData"),
+    )
     calls: ClassVar[RuleCalls] = RuleCalls(
         # DescribeEvents: the scheduled re-stop's check that AWS itself started a stopped
         # instance again (generator.pipeline.restarts), in the read policy with the rest.
@@ -137,7 +141,7 @@ class RdsIdle(Rule[RdsIdleSettings, IdleDbInstance]):
         self, ctx: ScanContext, settings: RdsIdleSettings
     ) -> Iterator[Finding | SkippedResource]:
         candidates: list[DbInstanceSpec] = []
-        for page in ctx.client("rds").get_paginator("describe_db_instances").paginate():
+        for page in ctx.listing(DB_INSTANCES):  # aurora-idle and extended-support read it too
             for item in page.get("DBInstances", []):
                 try:
                     instance = DbInstanceSpec.from_api(item)

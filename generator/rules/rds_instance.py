@@ -12,7 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from generator.aws.listings import Listing
 from generator.aws.tags import tags_from_api
+
+DB_INSTANCES = Listing("rds", "describe_db_instances")
+"""The region's DB instances, listed once for the rules that declare it (rds-idle,
+aurora-idle and extended-support read the same pages)."""
 
 _REQUIRED = ("DBInstanceIdentifier", "DBInstanceClass", "Engine", "DBInstanceStatus")
 
