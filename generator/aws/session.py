@@ -3,9 +3,11 @@
 Clients are shared by the scan's threads, one per (account, service, region): boto3
 clients are thread-safe, while building one costs tens of milliseconds of CPU (its class
 has a method per API operation), which measured as the largest cost of a fleet scan when
-every thread built its own. The session that builds them is not thread-safe, so it is
-only used under a lock. All sessions share one data loader, so the service models (EC2's
-is megabytes of JSON) are parsed once per process. Refreshable credentials lock their
+every thread built its own; the clients of all these sessions share one class per
+service (generator.aws.client_classes), most of what creating a client costs. The
+session that builds them is not thread-safe, so it is only used under a lock. All
+sessions share one data loader, so the service models (EC2's is megabytes of JSON) are
+parsed once per process. Refreshable credentials lock their
 own refresh, so one credentials object serves every client of an account. Responses parse
 their timestamps with generator.aws.timestamps (the standard library, not dateutil).
 """
@@ -24,6 +26,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Credent
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator import __version__
+from generator.aws.client_classes import share_classes
 from generator.aws.timestamps import response_parser_factory
 from generator.errors import AwsCallFailed, CredentialsError
 from generator.service_models import shared_loader
@@ -65,7 +68,7 @@ def new_session(credentials: Credentials | None = None) -> boto3.Session:
     if credentials is not None:
         resolver = CredentialResolver([_GivenCredentials(credentials)])
         core.register_component("credential_provider", resolver)
-    return boto3.Session(botocore_session=core)
+    return share_classes(boto3.Session(botocore_session=core))
 
 
 class AccountSession:
