@@ -30,6 +30,7 @@ from generator.forge.base import (
     ProposalResult,
     ProposalState,
 )
+from generator.held import material_increase
 
 UnitKey = tuple[str, str, str]
 """(rule, account, region)"""
@@ -92,12 +93,6 @@ class SyncPlan:
     """Decided without any write."""
 
 
-def _material_increase(now: float, before: float, ratio: float) -> bool:
-    if before <= 0:
-        return now > 0
-    return now / before >= ratio
-
-
 def _stale_reason(existing: ExistingProposal, scope: ScanScope, as_of: str) -> str:
     skipped = scope.skipped.get(existing.finding_id)
     if skipped:
@@ -153,7 +148,7 @@ def plan_sync(
                     proposal.finding_id, Outcome.ALREADY_MERGED, held.reference, note=note
                 )
             )
-        elif _material_increase(proposal.monthly_usd, held.monthly_usd, limits.reopen_cost_ratio):
+        elif material_increase(proposal.monthly_usd, held.monthly_usd, limits.reopen_cost_ratio):
             candidates.append(Create(_with_reproposal_note(proposal, held), previous=held))
         else:
             settled.append(
