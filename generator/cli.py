@@ -485,7 +485,9 @@ def propose(
     Unchanged PRs get no write; stale ones are closed with the reason (only within scan units
     that completed); PRs a human closed are not reopened; new PRs respect forge.max_open_prs
     and forge.max_new_prs_per_run (highest savings first) and the rest wait on the
-    dashboard. Exit code 8 when the forge stopped the run (rate limit, refused request): what
+    dashboard. Then it writes proposals.json beside the state file: the findings it holds
+    (open, merged, declined), so that the next scan confirms the findings it will open
+    next. Exit code 8 when the forge stopped the run (rate limit, refused request): what
     remains is listed and the next run continues."""
     from generator.config import load_config
     from generator.pipeline.realized_savings import load_reading
@@ -496,6 +498,7 @@ def propose(
         ops_repo_root,
         remediations_in_repo,
         sync_proposals,
+        write_proposals_file,
     )
     from generator.scan import chain_sessions, with_default_regions
     from generator.scan import scan as run_scan
@@ -525,6 +528,8 @@ def propose(
         repo_root=ops_repo_root(config),
         realized=load_reading(realized_path, err.get()),
     )
+    # Also after a forge error: the writes made are held, those not reached are not.
+    write_proposals_file(config, outcome)
     for result in outcome.results:
         note = f"  {result.note}" if result.note else ""
         at = f"  ({result.reference})" if result.reference else ""

@@ -21,8 +21,16 @@ from generator.findings import Finding, FindingsReport
 from generator.forge.base import Forge, Proposal, ProposalResult
 from generator.forge.dashboard import render_dashboard
 from generator.forge.local import LocalGitForge
-from generator.forge.sync import Limits, ScanScope, SyncReport, plan_sync, run_sync
+from generator.forge.sync import (
+    Limits,
+    ScanScope,
+    SyncReport,
+    held_after,
+    plan_sync,
+    run_sync,
+)
 from generator.forge.track_record import track_record
+from generator.held import proposals_path, write_held
 from generator.planner import Remediation, executable, plan_finding
 from generator.realized import RealizedReport, applied_changes
 
@@ -199,7 +207,19 @@ def sync_proposals(
         if dashboard
         else None
     )
-    return run_sync(forge, plan, render)
+    outcome = run_sync(forge, plan, render)
+    outcome.held = held_after(existing, outcome.results, report.as_of)
+    return outcome
+
+
+def write_proposals_file(config: ReclaimConfig, outcome: SyncReport) -> Path | None:
+    """The proposals file beside the state file (generator.held), which the next scan reads
+    to confirm the findings propose will open rather than the ones it holds."""
+    if outcome.held is None:
+        return None
+    path = proposals_path(config.state_path)
+    write_held(path, outcome.held)
+    return path
 
 
 def ops_repo_root(config: ReclaimConfig) -> Path:

@@ -152,3 +152,39 @@ def test_closing_stale_proposals_frees_their_slots_and_closes_come_first():
         Limits(max_open=1, max_new_per_run=5),
     )
     assert [type(a) for a in plan.actions] == [Close, Create]
+
+
+# ---- what the next scan reads: held_after ----------------------------------------------
+
+
+def test_held_after_applies_the_syncs_writes_to_what_the_forge_held():
+    from datetime import UTC, datetime
+
+    from generator.forge.base import ProposalResult
+    from generator.forge.sync import held_after
+
+    existing = {
+        e.finding_id: e
+        for e in (
+            held(1, ProposalState.OPEN),
+            held(2, ProposalState.MERGED),
+            held(3, ProposalState.CLOSED_BY_HUMAN, usd=7.5),
+            held(4, ProposalState.CLOSED_BY_RECLAIM),
+            held(5, ProposalState.OPEN),
+            held(6, ProposalState.CLOSED_BY_HUMAN),
+        )
+    }
+    results = [
+        ProposalResult(fid(5), Outcome.CLOSED, "#5"),  # stale: a candidate again
+        ProposalResult(fid(4), Outcome.CREATED, "#14"),  # reclaim's close, reopened
+        ProposalResult(fid(6), Outcome.REPROPOSED, "#16"),  # declined, saving grew
+        ProposalResult(fid(7), Outcome.WAITING, ""),  # no slot: not held
+    ]
+    as_of = datetime(2026, 3, 1, tzinfo=UTC)
+
+    written = held_after(existing, results, as_of)
+
+    assert set(written.open) == {fid(1), fid(4), fid(6)} and written.open_count == 3
+    assert written.merged == (fid(2),)
+    assert written.declined == {fid(3): 7.5}
+    assert written.as_of == as_of

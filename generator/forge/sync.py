@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from generator.errors import ForgeError
 from generator.forge.base import (
@@ -30,7 +31,7 @@ from generator.forge.base import (
     ProposalResult,
     ProposalState,
 )
-from generator.held import material_increase
+from generator.held import ProposalsFile, material_increase
 
 UnitKey = tuple[str, str, str]
 """(rule, account, region)"""
@@ -210,6 +211,37 @@ class SyncReport:
     remaining: list[str] = field(default_factory=list)
     stopped: ForgeError | None = None
     dashboard: str | None = None
+    held: ProposalsFile | None = None
+    """What the forge holds after this sync (``held_after``), for the proposals file."""
+
+
+_NOW_OPEN = frozenset({Outcome.CREATED, Outcome.REPROPOSED, Outcome.UPDATED, Outcome.UNCHANGED})
+
+
+def held_after(
+    existing: Mapping[str, ExistingProposal], results: Iterable[ProposalResult], as_of: datetime
+) -> ProposalsFile:
+    """What propose will not open again after a sync: the forge as read before it, with
+    the results' writes (a PR opened or refreshed is open, one closed as stale is a
+    candidate again). A write the sync did not reach leaves the forge as it was."""
+    states = {finding_id: held.state for finding_id, held in existing.items()}
+    for result in results:
+        if result.outcome in _NOW_OPEN:
+            states[result.finding_id] = ProposalState.OPEN
+        elif result.outcome is Outcome.CLOSED:
+            states[result.finding_id] = ProposalState.CLOSED_BY_RECLAIM
+    open_ids = tuple(i for i, state in states.items() if state is ProposalState.OPEN)
+    return ProposalsFile(
+        as_of=as_of,
+        open=open_ids,
+        open_count=len(open_ids),
+        merged=tuple(i for i, state in states.items() if state is ProposalState.MERGED),
+        declined={
+            i: existing[i].monthly_usd
+            for i, state in states.items()
+            if state is ProposalState.CLOSED_BY_HUMAN
+        },
+    )
 
 
 def _execute(forge: Forge, action: Action) -> ProposalResult:
