@@ -51,7 +51,10 @@ class ProposalsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
-    as_of: AwareDatetime = Field(description="When propose read the forge and synced.")
+    as_of: AwareDatetime = Field(
+        description="The scan instant of the propose run that found the forge holding this "
+        "(a run finding it unchanged rewrites nothing)."
+    )
     open: tuple[FindingId, ...] = Field(
         default=(), description="Findings with an open PR (refreshed, never opened again)."
     )
@@ -119,18 +122,26 @@ class _Unreadable(ReclaimError):
     pass
 
 
-def load_held(path: Path, reopen_cost_ratio: float) -> tuple[Held | None, str | None]:
+def read_proposals(path: Path) -> tuple[ProposalsFile | None, str | None]:
     """The proposals file at ``path``, or (None, why not) when it cannot be trusted to be
-    one (None, None when there is none): the caller warns and confirms as without it."""
+    one; (None, None) when there is none. Never raises."""
     if not path.exists():
         return None, None
     try:
-        data = load_json_model(path, ProposalsFile, _Unreadable, max_bytes=MAX_BYTES)
+        return load_json_model(path, ProposalsFile, _Unreadable, max_bytes=MAX_BYTES), None
     except _Unreadable as error:
         return None, (
             f"{error.message}; the scan confirms the highest savings as if no proposal were "
             "held (the next propose run rewrites the file)"
         )
+
+
+def load_held(path: Path, reopen_cost_ratio: float) -> tuple[Held | None, str | None]:
+    """``read_proposals`` as the scan uses it: the caller warns with the reason, if any,
+    and confirms as without the file."""
+    data, why = read_proposals(path)
+    if data is None:
+        return None, why
     return (
         Held(
             open_count=data.open_count,
@@ -142,13 +153,21 @@ def load_held(path: Path, reopen_cost_ratio: float) -> tuple[Held | None, str | 
     )
 
 
-def write_held(path: Path, data: ProposalsFile) -> None:
-    """Written in a stable order: the committed file changes only when what is held does."""
-    ordered = data.model_copy(
+def _ordered(data: ProposalsFile) -> ProposalsFile:
+    return data.model_copy(
         update={
             "open": tuple(sorted(set(data.open))),
             "merged": tuple(sorted(set(data.merged))),
             "declined": dict(sorted(data.declined.items())),
         }
     )
-    write_atomically(path, ordered.model_dump_json(indent=2) + "\n")
+
+
+def same_holdings(a: ProposalsFile, b: ProposalsFile) -> bool:
+    """The same findings held the same way, whenever each was written."""
+    return _ordered(a).model_copy(update={"as_of": b.as_of}) == _ordered(b)
+
+
+def write_held(path: Path, data: ProposalsFile) -> None:
+    """Written in a stable order: the committed file changes only when what is held does."""
+    write_atomically(path, _ordered(data).model_dump_json(indent=2) + "\n")

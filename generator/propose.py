@@ -30,7 +30,7 @@ from generator.forge.sync import (
     run_sync,
 )
 from generator.forge.track_record import track_record
-from generator.held import proposals_path, write_held
+from generator.held import proposals_path, read_proposals, same_holdings, write_held
 from generator.planner import Remediation, executable, plan_finding
 from generator.realized import RealizedReport, applied_changes
 
@@ -214,11 +214,19 @@ def sync_proposals(
 
 def write_proposals_file(config: ReclaimConfig, outcome: SyncReport) -> Path | None:
     """The proposals file beside the state file (generator.held), which the next scan reads
-    to confirm the findings propose will open rather than the ones it holds."""
+    to confirm the findings propose will open rather than the ones it holds. Rewritten only
+    when what is held changed (its as-of time is then this run's), so that an unchanged
+    forge commits nothing; not written while nothing is held and there is no file yet."""
     if outcome.held is None:
         return None
     path = proposals_path(config.state_path)
-    write_held(path, outcome.held)
+    before, _ = read_proposals(path)
+    now = outcome.held
+    if before is not None and same_holdings(before, now):
+        return None
+    if before is None and not path.exists() and not (now.open or now.merged or now.declined):
+        return None
+    write_held(path, now)
     return path
 
 

@@ -137,3 +137,9 @@ def test_propose_writes_what_the_forge_holds_for_the_next_scan(
     assert written["merged"] == [ids[merged]]
     assert list(written["declined"]) == [ids[declined]]
     assert written["declined"][ids[declined]] > 0  # the saving the human said no to
+
+    # Nothing changed on the forge: the file is not rewritten (no commit on the default
+    # branch), and keeps the as-of time of the run that found it so.
+    before = held_file(cli_env)
+    assert propose(cli_env, days=11).exit_code == 0
+    assert held_file(cli_env) == before
