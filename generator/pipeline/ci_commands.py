@@ -416,6 +416,7 @@ def validate_changed(
         check,
         check_code,
         history_refusals,
+        proposals_refusal,
         state_refusal,
         summary_markdown,
         with_refusals,
@@ -425,6 +426,9 @@ def validate_changed(
     folders, removed = changed_folders(repo, base, directory)
     refusals = history_refusals(repo, base, directory)
     refusals.update(state_refusal(repo, base, state_file(config, repo)))
+    refusals.update(
+        proposals_refusal(repo, base, proposals_path(Path(state_file(config, repo))).as_posix())
+    )
     refusals.update(iac_state_refusals(config, repo, base))
     index = _state_index(config)
     edit = _edit_check(config, repo, base, index)
