@@ -1250,8 +1250,9 @@ def commit_journals(config_path: Path | None, branch: str, message: str) -> None
 @click.option("--message", required=True, help="Commit message.")
 @handles_errors
 def commit_state(config_path: Path | None, branch: str, message: str) -> None:
-    """Commit the state file (first-seen clocks) if it changed and push it, rebasing onto
-    concurrent pushes, so the next scheduled scan starts from it. Authenticates with
+    """Commit the state file (first-seen clocks) and the proposals file beside it (what
+    propose saw the forge hold) if they changed and push them, rebasing onto concurrent
+    pushes, so the next scheduled scan starts from them. Authenticates with
     $GITHUB_TOKEN through the environment, never .git/config."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import push_state
