@@ -490,6 +490,7 @@ def propose(
     next. Exit code 8 when the forge stopped the run (rate limit, refused request): what
     remains is listed and the next run continues."""
     from generator.config import load_config
+    from generator.held import load_held, proposals_path
     from generator.pipeline.realized_savings import load_reading
     from generator.propose import (
         forge_from_config,
@@ -506,6 +507,9 @@ def propose(
     config, regions = with_default_regions(load_config(config_path))
     if findings_path is None:
         err.print(f"regions: {regions}", markup=False, highlight=False)
+    # The proposals file the scan read (the default branch's, not yet this run's): what it
+    # held was not confirmed, so propose does not open it yet (generator.held).
+    scanned_with, _ = load_held(proposals_path(config.state_path), config.forge.reopen_cost_ratio)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
     sessions = chain_sessions(config)
@@ -527,6 +531,7 @@ def propose(
         iac=iac_index(config, sessions),
         repo_root=ops_repo_root(config),
         realized=load_reading(realized_path, err.get()),
+        scanned_with=scanned_with,
     )
     # Also after a forge error: the writes made are held, those not reached are not.
     write_proposals_file(config, outcome)

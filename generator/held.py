@@ -14,13 +14,22 @@ this shape gives one warning and the scan confirms as it did without it (the hig
 savings first, up to ``min(max_open_prs, max_new_prs_per_run)`` a unit). Its only effect is
 *which findings a scan confirms*; it never decides what is proposed (propose reads the
 forge itself) and never what is changed: the apply's pre-checks confirm stop protection,
-skip tags and the rest again, against AWS, before any change. What a forgery can do:
+skip tags and the rest again, against AWS, before any change. propose reads the same file
+(``plan_sync``'s ``scanned_with``) and, knowing the forge, opens none of what the scan
+passed over because of it. What a forgery can do:
 
-- name a finding that is not held: the scan does not confirm it; if propose then opens it,
-  its PR is one the apply refuses (what every unconfirmed finding risked before this file);
-- leave out a held finding: the scan confirms it again, spending one confirmation;
-- overstate the open count: fewer findings (or none) are confirmed, as above;
-- understate it: no more than ``max_new_prs_per_run`` findings a unit are confirmed.
+- name a finding that is not held: the scan does not confirm it, and propose lets it wait
+  a run (the file it writes is the truth, and the next scan confirms it);
+- leave out a held finding: the scan confirms it again, spending a confirmation; propose
+  opens nothing in that unit this run (the scan may have confirmed the held one instead);
+- overstate the open count: fewer findings (or none) are confirmed, and propose opens no
+  more than the scan had slots for;
+- understate it: no more than ``max_new_prs_per_run`` findings a unit are confirmed, and
+  propose opens no more than the forge's own limits allow.
+
+So a forged file delays proposals by a run at most; it never gets a finding proposed that
+the scan passed over because of it. (A finding beyond the budget is unconfirmed as before:
+the apply's pre-checks are what protect the resource.)
 """
 
 from __future__ import annotations

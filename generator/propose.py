@@ -30,7 +30,7 @@ from generator.forge.sync import (
     run_sync,
 )
 from generator.forge.track_record import track_record
-from generator.held import proposals_path, read_proposals, same_holdings, write_held
+from generator.held import Held, proposals_path, read_proposals, same_holdings, write_held
 from generator.planner import Remediation, executable, plan_finding
 from generator.realized import RealizedReport, applied_changes
 
@@ -157,6 +157,7 @@ def sync_proposals(
     iac: IacIndex | None = None,
     repo_root: Path | None = None,
     realized: RealizedReport | None = None,
+    scanned_with: Held | None = None,
 ) -> SyncReport:
     """Open, refresh or close proposals for this report and update the dashboard.
 
@@ -194,6 +195,7 @@ def sync_proposals(
         scan_scope(report),
         limits or Limits(),
         as_of=f"{report.as_of:%Y-%m-%d %H:%M UTC}",
+        scanned_with=scanned_with,
     )
     render = (
         partial(

@@ -227,3 +227,54 @@ def test_a_forged_file_cannot_make_the_apply_stop_a_protected_instance(
         executor().apply(planned(finding, tmp_path / "plans"))
     state = ec2.describe_instances(InstanceIds=[protected])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "running"
+
+
+def test_a_forged_file_cannot_get_a_protected_instance_proposed(
+    fleet: dict[str, list[str]], tmp_path: Path
+) -> None:
+    """The five costliest have open PRs. A file forged to name the next five held (the
+    protected one among them) and to leave out the five open ones makes the scan confirm the
+    open five again and leave the protected one a finding: propose, which reads the forge
+    and the file the scan read, opens nothing in that unit this run, and writes the truth
+    for the next scan."""
+    import subprocess
+
+    from generator.forge.local import LocalGitForge
+    from generator.forge.sync import Limits
+    from generator.propose import sync_proposals
+
+    repo = tmp_path / "ops"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "README.md").write_text("ops\n")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q",
+         "-m", "init"],
+        check=True,
+    )  # fmt: skip
+    forge = LocalGitForge(repo)
+    limits = Limits(max_open=10, max_new_per_run=5)
+
+    first, _ = run_scan(tmp_path, only(ec2_idle={}), forge=FORGE)
+    opened = sync_proposals(first, forge, "remediations", limits=limits, dashboard=False)
+    assert sorted(forge.open_proposals()) == sorted(ec2_idle(i) for i in fleet["held"])
+    assert opened.held is not None
+
+    (protected,) = fleet["protected"]
+    path = hold(tmp_path, [ec2_idle(i) for i in fleet["next"] + fleet["protected"]])
+    second, log = run_scan(tmp_path, only(ec2_idle={}), forge=FORGE)
+    assert protected not in asked(log)
+    assert protected in {f.resource_id for f in second.findings}
+
+    scanned_with, why = load_held(path, 2.0)
+    assert why is None
+    outcome = sync_proposals(
+        second, forge, "remediations", limits=limits, dashboard=False, scanned_with=scanned_with
+    )
+
+    assert sorted(forge.open_proposals()) == sorted(ec2_idle(i) for i in fleet["held"])
+    waiting = {r.finding_id: r.note for r in outcome.results if r.note}
+    assert "not confirmed by this scan" in waiting[ec2_idle(protected)]
+    assert outcome.held is not None
+    assert set(outcome.held.open) == {ec2_idle(i) for i in fleet["held"]}

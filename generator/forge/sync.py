@@ -31,7 +31,7 @@ from generator.forge.base import (
     ProposalResult,
     ProposalState,
 )
-from generator.held import ProposalsFile, material_increase
+from generator.held import Held, ProposalsFile, material_increase
 
 UnitKey = tuple[str, str, str]
 """(rule, account, region)"""
@@ -111,7 +111,16 @@ def plan_sync(
     limits: Limits,
     *,
     as_of: str,
+    scanned_with: Held | None = None,
 ) -> SyncPlan:
+    """``scanned_with``: the proposals file the scan read (generator.held), when it read
+    one. Its per-resource confirmations went to the findings the file did not hold, as
+    many as it left slots: a finding it named held that the forge does not hold was not
+    confirmed (stop protection, skip tags), so it waits for the next scan, whose file is
+    this run's; a unit where the file left out a PR the forge holds waits too (the scan
+    may have confirmed that one instead); and no more are opened than the scan had slots
+    to confirm. A forged file can so delay proposals, not get one opened that the scan
+    passed over because of it."""
     settled: list[ProposalResult] = []
     closes: list[Action] = []
     refreshes: list[Action] = []
@@ -174,6 +183,23 @@ def plan_sync(
     )
 
     slots = max(0, min(limits.max_new_per_run, limits.max_open - still_open))
+    if scanned_with is not None:
+        unconfirmed = _not_confirmed(candidates, proposals, existing, scanned_with)
+        for waiting in candidates:
+            why = unconfirmed.get(waiting.proposal.finding_id)
+            if why is None:
+                continue
+            settled.append(
+                ProposalResult(
+                    waiting.proposal.finding_id,
+                    Outcome.WAITING,
+                    "",
+                    note=f"${waiting.proposal.monthly_usd:,.2f}/month; not confirmed by this "
+                    f"scan ({why}): the next scan confirms it",
+                )
+            )
+        candidates = [c for c in candidates if c.proposal.finding_id not in unconfirmed]
+        slots = min(slots, scanned_with.budget(limits.max_open, limits.max_new_per_run))
     creates: list[Action] = list(candidates[:slots])
     for waiting in candidates[slots:]:
         settled.append(
@@ -185,6 +211,41 @@ def plan_sync(
             )
         )
     return SyncPlan(actions=(*closes, *refreshes, *creates), settled=tuple(settled))
+
+
+def _not_confirmed(
+    candidates: Sequence[Create],
+    proposals: Sequence[Proposal],
+    existing: Mapping[str, ExistingProposal],
+    scanned_with: Held,
+) -> dict[str, str]:
+    """Finding ID → why, for the candidates the scan may not have confirmed by what its
+    proposals file said: those it named held (the scan skipped them), and every one of a
+    unit where it left out a finding the forge holds (the scan may have spent that unit's
+    confirmations on it)."""
+    units = {
+        (p.rule, p.account, p.region)
+        for p in proposals
+        if (h := existing.get(p.finding_id)) is not None
+        and (
+            h.state in (ProposalState.OPEN, ProposalState.MERGED)
+            or (
+                h.state is ProposalState.CLOSED_BY_HUMAN
+                and not material_increase(
+                    p.monthly_usd, h.monthly_usd, scanned_with.reopen_cost_ratio
+                )
+            )
+        )
+        and not scanned_with.holds(p.finding_id, p.monthly_usd)
+    }
+    found: dict[str, str] = {}
+    for candidate in candidates:
+        proposal = candidate.proposal
+        if scanned_with.holds(proposal.finding_id, proposal.monthly_usd):
+            found[proposal.finding_id] = "its proposals file named it held"
+        elif (proposal.rule, proposal.account, proposal.region) in units:
+            found[proposal.finding_id] = "its proposals file left out a PR of this unit"
+    return found
 
 
 def _with_reproposal_note(proposal: Proposal, previous: ExistingProposal) -> Proposal:
