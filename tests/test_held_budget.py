@@ -157,11 +157,34 @@ def test_budget_is_never_negative() -> None:
 
 
 def test_a_rolled_back_plans_id_does_not_hold_its_reproposal() -> None:
-    """A resource a /rollback restored is proposed again as <id>.r2: that the forge holds
-    the rolled-back plan's merged PR must not keep the new one from being confirmed."""
-    held = Held(ids=frozenset({"ec2-idle-123456789012-us-east-1-i-1"}))
-    assert held.holds("ec2-idle-123456789012-us-east-1-i-1", 10.0)
-    assert not held.holds("ec2-idle-123456789012-us-east-1-i-1.r2", 10.0)
+    """A resource a /rollback restored is proposed again as <id>.r2 (after the rule's
+    detection, which ranks it under <id>): that the forge holds the rolled-back plan's
+    merged PR must not keep the new proposal from being confirmed."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from generator.ledger import Ledger, PlanHistory
+    from tests.factories import volume_finding
+    from tests.rule_harness import context
+
+    rolled_back = volume_finding(volume_id="vol-0000000000000000a")
+    other = volume_finding(volume_id="vol-0000000000000000b")
+    held = Held(ids=frozenset({rolled_back.id, other.id}))
+    ledger = Ledger(
+        plans=(
+            PlanHistory(
+                finding=rolled_back,
+                applied_at=AS_OF - timedelta(days=20),
+                rolled_back_at=AS_OF - timedelta(days=10),
+            ),
+        )
+    )
+    ctx = replace(context(as_of=AS_OF), held=held, confirm_budget=5)
+
+    assert ctx.to_confirm([rolled_back, other]) == []  # no ledger: both held
+    with_ledger = replace(ctx, ledger=ledger)
+    assert with_ledger.proposed_id(rolled_back) == f"{rolled_back.id}.r2"
+    assert with_ledger.to_confirm([rolled_back, other]) == [rolled_back]
 
 
 FORGED = {
