@@ -35,8 +35,8 @@ class ScanContext:
     # None: each read is fetched (a context of its own, e.g. a test's or one observation).
     listings: Listings | None = None
     # The most findings of one unit that propose can open in its next run:
-    # forge.max_new_prs_per_run, less no more than the slots of forge.max_open_prs left
-    # by the PRs already open (the proposals file, generator.held). A confirmation AWS
+    # min(forge.max_new_prs_per_run, forge.max_open_prs less the PRs already open), the
+    # open ones counted by the proposals file (generator.held). A confirmation AWS
     # answers one resource at a time (ec2-idle's stop protection) is asked for that many
     # findings not held, highest savings first, not for every resource scanned; the
     # apply's pre-checks confirm it again for the one it changes. None: every finding.
