@@ -485,9 +485,12 @@ def propose(
     Unchanged PRs get no write; stale ones are closed with the reason (only within scan units
     that completed); PRs a human closed are not reopened; new PRs respect forge.max_open_prs
     and forge.max_new_prs_per_run (highest savings first) and the rest wait on the
-    dashboard. Exit code 8 when the forge stopped the run (rate limit, refused request): what
+    dashboard. Then it writes proposals.json beside the state file: the findings it holds
+    (open, merged, declined), so that the next scan confirms the findings it will open
+    next. Exit code 8 when the forge stopped the run (rate limit, refused request): what
     remains is listed and the next run continues."""
     from generator.config import load_config
+    from generator.held import load_held, proposals_path
     from generator.pipeline.realized_savings import load_reading
     from generator.propose import (
         forge_from_config,
@@ -496,6 +499,7 @@ def propose(
         ops_repo_root,
         remediations_in_repo,
         sync_proposals,
+        write_proposals_file,
     )
     from generator.scan import chain_sessions, with_default_regions
     from generator.scan import scan as run_scan
@@ -503,6 +507,9 @@ def propose(
     config, regions = with_default_regions(load_config(config_path))
     if findings_path is None:
         err.print(f"regions: {regions}", markup=False, highlight=False)
+    # The proposals file the scan read (the default branch's, not yet this run's): what it
+    # held was not confirmed, so propose does not open it yet (generator.held).
+    scanned_with, _ = load_held(proposals_path(config.state_path), config.forge.reopen_cost_ratio)
     forge = forge_from_config(config)
     folder = remediations_in_repo(config)
     sessions = chain_sessions(config)
@@ -524,7 +531,10 @@ def propose(
         iac=iac_index(config, sessions),
         repo_root=ops_repo_root(config),
         realized=load_reading(realized_path, err.get()),
+        scanned_with=scanned_with,
     )
+    # Also after a forge error: the writes made are held, those not reached are not.
+    write_proposals_file(config, outcome)
     for result in outcome.results:
         note = f"  {result.note}" if result.note else ""
         at = f"  ({result.reference})" if result.reference else ""
@@ -1245,8 +1255,9 @@ def commit_journals(config_path: Path | None, branch: str, message: str) -> None
 @click.option("--message", required=True, help="Commit message.")
 @handles_errors
 def commit_state(config_path: Path | None, branch: str, message: str) -> None:
-    """Commit the state file (first-seen clocks) if it changed and push it, rebasing onto
-    concurrent pushes, so the next scheduled scan starts from it. Authenticates with
+    """Commit the state file (first-seen clocks) and the proposals file beside it (what
+    propose saw the forge hold) if they changed and push them, rebasing onto concurrent
+    pushes, so the next scheduled scan starts from them. Authenticates with
     $GITHUB_TOKEN through the environment, never .git/config."""
     from generator.config import load_config
     from generator.pipeline.ci_commands import push_state

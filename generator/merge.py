@@ -83,6 +83,7 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
     missing = _missing_shards(paths, heads)
     as_of = min(head.as_of for head in heads)
     origin: dict[str, Path] = {}
+    warned: set[ScanError] = set()
     findings = 0
     # None once an input carries no clocks: a partial set would read as forgotten clocks.
     clocks: list[ScanClocks] | None = []
@@ -103,7 +104,10 @@ def merge_reports(paths: list[Path], output: Path) -> MergeResult:
             for error in report.errors:
                 writer.add_error(error)
             for warning in report.warnings:
-                writer.add_warning(warning)
+                # Every shard reads the same proposals file: one warning, not one a shard.
+                if warning not in warned:
+                    warned.add(warning)
+                    writer.add_warning(warning)
             # A missing shard adds no completed unit: propose then leaves its PRs alone.
             for unit in report.completed:
                 writer.add_completed(unit)

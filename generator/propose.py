@@ -21,8 +21,16 @@ from generator.findings import Finding, FindingsReport
 from generator.forge.base import Forge, Proposal, ProposalResult
 from generator.forge.dashboard import render_dashboard
 from generator.forge.local import LocalGitForge
-from generator.forge.sync import Limits, ScanScope, SyncReport, plan_sync, run_sync
+from generator.forge.sync import (
+    Limits,
+    ScanScope,
+    SyncReport,
+    held_after,
+    plan_sync,
+    run_sync,
+)
 from generator.forge.track_record import track_record
+from generator.held import Held, proposals_path, read_proposals, same_holdings, write_held
 from generator.planner import Remediation, executable, plan_finding
 from generator.realized import RealizedReport, applied_changes
 
@@ -149,6 +157,7 @@ def sync_proposals(
     iac: IacIndex | None = None,
     repo_root: Path | None = None,
     realized: RealizedReport | None = None,
+    scanned_with: Held | None = None,
 ) -> SyncReport:
     """Open, refresh or close proposals for this report and update the dashboard.
 
@@ -186,6 +195,7 @@ def sync_proposals(
         scan_scope(report),
         limits or Limits(),
         as_of=f"{report.as_of:%Y-%m-%d %H:%M UTC}",
+        scanned_with=scanned_with,
     )
     render = (
         partial(
@@ -199,7 +209,27 @@ def sync_proposals(
         if dashboard
         else None
     )
-    return run_sync(forge, plan, render)
+    outcome = run_sync(forge, plan, render)
+    outcome.held = held_after(existing, outcome.results, report.as_of)
+    return outcome
+
+
+def write_proposals_file(config: ReclaimConfig, outcome: SyncReport) -> Path | None:
+    """The proposals file beside the state file (generator.held), which the next scan reads
+    to confirm the findings propose will open rather than the ones it holds. Rewritten only
+    when what is held changed (its as-of time is then this run's), so that an unchanged
+    forge commits nothing; not written while nothing is held and there is no file yet."""
+    if outcome.held is None:
+        return None
+    path = proposals_path(config.state_path)
+    before, _ = read_proposals(path)
+    now = outcome.held
+    if before is not None and same_holdings(before, now):
+        return None
+    if before is None and not path.exists() and not (now.open or now.merged or now.declined):
+        return None
+    write_held(path, now)
+    return path
 
 
 def ops_repo_root(config: ReclaimConfig) -> Path:

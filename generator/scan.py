@@ -43,6 +43,7 @@ from generator.findings import (
     ShardInfo,
     SkippedResource,
 )
+from generator.held import Held, load_held, proposals_path
 from generator.ledger import ledger_of
 from generator.progress import SilentProgress
 from generator.report_stream import ReportCollector, ReportSink
@@ -222,9 +223,16 @@ def scan_into(
     locked = _LockedSink(sink, summary)
     rules = config.enabled_rules()
     shared = _SharedListings(config, rules, shard)
-    # The most PRs one propose run opens: per-resource confirmations are asked for that many
-    # findings of a unit (highest savings first), never for every resource scanned.
-    proposable = min(config.forge.max_open_prs, config.forge.max_new_prs_per_run)
+    # The most PRs the next propose run opens: per-resource confirmations are asked for that
+    # many findings of a unit (highest savings first) that the forge does not hold (the
+    # proposals file the last propose run wrote), never for every resource scanned.
+    held, unreadable = load_held(proposals_path(config.state_path), config.forge.reopen_cost_ratio)
+    if unreadable is not None:
+        log.warning("%s", unreadable)
+        locked.add_warning(ScanError(account="*", region="*", rule="*", message=unreadable))
+    proposable = (held or Held()).budget(
+        config.forge.max_open_prs, config.forge.max_new_prs_per_run
+    )
     # Read once: the default branch's journals (rollbacks, backups) for every unit.
     ledger = ledger_of(config)
 
@@ -256,6 +264,7 @@ def scan_into(
             ),
             listings=Listings(client, shared.store_for(target, unit), reader=unit.rule),
             confirm_budget=proposable,
+            held=held,
             ledger=ledger,
         )
         rule = RULES[unit.rule]

@@ -40,13 +40,14 @@ def held(n: int, state: ProposalState, usd: float = 10.0, fingerprint: str = "f"
     )
 
 
-def decide(proposals, existing, limits=None, scope=SCOPE):
+def decide(proposals, existing, limits=None, scope=SCOPE, scanned_with=None):
     return plan_sync(
         proposals,
         {e.finding_id: e for e in existing},
         scope,
         limits or Limits(),
         as_of="2026-03-01",
+        scanned_with=scanned_with,
     )
 
 
@@ -152,3 +153,98 @@ def test_closing_stale_proposals_frees_their_slots_and_closes_come_first():
         Limits(max_open=1, max_new_per_run=5),
     )
     assert [type(a) for a in plan.actions] == [Close, Create]
+
+
+# ---- what the next scan reads: held_after ----------------------------------------------
+
+
+def test_held_after_applies_the_syncs_writes_to_what_the_forge_held():
+    from datetime import UTC, datetime
+
+    from generator.forge.base import ProposalResult
+    from generator.forge.sync import held_after
+
+    existing = {
+        e.finding_id: e
+        for e in (
+            held(1, ProposalState.OPEN),
+            held(2, ProposalState.MERGED),
+            held(3, ProposalState.CLOSED_BY_HUMAN, usd=7.5),
+            held(4, ProposalState.CLOSED_BY_RECLAIM),
+            held(5, ProposalState.OPEN),
+            held(6, ProposalState.CLOSED_BY_HUMAN),
+        )
+    }
+    results = [
+        ProposalResult(fid(5), Outcome.CLOSED, "#5"),  # stale: a candidate again
+        ProposalResult(fid(4), Outcome.CREATED, "#14"),  # reclaim's close, reopened
+        ProposalResult(fid(6), Outcome.REPROPOSED, "#16"),  # declined, saving grew
+        ProposalResult(fid(7), Outcome.WAITING, ""),  # no slot: not held
+    ]
+    as_of = datetime(2026, 3, 1, tzinfo=UTC)
+
+    written = held_after(existing, results, as_of)
+
+    assert set(written.open) == {fid(1), fid(4), fid(6)} and written.open_count == 3
+    assert written.merged == (fid(2),)
+    assert written.declined == {fid(3): 7.5}
+    assert written.as_of == as_of
+
+
+# ---- what the scan confirmed: the proposals file it read ------------------------------
+
+
+def test_a_finding_the_scans_file_held_is_not_opened_before_a_scan_confirms_it():
+    """The scan did not confirm what its proposals file named held (a forged file, or one a
+    human changed meanwhile): propose opens the others and lets that one wait a run."""
+    from generator.held import Held
+
+    scanned_with = Held(open_count=0, ids=frozenset({fid(1)}))
+    plan = decide([proposal(1, usd=50.0), proposal(2), proposal(3)], [], scanned_with=scanned_with)
+
+    assert [a.proposal.finding_id for a in plan.actions if isinstance(a, Create)] == [
+        fid(2),
+        fid(3),
+    ]
+    (waiting,) = plan.settled
+    assert waiting.finding_id == fid(1) and waiting.outcome is Outcome.WAITING
+    assert "not confirmed by this scan" in waiting.note
+
+
+def test_no_more_are_opened_than_the_scan_had_slots_to_confirm():
+    """An open count the file overstates (forged, or PRs closed since) gave the scan fewer
+    slots: propose opens no more than it confirmed, even with slots free on the forge."""
+    from generator.held import Held
+
+    proposals = [proposal(n, usd=100.0 - n) for n in range(1, 6)]
+    plan = decide(proposals, [], scanned_with=Held(open_count=8))
+    assert [a.proposal.finding_id for a in plan.actions] == [fid(1), fid(2)]
+    assert decide(proposals, [], scanned_with=Held(open_count=10)).actions == ()
+    assert len(decide(proposals, []).actions) == 5  # no file read: as before
+
+
+def test_a_file_that_left_out_a_held_pr_holds_back_that_units_new_ones():
+    """The scan may have spent the unit's confirmations on the PR the file left out (a
+    forged file, or one a write GitHub made but did not confirm): none of that unit's
+    findings is opened this run; the next scan, with this run's file, confirms them."""
+    from generator.held import Held
+
+    plan = decide(
+        [proposal(1, usd=90.0), proposal(2), proposal(3)],
+        [held(1, ProposalState.OPEN, usd=90.0)],
+        scanned_with=Held(open_count=1),
+    )
+    assert [a for a in plan.actions if isinstance(a, Create)] == []
+    waiting = {r.finding_id: r.note for r in plan.settled if r.outcome is Outcome.WAITING}
+    assert set(waiting) == {fid(2), fid(3)}
+    assert all("left out a PR of this unit" in note for note in waiting.values())
+    # The file as propose writes it: the unit's next findings are opened.
+    plan = decide(
+        [proposal(1, usd=90.0), proposal(2), proposal(3)],
+        [held(1, ProposalState.OPEN, usd=90.0)],
+        scanned_with=Held(open_count=1, ids=frozenset({fid(1)})),
+    )
+    assert [a.proposal.finding_id for a in plan.actions if isinstance(a, Create)] == [
+        fid(2),
+        fid(3),
+    ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from generator.errors import ForgeError
 from generator.forge.base import (
@@ -30,6 +31,7 @@ from generator.forge.base import (
     ProposalResult,
     ProposalState,
 )
+from generator.held import Held, ProposalsFile, material_increase
 
 UnitKey = tuple[str, str, str]
 """(rule, account, region)"""
@@ -92,12 +94,6 @@ class SyncPlan:
     """Decided without any write."""
 
 
-def _material_increase(now: float, before: float, ratio: float) -> bool:
-    if before <= 0:
-        return now > 0
-    return now / before >= ratio
-
-
 def _stale_reason(existing: ExistingProposal, scope: ScanScope, as_of: str) -> str:
     skipped = scope.skipped.get(existing.finding_id)
     if skipped:
@@ -115,7 +111,16 @@ def plan_sync(
     limits: Limits,
     *,
     as_of: str,
+    scanned_with: Held | None = None,
 ) -> SyncPlan:
+    """``scanned_with``: the proposals file the scan read (generator.held), when it read
+    one. Its per-resource confirmations went to the findings the file did not hold, as
+    many as it left slots: a finding it named held that the forge does not hold was not
+    confirmed (stop protection, skip tags), so it waits for the next scan, whose file is
+    this run's; a unit where the file left out a PR the forge holds waits too (the scan
+    may have confirmed that one instead); and no more are opened than the scan had slots
+    to confirm. A forged file can so delay proposals, not get one opened that the scan
+    passed over because of it."""
     settled: list[ProposalResult] = []
     closes: list[Action] = []
     refreshes: list[Action] = []
@@ -153,7 +158,7 @@ def plan_sync(
                     proposal.finding_id, Outcome.ALREADY_MERGED, held.reference, note=note
                 )
             )
-        elif _material_increase(proposal.monthly_usd, held.monthly_usd, limits.reopen_cost_ratio):
+        elif material_increase(proposal.monthly_usd, held.monthly_usd, limits.reopen_cost_ratio):
             candidates.append(Create(_with_reproposal_note(proposal, held), previous=held))
         else:
             settled.append(
@@ -178,6 +183,23 @@ def plan_sync(
     )
 
     slots = max(0, min(limits.max_new_per_run, limits.max_open - still_open))
+    if scanned_with is not None:
+        unconfirmed = _not_confirmed(candidates, proposals, existing, scanned_with)
+        for waiting in candidates:
+            why = unconfirmed.get(waiting.proposal.finding_id)
+            if why is None:
+                continue
+            settled.append(
+                ProposalResult(
+                    waiting.proposal.finding_id,
+                    Outcome.WAITING,
+                    "",
+                    note=f"${waiting.proposal.monthly_usd:,.2f}/month; not confirmed by this "
+                    f"scan ({why}): the next scan confirms it",
+                )
+            )
+        candidates = [c for c in candidates if c.proposal.finding_id not in unconfirmed]
+        slots = min(slots, scanned_with.budget(limits.max_open, limits.max_new_per_run))
     creates: list[Action] = list(candidates[:slots])
     for waiting in candidates[slots:]:
         settled.append(
@@ -189,6 +211,41 @@ def plan_sync(
             )
         )
     return SyncPlan(actions=(*closes, *refreshes, *creates), settled=tuple(settled))
+
+
+def _not_confirmed(
+    candidates: Sequence[Create],
+    proposals: Sequence[Proposal],
+    existing: Mapping[str, ExistingProposal],
+    scanned_with: Held,
+) -> dict[str, str]:
+    """Finding ID → why, for the candidates the scan may not have confirmed by what its
+    proposals file said: those it named held (the scan skipped them), and every one of a
+    unit where it left out a finding the forge holds (the scan may have spent that unit's
+    confirmations on it)."""
+    units = {
+        (p.rule, p.account, p.region)
+        for p in proposals
+        if (h := existing.get(p.finding_id)) is not None
+        and (
+            h.state in (ProposalState.OPEN, ProposalState.MERGED)
+            or (
+                h.state is ProposalState.CLOSED_BY_HUMAN
+                and not material_increase(
+                    p.monthly_usd, h.monthly_usd, scanned_with.reopen_cost_ratio
+                )
+            )
+        )
+        and not scanned_with.holds(p.finding_id, p.monthly_usd)
+    }
+    found: dict[str, str] = {}
+    for candidate in candidates:
+        proposal = candidate.proposal
+        if scanned_with.holds(proposal.finding_id, proposal.monthly_usd):
+            found[proposal.finding_id] = "its proposals file named it held"
+        elif (proposal.rule, proposal.account, proposal.region) in units:
+            found[proposal.finding_id] = "its proposals file left out a PR of this unit"
+    return found
 
 
 def _with_reproposal_note(proposal: Proposal, previous: ExistingProposal) -> Proposal:
@@ -215,6 +272,37 @@ class SyncReport:
     remaining: list[str] = field(default_factory=list)
     stopped: ForgeError | None = None
     dashboard: str | None = None
+    held: ProposalsFile | None = None
+    """What the forge holds after this sync (``held_after``), for the proposals file."""
+
+
+_NOW_OPEN = frozenset({Outcome.CREATED, Outcome.REPROPOSED, Outcome.UPDATED, Outcome.UNCHANGED})
+
+
+def held_after(
+    existing: Mapping[str, ExistingProposal], results: Iterable[ProposalResult], as_of: datetime
+) -> ProposalsFile:
+    """What propose will not open again after a sync: the forge as read before it, with
+    the results' writes (a PR opened or refreshed is open, one closed as stale is a
+    candidate again). A write the sync did not reach leaves the forge as it was."""
+    states = {finding_id: held.state for finding_id, held in existing.items()}
+    for result in results:
+        if result.outcome in _NOW_OPEN:
+            states[result.finding_id] = ProposalState.OPEN
+        elif result.outcome is Outcome.CLOSED:
+            states[result.finding_id] = ProposalState.CLOSED_BY_RECLAIM
+    open_ids = tuple(i for i, state in states.items() if state is ProposalState.OPEN)
+    return ProposalsFile(
+        as_of=as_of,
+        open=open_ids,
+        open_count=len(open_ids),
+        merged=tuple(i for i, state in states.items() if state is ProposalState.MERGED),
+        declined={
+            i: existing[i].monthly_usd
+            for i, state in states.items()
+            if state is ProposalState.CLOSED_BY_HUMAN
+        },
+    )
 
 
 def _execute(forge: Forge, action: Action) -> ProposalResult:

@@ -16,6 +16,7 @@ from rich.console import Console
 from generator.config import ReclaimConfig
 from generator.errors import ConfigError, ReclaimError, StateRefusal
 from generator.forge.base import FollowUp, Forge, ProposalResult
+from generator.held import proposals_path
 from generator.iac.change import CodeChange
 from generator.iac.managed import IacIndex
 from generator.pipeline.events import IssueCommentEvent, PushEvent, load_event
@@ -363,20 +364,27 @@ def push_state(
     out: Console,
     environ: Mapping[str, str] = os.environ,
 ) -> None:
-    """Commit the state file if it changed and push it, so the next scheduled scan (a fresh
-    checkout on a fresh runner) starts from these first-seen clocks."""
-    path = state_file(config, repo)
-    if not config.state_path.exists():
-        out.print(f"no {path}: no scan has seen a resource idle yet", highlight=False)
+    """Commit the state file and the proposals file beside it (what propose last saw the
+    forge hold, generator.held) if they changed, and push them, so the next scheduled scan
+    (a fresh checkout on a fresh runner) starts from these first-seen clocks and confirms
+    the findings propose will open next."""
+    state = state_file(config, repo)
+    proposals = proposals_path(Path(state)).as_posix()
+    present = [path for path in (state, proposals) if (repo / path).exists()]
+    if not present:
+        out.print(f"no {state}: no scan has seen a resource idle yet", highlight=False)
         return
-    if is_ignored(repo, path):
-        raise ConfigError(
-            f"{path} is ignored by git, so the first-seen clocks cannot persist between scans",
-            hint=f"remove the rule that ignores {path} (see `git check-ignore -v {path}`)",
-        )
+    for path in present:
+        if is_ignored(repo, path):
+            raise ConfigError(
+                f"{path} is ignored by git, so the scan's "
+                f"{'first-seen clocks' if path == state else 'proposals file'} cannot persist "
+                "between scans",
+                hint=f"remove the rule that ignores {path} (see `git check-ignore -v {path}`)",
+            )
     pushed = commit_and_push(
         repo,
-        [path],
+        present,
         branch=branch,
         message=message,
         token=environ.get("GITHUB_TOKEN"),
@@ -384,7 +392,8 @@ def push_state(
         what="the state file",
         kept_where="the clocks are in this run's shard artifacts",
     )
-    out.print(f"pushed {pushed} to {branch}" if pushed else f"{path} unchanged", highlight=False)
+    shown = " and ".join(present)
+    out.print(f"pushed {pushed} to {branch}" if pushed else f"{shown} unchanged", highlight=False)
 
 
 def validate_changed(
@@ -407,6 +416,7 @@ def validate_changed(
         check,
         check_code,
         history_refusals,
+        proposals_refusal,
         state_refusal,
         summary_markdown,
         with_refusals,
@@ -416,6 +426,9 @@ def validate_changed(
     folders, removed = changed_folders(repo, base, directory)
     refusals = history_refusals(repo, base, directory)
     refusals.update(state_refusal(repo, base, state_file(config, repo)))
+    refusals.update(
+        proposals_refusal(repo, base, proposals_path(Path(state_file(config, repo))).as_posix())
+    )
     refusals.update(iac_state_refusals(config, repo, base))
     index = _state_index(config)
     edit = _edit_check(config, repo, base, index)

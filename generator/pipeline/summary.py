@@ -183,6 +183,21 @@ def state_refusal(repo: Path, base: str, state_file: str) -> dict[str, str]:
     }
 
 
+def proposals_refusal(repo: Path, base: str, proposals_file: str) -> dict[str, str]:
+    """The proposals file (generator.held) is written only by the scheduled scan's propose
+    job: it decides which findings the next scan confirms (stop protection, skip tags)
+    before propose can open them, so a pull request may not rewrite it. Even so, the scan
+    reads it as untrusted and it can never make reclaim change anything."""
+    if not changed_paths(repo, base, "HEAD", proposals_file):
+        return {}
+    return {
+        proposals_file: f"the pull request changes {proposals_file}: what the forge holds is "
+        "written only by the scheduled scan's propose job (reclaim commit-state), and the "
+        "next scan believes it to choose which findings to confirm; drop the file from the "
+        "change"
+    }
+
+
 def with_refusals(rows: list[Row], refusals: dict[str, str]) -> list[Row]:
     """The rows with each refusal set as (or added to) its folder's error; a refused folder
     without a row (its plan.json removed) gets one."""

@@ -10,7 +10,8 @@ from typing import Any
 from generator.aws.listings import Listing, Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
-from generator.findings import Finding
+from generator.findings import Finding, reproposal_id
+from generator.held import Held
 from generator.ledger import Ledger
 from generator.state import SeenState
 
@@ -33,12 +34,18 @@ class ScanContext:
     # The account-region's listings, shared by the scan's rules (generator.aws.listings);
     # None: each read is fetched (a context of its own, e.g. a test's or one observation).
     listings: Listings | None = None
-    # The most findings of one unit that propose can open in one run (forge.max_open_prs,
-    # forge.max_new_prs_per_run):
-    # a confirmation AWS answers one resource at a time (ec2-idle's stop protection) is
-    # asked for that many findings, highest savings first, not for every resource scanned;
-    # the apply's pre-checks confirm it again for the one it changes. None: every finding.
+    # The most findings of one unit that propose can open in its next run:
+    # min(forge.max_new_prs_per_run, forge.max_open_prs less the PRs already open), the
+    # open ones counted by the proposals file (generator.held). A confirmation AWS
+    # answers one resource at a time (ec2-idle's stop protection) is asked for that many
+    # findings not held, highest savings first, not for every resource scanned; the
+    # apply's pre-checks confirm it again for the one it changes. None: every finding.
     confirm_budget: int | None = None
+    # What the forge held at the last propose run (open, merged or declined PRs): such a
+    # finding is not confirmed, as propose opens no PR for it (it stays a finding: propose
+    # refreshes an open PR, and the scan workflow's fresh job re-checks it).
+    # None: nothing is known to be held.
+    held: Held | None = None
     # What the default branch's journals say reclaim did (applied, rolled back, backups
     # made, resources restored) and its reclaim.yml's backup retentions. None: no history
     # was read (a test's context), so nothing is known to be rolled back or expired.
@@ -56,9 +63,33 @@ class ScanContext:
         return self.listing(Listing(service, operation, params))
 
     def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
-        """The findings a per-resource confirmation is asked for: the ``confirm_budget``
-        highest savings (then by resource ID), which are the ones propose can open; every
-        finding when there is no budget. The rest stay findings, unconfirmed, and the
-        apply's pre-checks confirm the one it changes."""
-        ranked = sorted(findings, key=lambda f: (-f.cost.monthly_usd, f.resource_id))
+        """The findings a per-resource confirmation is asked for: of those the forge does
+        not hold (``held``), the ``confirm_budget`` highest savings (then by resource ID),
+        which are the ones propose can open; every finding when there is no budget. The
+        rest stay findings, unconfirmed, and the apply's pre-checks confirm the one it
+        changes."""
+        ranked = sorted(
+            (f for f in findings if not self._held(f)),
+            key=lambda f: (-f.cost.monthly_usd, f.resource_id),
+        )
         return ranked if self.confirm_budget is None else ranked[: self.confirm_budget]
+
+    def _held(self, finding: Finding) -> bool:
+        if self.held is None:
+            return False
+        return self.held.holds(self.proposed_id(finding), finding.cost.monthly_usd)
+
+    def proposed_id(self, finding: Finding) -> str:
+        """The ID the finding will be proposed under: a rule's detection yields it under
+        its resource's ID, and a resource a /rollback restored is proposed again as
+        ``<id>.r2`` (``Rule._after_rollback``), which the forge does not hold yet."""
+        before = (
+            None
+            if self.ledger is None
+            else self.ledger.rolled_back(
+                finding.rule, finding.account, finding.region, finding.resource_id
+            )
+        )
+        if before is None or before.rolled_back_at is None:
+            return finding.id
+        return reproposal_id(finding.id, before.plan_id)

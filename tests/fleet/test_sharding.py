@@ -228,3 +228,25 @@ def test_a_global_rule_is_one_unit_per_account_in_its_home_region():
         assert [u.region for u in units if u.rule == name] == [RULES[name].home_region]
     for name in regional:
         assert sorted(u.region for u in units if u.rule == name) == ["ap-south-1", "eu-west-1"]
+
+
+def test_a_warning_every_shard_gives_is_merged_into_one(tmp_path: Path):
+    """Every shard reads the same proposals file: a bad one is one warning, not N."""
+    from generator.findings import ScanError
+
+    warning = ScanError(account="*", region="*", rule="*", message="proposals.json: bad")
+    paths = []
+    for index in (1, 2):
+        path = tmp_path / f"s{index}.json"
+        report = FindingsReport(
+            as_of=datetime(2026, 3, 1, tzinfo=UTC),
+            shard=ShardInfo(index=index, count=2),
+            findings=(),
+            warnings=(warning,),
+        )
+        path.write_text(report.model_dump_json())
+        paths.append(str(path))
+    merged = tmp_path / "merged.json"
+    result = CliRunner().invoke(main, ["merge-findings", *paths, "--output", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert FindingsReport.model_validate_json(merged.read_text()).warnings == (warning,)

@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,35 @@ def test_every_reader_refuses_a_file_over_its_limit_unread() -> None:
             assert outcome.exit_code == code, (relative, outcome.output[-800:])
             assert "MiB: refused unread" in outcome.output, outcome.output[-800:]
             assert outcome.aws_calls == [] and outcome.github_requests == []
+
+
+def _genuine_proposals() -> bytes:
+    from generator.held import ProposalsFile
+
+    held = ProposalsFile(
+        as_of=datetime(2026, 3, 1, tzinfo=UTC),
+        open=("ec2-idle-123456789012-us-east-1-i-0123456789abcdef0",),
+        open_count=1,
+        merged=("ebs-unattached-123456789012-us-east-1-vol-0123456789abcdef0",),
+        declined={"logs-retention-123456789012-us-east-1-aws-lambda-app": 12.5},
+    )
+    return held.model_dump_json(indent=2).encode()
+
+
+@campaign(400)
+@given(raw=json_variants(_genuine_proposals()))
+def test_proposals_file(raw: bytes) -> None:
+    """What the scan reads to choose which findings to confirm: any bytes are the file, or
+    one reason it is not (a scan warning), never an exception."""
+    import tempfile
+
+    from generator.held import load_held
+
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "proposals.json"
+        path.write_bytes(raw)
+        held, why = load_held(path, 2.0)
+    assert (held is None) != (why is None)
+    if held is not None:
+        assert held.open_count >= 0 and held.budget(10, 5) in range(6)
+        assert all(usd >= 0 for usd in held.declined.values())

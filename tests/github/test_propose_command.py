@@ -93,3 +93,53 @@ def test_propose_stopped_by_github_exits_8_and_lists_what_remains(
     assert "Resource not accessible by integration" in result.output
     assert "write permission" in result.output  # the hint says what to grant
     assert "Traceback" not in result.output
+
+
+def held_file(config: Path) -> dict[str, Any]:
+    """The proposals file propose writes beside the state file, read as the scan reads it."""
+    from generator.config import load_config
+    from generator.held import ProposalsFile, proposals_path
+
+    path = proposals_path(load_config(config).state_path)
+    return ProposalsFile.model_validate_json(path.read_text()).model_dump(mode="json")
+
+
+def test_propose_writes_what_the_forge_holds_for_the_next_scan(
+    ec2: Any, standin: GitHubStandIn, cli_env: Path
+):
+    """Open and merged PRs and those a human closed are held; one reclaim closed as stale
+    is a candidate again, so it is not."""
+    volumes = sorted(make_volume(ec2, Size=size) for size in (100, 200, 300, 400))
+    ids = {v: f"ebs-unattached-123456789012-us-east-1-{v}" for v in volumes}
+    assert CliRunner().invoke(main, ["scan", "--config", str(cli_env)]).exit_code == 0
+
+    first = propose(cli_env, days=9)
+    assert first.exit_code == 0, first.output
+    written = held_file(cli_env)
+    assert written["open"] == sorted(ids.values())
+    assert written["open_count"] == 4
+    assert written["merged"] == [] and written["declined"] == {}
+    assert written["as_of"].startswith(f"{datetime.now(UTC) + timedelta(days=9):%Y-%m-%d}")
+
+    by_volume = {
+        v: p.number for p in standin.pulls.values() for v in volumes if p.head_ref.endswith(v)
+    }
+    merged, declined, stale, kept = volumes
+    standin.human_merge(by_volume[merged])
+    standin.human_close(by_volume[declined])
+    ec2.delete_volume(VolumeId=stale)
+
+    again = propose(cli_env, days=10)
+    assert again.exit_code == 0, again.output
+    assert "closed (stale)" in again.output
+    written = held_file(cli_env)
+    assert written["open"] == [ids[kept]] and written["open_count"] == 1
+    assert written["merged"] == [ids[merged]]
+    assert list(written["declined"]) == [ids[declined]]
+    assert written["declined"][ids[declined]] > 0  # the saving the human said no to
+
+    # Nothing changed on the forge: the file is not rewritten (no commit on the default
+    # branch), and keeps the as-of time of the run that found it so.
+    before = held_file(cli_env)
+    assert propose(cli_env, days=11).exit_code == 0
+    assert held_file(cli_env) == before

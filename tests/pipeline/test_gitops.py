@@ -159,3 +159,16 @@ def test_no_state_file_yet_is_nothing_to_commit(tmp_path: Path) -> None:
     push_state(_state_config(work), branch="main", message="m", repo=work, out=out)
     assert sh(origin, "rev-parse", "main") == head
     assert "no scan has seen a resource idle yet" in out.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_proposals_file_is_pushed_beside_the_state_file(tmp_path: Path) -> None:
+    """commit-state also commits what propose last saw the forge hold, even before any
+    clock exists (the propose job's second commit-state step)."""
+    origin, work = make_origin(tmp_path)
+    proposals = work / ".reclaim/proposals.json"
+    proposals.parent.mkdir(parents=True)
+    proposals.write_text('{"version": 1}\n')
+    out = Console(file=io.StringIO())
+    push_state(_state_config(work), branch="main", message="held", repo=work, out=out)
+    assert sh(origin, "show", "main:.reclaim/proposals.json") == '{"version": 1}'
+    assert "pushed" in out.file.getvalue()  # type: ignore[attr-defined]

@@ -8,13 +8,16 @@ thresholds in CI only if every run starts from the clocks the previous run commi
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from generator.aws.units import Unit, shard_of
+from generator.held import ProposalsFile
 from tests.pipeline.scan_scenario import (
     REGIONS,
     SHARDS,
+    STATE,
     ScanRun,
     committed_clocks,
     make_scan_pipeline,
@@ -93,7 +96,18 @@ def test_scheduled_scans_persist_first_seen_clocks_and_leave_unchanged_prs_alone
     rows = [s.summary.count(f"| {ACCOUNT} |") for s in ten_days.shards.values()]
     assert sum(rows) == len(seeded), [s.summary for s in ten_days.shards.values()]
     assert committed_clocks(pipeline) == clocks  # kept, not restarted
-    assert ten_days.main_after == ten_days.main_before  # no clock changed: no commit
+    # no clock changed, so the only commit is what the forge now holds, for the next scan
+    assert git(pipeline.origin, "log", "-1", "--format=%s", "main") == (
+        f"reclaim: proposals held after scan run {ten_days.run_id}"
+    )
+    assert git(
+        pipeline.origin, "diff", "--name-only", ten_days.main_before, ten_days.main_after
+    ).split() == [str(Path(STATE).parent / "proposals.json")]
+    held = ProposalsFile.model_validate_json(
+        pipeline.origin_file(str(Path(STATE).parent / "proposals.json")) or ""
+    )
+    assert sorted(held.open) == sorted(h.removeprefix("reclaim/") for h in heads)
+    assert held.open_count == len(seeded)
     body = next(p.body for p in pipeline.standin.pulls.values() if "eip-unassociated" in p.head_ref)
     assert "(10 days)" in body
 

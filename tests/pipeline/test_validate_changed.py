@@ -131,3 +131,29 @@ def test_a_folder_name_that_is_not_utf8_is_an_invalid_row(tmp_path: Path) -> Non
     assert (
         "**`remediations/ebs-unattached-\\xff` is invalid:** the folder name is not valid" in text
     )
+
+
+def test_a_pr_that_edits_the_proposals_file_is_refused(tmp_path: Path) -> None:
+    """What the forge holds decides which findings the next scan confirms: a PR that names
+    the next findings as held (so their stop protection or skip tag is not read) fails."""
+    repo = tmp_path
+    sh(repo, "init", "-q", "-b", "main")
+    held = repo / ".reclaim/proposals.json"
+    held.parent.mkdir()
+    held.write_text('{"version": 1, "as_of": "2026-03-01T00:00:00Z"}\n')
+    _commit(repo, "base")
+    sh(repo, "checkout", "-q", "-b", "pr")
+    held.write_text(
+        '{"version": 1, "as_of": "2026-03-01T00:00:00Z", "open_count": 1,'
+        ' "open": ["ec2-idle-123456789012-us-east-1-i-0123456789abcdef0"]}\n'
+    )
+    _commit(repo, "pr")
+
+    config = parse_config({}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)  # noqa: SIM115
+    valid = validate_changed(
+        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
+    )
+    assert valid is False
+    assert "the pull request changes .reclaim/proposals.json" in summary.read_text()
