@@ -19,6 +19,7 @@ def test_clients_of_reclaims_sessions_share_one_class_per_service(aws: Any) -> N
     sts = first.client("sts", region_name="us-east-1")
 
     assert type(ec2_here) is type(ec2_there)
+    assert ec2_here.meta.service_model is ec2_there.meta.service_model
     assert type(sts) is not type(ec2_here)
     # The instance keeps its own region, endpoint and credentials: only the class is shared.
     assert (ec2_here.meta.region_name, ec2_there.meta.region_name) == ("us-east-1", "eu-west-1")
@@ -44,3 +45,32 @@ def test_the_class_keeps_what_boto3_adds_to_it_and_others_sessions_are_left_alon
     assert callable(getattr(ours, "upload_file", None))  # boto3's creating-client-class handler
     assert type(plain) is not type(ours)
     assert type(boto3.client("s3", region_name="us-east-1")) is not type(plain)
+
+
+def test_threads_creating_their_first_clients_at_once_read_each_model_once(aws: Any) -> None:
+    """botocore's loader caches what it has read, not what it is reading: 16 threads asking
+    at once each listed every service's data directory (generator.service_models)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from generator.service_models import shared_loader
+
+    loader = shared_loader()
+    listed: list[str] = []
+    original = type(loader).__mro__[1].list_available_services
+
+    def counting(self: Any, type_name: str) -> Any:
+        listed.append(type_name)
+        return original(self, type_name)
+
+    loader._cache.clear()  # botocore's own per-loader cache: start cold
+    import botocore.loaders
+
+    previous = botocore.loaders.Loader.list_available_services
+    botocore.loaders.Loader.list_available_services = counting  # type: ignore[method-assign]
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda _: loader.load_service_model("rbin", "service-2"), range(16)))
+    finally:
+        botocore.loaders.Loader.list_available_services = previous  # type: ignore[method-assign]
+
+    assert listed == ["service-2"]

@@ -1,4 +1,5 @@
-"""One client class per AWS service for the clients of reclaim's sessions.
+"""One client class (and service model) per AWS service for the clients of reclaim's
+sessions.
 
 botocore builds a new class for every client it creates: a method, with its docstring
 object, per API operation (765 for EC2), which is most of the ~10 ms of CPU an EC2 client
@@ -6,6 +7,9 @@ costs. A fleet scan creates a client per (account, service, region), so 1,700
 account-regions pay that 1,700 times per service for the same class. The class holds
 nothing of the client's account, region or credentials (those live on the instance); what
 shapes it is the service model and the ``creating-client-class`` handlers of the session.
+
+The same holds for the parsed service model, whose per-operation models botocore's
+endpoint discovery check builds, over every operation, for each client.
 
 So for the boto3 sessions reclaim builds (generator.aws.session.new_session: one data
 loader, boto3's handlers registered the same way on every one), marked by ``share_classes``,
@@ -24,6 +28,7 @@ import botocore.client
 
 _MARK = "_reclaim_shares_client_classes"
 _classes: dict[tuple[str, str], type] = {}
+_models: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 _installing = threading.Lock()
 
@@ -59,3 +64,24 @@ def _wrap(creator: Any) -> None:
 
     create_client_class._reclaim_shared = True  # type: ignore[attr-defined]
     creator._create_client_class = create_client_class
+    _share_models(creator)
+
+
+def _share_models(creator: Any) -> None:
+    """The parsed service model too: its per-operation models (built by the endpoint
+    discovery check, over every operation, for each client) are then built once."""
+    original = getattr(creator, "_load_service_model", None)
+    if original is None:
+        return
+
+    def load_service_model(self: Any, service_name: str, api_version: Any = None) -> Any:
+        if not getattr(getattr(self, "_event_emitter", None), _MARK, False):
+            return original(self, service_name, api_version)
+        key = (service_name, str(api_version))
+        with _lock:
+            model = _models.get(key)
+            if model is None:
+                model = _models[key] = original(self, service_name, api_version)
+        return model
+
+    creator._load_service_model = load_service_model
