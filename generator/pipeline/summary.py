@@ -170,17 +170,24 @@ def history_refusals(repo: Path, base: str, remediations_dir: str) -> dict[str, 
     }
 
 
+def _written_by_the_scan_only(
+    repo: Path, base: str, path: str, what: str, believed: str
+) -> dict[str, str]:
+    if not changed_paths(repo, base, "HEAD", path):
+        return {}
+    return {
+        path: f"the pull request changes {path}: {what} written only by the scheduled scan "
+        f"(reclaim commit-state), and {believed}; drop the file from the change"
+    }
+
+
 def state_refusal(repo: Path, base: str, state_file: str) -> dict[str, str]:
     """The first-seen state file is written only by the scheduled scan (commit-state); apply
     judges age thresholds with it, so a pull request that edits it could make a volume seen
     yesterday look idle for months."""
-    if not changed_paths(repo, base, "HEAD", state_file):
-        return {}
-    return {
-        state_file: f"the pull request changes {state_file}: the first-seen clocks are "
-        "written only by the scheduled scan (reclaim commit-state), and apply believes them; "
-        "drop the file from the change"
-    }
+    return _written_by_the_scan_only(
+        repo, base, state_file, "the first-seen clocks are", "apply believes them"
+    )
 
 
 def proposals_refusal(repo: Path, base: str, proposals_file: str) -> dict[str, str]:
@@ -188,14 +195,13 @@ def proposals_refusal(repo: Path, base: str, proposals_file: str) -> dict[str, s
     job: it decides which findings the next scan confirms (stop protection, skip tags)
     before propose can open them, so a pull request may not rewrite it. Even so, the scan
     reads it as untrusted and it can never make reclaim change anything."""
-    if not changed_paths(repo, base, "HEAD", proposals_file):
-        return {}
-    return {
-        proposals_file: f"the pull request changes {proposals_file}: what the forge holds is "
-        "written only by the scheduled scan's propose job (reclaim commit-state), and the "
-        "next scan believes it to choose which findings to confirm; drop the file from the "
-        "change"
-    }
+    return _written_by_the_scan_only(
+        repo,
+        base,
+        proposals_file,
+        "what the forge holds is",
+        "the next scan believes it to choose which findings to confirm",
+    )
 
 
 def with_refusals(rows: list[Row], refusals: dict[str, str]) -> list[Row]:

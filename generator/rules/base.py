@@ -315,13 +315,7 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         """A finding on a resource a /rollback restored (per the default branch's journals):
         left alone unless its evidence changed materially (``material_change``), then
         proposed again under a new plan ID, with the rollback in its evidence."""
-        before = (
-            None
-            if ctx.ledger is None
-            else ctx.ledger.rolled_back(
-                finding.rule, finding.account, finding.region, finding.resource_id
-            )
-        )
+        before = ctx.rollback_of(finding)
         if before is None or before.rolled_back_at is None:
             return finding
         when = f"{before.rolled_back_at:%Y-%m-%d}"

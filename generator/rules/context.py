@@ -12,7 +12,7 @@ from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
 from generator.findings import Finding, reproposal_id
 from generator.held import Held
-from generator.ledger import Ledger
+from generator.ledger import Ledger, PlanHistory
 from generator.state import SeenState
 
 ClientFactory = Callable[[str], Any]
@@ -83,13 +83,16 @@ class ScanContext:
         """The ID the finding will be proposed under: a rule's detection yields it under
         its resource's ID, and a resource a /rollback restored is proposed again as
         ``<id>.r2`` (``Rule._after_rollback``), which the forge does not hold yet."""
-        before = (
-            None
-            if self.ledger is None
-            else self.ledger.rolled_back(
-                finding.rule, finding.account, finding.region, finding.resource_id
-            )
-        )
+        before = self.rollback_of(finding)
         if before is None or before.rolled_back_at is None:
             return finding.id
         return reproposal_id(finding.id, before.plan_id)
+
+    def rollback_of(self, finding: Finding) -> PlanHistory | None:
+        """The default branch's record of a plan on ``finding``'s resource that a /rollback
+        restored, if any (None: none, or no history was read)."""
+        if self.ledger is None:
+            return None
+        return self.ledger.rolled_back(
+            finding.rule, finding.account, finding.region, finding.resource_id
+        )

@@ -20,6 +20,19 @@ def sh(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def _validated(repo: Path, tmp_path: Path) -> tuple[bool, Path]:
+    """validate-changed of the repository's HEAD against main: (valid, its summary file)."""
+    config = parse_config({}, source="reclaim.yml", base_dir=repo)
+    summary = tmp_path / "summary.md"
+    with open(tmp_path / "out.txt", "w") as stream:
+        console = Console(file=stream, width=200)
+        valid = validate_changed(
+            config, "main", event_path=None, summary_path=summary, repo=repo, out=console,
+            err=console,
+        )  # fmt: skip
+    return valid, summary
+
+
 def repo_with_a_pr(tmp_path: Path) -> tuple[Path, list[str]]:
     sh(tmp_path, "init", "-q", "-b", "main")
     old = write_remediation(
@@ -45,12 +58,7 @@ def repo_with_a_pr(tmp_path: Path) -> tuple[Path, list[str]]:
 
 def test_touched_remediations_are_validated_and_summed(tmp_path: Path) -> None:
     repo, (old, good, bad) = repo_with_a_pr(tmp_path)
-    config = parse_config({}, source="reclaim.yml", base_dir=repo)
-    summary = tmp_path / "summary.md"
-    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)  # noqa: SIM115
-    valid = validate_changed(
-        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
-    )
+    valid, summary = _validated(repo, tmp_path)
     assert valid is False
     text = summary.read_text()
     assert text.startswith(MARKER)
@@ -91,12 +99,7 @@ def test_journals_and_edits_of_journaled_folders_are_refused(tmp_path: Path) -> 
     new = write_remediation(plan_finding(volume_finding(volume_id="vol-0000000000000a004")), root)
     _commit(repo, "pr")
 
-    config = parse_config({}, source="reclaim.yml", base_dir=repo)
-    summary = tmp_path / "summary.md"
-    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)  # noqa: SIM115
-    valid = validate_changed(
-        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
-    )
+    valid, summary = _validated(repo, tmp_path)
     assert valid is False
     text = summary.read_text()
 
@@ -149,11 +152,6 @@ def test_a_pr_that_edits_the_proposals_file_is_refused(tmp_path: Path) -> None:
     )
     _commit(repo, "pr")
 
-    config = parse_config({}, source="reclaim.yml", base_dir=repo)
-    summary = tmp_path / "summary.md"
-    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)  # noqa: SIM115
-    valid = validate_changed(
-        config, "main", event_path=None, summary_path=summary, repo=repo, out=console, err=console
-    )
+    valid, summary = _validated(repo, tmp_path)
     assert valid is False
     assert "the pull request changes .reclaim/proposals.json" in summary.read_text()
