@@ -34,6 +34,7 @@ the apply's pre-checks are what protect the resource.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +50,14 @@ FILE_NAME = "proposals.json"
 MAX_BYTES = 4 * 1024 * 1024
 """About 40,000 finding IDs: far more than a forge holds; a larger file is refused unread."""
 
-FindingId = Annotated[
-    str, Field(max_length=512, pattern=r"^[a-z0-9-]+-\d{12}-[a-z0-9-]+-[A-Za-z0-9_.:/-]+$")
-]
+_FINDING_ID = r"^[a-z0-9-]+-\d{12}-[a-z0-9-]+-[A-Za-z0-9_.:/-]+$"
+FindingId = Annotated[str, Field(max_length=512, pattern=_FINDING_ID)]
+
+
+def is_finding_id(text: str) -> bool:
+    """Whether ``text`` can be a finding's ID (a forge may hold a PR whose branch names
+    something else: it is no finding's, so the proposals file leaves it out)."""
+    return len(text) <= 512 and re.fullmatch(_FINDING_ID, text) is not None
 
 
 class ProposalsFile(BaseModel):

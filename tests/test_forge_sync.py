@@ -191,6 +191,27 @@ def test_held_after_applies_the_syncs_writes_to_what_the_forge_held():
     assert written.as_of == as_of
 
 
+def test_held_after_leaves_out_a_pr_whose_branch_names_no_finding():
+    """A forge can hold a PR on a branch reclaim/<anything> (a hand-made one, a forgery): it
+    is no finding's, so the proposals file leaves it out instead of failing propose."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from generator.forge.base import ProposalResult
+    from generator.forge.sync import held_after
+
+    odd = replace(held(9, ProposalState.OPEN), finding_id="forged")
+    existing = {odd.finding_id: odd, fid(1): held(1, ProposalState.OPEN)}
+
+    written = held_after(
+        existing,
+        [ProposalResult("reclaim/../x", Outcome.CREATED, "#3")],
+        datetime(2026, 3, 1, tzinfo=UTC),
+    )
+
+    assert written.open == (fid(1),) and written.open_count == 1
+
+
 # ---- what the scan confirmed: the proposals file it read ------------------------------
 
 

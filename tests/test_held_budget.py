@@ -194,7 +194,7 @@ FORGED = {
         {"version": 1, "as_of": AS_OF.isoformat(), "open": [], "open_count": 2}
     ),
     "an ID that is no finding's": json.dumps(
-        {"version": 1, "as_of": AS_OF.isoformat(), "open": ["../../etc"], "open_count": 1}
+        {"version": 1, "as_of": AS_OF.isoformat(), "open": ["x/../../etc"], "open_count": 1}
     ),
     "an unknown key": json.dumps({"version": 1, "as_of": AS_OF.isoformat(), "apply": True}),
     "a negative declined saving": json.dumps(

@@ -31,7 +31,7 @@ from generator.forge.base import (
     ProposalResult,
     ProposalState,
 )
-from generator.held import Held, ProposalsFile, material_increase
+from generator.held import Held, ProposalsFile, is_finding_id, material_increase
 
 UnitKey = tuple[str, str, str]
 """(rule, account, region)"""
@@ -285,8 +285,12 @@ def held_after(
     """What propose will not open again after a sync: the forge as read before it, with
     the results' writes (a PR opened or refreshed is open, one closed as stale is a
     candidate again). A write the sync did not reach leaves the forge as it was."""
-    states = {finding_id: held.state for finding_id, held in existing.items()}
+    states = {
+        finding_id: held.state for finding_id, held in existing.items() if is_finding_id(finding_id)
+    }
     for result in results:
+        if not is_finding_id(result.finding_id):
+            continue
         if result.outcome in _NOW_OPEN:
             states[result.finding_id] = ProposalState.OPEN
         elif result.outcome is Outcome.CLOSED:
