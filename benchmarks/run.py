@@ -459,8 +459,11 @@ WHY = [
     "- **3, the fleet.** reclaim assumes hop 1 once and hop 2 once per account and runs the "
     "40 units on 16 threads; c7n-org re-assumes both hops for every account-region in 8 "
     "processes that each import Custodian. With 50 ms per request the network is no longer "
-    "the limit for reclaim: building one boto3 client per account-region (tens of ms of "
-    "CPU each) is.",
+    "the limit for reclaim: CPU is, mostly botocore's setup of a session per account and a "
+    "client per account-region (the clients of reclaim's sessions share one class and one "
+    "parsed model per service: generator/aws/client_classes.py). reclaim's requests are, "
+    "per account-region, DescribeVolumes and the Recycle Bin's ListRules (ebs-unattached's "
+    "default), which Custodian's policy does not ask.",
     "- **4, start-up.** `reclaim --help` imports only click; commands import what "
     "they use when they run. The time to the first AWS request is from process start to "
     "the first request a proxy (no delay) in front of scenario 1's moto sees: for both "
