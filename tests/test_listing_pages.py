@@ -1,6 +1,7 @@
 """A shared listing is read page by page: the rules that declare it take each page as it
-comes, the next page is fetched once all of them have taken this one, and a page is gone
-before the next one is asked for. A unit's memory is one page, not its region's inventory.
+comes, and the next page is asked for as soon as they have it (AWS answers it while they
+work), so a page is gone before the one after the next is asked for. A unit's memory is
+two pages, not its region's inventory.
 
 The AWS side is a stand-in EC2 client that makes each DescribeVolumes page when it is
 asked for (moto answers every volume in one page), so what the scan holds can be seen:
@@ -39,7 +40,8 @@ class WatchedPage(dict[str, Any]):
 class PagedEc2:
     """EC2 as far as the volume rules ask: ``count`` unattached gp2 volumes, each page of
     DescribeVolumes made when it is asked for. ``kept`` lists the pages (by number) still
-    alive, anywhere in the process, when the next one was asked for."""
+    alive, anywhere in the process, when the page two after them was asked for (the one
+    after them is the readers' while the next is fetched)."""
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -64,12 +66,12 @@ class PagedEc2:
 
     def _volume_pages(self) -> Iterator[dict[str, Any]]:
         self.listings += 1
-        before: weakref.ref[WatchedPage] | None = None
+        made: list[weakref.ref[WatchedPage]] = []
         for number, start in enumerate(range(0, self.count, PAGE_SIZE)):
-            if before is not None and before() is not None:
-                self.kept.append(number - 1)
+            if number >= 2 and made[number - 2]() is not None:
+                self.kept.append(number - 2)
             page = WatchedPage(Volumes=[_volume(i) for i in range(start, start + PAGE_SIZE)])
-            before = weakref.ref(page)
+            made.append(weakref.ref(page))
             self.pages_made += 1
             yield page
             del page
@@ -144,7 +146,7 @@ def volume_rules(tmp_path: Path) -> Any:
     )
 
 
-def test_both_volume_rules_take_every_page_of_one_listing_and_no_page_outlives_the_next(
+def test_both_volume_rules_take_every_page_of_one_listing_and_no_page_outlives_two_more(
     tmp_path: Path,
 ) -> None:
     ec2 = PagedEc2(1_000)
@@ -340,6 +342,76 @@ def test_a_page_that_fails_fails_every_reader_and_is_asked_for_once() -> None:
     seen = read_on_threads(store, client, ["a", "b"])
     assert seen == {"a": "page 2 failed", "b": "page 2 failed"}
     assert client.calls == 3
+
+
+class Watched(Pages):
+    """Pages that note which page was asked for on which thread, in which rule's scope."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__(pages)
+        self.asked = [threading.Event() for _ in range(pages)]
+        self.asked_by: list[tuple[str, Any]] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        source = self
+
+        class Paginator:
+            def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
+                for number in range(source.pages):
+                    source.calls += 1
+                    source.asked_by.append((threading.current_thread().name, running_rule()))
+                    source.asked[number].set()
+                    yield {"Items": [number]}
+
+        return Paginator()
+
+
+def running_rule() -> str | None:
+    from generator.rules.declared_calls import _running
+
+    scope = _running.get()
+    return scope[0] if scope else None
+
+
+def test_the_next_page_is_asked_for_while_the_readers_work_on_this_one() -> None:
+    client = Watched(3)
+    listings = Listings(lambda service: client, ListingStore({LISTING.key: {"a"}}), reader="a")
+    taken = []
+    for page in listings.read(LISTING):
+        number = page["Items"][0]
+        if number + 1 < client.pages:  # AWS answers page n+1 while this one is worked on
+            assert client.asked[number + 1].wait(timeout=10), f"page {number + 1} not asked"
+        taken.append(number)
+    assert taken == [0, 1, 2] and client.calls == 3
+
+
+def test_a_page_asked_for_ahead_is_asked_in_the_rule_s_scope_for_the_guard() -> None:
+    """The thread that asks for the next page runs in a copy of the reader's context: the
+    declared-calls guard sees the rule's own call, not a call outside any rule."""
+    from generator.rules.declared_calls import declared_calls
+
+    client = Watched(4)
+    listings = Listings(lambda service: client, ListingStore({LISTING.key: {"a"}}), reader="a")
+    with declared_calls("the-rule", frozenset({("svc", "ListItems")})):
+        assert [page["Items"][0] for page in listings.read(LISTING)] == [0, 1, 2, 3]
+    threads = {thread for thread, _ in client.asked_by}
+    assert threading.current_thread().name in threads and len(threads) > 1
+    assert [rule for _, rule in client.asked_by] == ["the-rule"] * 4
+
+
+def test_a_listing_left_after_its_first_page_asks_for_one_more_and_leaves_nothing_running() -> None:
+    client = Watched(10)
+    store = ListingStore({LISTING.key: {"a"}})
+    pages = Listings(lambda service: client, store, reader="a").read(LISTING)
+    assert next(pages)["Items"] == [0]
+    assert client.asked[1].wait(timeout=10)
+    pages.close()  # the rule stops reading (it failed, or needs no more)
+    store.done("a")
+    for thread in threading.enumerate():
+        if thread.name == "reclaim-page-ahead":
+            thread.join(timeout=10)
+            assert not thread.is_alive(), "a page fetch outlived its listing"
+    assert client.calls == 2  # the page asked for ahead, and none after it
 
 
 def test_a_rule_that_does_not_declare_a_listing_reads_its_own() -> None:

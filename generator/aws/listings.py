@@ -9,9 +9,11 @@ per rule (on the account's token bucket too). A rule declares the listings it re
 (``Rule.listings``) and reads them through its context, ``ctx.listing(VOLUMES)``: an
 iterator of pages. The scan runs an account-region's rules that declare the same listing
 together, each on a thread of its own (generator.aws.fleet), and the listing is fetched
-once: each page goes to every rule that declares it, and the next page is fetched only when
-every one of them has taken this one or is done. So a page is held while its readers work
-on it and no longer: a unit's memory is about one page whatever the number of resources. A
+once: each page goes to every rule that declares it. The next page is asked for as soon as
+this one has come (``_PageAhead``: AWS's time to answer it overlaps the readers' work on
+this one) and handed out when every reader has taken this one or is done. So a page is
+held while its readers work on it and no longer: a unit's memory is about two pages (the
+readers' and the next) whatever the number of resources. A
 rule that must see the whole listing before it judges says so (``Listing.read_whole``) and
 keeps what it needs itself; a listing one answer long (DescribeAddresses) is whole anyway.
 
@@ -33,6 +35,8 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from generator.aws.pool import start_in_context
 
 ClientFactory = Callable[[str], Any]
 Check = Callable[[str, str], None]
@@ -117,10 +121,38 @@ def _last_page_test(paginator: Any) -> Callable[[Page], bool]:
     return last
 
 
+class _PageAhead:
+    """The next page of a listing, asked for on a thread of its own while the readers work
+    on the one before: AWS's time to answer it overlaps theirs. The thread runs in a copy
+    of the asking reader's context, so the declared-calls guard checks the call as that
+    reader's own (generator.rules.declared_calls); it makes one request and ends, so a
+    listing its readers abandon leaves nothing running."""
+
+    def __init__(self, pages: Iterator[Page]) -> None:
+        self._pages = pages
+        self._page: Page | None = None
+        self._error: BaseException | None = None
+        self._thread = start_in_context(self._fetch, name="reclaim-page-ahead")
+
+    def _fetch(self) -> None:
+        try:
+            self._page = next(self._pages, None)
+        except BaseException as failure:  # raised to the reader that takes this page
+            self._error = failure
+
+    def take(self) -> Page | None:
+        """The page (None: the listing is over), once it has come; its failure, raised."""
+        self._thread.join()
+        page, self._page = self._page, None
+        if self._error is not None:
+            raise self._error
+        return page
+
+
 class _Broadcast:
-    """One listing's pages handed to its readers: page n+1 is fetched once every reader
-    still reading has finished with page n (it asks for page n+1), so page n is gone by
-    then (thread-safe)."""
+    """One listing's pages handed to its readers: page n+1 is asked for when page n has
+    come, and handed out once every reader still reading has finished with page n (it asks
+    for page n+1), so page n is gone before page n+2 is asked for (thread-safe)."""
 
     def __init__(self, readers: Collection[str], start: Callable[[], Source]) -> None:
         self._changed = threading.Condition()
@@ -132,6 +164,7 @@ class _Broadcast:
         self._fetching = False
         self._start = start
         self._source: Source | None = None
+        self._ahead: _PageAhead | None = None  # the next page, asked for already
 
     def joins(self, reader: str) -> bool:
         """Whether ``reader`` is expected and has not read yet (else it reads on its own)."""
@@ -195,13 +228,16 @@ class _Broadcast:
             if self._source is None:
                 self._source = self._start()
             pages, is_last = self._source
-            page = next(pages, None)
+            ahead, self._ahead = self._ahead, None
+            page = ahead.take() if ahead is not None else next(pages, None)
             if page is None:
                 count = index
             else:
                 held = (index, page)
                 count = index + 1 if is_last(page) else None
                 del page
+                if count is None:  # asked for now, while the readers work on this one
+                    self._ahead = _PageAhead(pages)
         except BaseException as failure:  # every reader of this page gets the failure
             error = failure
         with self._changed:

@@ -3,12 +3,14 @@
 A scan's guard on declared calls (generator.rules.declared_calls) knows which rule is
 running from a context variable; a plain ThreadPoolExecutor runs its tasks in a fresh
 context, so a call made on one of its threads would escape the guard. ``bounded_map`` is
-the one pool rule code and its helpers use: every task sees the caller's context.
+the one pool rule code and its helpers use: every task sees the caller's context, as does
+the one thread ``start_in_context`` starts (a shared listing's next page, asked for ahead).
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -40,3 +42,13 @@ def bounded_map(
         for future in futures:
             future.cancel()
         return [future.result() for future in futures]
+
+
+def start_in_context(function: Callable[[], object], *, name: str) -> threading.Thread:
+    """``function()`` started on a daemon thread of its own, in a copy of the caller's
+    context (so the guard checks its calls as the caller's); the caller joins it."""
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(function,), name=name, daemon=True
+    )
+    thread.start()
+    return thread
