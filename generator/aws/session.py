@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from generator import __version__
 from generator.aws.client_classes import share_classes
+from generator.aws.session_events import new_core_session
 from generator.aws.timestamps import response_parser_factory
 from generator.errors import AwsCallFailed, CredentialsError
 from generator.service_models import shared_loader
@@ -54,8 +55,9 @@ class _GivenCredentials(CredentialProvider):  # type: ignore[misc]
 
 
 def core_session() -> botocore.session.Session:
-    """A botocore session on the shared loader: service models are read from disk once."""
-    core = botocore.session.Session()
+    """A botocore session on the shared loader: service models are read from disk once,
+    botocore's built-in handlers registered once (generator.aws.session_events)."""
+    core = new_core_session()
     core.register_component("data_loader", shared_loader())
     core.register_component("response_parser_factory", _PARSER_FACTORY)
     return core
