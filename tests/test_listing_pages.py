@@ -289,11 +289,15 @@ class Pages:
             def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
                 for number in range(source.pages):
                     source.calls += 1
+                    source.asking(number)
                     if number == source.fail_at:
                         raise RuntimeError(f"page {number} failed")
                     yield {"Items": [number]}
 
         return Paginator()
+
+    def asking(self, number: int) -> None:
+        """Page ``number`` is being asked for (on the thread that asks)."""
 
 
 LISTING = Listing("svc", "list_items")
@@ -352,18 +356,9 @@ class Watched(Pages):
         self.asked = [threading.Event() for _ in range(pages)]
         self.asked_by: list[tuple[str, Any]] = []
 
-    def get_paginator(self, operation: str) -> Any:
-        source = self
-
-        class Paginator:
-            def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
-                for number in range(source.pages):
-                    source.calls += 1
-                    source.asked_by.append((threading.current_thread().name, running_rule()))
-                    source.asked[number].set()
-                    yield {"Items": [number]}
-
-        return Paginator()
+    def asking(self, number: int) -> None:
+        self.asked_by.append((threading.current_thread().name, running_rule()))
+        self.asked[number].set()
 
 
 def running_rule() -> str | None:
