@@ -39,7 +39,9 @@ def test_a_handler_registered_on_one_account_s_session_is_never_called_for_anoth
     event = "reclaim-test-event.ec2.DescribeVolumes"  # no built-in handles it
     first, second = core_session(), core_session()
     first.register(event, lambda **_: called.append("first"))
-    client = new_session().client("ec2", region_name="us-east-1")
+    client = second.create_client(
+        "ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     second.emit(event)
     client.meta.events.emit(event)
     assert called == []
