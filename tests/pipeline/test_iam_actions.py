@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from generator.aws.scan_policy import ACCOUNT_CALLS, scan_session_policy
 from generator.errors import ConfigError
-from generator.iam.actions import iam_action, iam_prefix, is_read_only
+from generator.iam import actions
+from generator.iam.actions import (
+    MODEL_FREE_PREFIXES,
+    check_operation,
+    iam_action,
+    iam_prefix,
+    is_read_only,
+    signing_prefix,
+)
 from generator.rules import RULES
 
 
@@ -61,3 +72,38 @@ def test_every_declared_call_of_every_rule_maps_to_an_iam_action(rule: str) -> N
     for service, operation in calls.scan | calls.apply | calls.rollback:
         action = iam_action(service, operation)
         assert action is None or action.count(":") == 1
+
+
+@pytest.mark.parametrize("service", sorted(MODEL_FREE_PREFIXES))
+def test_a_prefix_known_without_its_model_is_the_models_own(service: str) -> None:
+    assert MODEL_FREE_PREFIXES[service] == signing_prefix(service)
+
+
+@pytest.mark.parametrize(("service", "operation"), sorted(ACCOUNT_CALLS))
+def test_every_account_level_call_is_an_operation_of_its_service(
+    service: str, operation: str
+) -> None:
+    check_operation(service, operation)  # raises ConfigError for an unknown one
+
+
+def test_an_operation_that_does_not_exist_is_refused_by_the_check() -> None:
+    with pytest.raises(ConfigError, match="ce has no operation 'GetCostAndUsages'"):
+        check_operation("ce", "GetCostAndUsages")
+
+
+def test_a_scan_policy_reads_no_model_of_a_service_it_names_only_for_the_account(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded: list[str] = []
+    real = actions._service_model
+
+    def recording(service: str) -> object:
+        loaded.append(service)
+        return real(service)
+
+    monkeypatch.setattr(actions, "_service_model", recording)
+    policy = json.loads(scan_session_policy([frozenset({("ec2", "DescribeVolumes")})]))
+    named = set(policy["Statement"][0]["Action"])
+    assert {"ce:GetCostAndUsage", "cost-optimization-hub:ListRecommendations"} <= named
+    assert "compute-optimizer:GetIdleRecommendations" in named
+    assert set(loaded) == {"ec2"}
