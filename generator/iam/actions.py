@@ -27,13 +27,14 @@ PREFIX_EXCEPTIONS: dict[str, str] = {
     "resourcegroupstaggingapi": "tag",  # signs as "tagging"
 }
 
-# Services whose prefix is known here rather than read from their model: those a scan names
-# only for its account-level calls (generator.aws.scan_policy.ACCOUNT_CALLS, reclaim's own
-# constants: the recommenders and Cost Explorer). Every scan's session policy names them,
-# and parsing these three models just for their prefix cost ~45 ms before the first
-# account's hop 2, for services most scans never call. Their calls are not checked against
-# the models at run time; tests/pipeline/test_iam_actions.py checks each prefix and every
-# account-level operation against botocore's models.
+# Services whose prefix is known here rather than read from their model: those every scan's
+# session policy names for its account-level calls (generator.aws.scan_policy.ACCOUNT_CALLS:
+# the recommenders and Cost Explorer), most scans never calling them. Parsing the three
+# models just for their prefix cost ~45 ms before the first account's hop 2. Calls on these
+# services are named only by reclaim's own code (those constants and the rules'
+# declarations, never configuration), so they are not checked against the models at run
+# time: tests/pipeline/test_iam_actions.py checks each prefix, every account-level call and
+# every rule's declared calls against botocore's models.
 MODEL_FREE_PREFIXES: dict[str, str] = {
     "ce": "ce",
     "compute-optimizer": "compute-optimizer",
