@@ -187,6 +187,73 @@ def test_a_rolled_back_plans_id_does_not_hold_its_reproposal() -> None:
     assert with_ledger.to_confirm([rolled_back, other]) == [rolled_back]
 
 
+def _stop_protection_asked(ec2: Any) -> list[str]:
+    """The instances ``ec2`` is asked DescribeInstanceAttribute for, in order."""
+    asked: list[str] = []
+    ec2.meta.events.register(
+        "before-parameter-build.ec2.DescribeInstanceAttribute",
+        lambda params, **_: asked.append(params["InstanceId"]),
+    )
+    return asked
+
+
+def test_a_finding_detection_drops_takes_no_confirmation_slot(ec2: Any) -> None:
+    """The costliest idle instance was rolled back and is unchanged since, so detection
+    leaves it alone after the rule's scan yields it. With one slot, the confirmation goes
+    to the next instance, which is stop-protected: it is left alone for that, and no
+    finding offers propose a stop its owner has forbidden."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from generator.ledger import Ledger, PlanHistory
+    from tests.rule_harness import context, detect, moto_client
+
+    (rolled_back,) = launch(ec2, 1, instance_type="m5.4xlarge")
+    (protected,) = launch(ec2, 1, instance_type="m5.xlarge", DisableApiStop=True)
+    cheaper = launch(ec2, 2)
+    clients = {"ec2": ec2}
+    ctx = replace(
+        context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name)),
+        confirm_budget=1,
+    )
+    before = detect("ec2-idle", ctx).finding(rolled_back)
+    ledger = Ledger(
+        plans=(
+            PlanHistory(
+                finding=before,
+                applied_at=AS_OF - timedelta(days=20),
+                rolled_back_at=AS_OF - timedelta(days=10),
+            ),
+        )
+    )
+    asked = _stop_protection_asked(ec2)
+
+    detected = detect("ec2-idle", replace(ctx, ledger=ledger))
+
+    assert asked == [protected]
+    assert detected.skip_reason(protected) == "stop protection (DisableApiStop) is on"
+    assert "restored by /rollback" in detected.skip_reason(rolled_back)
+    assert {f.resource_id for f in detected.findings} == set(cheaper)
+
+
+def test_a_report_only_finding_takes_no_confirmation_slot() -> None:
+    """Propose opens no PR for a report-only finding, so the slot goes to the next one."""
+    from dataclasses import replace
+
+    from tests.factories import volume_finding
+    from tests.rule_harness import context
+
+    report_only = volume_finding(volume_id="vol-0000000000000000a", size_gib=500)
+    report_only = report_only.model_copy(update={"reversibility": "report-only"})
+    proposable = volume_finding(volume_id="vol-0000000000000000b", size_gib=10)
+    ctx = replace(context(as_of=AS_OF), confirm_budget=1)
+
+    assert ctx.to_confirm([report_only, proposable]) == [proposable]
+    # What detection makes of a finding decides, not what the rule yielded.
+    judged = replace(ctx, judge=lambda f: f.model_copy(update={"reversibility": "report-only"}))
+    assert judged.to_confirm([report_only, proposable]) == []
+
+
 FORGED = {
     "not JSON": "{open: [",
     "wrong types": json.dumps({"version": 1, "as_of": AS_OF.isoformat(), "open_count": "5"}),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
@@ -293,21 +293,30 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 f"not {type(settings).__name__}"
             )
         remediates = self.remediates(settings)
-        for item in self.scan(ctx, settings):
-            if isinstance(item, Finding):
-                record = self.record(item)
-                reason = ctx.exclusions.reason_to_skip(
-                    self.resource_of(record), self.tags_of(record)
-                )
-                if reason is not None:
-                    yield self.skipped(ctx, item.resource_id, reason)
-                    continue
-                if not remediates and item.reversibility != "report-only":
-                    # Opt-in remediation not enabled: reported, never proposed.
-                    item = item.model_copy(update={"reversibility": "report-only"})
-                if item.reversibility != "report-only":
-                    item = self._after_rollback(ctx, item, record)
-            yield item
+
+        def judged(finding: Finding) -> Finding | SkippedResource:
+            return self._judged(ctx, finding, remediates)
+
+        # The rule's scan ranks its per-resource confirmations by what this judgement makes
+        # of its findings (ScanContext.to_confirm): a finding it drops takes no slot.
+        for item in self.scan(replace(ctx, judge=judged), settings):
+            yield judged(item) if isinstance(item, Finding) else item
+
+    def _judged(
+        self, ctx: ScanContext, finding: Finding, remediates: bool
+    ) -> Finding | SkippedResource:
+        """What detection makes of a finding the rule's scan yielded: left alone if the
+        exclusions skip its record, report-only while remediation is opt-in and off, and
+        after a /rollback, proposed again only on material change."""
+        record = self.record(finding)
+        reason = ctx.exclusions.reason_to_skip(self.resource_of(record), self.tags_of(record))
+        if reason is not None:
+            return self.skipped(ctx, finding.resource_id, reason)
+        if finding.reversibility == "report-only":
+            return finding
+        if not remediates:  # opt-in remediation not enabled: reported, never proposed
+            return finding.model_copy(update={"reversibility": "report-only"})
+        return self._after_rollback(ctx, finding, record)
 
     def _after_rollback(
         self, ctx: ScanContext, finding: Finding, record: RecordT

@@ -10,7 +10,7 @@ from typing import Any
 from generator.aws.listings import Listing, Listings, Page
 from generator.aws.prices import PriceTable
 from generator.exclusions import Exclusions
-from generator.findings import Finding, reproposal_id
+from generator.findings import Finding, SkippedResource, reproposal_id
 from generator.held import Held
 from generator.ledger import Ledger, PlanHistory
 from generator.state import SeenState
@@ -50,6 +50,11 @@ class ScanContext:
     # made, resources restored) and its reclaim.yml's backup retentions. None: no history
     # was read (a test's context), so nothing is known to be rolled back or expired.
     ledger: Ledger | None = None
+    # What the rule's detection makes of a finding its scan yields (Rule.detect sets it:
+    # the exclusions, opt-in remediation, a /rollback's material change), so that a
+    # confirmation is never spent on a finding detection then drops or reports only.
+    # None: each finding as its scan yields it.
+    judge: Callable[[Finding], Finding | SkippedResource] | None = None
 
     def listing(self, listing: Listing) -> Iterator[Page]:
         """The pages of a listing the rule declares (``Rule.listings``), one at a time:
@@ -63,21 +68,28 @@ class ScanContext:
         return self.listing(Listing(service, operation, params))
 
     def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
-        """The findings a per-resource confirmation is asked for: of those the forge does
-        not hold (``held``), the ``confirm_budget`` highest savings (then by resource ID),
-        which are the ones propose can open; every finding when there is no budget. The
-        rest stay findings, unconfirmed, and the apply's pre-checks confirm the one it
-        changes."""
+        """The findings a per-resource confirmation is asked for: of those propose would
+        open (detection keeps them, not report-only: ``judge``) and the forge does not
+        hold (``held``), the ``confirm_budget`` highest savings (then by resource ID); every
+        such finding when there is no budget. The rest stay findings, unconfirmed, and the
+        apply's pre-checks confirm the one it changes."""
         ranked = sorted(
-            (f for f in findings if not self._held(f)),
+            (f for f in findings if self._proposable(f)),
             key=lambda f: (-f.cost.monthly_usd, f.resource_id),
         )
         return ranked if self.confirm_budget is None else ranked[: self.confirm_budget]
 
-    def _held(self, finding: Finding) -> bool:
-        if self.held is None:
+    def _proposable(self, finding: Finding) -> bool:
+        if self.judge is None:
+            proposed, proposed_id = finding, self.proposed_id(finding)
+        else:
+            judged = self.judge(finding)
+            if not isinstance(judged, Finding):
+                return False  # detection leaves the resource alone
+            proposed, proposed_id = judged, judged.id  # renamed already after a rollback
+        if proposed.reversibility == "report-only":
             return False
-        return self.held.holds(self.proposed_id(finding), finding.cost.monthly_usd)
+        return self.held is None or not self.held.holds(proposed_id, proposed.cost.monthly_usd)
 
     def proposed_id(self, finding: Finding) -> str:
         """The ID the finding will be proposed under: a rule's detection yields it under
