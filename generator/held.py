@@ -4,7 +4,7 @@
 finding IDs propose will not open a pull request for again (an open PR, a merged one, one a
 human closed) and how many PRs are open. The next scan reads it so that the per-resource
 confirmations a rule asks AWS for only the findings propose can open
-(``ScanContext.to_confirm``: ec2-idle's stop protection, the tags of a CloudFront
+(``ScanContext.confirmed``: ec2-idle's stop protection, the tags of a CloudFront
 distribution or a log group, a secret's last access) go to the findings propose will open
 next, not to the ones whose PRs are already open.
 
@@ -24,8 +24,9 @@ passed over because of it. What a forgery can do:
   opens nothing in that unit this run (the scan may have confirmed the held one instead);
 - overstate the open count: fewer findings (or none) are confirmed, and propose opens no
   more than the scan had slots for;
-- understate it: no more than ``max_new_prs_per_run`` findings a unit are confirmed, and
-  propose opens no more than the forge's own limits allow.
+- understate it: no more than ``max_new_prs_per_run`` findings a unit are confirmed (and
+  at most twice that many confirmations asked), and propose opens no more than the
+  forge's own limits allow.
 
 So a forged file delays proposals by a run at most; it never gets a finding proposed that
 the scan passed over because of it. (A finding beyond the budget is unconfirmed as before:

@@ -84,7 +84,9 @@ def test_the_budget_skips_the_held_findings_and_confirms_the_next_five(
 
     report, log = run_scan(tmp_path, only(ec2_idle={}), forge=FORGE)
 
-    assert asked(log) == set(fleet["next"] + fleet["protected"])
+    # The protected one frees its slot: the costliest of the rest (by ID) is confirmed too.
+    refill = sorted(fleet["rest"])[0]
+    assert asked(log) == set(fleet["next"] + fleet["protected"] + [refill])
     (protected,) = fleet["protected"]
     skipped = {s.resource_id: s.reason for s in report.skipped}
     assert skipped[protected] == "stop protection (DisableApiStop) is on"
@@ -109,8 +111,9 @@ def test_merged_and_declined_findings_are_held_too(
 
     _, log = run_scan(tmp_path, only(ec2_idle={}), forge=FORGE)
 
-    # 3 open of 10: min(5, 10 - 3) = 5 slots, none for a held finding.
-    assert asked(log) == set(fleet["next"] + fleet["protected"])
+    # 3 open of 10: min(5, 10 - 3) = 5 slots, none for a held finding; the protected one
+    # frees its slot for the costliest of the rest.
+    assert asked(log) == set(fleet["next"] + fleet["protected"] + sorted(fleet["rest"])[:1])
 
 
 def test_a_declined_finding_whose_saving_grew_is_confirmed_again(
@@ -134,8 +137,11 @@ def test_the_slots_left_under_max_open_prs_bound_the_budget(
 
     _, log = run_scan(tmp_path, only(ec2_idle={}), forge=FORGE)
 
-    # 8 open of 10: 2 slots, the two costliest unheld (same savings: by instance ID).
-    assert asked(log) == set(sorted(fleet["next"] + fleet["protected"])[:2])
+    # 8 open of 10: 2 slots, the two costliest unheld (same savings: by instance ID); the
+    # protected one, if it is among them, frees its slot for the next.
+    ranked = sorted(fleet["next"] + fleet["protected"])
+    (protected,) = fleet["protected"]
+    assert asked(log) == set(ranked[: 3 if protected in ranked[:2] else 2])
 
 
 def test_with_max_open_prs_reached_no_confirmation_is_asked(
@@ -200,8 +206,9 @@ def _stop_protection_asked(ec2: Any) -> list[str]:
 def test_a_finding_detection_drops_takes_no_confirmation_slot(ec2: Any) -> None:
     """The costliest idle instance was rolled back and is unchanged since, so detection
     leaves it alone after the rule's scan yields it. With one slot, the confirmation goes
-    to the next instance, which is stop-protected: it is left alone for that, and no
-    finding offers propose a stop its owner has forbidden."""
+    to the next instance, which is stop-protected: it is left alone for that (and frees
+    the slot for the next), and no finding offers propose a stop its owner has
+    forbidden."""
     from dataclasses import replace
     from datetime import timedelta
 
@@ -230,7 +237,7 @@ def test_a_finding_detection_drops_takes_no_confirmation_slot(ec2: Any) -> None:
 
     detected = detect("ec2-idle", replace(ctx, ledger=ledger))
 
-    assert asked == [protected]
+    assert asked == [protected, sorted(cheaper)[0]]
     assert detected.skip_reason(protected) == "stop protection (DisableApiStop) is on"
     assert "restored by /rollback" in detected.skip_reason(rolled_back)
     assert {f.resource_id for f in detected.findings} == set(cheaper)
@@ -252,6 +259,56 @@ def test_a_report_only_finding_takes_no_confirmation_slot() -> None:
     # What detection makes of a finding decides, not what the rule yielded.
     judged = replace(ctx, judge=lambda f: f.model_copy(update={"reversibility": "report-only"}))
     assert judged.to_confirm([report_only, proposable]) == []
+
+
+def test_a_confirmation_that_leaves_a_resource_alone_frees_its_slot(ec2: Any) -> None:
+    """The costliest idle instance is stop-protected: with one slot, the next is confirmed
+    in its place, so the finding propose opens is a confirmed one."""
+    from dataclasses import replace
+
+    from tests.rule_harness import context, detect, moto_client
+
+    (protected,) = launch(ec2, 1, instance_type="m5.4xlarge", DisableApiStop=True)
+    (nextbest,) = launch(ec2, 1, instance_type="m5.xlarge")
+    cheaper = launch(ec2, 2)
+    clients = {"ec2": ec2}
+    ctx = replace(
+        context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name)),
+        confirm_budget=1,
+    )
+    asked = _stop_protection_asked(ec2)
+
+    detected = detect("ec2-idle", ctx)
+
+    assert asked == [protected, nextbest]
+    assert detected.skip_reason(protected) == "stop protection (DisableApiStop) is on"
+    assert {f.resource_id for f in detected.findings} == {nextbest, *cheaper}
+
+
+def test_confirmations_that_keep_leaving_resources_alone_stop_at_twice_the_budget(
+    ec2: Any,
+) -> None:
+    """Every instance stop-protected (an account-wide policy): the unit asks at most
+    CONFIRMATIONS_PER_SLOT x its budget, not once per idle instance."""
+    from dataclasses import replace
+
+    from generator.rules.context import CONFIRMATIONS_PER_SLOT
+    from tests.rule_harness import context, detect, moto_client
+
+    protected = launch(ec2, 9, DisableApiStop=True)
+    clients = {"ec2": ec2}
+    ctx = replace(
+        context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name)),
+        confirm_budget=2,
+    )
+    asked = _stop_protection_asked(ec2)
+
+    detected = detect("ec2-idle", ctx)
+
+    assert sorted(asked) == sorted(protected)[: CONFIRMATIONS_PER_SLOT * 2]
+    assert {s.resource_id for s in detected.skipped} == set(asked)
+    # The rest stay findings, unconfirmed: the apply's pre-check refuses a protected one.
+    assert {f.resource_id for f in detected.findings} == set(protected) - set(asked)
 
 
 FORGED = {

@@ -121,7 +121,7 @@ def test_stop_protection_is_asked_for_the_proposable_findings_highest_savings_fi
     small = launch(ec2, 20)
     large = launch(ec2, 3, instance_type="m5.xlarge")
     protected_large = launch(ec2, 1, instance_type="m5.2xlarge", DisableApiStop=True)
-    protected_small = launch(ec2, 1, DisableApiStop=True)
+    protected_small = launch(ec2, 1, instance_type="t3.nano", DisableApiStop=True)
 
     report, log = run_scan(
         tmp_path, only(ec2_idle={}), forge={"max_open_prs": 10, "max_new_prs_per_run": 4}
@@ -130,8 +130,9 @@ def test_stop_protection_is_asked_for_the_proposable_findings_highest_savings_fi
     asked = {
         params["InstanceId"] for name, params in log.calls if name == "DescribeInstanceAttribute"
     }
-    # The 4 costliest: the protected m5.2xlarge and the three m5.xlarge.
-    assert asked == set(protected_large + large)
+    # The 4 costliest: the protected m5.2xlarge and the three m5.xlarge; the protected one
+    # frees its slot for the next costliest, the first t3.micro by ID.
+    assert asked == set(protected_large + large + sorted(small)[:1])
     skipped = {s.resource_id: s.reason for s in report.skipped}
     assert "stop protection" in skipped[protected_large[0]]
     # Beyond the budget nothing was asked: a finding still, which the apply refuses (below).
@@ -280,7 +281,8 @@ def test_log_group_tags_are_asked_for_the_costliest_first_and_the_skip_tag_still
     asked = {
         p["resourceArn"].rsplit(":", 1)[-1] for n, p in log.calls if n == "ListTagsForResource"
     }
-    assert asked == {kept, *large}
+    # The 4 costliest; the skip-tagged one frees its slot for the next, the first small one.
+    assert asked == {kept, *large, small[0]}
     assert "skip tag" in {s.resource_id: s.reason for s in report.skipped}[kept]
     assert {f.resource_id for f in report.findings} == {*small, *large}
 

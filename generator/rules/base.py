@@ -298,7 +298,7 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
             return self._judged(ctx, finding, remediates)
 
         # The rule's scan ranks its per-resource confirmations by what this judgement makes
-        # of its findings (ScanContext.to_confirm): a finding it drops takes no slot.
+        # of its findings (ScanContext.confirmed): a finding it drops takes no slot.
         for item in self.scan(replace(ctx, judge=judged), settings):
             yield judged(item) if isinstance(item, Finding) else item
 

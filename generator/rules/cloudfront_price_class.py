@@ -301,24 +301,28 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
         if not wanted or usage is None:
             return
         # CloudFront answers tags one distribution at a time: they are asked for the findings
-        # propose can open (ctx.to_confirm), never for every distribution. The rest stay
+        # propose can open (ctx.confirmed), never for every distribution. The rest stay
         # findings; the plan's skip-tag pre-check reads the tags of the one it changes
         # before any change.
         untagged = [
             self._finding(ctx, settings, distribution, dropped, usage, cost, share)
             for distribution, cost, share in wanted
         ]
-        confirmed = {finding.resource_id for finding in ctx.to_confirm(untagged)}
-        for finding, (distribution, cost, share) in zip(untagged, wanted, strict=True):
-            if finding.resource_id not in confirmed:
-                yield finding
-                continue
+        listed = {
+            distribution.id: (distribution, cost, share) for distribution, cost, share in wanted
+        }
+
+        def confirmed(finding: Finding) -> Finding | SkippedResource:
+            distribution, cost, share = listed[finding.resource_id]
             distribution = distribution.model_copy(update={"tags": tags(distribution)})
             reason = ctx.exclusions.reason_to_skip(distribution.id, distribution.tags)
             if reason is not None:
-                yield self.skipped(ctx, distribution.id, reason)
-            else:
-                yield self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+                return self.skipped(ctx, distribution.id, reason)
+            return self._finding(ctx, settings, distribution, dropped, usage, cost, share)
+
+        yield from ctx.confirmed(
+            untagged, lambda batch: {f.resource_id: confirmed(f) for f in batch}
+        )
 
     def _finding(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,14 @@ from generator.state import SeenState
 
 ClientFactory = Callable[[str], Any]
 """Returns a boto3 client for a service name, bound to this context's account and region."""
+
+Confirm = Callable[[list[Finding]], Mapping[str, Finding | SkippedResource]]
+"""A rule's per-resource confirmation of some findings: by resource ID, each finding as
+confirmed, or its resource left alone (``ScanContext.confirmed``)."""
+
+CONFIRMATIONS_PER_SLOT = 2
+"""The most confirmations a unit asks, as a multiple of its budget, when confirmations
+leave resources alone and free their slots for the next findings."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,40 @@ class ScanContext:
         ``pages("ec2", "describe_addresses")``."""
         return self.listing(Listing(service, operation, params))
 
-    def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
+    def confirmed(
+        self, findings: Sequence[Finding], confirm: Confirm
+    ) -> Iterator[Finding | SkippedResource]:
+        """``findings`` in their order, each one ``to_confirm`` picks replaced by what
+        ``confirm`` makes of it (the finding as confirmed, or its resource left alone).
+
+        A confirmation that leaves its resource alone (stop protection on, a skip tag
+        found) frees its slot: the next finding is confirmed in its place, round after
+        round, so the findings propose opens are confirmed ones. At most
+        ``CONFIRMATIONS_PER_SLOT`` times the budget are asked in all, so an account where
+        every resource refuses still costs O(budget) calls."""
+        ranked = self.to_confirm(findings, limit=False)
+        answers: dict[str, Finding | SkippedResource] = {}
+        if self.confirm_budget is None:
+            answers.update(confirm(ranked))
+        else:
+            budget = self.confirm_budget
+            asked = kept = 0
+            cap = min(len(ranked), CONFIRMATIONS_PER_SLOT * budget)
+            while kept < budget and asked < cap:
+                batch = ranked[asked : min(asked + budget - kept, cap)]
+                asked += len(batch)
+                answered = confirm(batch)
+                answers.update(answered)
+                kept += sum(
+                    1
+                    for finding in batch
+                    if isinstance(answer := answered[finding.resource_id], Finding)
+                    and self._proposable(answer)
+                )
+        for finding in findings:
+            yield answers.get(finding.resource_id, finding)
+
+    def to_confirm(self, findings: Iterable[Finding], *, limit: bool = True) -> list[Finding]:
         """The findings a per-resource confirmation is asked for: of those propose would
         open (detection keeps them, not report-only: ``judge``) and the forge does not
         hold (``held``), the ``confirm_budget`` highest savings (then by resource ID); every
@@ -77,7 +118,7 @@ class ScanContext:
             (f for f in findings if self._proposable(f)),
             key=lambda f: (-f.cost.monthly_usd, f.resource_id),
         )
-        return ranked if self.confirm_budget is None else ranked[: self.confirm_budget]
+        return ranked if self.confirm_budget is None or not limit else ranked[: self.confirm_budget]
 
     def _proposable(self, finding: Finding) -> bool:
         if self.judge is None:

@@ -325,7 +325,7 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
         # Stop protection is checked here, not only by the plan's pre-check, so that a PR
         # does not propose a stop the owner has forbidden and the apply would refuse. EC2
         # answers it one instance at a time, so it is asked for the findings propose can
-        # open (ctx.confirm_budget, highest savings first), never for every idle instance:
+        # open (ctx.confirmed: the budget, highest savings first), never for every idle instance:
         # the rest stay findings, and the apply's pre-check confirms the one it stops.
         findings = sorted(
             (
@@ -334,14 +334,19 @@ class Ec2Idle(Rule[Ec2IdleSettings, IdleInstance]):
             ),
             key=lambda finding: (-finding.cost.monthly_usd, finding.resource_id),
         )
-        protected = self._stop_protected(ec2, [f.resource_id for f in ctx.to_confirm(findings)])
-        for finding in findings:
-            if finding.resource_id in protected:
-                yield self.skipped(
-                    ctx, finding.resource_id, "stop protection (DisableApiStop) is on"
+
+        def confirm(batch: list[Finding]) -> dict[str, Finding | SkippedResource]:
+            protected = self._stop_protected(ec2, [f.resource_id for f in batch])
+            return {
+                f.resource_id: self.skipped(
+                    ctx, f.resource_id, "stop protection (DisableApiStop) is on"
                 )
-            else:
-                yield finding
+                if f.resource_id in protected
+                else f
+                for f in batch
+            }
+
+        yield from ctx.confirmed(findings, confirm)
 
     def _auto_scaling_members(self, ctx: ScanContext) -> set[str]:
         pages = ctx.client("autoscaling").get_paginator("describe_auto_scaling_instances")

@@ -301,7 +301,7 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
         logs: Any,
     ) -> Iterator[Finding | SkippedResource]:
         """DescribeLogGroups entries, judged on what the listing says; ``logs`` is asked for
-        tags only for the findings propose can open (ctx.to_confirm), never for every group.
+        tags only for the findings propose can open (ctx.confirmed), never for every group.
 
         Tags decide the skip tag and the risk. A finding beyond the budget is reported
         without them (it is not proposed in this run); the plan's own pre-check reads the
@@ -328,19 +328,19 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
                 continue
             candidates[group.name] = (group, cost)
         untagged = [self._finding(ctx, settings, *candidate) for candidate in candidates.values()]
-        confirmed = {finding.resource_id for finding in ctx.to_confirm(untagged)}
-        for finding in untagged:
-            if finding.resource_id not in confirmed:
-                yield finding
-                continue
+
+        def confirmed(finding: Finding) -> Finding | SkippedResource:
             group, cost = candidates[finding.resource_id]
             tags = logs.list_tags_for_resource(resourceArn=group.arn).get("tags") or {}
             group = group.model_copy(update={"tags": dict(sorted(tags.items()))})
             reason = ctx.exclusions.reason_to_skip(group.name, group.tags)
             if reason is not None:
-                yield self.skipped(ctx, group.name, reason)
-            else:
-                yield self._finding(ctx, settings, group, cost)
+                return self.skipped(ctx, group.name, reason)
+            return self._finding(ctx, settings, group, cost)
+
+        yield from ctx.confirmed(
+            untagged, lambda batch: {f.resource_id: confirmed(f) for f in batch}
+        )
 
     def _skip_reason(
         self, ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord

@@ -189,21 +189,23 @@ class SecretUnused(Rule[SecretUnusedSettings, UnusedSecret]):
                     yield self.skipped(ctx, listed.name, reason)
         # ListSecrets does not say whether a secret is replicated, and Secrets Manager answers
         # that one secret at a time (DescribeSecret): it is asked for the findings propose can
-        # open (ctx.to_confirm), never for every unused secret. The rest stay findings; the
+        # open (ctx.confirmed), never for every unused secret. The rest stay findings; the
         # plan's pre-check (DescribeSecret: no replica) refuses a replicated one before
         # anything is deleted.
         unconfirmed = [self._finding(ctx, settings, secret) for secret in unused]
-        confirmed = {finding.resource_id for finding in ctx.to_confirm(unconfirmed)}
-        for finding, listed in zip(unconfirmed, unused, strict=True):
-            if finding.resource_id not in confirmed:
-                yield finding
-                continue
+        by_name = {secret.name: secret for secret in unused}
+
+        def confirmed(finding: Finding) -> Finding | SkippedResource:
+            listed = by_name[finding.resource_id]
             secret = SecretSpec.from_api(sm.describe_secret(SecretId=listed.arn))
             reason = self._skip_reason(ctx, settings, secret)
             if reason is not None:
-                yield self.skipped(ctx, listed.name, reason)
-            else:
-                yield self._finding(ctx, settings, secret)
+                return self.skipped(ctx, listed.name, reason)
+            return self._finding(ctx, settings, secret)
+
+        yield from ctx.confirmed(
+            unconfirmed, lambda batch: {f.resource_id: confirmed(f) for f in batch}
+        )
 
     def _skip_reason(
         self, ctx: ScanContext, settings: SecretUnusedSettings, secret: SecretSpec
