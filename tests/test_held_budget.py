@@ -8,6 +8,8 @@ Counted on moto through the whole scan, with ec2-idle's stop protection
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 
 from generator.config import ReclaimConfig
 from generator.errors import PrecheckFailed
-from generator.findings import finding_id
+from generator.findings import Finding, finding_id
 from generator.held import (
     MAX_BYTES,
     Held,
@@ -24,8 +26,11 @@ from generator.held import (
     proposals_path,
     write_held,
 )
+from generator.ledger import Ledger, PlanHistory
+from generator.rules.context import CONFIRMATIONS_PER_SLOT, ScanContext
 from tests.conftest import ACCOUNT, REGION, config_for
-from tests.rule_harness import executor, planned
+from tests.factories import volume_finding
+from tests.rule_harness import context, detect, executor, moto_client, planned
 from tests.test_scan_calls import AS_OF, idle_metrics, launch, only, run_scan  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("idle_metrics")
@@ -162,35 +167,37 @@ def test_budget_is_never_negative() -> None:
     assert Held(open_count=7).budget(max_open=10, max_new_per_run=5) == 3
 
 
+def _rolled_back_ten_days_ago(finding: Finding) -> Ledger:
+    """The default branch's journals: ``finding``'s plan applied, then rolled back."""
+    history = PlanHistory(
+        finding=finding,
+        applied_at=AS_OF - timedelta(days=20),
+        rolled_back_at=AS_OF - timedelta(days=10),
+    )
+    return Ledger(plans=(history,))
+
+
 def test_a_rolled_back_plans_id_does_not_hold_its_reproposal() -> None:
     """A resource a /rollback restored is proposed again as <id>.r2 (after the rule's
     detection, which ranks it under <id>): that the forge holds the rolled-back plan's
     merged PR must not keep the new proposal from being confirmed."""
-    from dataclasses import replace
-    from datetime import timedelta
-
-    from generator.ledger import Ledger, PlanHistory
-    from tests.factories import volume_finding
-    from tests.rule_harness import context
-
     rolled_back = volume_finding(volume_id="vol-0000000000000000a")
     other = volume_finding(volume_id="vol-0000000000000000b")
     held = Held(ids=frozenset({rolled_back.id, other.id}))
-    ledger = Ledger(
-        plans=(
-            PlanHistory(
-                finding=rolled_back,
-                applied_at=AS_OF - timedelta(days=20),
-                rolled_back_at=AS_OF - timedelta(days=10),
-            ),
-        )
-    )
+    ledger = _rolled_back_ten_days_ago(rolled_back)
     ctx = replace(context(as_of=AS_OF), held=held, confirm_budget=5)
 
     assert ctx.to_confirm([rolled_back, other]) == []  # no ledger: both held
     with_ledger = replace(ctx, ledger=ledger)
     assert with_ledger.proposed_id(rolled_back) == f"{rolled_back.id}.r2"
     assert with_ledger.to_confirm([rolled_back, other]) == [rolled_back]
+
+
+def _budgeted(ec2: Any, confirm_budget: int) -> ScanContext:
+    """A rule context on moto whose EC2 client is ``ec2``, with ``confirm_budget`` slots."""
+    clients = {"ec2": ec2}
+    ctx = context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name))
+    return replace(ctx, confirm_budget=confirm_budget)
 
 
 def _stop_protection_asked(ec2: Any) -> list[str]:
@@ -209,30 +216,12 @@ def test_a_finding_detection_drops_takes_no_confirmation_slot(ec2: Any) -> None:
     to the next instance, which is stop-protected: it is left alone for that (and frees
     the slot for the next), and no finding offers propose a stop its owner has
     forbidden."""
-    from dataclasses import replace
-    from datetime import timedelta
-
-    from generator.ledger import Ledger, PlanHistory
-    from tests.rule_harness import context, detect, moto_client
-
     (rolled_back,) = launch(ec2, 1, instance_type="m5.4xlarge")
     (protected,) = launch(ec2, 1, instance_type="m5.xlarge", DisableApiStop=True)
     cheaper = launch(ec2, 2)
-    clients = {"ec2": ec2}
-    ctx = replace(
-        context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name)),
-        confirm_budget=1,
-    )
+    ctx = _budgeted(ec2, confirm_budget=1)
     before = detect("ec2-idle", ctx).finding(rolled_back)
-    ledger = Ledger(
-        plans=(
-            PlanHistory(
-                finding=before,
-                applied_at=AS_OF - timedelta(days=20),
-                rolled_back_at=AS_OF - timedelta(days=10),
-            ),
-        )
-    )
+    ledger = _rolled_back_ten_days_ago(before)
     asked = _stop_protection_asked(ec2)
 
     detected = detect("ec2-idle", replace(ctx, ledger=ledger))
@@ -245,11 +234,6 @@ def test_a_finding_detection_drops_takes_no_confirmation_slot(ec2: Any) -> None:
 
 def test_a_report_only_finding_takes_no_confirmation_slot() -> None:
     """Propose opens no PR for a report-only finding, so the slot goes to the next one."""
-    from dataclasses import replace
-
-    from tests.factories import volume_finding
-    from tests.rule_harness import context
-
     report_only = volume_finding(volume_id="vol-0000000000000000a", size_gib=500)
     report_only = report_only.model_copy(update={"reversibility": "report-only"})
     proposable = volume_finding(volume_id="vol-0000000000000000b", size_gib=10)
@@ -264,18 +248,10 @@ def test_a_report_only_finding_takes_no_confirmation_slot() -> None:
 def test_a_confirmation_that_leaves_a_resource_alone_frees_its_slot(ec2: Any) -> None:
     """The costliest idle instance is stop-protected: with one slot, the next is confirmed
     in its place, so the finding propose opens is a confirmed one."""
-    from dataclasses import replace
-
-    from tests.rule_harness import context, detect, moto_client
-
     (protected,) = launch(ec2, 1, instance_type="m5.4xlarge", DisableApiStop=True)
     (nextbest,) = launch(ec2, 1, instance_type="m5.xlarge")
     cheaper = launch(ec2, 2)
-    clients = {"ec2": ec2}
-    ctx = replace(
-        context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name)),
-        confirm_budget=1,
-    )
+    ctx = _budgeted(ec2, confirm_budget=1)
     asked = _stop_protection_asked(ec2)
 
     detected = detect("ec2-idle", ctx)
@@ -290,17 +266,8 @@ def test_confirmations_that_keep_leaving_resources_alone_stop_at_twice_the_budge
 ) -> None:
     """Every instance stop-protected (an account-wide policy): the unit asks at most
     CONFIRMATIONS_PER_SLOT x its budget, not once per idle instance."""
-    from dataclasses import replace
-
-    from generator.rules.context import CONFIRMATIONS_PER_SLOT
-    from tests.rule_harness import context, detect, moto_client
-
     protected = launch(ec2, 9, DisableApiStop=True)
-    clients = {"ec2": ec2}
-    ctx = replace(
-        context(as_of=AS_OF, client=lambda name: clients.get(name) or moto_client(name)),
-        confirm_budget=2,
-    )
+    ctx = _budgeted(ec2, confirm_budget=2)
     asked = _stop_protection_asked(ec2)
 
     detected = detect("ec2-idle", ctx)
