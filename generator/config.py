@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     PlainValidator,
     SecretStr,
+    SerializeAsAny,
     ValidationError,
     create_model,
     field_validator,
@@ -300,7 +301,9 @@ class ReclaimConfig(_Strict):
     )
     accounts: tuple[AccountConfig, ...] = Field(default=(AccountConfig(),), min_length=1)
     regions: Regions = Field(default=("us-east-1",), min_length=1)
-    rules: Annotated[BaseModel, PlainValidator(_validate_rules)] = Field(
+    # Serialized as what it is (the rules model _validate_rules built), not as a bare
+    # BaseModel: a dump of the config keeps every rule's settings.
+    rules: SerializeAsAny[Annotated[BaseModel, PlainValidator(_validate_rules)]] = Field(
         default_factory=lambda: every_rule_typed()()
     )
     exclusions: Exclusions = Exclusions()

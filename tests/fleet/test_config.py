@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,19 @@ def test_home_region_follows_the_first_listed_region_or_the_environment(
     assert parse({"regions": ["eu-west-1", "us-east-1"]}, tmp_path).home_region == "eu-west-1"
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
     assert parse({"regions": "all-enabled"}, tmp_path).home_region == "eu-central-1"
+
+
+def test_a_dump_of_the_config_keeps_every_rules_settings(tmp_path: Path):
+    """The rules section is a model built for the file's entries: dumped as a bare BaseModel
+    it came out empty (with a serializer warning), losing every rule's settings."""
+    config = parse(
+        {"rules": {"ebs-unattached": {"min_unattached_days": 9}, "ec2-idle": {"enabled": False}}},
+        tmp_path,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dumped = config.model_dump(mode="json", by_alias=True)
+    assert dumped["rules"]["ebs-unattached"]["min_unattached_days"] == 9
+    assert dumped["rules"]["ec2-idle"] == {"enabled": False}
+    again = parse({"rules": dumped["rules"]}, tmp_path)
+    assert again.rules == config.rules
