@@ -320,9 +320,7 @@ class CloudFrontPriceClass(Rule[CloudFrontPriceClassSettings, PriceClassChange])
                 return self.skipped(ctx, distribution.id, reason)
             return self._finding(ctx, settings, distribution, dropped, usage, cost, share)
 
-        yield from ctx.confirmed(
-            untagged, lambda batch: {f.resource_id: confirmed(f) for f in batch}
-        )
+        yield from ctx.confirmed_each(untagged, confirmed)
 
     def _finding(
         self,

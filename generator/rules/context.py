@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from generator.aws.listings import Listing, Listings, Page
@@ -86,17 +87,18 @@ class ScanContext:
         round, so the findings propose opens are confirmed ones. At most
         ``CONFIRMATIONS_PER_SLOT`` times the budget are asked in all, so an account where
         every resource refuses still costs O(budget) calls."""
-        ranked = self.to_confirm(findings, limit=False)
+        ranked = self._ranked(findings)
         answers: dict[str, Finding | SkippedResource] = {}
         if self.confirm_budget is None:
-            answers.update(confirm(ranked))
+            answers.update(confirm(list(ranked)))
         else:
-            budget = self.confirm_budget
-            asked = kept = 0
-            cap = min(len(ranked), CONFIRMATIONS_PER_SLOT * budget)
-            while kept < budget and asked < cap:
-                batch = ranked[asked : min(asked + budget - kept, cap)]
-                asked += len(batch)
+            budget, kept = self.confirm_budget, 0
+            left = CONFIRMATIONS_PER_SLOT * budget  # confirmations still allowed
+            while kept < budget and left > 0:
+                batch = list(islice(ranked, min(budget - kept, left)))
+                if not batch:
+                    break  # every proposable finding has been asked about
+                left -= len(batch)
                 answered = confirm(batch)
                 answers.update(answered)
                 kept += sum(
@@ -108,17 +110,26 @@ class ScanContext:
         for finding in findings:
             yield answers.get(finding.resource_id, finding)
 
-    def to_confirm(self, findings: Iterable[Finding], *, limit: bool = True) -> list[Finding]:
+    def confirmed_each(
+        self, findings: Sequence[Finding], confirm: Callable[[Finding], Finding | SkippedResource]
+    ) -> Iterator[Finding | SkippedResource]:
+        """``confirmed``, for a confirmation AWS answers one resource at a time and that
+        the rule asks one after the other."""
+        return self.confirmed(findings, lambda batch: {f.resource_id: confirm(f) for f in batch})
+
+    def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
         """The findings a per-resource confirmation is asked for: of those propose would
         open (detection keeps them, not report-only: ``judge``) and the forge does not
         hold (``held``), the ``confirm_budget`` highest savings (then by resource ID); every
         such finding when there is no budget. The rest stay findings, unconfirmed, and the
         apply's pre-checks confirm the one it changes."""
-        ranked = sorted(
-            (f for f in findings if self._proposable(f)),
-            key=lambda f: (-f.cost.monthly_usd, f.resource_id),
-        )
-        return ranked if self.confirm_budget is None or not limit else ranked[: self.confirm_budget]
+        return list(islice(self._ranked(findings), self.confirm_budget))
+
+    def _ranked(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+        """The proposable findings, highest savings first (then by resource ID), each
+        judged only when the ranking reaches it: a budget of five judges about five."""
+        ordered = sorted(findings, key=lambda f: (-f.cost.monthly_usd, f.resource_id))
+        return (finding for finding in ordered if self._proposable(finding))
 
     def _proposable(self, finding: Finding) -> bool:
         if self.judge is None:

@@ -338,9 +338,7 @@ class LogsRetention(Rule[LogsRetentionSettings, RetentionProposal]):
                 return self.skipped(ctx, group.name, reason)
             return self._finding(ctx, settings, group, cost)
 
-        yield from ctx.confirmed(
-            untagged, lambda batch: {f.resource_id: confirmed(f) for f in batch}
-        )
+        yield from ctx.confirmed_each(untagged, confirmed)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: LogsRetentionSettings, group: LogGroupRecord

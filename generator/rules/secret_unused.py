@@ -203,9 +203,7 @@ class SecretUnused(Rule[SecretUnusedSettings, UnusedSecret]):
                 return self.skipped(ctx, listed.name, reason)
             return self._finding(ctx, settings, secret)
 
-        yield from ctx.confirmed(
-            unconfirmed, lambda batch: {f.resource_id: confirmed(f) for f in batch}
-        )
+        yield from ctx.confirmed_each(unconfirmed, confirmed)
 
     def _skip_reason(
         self, ctx: ScanContext, settings: SecretUnusedSettings, secret: SecretSpec
