@@ -177,6 +177,18 @@ def _rolled_back_ten_days_ago(finding: Finding) -> Ledger:
     return Ledger(plans=(history,))
 
 
+def _confirmations(ctx: ScanContext, findings: list[Finding]) -> list[Finding]:
+    """The findings ``ctx.confirmed`` asks a confirmation about, none of them refused."""
+    asked: list[Finding] = []
+
+    def confirm(batch: list[Finding]) -> dict[str, Finding]:
+        asked.extend(batch)
+        return {f.resource_id: f for f in batch}
+
+    list(ctx.confirmed(findings, confirm))
+    return asked
+
+
 def test_a_rolled_back_plans_id_does_not_hold_its_reproposal() -> None:
     """A resource a /rollback restored is proposed again as <id>.r2 (after the rule's
     detection, which ranks it under <id>): that the forge holds the rolled-back plan's
@@ -187,10 +199,10 @@ def test_a_rolled_back_plans_id_does_not_hold_its_reproposal() -> None:
     ledger = _rolled_back_ten_days_ago(rolled_back)
     ctx = replace(context(as_of=AS_OF), held=held, confirm_budget=5)
 
-    assert ctx.to_confirm([rolled_back, other]) == []  # no ledger: both held
+    assert _confirmations(ctx, [rolled_back, other]) == []  # no ledger: both held
     with_ledger = replace(ctx, ledger=ledger)
     assert with_ledger.proposed_id(rolled_back) == f"{rolled_back.id}.r2"
-    assert with_ledger.to_confirm([rolled_back, other]) == [rolled_back]
+    assert _confirmations(with_ledger, [rolled_back, other]) == [rolled_back]
 
 
 def _budgeted(ec2: Any, confirm_budget: int) -> ScanContext:
@@ -239,10 +251,10 @@ def test_a_report_only_finding_takes_no_confirmation_slot() -> None:
     proposable = volume_finding(volume_id="vol-0000000000000000b", size_gib=10)
     ctx = replace(context(as_of=AS_OF), confirm_budget=1)
 
-    assert ctx.to_confirm([report_only, proposable]) == [proposable]
+    assert _confirmations(ctx, [report_only, proposable]) == [proposable]
     # What detection makes of a finding decides, not what the rule yielded.
     judged = replace(ctx, judge=lambda f: f.model_copy(update={"reversibility": "report-only"}))
-    assert judged.to_confirm([report_only, proposable]) == []
+    assert _confirmations(judged, [report_only, proposable]) == []
 
 
 def test_a_confirmation_that_leaves_a_resource_alone_frees_its_slot(ec2: Any) -> None:

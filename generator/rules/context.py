@@ -79,8 +79,13 @@ class ScanContext:
     def confirmed(
         self, findings: Sequence[Finding], confirm: Confirm
     ) -> Iterator[Finding | SkippedResource]:
-        """``findings`` in their order, each one ``to_confirm`` picks replaced by what
-        ``confirm`` makes of it (the finding as confirmed, or its resource left alone).
+        """``findings`` in their order, each one confirmed replaced by what ``confirm``
+        makes of it (the finding as confirmed, or its resource left alone). Confirmed are,
+        of the findings propose would open (detection keeps them, not report-only:
+        ``judge``) and the forge does not hold (``held``), the ``confirm_budget`` highest
+        savings (then by resource ID); every such finding when there is no budget. The
+        rest stay findings, unconfirmed, and the apply's pre-checks confirm the one it
+        changes.
 
         A confirmation that leaves its resource alone (stop protection on, a skip tag
         found) frees its slot: the next finding is confirmed in its place, round after
@@ -116,14 +121,6 @@ class ScanContext:
         """``confirmed``, for a confirmation AWS answers one resource at a time and that
         the rule asks one after the other."""
         return self.confirmed(findings, lambda batch: {f.resource_id: confirm(f) for f in batch})
-
-    def to_confirm(self, findings: Iterable[Finding]) -> list[Finding]:
-        """The findings a per-resource confirmation is asked for: of those propose would
-        open (detection keeps them, not report-only: ``judge``) and the forge does not
-        hold (``held``), the ``confirm_budget`` highest savings (then by resource ID); every
-        such finding when there is no budget. The rest stay findings, unconfirmed, and the
-        apply's pre-checks confirm the one it changes."""
-        return list(islice(self._ranked(findings), self.confirm_budget))
 
     def _ranked(self, findings: Iterable[Finding]) -> Iterator[Finding]:
         """The proposable findings, highest savings first (then by resource ID), each
