@@ -7,11 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.handlers
+import botocore.hooks
 import botocore.session
 import pytest
+from botocore.credentials import Credentials
+from botocore.stub import Stubber
+from botocore.utils import EVENT_ALIASES
 
 from generator.aws import session_events
-from generator.aws.session import core_session, new_session
+from generator.aws.session import RETRY_CONFIG, core_session, new_session
+
+FAKE = Credentials("testing", "testing")
 
 
 def handlers_by_event(core: botocore.session.Session) -> dict[str, list[Any]]:
@@ -82,3 +88,56 @@ def test_a_built_in_handler_added_later_is_in_every_session_made_after(
     )
     responses = core_session().emit("before-send.ec2.DescribeVolumes", request=None)
     assert (answered, "answered here") in responses
+
+
+class _CountedAliases(dict[str, str]):
+    """botocore's alias table, counting how often an event name is worked out from it."""
+
+    lookups = 0
+
+    def items(self) -> Any:
+        type(self).lookups += 1
+        return super().items()
+
+
+def _stubbed_call(session: Any) -> Any:
+    client = session.client("autoscaling", region_name="eu-west-1", config=RETRY_CONFIG)
+    with Stubber(client) as stub:
+        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
+        client.describe_auto_scaling_groups()
+    return client
+
+
+def test_a_second_account_s_client_works_out_no_event_name_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each client's emitter is a copy; botocore's copy forgets the aliased names."""
+    monkeypatch.setattr(botocore.hooks, "EVENT_ALIASES", _CountedAliases(EVENT_ALIASES))
+    monkeypatch.setattr(session_events, "_ALIASED", {})
+    _stubbed_call(new_session(FAKE))
+    assert _CountedAliases.lookups > 0  # the counter counts the first account's names
+    second = new_session(FAKE)  # boto3 registers its handlers through the session itself
+    _CountedAliases.lookups = 0
+    _stubbed_call(second)
+    assert _CountedAliases.lookups == 0
+
+
+def test_a_handler_registered_under_an_old_service_alias_is_still_called() -> None:
+    """'autoscaling' events are emitted as 'auto-scaling': the shared cache keeps aliasing,
+    for a client whose names another client already worked out, and only on its own."""
+    _stubbed_call(new_session(FAKE))  # the names are cached
+    called: list[str] = []
+    client = new_session(FAKE).client("autoscaling", region_name="eu-west-1", config=RETRY_CONFIG)
+    other = _stubbed_call(new_session(FAKE))
+    client.meta.events.register(
+        "before-parameter-build.autoscaling.DescribeAutoScalingGroups",
+        lambda **_: called.append("mine"),
+    )
+    with Stubber(other) as stub:
+        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
+        other.describe_auto_scaling_groups()
+    assert called == []
+    with Stubber(client) as stub:
+        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
+        client.describe_auto_scaling_groups()
+    assert called == ["mine"]
