@@ -1320,3 +1320,14 @@ def comment_results(config_path: Path | None, results_path: Path) -> None:
         load_config(config_path), results_path, repo=Path.cwd(), out=out.get(), err=err.get()
     ):
         sys.exit(int(ExitCode.FORGE))
+
+
+def run() -> None:
+    """The `reclaim` command: ``main``, then the end of the process without the
+    interpreter's teardown (generator.process_exit)."""
+    from generator.process_exit import finish
+
+    try:
+        main()
+    except SystemExit as done:  # click ends every command, successful or not, this way
+        finish(done.code)
