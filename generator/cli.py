@@ -1323,10 +1323,13 @@ def comment_results(config_path: Path | None, results_path: Path) -> None:
 
 
 def run() -> None:
-    """The `reclaim` command: ``main``, then the end of the process without the
+    """The `reclaim` command: ``main``, its long-lived heap kept out of the garbage
+    collector's way (generator.heap), then the end of the process without the
     interpreter's teardown (generator.process_exit)."""
+    from generator.heap import keep_settled_out_of_collections
     from generator.process_exit import finish
 
+    keep_settled_out_of_collections()
     try:
         main()
     except SystemExit as done:  # click ends every command, successful or not, this way

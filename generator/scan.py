@@ -43,6 +43,7 @@ from generator.findings import (
     ShardInfo,
     SkippedResource,
 )
+from generator.heap import settled
 from generator.held import Held, load_held, proposals_path
 from generator.ledger import ledger_of
 from generator.progress import SilentProgress
@@ -235,6 +236,7 @@ def scan_into(
     )
     # Read once: the default branch's journals (rollbacks, backups) for every unit.
     ledger = ledger_of(config)
+    settled()  # the modules, config, prices, state and journals are read for good
 
     def run_unit(target: AccountTarget, unit: Unit) -> UnitOutcome:
         try:

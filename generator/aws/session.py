@@ -30,6 +30,7 @@ from generator.aws.client_classes import share_classes
 from generator.aws.session_events import new_core_session
 from generator.aws.timestamps import response_parser_factory
 from generator.errors import AwsCallFailed, CredentialsError
+from generator.heap import settled
 from generator.service_models import shared_loader
 
 RETRY_CONFIG = Config(
@@ -102,6 +103,7 @@ class AccountSession:
                         self._session = self._make_session()
                     client = self._session.client(service, region_name=region, config=RETRY_CONFIG)
                     self._clients[key] = client
+                    settled()  # its service model and class live as long as the process
         return client
 
     def credentials_env(self) -> dict[str, str]:
