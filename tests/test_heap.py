@@ -57,7 +57,8 @@ def test_a_reclaim_scan_process_keeps_its_settled_heap_out_of_collections(
     frozen = tmp_path / "frozen"
     code = (
         "import atexit, gc, sys\n"
-        f"atexit.register(lambda: open({str(frozen)!r}, 'w').write(str(gc.get_freeze_count())))\n"
+        "atexit.register(lambda: open("
+        f"{str(frozen)!r}, 'w').write(f'{{gc.get_freeze_count()}} {{gc.get_threshold()[0]}}'))\n"
         f"sys.argv = ['reclaim', 'scan', '--config', {str(config)!r}]\n"
         "from generator.cli import run\n"
         "run()\n"
@@ -71,5 +72,36 @@ def test_a_reclaim_scan_process_keeps_its_settled_heap_out_of_collections(
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr
+    count, threshold = map(int, frozen.read_text().split())
     # the modules, models and clients: tens of thousands of objects no collection walks
-    assert int(frozen.read_text()) > 10_000
+    assert count > 10_000
+    assert threshold == gc.get_threshold()[0]  # start-up's threshold ended with it
+
+
+def test_start_up_is_collected_less_often_until_the_first_settled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = gc.get_threshold()
+    monkeypatch.setattr(heap, "_freezing", False)
+    monkeypatch.setattr(heap, "_thresholds", None)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    try:
+        heap.keep_settled_out_of_collections()
+        assert gc.get_threshold() == (heap.START_UP_THRESHOLD, *own[1:])
+        heap.settled()
+        assert gc.get_threshold() == own
+        gc.set_threshold(1234, *own[1:])  # later settles leave the process's own alone
+        heap.settled()
+        assert gc.get_threshold() == (1234, *own[1:])
+    finally:
+        gc.set_threshold(*own)
+
+
+def test_an_in_process_caller_s_collector_thresholds_are_untouched(
+    ec2: Any, tmp_path: Path
+) -> None:
+    make_volume(ec2)
+    own = gc.get_threshold()
+    result = scan(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert gc.get_threshold() == own
