@@ -468,6 +468,14 @@ WHY = [
     "they use when they run. The time to the first AWS request is from process start to "
     "the first request a proxy (no delay) in front of scenario 1's moto sees: for both "
     "tools, GetCallerIdentity after their imports and configuration.",
+    "- **Process end and the collector.** A reclaim process ends without the interpreter's "
+    "teardown once its command has finished (generator/process_exit.py: the atexit handlers "
+    "run and stdout and stderr are flushed first), and keeps what it holds to its end out "
+    "of the cyclic garbage collector's walks (generator/heap.py: frozen once a scan's inputs "
+    "are read and after each new client; start-up collected every 50,000 objects, not 700). "
+    "Measured before those changes: the teardown took ~0.28 s of a 1.5 s fleet scan (3), "
+    "and a 16,000-volume scan (1) spent ~0.37 s in collections that could free nothing. "
+    "The floor and Custodian end and collect as Python does.",
     "- **Bytecode.** Timed reclaim processes run with compiled .pyc files, as a pip install "
     "leaves them (and as Custodian's virtualenv has them); the runner compiles them first.",
 ]
