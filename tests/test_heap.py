@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +13,8 @@ import pytest
 from generator import heap
 from generator.aws.session import AccountSession
 from tests.conftest import make_volume
+from tests.test_process_exit import run_python
 from tests.test_scan_output import only_ebs_unattached, scan
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_new_client_freezes_the_heap_and_a_client_asked_again_does_not(
@@ -63,14 +59,7 @@ def test_a_reclaim_scan_process_keeps_its_settled_heap_out_of_collections(
         "from generator.cli import run\n"
         "run()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_python(code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     count, threshold = map(int, frozen.read_text().split())
     # the modules, models and clients: tens of thousands of objects no collection walks

@@ -24,13 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 VOLUMES = 150  # the findings JSON is then larger than a pipe's buffer (64 KiB)
 
 
-def _python(code: str, stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, stdout: int = subprocess.PIPE, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` with this checkout importable, as a default Python buffers."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         check=False,
+        cwd=cwd,
         env=_buffered_env(),
     )
 
@@ -91,7 +95,7 @@ def test_a_failed_command_s_status_and_message_reach_the_caller(tmp_path: Path):
 
 def test_atexit_handlers_run_before_the_process_ends(tmp_path: Path):
     marker = tmp_path / "ran"
-    result = _python(f"""
+    result = run_python(f"""
         import atexit
         from pathlib import Path
         from generator.process_exit import finish
@@ -104,7 +108,7 @@ def test_atexit_handlers_run_before_the_process_ends(tmp_path: Path):
 
 def test_a_thread_still_running_is_waited_for(tmp_path: Path):
     marker = tmp_path / "done"
-    result = _python(f"""
+    result = run_python(f"""
         import threading, time
         from pathlib import Path
         from generator.process_exit import finish
@@ -119,7 +123,7 @@ def test_a_thread_still_running_is_waited_for(tmp_path: Path):
 
 
 def test_a_message_as_the_exit_code_is_printed_and_is_status_1():
-    result = _python("""
+    result = run_python("""
         from generator.process_exit import finish
         finish("cannot go on")
     """)
@@ -127,7 +131,7 @@ def test_a_message_as_the_exit_code_is_printed_and_is_status_1():
 
 
 def test_output_buffered_at_the_end_is_flushed():
-    result = _python("""
+    result = run_python("""
         import sys
         from generator.process_exit import finish
         sys.stdout.write("x" * 100_000)
@@ -150,7 +154,7 @@ def test_stdout_closed_by_the_reader_is_the_status_python_itself_gives():
         read, write = os.pipe()
         os.close(read)
         try:
-            return _python(code.format(end=end), stdout=write).returncode
+            return run_python(code.format(end=end), stdout=write).returncode
         finally:
             os.close(write)
 
@@ -164,7 +168,7 @@ def test_the_teardown_is_skipped(tmp_path: Path):
     """What is skipped: finalizers of objects still alive at exit. Which is why nothing
     reclaim writes may wait for one (generator.process_exit)."""
     marker = tmp_path / "finalized"
-    result = _python(f"""
+    result = run_python(f"""
         from pathlib import Path
         from generator.process_exit import finish
         class Alive:
