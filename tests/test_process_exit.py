@@ -47,14 +47,14 @@ def _buffered_env() -> dict[str, str]:
     return env
 
 
-def _reclaim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _reclaim(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "generator", *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=cwd,
-        env=_buffered_env(),
+        env={**_buffered_env(), **env},
     )
 
 
@@ -73,14 +73,24 @@ def test_a_scan_s_stdout_findings_file_and_state_are_whole(moto_server: str, tmp
     assert first.returncode == 0, first.stderr
     later = (now + timedelta(days=30)).isoformat()
     output = tmp_path / "findings.json"
+    summary = tmp_path / "step-summary.md"
     result = _reclaim(
-        "scan", "--as-of", later, "--format", "json", "--output", str(output), cwd=tmp_path
+        "scan",
+        "--as-of",
+        later,
+        "--format",
+        "json",
+        "--output",
+        str(output),
+        cwd=tmp_path,
+        GITHUB_STEP_SUMMARY=str(summary),
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout) > 64 * 1024
     printed = json.loads(result.stdout)
     written = json.loads(output.read_text())
     assert len(printed["findings"]) == len(written["findings"]) == VOLUMES
+    assert f"{VOLUMES} finding" in summary.read_text()
     state = tmp_path / ".reclaim" / "state.json"
     assert len(json.loads(state.read_text())["first_seen"]["ebs-unattached"]) == VOLUMES
 
