@@ -19,8 +19,9 @@ thousands of objects and almost no garbage, and the collector, every 700 of them
 walking them: a full collection and a few dozen young ones before a scan's first request,
 ~50 ms of the 0.40 s it took to send it. Until the first ``settled()`` the youngest
 generation is collected every ``START_UP_THRESHOLD`` objects instead; then the process's
-own thresholds come back. A command that never settles (apply, propose, ...) keeps the
-larger threshold: its collections are fewer, never skipped.
+own thresholds come back. A command that never settles (one that makes no AWS client,
+such as `reclaim plan` or `init`) keeps the larger threshold: its collections are fewer,
+never skipped.
 
 Only a `reclaim` process does any of this (``keep_settled_out_of_collections``, called by
 generator.cli.run): a process that runs reclaim in-process (the test suite, a library

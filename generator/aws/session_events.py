@@ -16,10 +16,10 @@ The template is made again when botocore's list of built-in handlers has changed
 Every client's emitter is a copy of its session's, and botocore's copy starts with an empty
 cache of aliased event names (``EventAliaser``: ``before-call.autoscaling`` becomes
 ``before-call.auto-scaling``), so each client worked out again, by string splitting over
-~60 aliases, the name of every event it emitted or registered: about 2,500 of them in a
-40 account-region scan, ~6 % of its CPU. The aliased name depends only on the name and
-botocore's fixed alias table, so the emitters of reclaim's sessions and all their copies
-share one cache (``_SharedAliasCache``); the handlers stay each emitter's own.
+~60 aliases, the ~16 names of the events it emitted or registered (80 clients in 10
+sessions: 129 ms of CPU, 114 ms with the cache shared). The aliased name depends only on
+the name and botocore's fixed alias table, so the emitters of reclaim's sessions and all
+their copies share one cache (``_SharedAliasCache``); the handlers stay each emitter's own.
 """
 
 from __future__ import annotations
