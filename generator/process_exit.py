@@ -44,8 +44,9 @@ def exit_status(code: str | int | None) -> int:
 
 
 def _other_threads_running() -> bool:
+    """A thread besides the main one that is not a daemon (enumerate lists live ones only)."""
     main = threading.main_thread()
-    return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
+    return any(t is not main and not t.daemon for t in threading.enumerate())
 
 
 def finish(code: str | int | None) -> NoReturn:
