@@ -100,8 +100,12 @@ class _CountedAliases(dict[str, str]):
         return super().items()
 
 
-def _stubbed_call(session: Any) -> Any:
-    client = session.client("autoscaling", region_name="eu-west-1", config=RETRY_CONFIG)
+def _autoscaling(session: Any) -> Any:
+    return session.client("autoscaling", region_name="eu-west-1", config=RETRY_CONFIG)
+
+
+def _describe_groups(client: Any) -> Any:
+    """One stubbed DescribeAutoScalingGroups: every event of a call, nothing sent."""
     with Stubber(client) as stub:
         stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
         client.describe_auto_scaling_groups()
@@ -114,30 +118,27 @@ def test_a_second_account_s_client_works_out_no_event_name_again(
     """Each client's emitter is a copy; botocore's copy forgets the aliased names."""
     monkeypatch.setattr(botocore.hooks, "EVENT_ALIASES", _CountedAliases(EVENT_ALIASES))
     monkeypatch.setattr(session_events, "_ALIASED", {})
-    _stubbed_call(new_session(FAKE))
+    monkeypatch.setattr(_CountedAliases, "lookups", 0)
+    _describe_groups(_autoscaling(new_session(FAKE)))
     assert _CountedAliases.lookups > 0  # the counter counts the first account's names
     second = new_session(FAKE)  # boto3 registers its handlers through the session itself
     _CountedAliases.lookups = 0
-    _stubbed_call(second)
+    _describe_groups(_autoscaling(second))
     assert _CountedAliases.lookups == 0
 
 
 def test_a_handler_registered_under_an_old_service_alias_is_still_called() -> None:
     """'autoscaling' events are emitted as 'auto-scaling': the shared cache keeps aliasing,
     for a client whose names another client already worked out, and only on its own."""
-    _stubbed_call(new_session(FAKE))  # the names are cached
+    _describe_groups(_autoscaling(new_session(FAKE)))  # the names are cached
     called: list[str] = []
-    client = new_session(FAKE).client("autoscaling", region_name="eu-west-1", config=RETRY_CONFIG)
-    other = _stubbed_call(new_session(FAKE))
+    client = _autoscaling(new_session(FAKE))
+    other = _describe_groups(_autoscaling(new_session(FAKE)))
     client.meta.events.register(
         "before-parameter-build.autoscaling.DescribeAutoScalingGroups",
         lambda **_: called.append("mine"),
     )
-    with Stubber(other) as stub:
-        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
-        other.describe_auto_scaling_groups()
+    _describe_groups(other)
     assert called == []
-    with Stubber(client) as stub:
-        stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []})
-        client.describe_auto_scaling_groups()
+    _describe_groups(client)
     assert called == ["mine"]
