@@ -24,38 +24,34 @@ ROOT = Path(__file__).resolve().parents[1]
 VOLUMES = 150  # the findings JSON is then larger than a pipe's buffer (64 KiB)
 
 
-def run_python(
-    code: str, stdout: int = subprocess.PIPE, cwd: Path | None = None
+def _run(
+    argv: list[str], *, stdout: int = subprocess.PIPE, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """``python -c code`` with this checkout importable, as a default Python buffers."""
+    """``argv`` under this Python, this checkout importable, stdout buffered as a default
+    Python buffers it (a CI runner may set PYTHONUNBUFFERED): what a process writes last is
+    still in its buffer when it ends."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    environ.pop("PYTHONUNBUFFERED", None)
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, *argv],
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         check=False,
         cwd=cwd,
-        env=_buffered_env(),
+        env=environ,
     )
 
 
-def _buffered_env() -> dict[str, str]:
-    """Python's default: stdout buffered (a CI runner may set PYTHONUNBUFFERED), so what a
-    process writes last is still in its buffer when it ends."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTHONUNBUFFERED", None)
-    return env
+def run_python(
+    code: str, stdout: int = subprocess.PIPE, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code``."""
+    return _run(["-c", textwrap.dedent(code)], stdout=stdout, cwd=cwd)
 
 
 def _reclaim(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env={**_buffered_env(), **env},
-    )
+    return _run(["-m", "generator", *args], cwd=cwd, **env)
 
 
 @pytest.mark.usefixtures("moto_server")
