@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -189,3 +190,80 @@ def test_a_report_only_finding_is_in_the_scan_output_and_never_proposed() -> Non
     markdown = findings_markdown(FindingsReport(as_of=AS_OF, findings=(finding,)))
     assert "thing t-9" in markdown and "report-only" in markdown
     assert executable([finding]) == []
+
+
+class CopiesItsFindings(ReportsEverything):
+    """Yields a copy of each finding it made: the copy has no record kept for it."""
+
+    def scan(
+        self, ctx: ScanContext, settings: ThingSettings
+    ) -> Iterator[Finding | SkippedResource]:
+        for item in super().scan(ctx, settings):
+            yield item.model_copy() if isinstance(item, Finding) else item
+
+
+def _counting_records(rule: Rule[Any, Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    validated: list[str] = []
+    validate = Rule.record
+
+    def record(self: Rule[Any, Any], finding: Finding) -> Any:
+        validated.append(finding.resource_id)
+        return validate(self, finding)
+
+    monkeypatch.setattr(Rule, "record", record)
+    return validated
+
+
+def test_detection_judges_a_finding_by_the_record_it_was_made_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rule = ReportsEverything()
+    rule.things = (
+        Thing(thing_id="t-1", skip_tag="keep", tags={"keep": ""}),
+        Thing(thing_id="t-2", skip_tag="keep"),
+    )
+    validated = _counting_records(rule, monkeypatch)
+    found = _detect(rule, Exclusions(skip_tag="keep"))
+    assert [type(item).__name__ for item in found] == ["SkippedResource", "Finding"]
+    assert validated == []  # the records as built: none validated again from JSON
+
+
+def test_a_copied_finding_is_judged_by_its_own_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    rule = CopiesItsFindings()
+    rule.things = (
+        Thing(thing_id="t-1", skip_tag="keep", tags={"keep": ""}),
+        Thing(thing_id="t-2", skip_tag="keep"),
+    )
+    validated = _counting_records(rule, monkeypatch)
+    found = _detect(rule, Exclusions(skip_tag="keep"))
+    # The skip tag is still read, from the copy's resource: the copy was validated.
+    assert [type(item).__name__ for item in found] == ["SkippedResource", "Finding"]
+    assert validated == ["t-1", "t-2"]
+
+
+def test_kept_records_go_with_their_findings() -> None:
+    import gc
+
+    from generator.rules.context import FindingRecords
+
+    rule = ReportsEverything()
+    records = FindingRecords()
+    ctx = replace(_ctx(Exclusions()), records=records)
+    findings = [
+        rule.new_finding(
+            ctx,
+            title="t",
+            cost=ctx.prices.cost(1.0, ctx.region, "toy"),
+            risk="low",
+            risk_reasons=(),
+            evidence=(),
+            record=Thing(thing_id=f"t-{n}", skip_tag="keep"),
+        )
+        for n in range(100)
+    ]
+    assert records.of(findings[7]) == Thing(thing_id="t-7", skip_tag="keep")
+    assert records.of(findings[7].model_copy()) is None
+    assert len(records) == 100
+    del findings
+    gc.collect()
+    assert len(records) == 0  # a unit's findings are not held by their records

@@ -30,10 +30,12 @@ from generator.findings import (
     SkippedResource,
     finding_id,
     reproposal_id,
+    scanned_finding,
 )
 from generator.iam.actions import ApiCall as ApiCall  # re-exported: rules' name for a call
 from generator.iam.scopes import ActionScope
 from generator.manifest.models import Plan, Rollback, Step
+from generator.rules.context import FindingRecords
 
 if TYPE_CHECKING:
     from generator.aws.prices import PriceTable
@@ -293,22 +295,24 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
                 f"not {type(settings).__name__}"
             )
         remediates = self.remediates(settings)
+        records = FindingRecords()
 
         def judged(finding: Finding) -> Finding | SkippedResource:
-            return self._judged(ctx, finding, remediates)
+            return self._judged(ctx, finding, remediates, records.of(finding))
 
         # The rule's scan ranks its per-resource confirmations by what this judgement makes
         # of its findings (ScanContext.confirmed): a finding it drops takes no slot.
-        for item in self.scan(replace(ctx, judge=judged), settings):
+        for item in self.scan(replace(ctx, judge=judged, records=records), settings):
             yield judged(item) if isinstance(item, Finding) else item
 
     def _judged(
-        self, ctx: ScanContext, finding: Finding, remediates: bool
+        self, ctx: ScanContext, finding: Finding, remediates: bool, built: BaseModel | None
     ) -> Finding | SkippedResource:
         """What detection makes of a finding the rule's scan yielded: left alone if the
         exclusions skip its record, report-only while remediation is opt-in and off, and
-        after a /rollback, proposed again only on material change."""
-        record = self.record(finding)
+        after a /rollback, proposed again only on material change. ``built``: the record
+        the finding was made from (``FindingRecords``), else validated from the finding."""
+        record = built if isinstance(built, self.record_model) else self.record(finding)
         reason = ctx.exclusions.reason_to_skip(self.resource_of(record), self.tags_of(record))
         if reason is not None:
             return self.skipped(ctx, finding.resource_id, reason)
@@ -452,7 +456,7 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
         ``resource_type`` is for a report-only rule reporting more than one kind (the
         rule's own ``resource_type`` otherwise)."""
         resource_id = self.resource_of(record)
-        return Finding(
+        finding = scanned_finding(
             id=finding_id(self.name, ctx.account_id, ctx.region, self.id_part(resource_id)),
             rule=self.name,
             account=ctx.account_id,
@@ -468,6 +472,9 @@ class Rule(ABC, Generic[SettingsT, RecordT]):
             evidence=tuple(evidence),
             resource=record.model_dump(mode="json"),
         )
+        if ctx.records is not None:
+            ctx.records.keep(finding, record)
+        return finding
 
     def skipped(self, ctx: ScanContext, resource_id: str, reason: str) -> SkippedResource:
         """A resource this rule looked at in ctx's unit and deliberately left alone."""

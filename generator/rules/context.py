@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.aws.listings import Listing, Listings, Page
 from generator.aws.prices import PriceTable
@@ -15,6 +16,9 @@ from generator.findings import Finding, SkippedResource, reproposal_id
 from generator.held import Held
 from generator.ledger import Ledger, PlanHistory
 from generator.state import SeenState
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 ClientFactory = Callable[[str], Any]
 """Returns a boto3 client for a service name, bound to this context's account and region."""
@@ -26,6 +30,30 @@ confirmed, or its resource left alone (``ScanContext.confirmed``)."""
 CONFIRMATIONS_PER_SLOT = 2
 """The most confirmations a unit asks, as a multiple of its budget, when confirmations
 leave resources alone and free their slots for the next findings."""
+
+
+class FindingRecords:
+    """The typed record each finding of one detection was made from (Rule.new_finding
+    keeps it), for as long as the finding lives: judging the finding then takes the record
+    as built instead of validating it again from the finding's ``resource`` (~7 us a
+    finding). Only that very finding object has one: a copy (``model_copy``) or a finding
+    read back from a file has none, and its record is validated from ``resource``."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[weakref.ref[Finding], BaseModel]] = {}
+
+    def keep(self, finding: Finding, record: BaseModel) -> None:
+        key = id(finding)
+        # Gone with the finding: its id cannot name another object while the entry lives.
+        forget = weakref.ref(finding, lambda _: self._kept.pop(key, None))
+        self._kept[key] = (forget, record)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def of(self, finding: Finding) -> BaseModel | None:
+        kept = self._kept.get(id(finding))
+        return kept[1] if kept is not None and kept[0]() is finding else None
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,8 @@ class ScanContext:
     # confirmation is never spent on a finding detection then drops or reports only.
     # None: each finding as its scan yields it.
     judge: Callable[[Finding], Finding | SkippedResource] | None = None
+    # The records the rule's findings were made from, set by Rule.detect with ``judge``.
+    records: FindingRecords | None = None
 
     def listing(self, listing: Listing) -> Iterator[Page]:
         """The pages of a listing the rule declares (``Rule.listings``), one at a time:
