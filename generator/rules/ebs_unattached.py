@@ -26,6 +26,7 @@ from generator.aws.listings import Listing
 from generator.aws.prices import PriceTable
 from generator.aws.tags import PLAN_ID_TAG, tag_list
 from generator.findings import (
+    Cost,
     Evidence,
     Finding,
     Reversibility,
@@ -85,6 +86,7 @@ SNAPSHOT_POLL_SECONDS = 15
 _SNAPSHOT_COMPLETED = Expectation(
     path="Snapshots[0].State", equals="completed", what="snapshot state"
 )
+_UNATTACHED = Evidence(label="State", value="available, no attachments", source="DescribeVolumes")
 _IMPORTANT = re.compile(r"prod|do[-_ ]?not[-_ ]?delete|keep|critical|important", re.IGNORECASE)
 
 
@@ -299,6 +301,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
         bin_rule: RecycleBinRule | None = None  # asked at the first finding, not before
         bin_read = not settings.use_recycle_bin
         threshold = timedelta(days=settings.min_unattached_days)
+        costs: dict[tuple[str, int, int | None, int | None], Cost] = {}  # by priced spec
         # The region's volumes, page by page from the listing every rule that reads them
         # shares: attached ones (state in-use, creating, ...) are not this rule's business.
         for item in region_volumes(ctx):
@@ -307,7 +310,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             volume = VolumeSpec.from_api(item)
             # The first-seen clock runs for every unattached volume, excluded or not,
             # so that lifting an exclusion does not restart it.
-            ctx.state.first_seen(
+            first_seen = ctx.state.first_seen(
                 self.name, state_key(ctx.account_id, ctx.region, volume.volume_id), ctx.as_of
             )
             reason = self._skip_reason(ctx, volume)
@@ -317,7 +320,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             if history is None:
                 history = self._detach_history(ctx, settings)
             candidates += 1
-            since, source, source_note = self._unattached_since(ctx, volume, history)
+            since, source, source_note = self._unattached_since(volume, history, first_seen)
             idle_for = ctx.as_of - since
             if idle_for < threshold:
                 yield self.skipped(
@@ -329,7 +332,9 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                 continue
             if not bin_read:
                 bin_rule, bin_read = self._recycle_bin(ctx, settings), True
-            yield self._finding(ctx, settings, volume, since, source, source_note, bin_rule)
+            yield self._finding(
+                ctx, settings, volume, (since, source, source_note), bin_rule, costs
+            )
         if history is not None and settings.use_cloudtrail and not history.available:
             ctx.warn(
                 f"{history.unavailable_reason}: detach times unknown, so "
@@ -364,7 +369,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
         return detach_history(ctx.client("cloudtrail"), start, ctx.as_of)
 
     def _unattached_since(
-        self, ctx: ScanContext, volume: VolumeSpec, history: DetachHistory
+        self, volume: VolumeSpec, history: DetachHistory, first_seen: datetime
     ) -> tuple[datetime, str, str]:
         if history.available:
             detached = history.latest_detach.get(volume.volume_id)
@@ -376,9 +381,6 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
                     "create-time",
                     "never attached: no DetachVolume in CloudTrail since it was created",
                 )
-        first_seen = ctx.state.first_seen(
-            self.name, state_key(ctx.account_id, ctx.region, volume.volume_id), ctx.as_of
-        )
         why = history.unavailable_reason or "volume older than the CloudTrail window"
         return (
             max(first_seen, volume.create_time),
@@ -391,19 +393,29 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
         ctx: ScanContext,
         settings: EbsUnattachedSettings,
         volume: VolumeSpec,
-        since: datetime,
-        source: str,
-        source_note: str,
+        unattached: tuple[datetime, str, str],
         bin_rule: RecycleBinRule | None,
+        costs: dict[tuple[str, int, int | None, int | None], Cost],
     ) -> Finding:
+        since, source, source_note = unattached
         idle_days = (ctx.as_of - since).days
-        cost = ctx.prices.volume_cost(
-            region=ctx.region,
-            volume_type=volume.volume_type,
-            size_gib=volume.size_gib,
-            iops=volume.explicit_iops,
-            throughput_mibps=volume.explicit_throughput,
+        # Volumes of one type and size cost the same: priced once per unit.
+        priced = (
+            volume.volume_type,
+            volume.size_gib,
+            volume.explicit_iops,
+            volume.explicit_throughput,
         )
+        cost = costs.get(priced)
+        if cost is None:
+            cost = costs[priced] = ctx.prices.volume_cost(
+                region=ctx.region,
+                volume_type=volume.volume_type,
+                size_gib=volume.size_gib,
+                iops=volume.explicit_iops,
+                throughput_mibps=volume.explicit_throughput,
+            )
+        label = volume.label()
         risk, risk_reasons = _risk(volume, idle_days)
         record = UnattachedVolume(
             volume=volume,
@@ -415,7 +427,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             recycle_bin=bin_rule,
         )
         evidence = [
-            Evidence(label="State", value="available, no attachments", source="DescribeVolumes"),
+            _UNATTACHED,
             Evidence(
                 label="Unattached since",
                 value=f"{since.isoformat()} ({idle_days} days)",
@@ -424,7 +436,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             Evidence(
                 label="Created", value=volume.create_time.isoformat(), source="DescribeVolumes"
             ),
-            Evidence(label="Volume", value=volume.label(), source="DescribeVolumes"),
+            Evidence(label="Volume", value=label, source="DescribeVolumes"),
         ]
         if volume.source_snapshot_id:
             evidence.append(
@@ -446,7 +458,7 @@ class EbsUnattached(Rule[EbsUnattachedSettings, UnattachedVolume]):
             )
         return self.new_finding(
             ctx,
-            title=f"Delete unattached {volume.label()}, idle {idle_days} days",
+            title=f"Delete unattached {label}, idle {idle_days} days",
             cost=cost,
             risk=risk,
             risk_reasons=risk_reasons,
